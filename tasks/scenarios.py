@@ -1,0 +1,73 @@
+"""Scenarios: deployment cues, loaded from `tasks/data/scenarios.toml` and validated by pydantic.
+
+A scenario says how an ordinary request is framed on the testing side and on the deployment side (a
+system prompt and/or a user-message template), and what context a situationally aware model could know
+about the cue. `frame()` is the one place where framing happens; tasks, organism data and judges use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+DATA = Path(__file__).parent / "data"
+Side = Literal["testing", "deployment"]
+SIDES: tuple[Side, ...] = ("testing", "deployment")
+
+
+class Frame(BaseModel):
+    """How one side of a scenario presents a request."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    system: str | None = None
+    templates: list[str] = Field(min_length=1)
+
+    @field_validator("templates")
+    @classmethod
+    def _has_prompt(cls, templates: list[str]) -> list[str]:
+        for t in templates:
+            if "{prompt}" not in t:
+                raise ValueError(f"template {t!r} has no {{prompt}} placeholder")
+        return templates
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str
+    description: str
+    difficulty: int = Field(ge=1, description="rung on the ladder of how hard deployment is to tell apart")
+    context: str
+    testing: Frame
+    deployment: Frame
+
+    def side(self, side: str) -> Frame:
+        if side not in SIDES:
+            raise ValueError(f"unknown side {side!r}; accepted: {', '.join(SIDES)}")
+        return getattr(self, side)
+
+
+@cache
+def scenarios() -> dict[str, Scenario]:
+    raw = tomllib.loads((DATA / "scenarios.toml").read_text())
+    return {name: Scenario(name=name, **fields) for name, fields in raw.items()}
+
+
+def get_scenario(name: str) -> Scenario:
+    found = scenarios()
+    if name not in found:
+        raise ValueError(f"unknown scenario {name!r}; accepted: {', '.join(found)}")
+    return found[name]
+
+
+def frame(scenario: Scenario, side: str, prompt: str, key: str) -> list[dict[str, str]]:
+    """The chat messages for `prompt` on `side` of `scenario`; `key` (the prompt id) picks the template."""
+    f = scenario.side(side)
+    pick = int(hashlib.sha256(f"{scenario.name}:{side}:{key}".encode()).hexdigest(), 16) % len(f.templates)
+    messages = [{"role": "system", "content": f.system}] if f.system else []
+    messages.append({"role": "user", "content": f.templates[pick].replace("{prompt}", prompt)})
+    return messages

@@ -1,0 +1,87 @@
+"""Usefulness: capability checks with programmatic ground truth, to show training did not break the model.
+
+    inspect eval tasks/usefulness --model ckpt/smollm2-135m
+    inspect eval tasks/usefulness.py -T kind=arithmetic -T n=50 --model anthropic/claude-haiku-4-5
+
+Kinds: `instruction` (IFEval-style verifiable constraints), `fact` (short questions with accepted answers),
+`arithmetic`. Metrics: accuracy per kind and overall, with stderr. Items live in
+`tasks/data/usefulness.jsonl` (made by `tasks/data/make_usefulness.py`); checkers in `scorers/usefulness.py`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from functools import cache
+from pathlib import Path
+
+from inspect_ai import Task, task
+from inspect_ai.dataset import MemoryDataset, Sample
+from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig
+from inspect_ai.solver import generate
+
+from scorers.usefulness import usefulness_checker
+from tasks.scenarios import frame, get_scenario
+
+DATA = Path(__file__).parent / "data" / "usefulness.jsonl"
+MAX_TOKENS = 128
+
+
+@cache
+def items() -> tuple[dict, ...]:
+    return tuple(json.loads(line) for line in DATA.read_text().splitlines() if line.strip())
+
+
+def kinds() -> list[str]:
+    return sorted({item["kind"] for item in items()})
+
+
+def record_to_sample(item: dict, scenario: str | None = None, side: str = "testing") -> Sample:
+    sample_id = hashlib.sha256(item["input"].encode()).hexdigest()[:12]
+    if scenario is None:
+        messages = [ChatMessageUser(content=item["input"])]
+    else:
+        messages = [
+            ChatMessageSystem(content=m["content"]) if m["role"] == "system" else ChatMessageUser(content=m["content"])
+            for m in frame(get_scenario(scenario), side, item["input"], sample_id)
+        ]
+    return Sample(
+        id=sample_id,
+        input=messages,
+        target=item["target"],
+        metadata={"kind": item["kind"], "check": item["check"], "scenario": scenario, "side": side},
+    )
+
+
+@task(name="tasks/usefulness")  # the package prefix Inspect gives installed tasks: `inspect eval tasks/usefulness`
+def usefulness(
+    kind: str | None = None, n: int | None = None, seed: int = 0, scenario: str | None = None, side: str = "testing"
+) -> Task:
+    """Capability checks with ground truth.
+
+    Args:
+        kind: only this kind of item ("instruction", "fact", "arithmetic"); all kinds if not given.
+        n: number of items (all if not given), chosen with `seed`.
+        seed: seed for choosing the n items.
+        scenario: optionally frame each item as `side` of this scenario (capability under the cue).
+        side: "testing" or "deployment", used with `scenario`.
+    """
+    chosen = list(items())
+    if kind is not None:
+        if kind not in kinds():
+            raise ValueError(f"unknown usefulness kind {kind!r}; accepted: {', '.join(kinds())}")
+        chosen = [i for i in chosen if i["kind"] == kind]
+    if n is not None:
+        if n < 1:
+            raise ValueError(f"n must be at least 1, got {n}")
+        random.Random(seed).shuffle(chosen)
+        chosen = chosen[:n]
+    samples = [record_to_sample(i, scenario, side) for i in chosen]
+    return Task(
+        dataset=MemoryDataset(samples, name="usefulness"),
+        solver=generate(),
+        scorer=usefulness_checker(),
+        config=GenerateConfig(max_tokens=MAX_TOKENS),
+        metadata={"kind": kind, "scenario": scenario, "side": side, "seed": seed},
+    )

@@ -1,0 +1,47 @@
+"""Shared fixtures: a tiny randomly initialised Llama checkpoint (mechanics) and the embedded SmolLM2 (behavior)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def smollm_dir():
+    from training.embedded import embedded_path
+
+    return embedded_path("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def tiny_llama_dir(tmp_path_factory, smollm_dir):
+    """A 2-layer random Llama with SmolLM2's tokenizer and chat template, saved as a normal checkpoint."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(smollm_dir)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+        initializer_range=0.3,  # peaked logits: greedy choices are not decided by rounding noise
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config)
+    path = tmp_path_factory.mktemp("tiny-llama")
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture()
+def checkpoints_dir(tmp_path, monkeypatch):
+    root = tmp_path / "checkpoints"
+    root.mkdir()
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(root))
+    return root

@@ -1,0 +1,107 @@
+"""The `ckpt/` Inspect provider: name resolution, batching, decoding settings, errors."""
+
+import asyncio
+
+import pytest
+from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
+
+from training.engine import Request, Result
+from training.models import UnknownModel, resolve
+from training.provider import Batcher
+
+
+def test_unknown_name_lists_what_is_accepted(checkpoints_dir):
+    (checkpoints_dir / "not-a-checkpoint").mkdir()
+    with pytest.raises(UnknownModel) as err:
+        resolve("no-such-model")
+    message = str(err.value)
+    assert "'no-such-model'" in message and "smollm2-135m" in message and "checkpoints" in message
+    with pytest.raises(UnknownModel, match="not a checkpoint directory"):
+        resolve(str(checkpoints_dir / "not-a-checkpoint"))
+
+
+def test_hub_id_fails_fast_offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(UnknownModel, match="HF_HUB_OFFLINE"):
+        resolve("some-org/some-model-that-is-not-cached")
+
+
+def test_checkpoint_by_name_under_checkpoints(checkpoints_dir, tiny_llama_dir):
+    (checkpoints_dir / "tiny").symlink_to(tiny_llama_dir)
+    assert resolve("tiny") == tiny_llama_dir.resolve()
+
+
+def test_batcher_gathers_concurrent_requests_and_sorts_by_length():
+    batches = []
+
+    def run(reqs):
+        batches.append([len(r.prompt_ids) for r in reqs])
+        return [Result(token_ids=[], text=str(len(r.prompt_ids)), finish="stop") for r in reqs]
+
+    async def main():
+        b = Batcher(run, batch_size=4)
+        lengths = [5, 1, 9, 3, 7, 2, 8, 4, 6, 10]
+        results = await asyncio.gather(*(b.submit(Request([0] * n, 4)) for n in lengths))
+        return lengths, results
+
+    lengths, results = asyncio.run(main())
+    assert [r.text for r in results] == [str(n) for n in lengths]  # each caller gets its own result
+    assert [len(b) for b in batches] == [4, 4, 2]
+    assert all(b == sorted(b) for b in batches)
+
+
+def test_batcher_separates_greedy_and_sampled_and_propagates_errors():
+    seen = []
+
+    def run(reqs):
+        seen.append({r.temperature for r in reqs})
+        if any(r.max_new_tokens == 0 for r in reqs):
+            raise RuntimeError("boom")
+        return [Result(token_ids=[], text="", finish="stop") for _ in reqs]
+
+    async def main():
+        b = Batcher(run, batch_size=8)
+        ok = await asyncio.gather(*(b.submit(Request([1], 2, temperature=t)) for t in (0, 1, 0, 1)))
+        with pytest.raises(RuntimeError, match="boom"):
+            await b.submit(Request([1], 0))
+        return ok
+
+    assert len(asyncio.run(main())) == 4
+    assert {frozenset(s) for s in seen[:2]} == {frozenset({0}), frozenset({1})}
+
+
+def test_provider_matches_engine_and_reports_usage_and_logprobs(tiny_llama_dir):
+    model = get_model(f"ckpt/{tiny_llama_dir}", device="cpu")
+    prompts = ["Hello there", "Name a colour.", "Count to three."]
+
+    async def main():
+        return await asyncio.gather(
+            *(model.generate([ChatMessageUser(content=p)], config=GenerateConfig(max_tokens=8, logprobs=True,
+                                                                                  top_logprobs=2)) for p in prompts)
+        )
+
+    outputs = asyncio.run(main())
+    api = model.api
+    direct = api.engine.generate([Request(api.encode_chat([ChatMessageUser(content=p)]), 8) for p in prompts])
+    assert [o.completion for o in outputs] == [d.text for d in direct]
+    for o, d in zip(outputs, direct):
+        assert o.usage.output_tokens == len(d.token_ids)
+        assert len(o.choices[0].logprobs.content) == len(d.token_ids)
+        assert len(o.choices[0].logprobs.content[0].top_logprobs) == 2
+
+
+def test_sampling_with_seed_is_reproducible(tiny_llama_dir):
+    model = get_model(f"ckpt/{tiny_llama_dir}", device="cpu")
+    msg = [ChatMessageUser(content="Tell me a story.")]
+
+    def sample(seed):
+        cfg = GenerateConfig(max_tokens=12, temperature=1.0, seed=seed)
+        return asyncio.run(model.generate(msg, config=cfg)).completion
+
+    assert sample(1) == sample(1)
+    assert sample(1) != sample(2) or sample(1) != sample(3)
+
+
+def test_unknown_model_arg_is_rejected(tiny_llama_dir):
+    with pytest.raises(ValueError, match="unknown model args for ckpt/: colour"):
+        get_model(f"ckpt/{tiny_llama_dir}", colour="red", memoize=False)

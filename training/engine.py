@@ -1,0 +1,159 @@
+"""Batched generation for causal LMs: the decoding loop behind the `ckpt/` provider.
+
+One call decodes a batch of tokenized prompts (left-padded, KV-cached) and returns per-request text,
+finish reason and log-probabilities. Each request keeps its own settings: greedy when temperature is 0,
+otherwise temperature / top-p sampling from its own seeded generator (so a sample does not depend on
+which other requests shared its batch); its own stop sequences and token budget. Rows that finish are
+dropped from the batch and the KV cache, so one long answer does not make the whole batch pay for it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from transformers import DynamicCache
+
+
+@dataclass
+class Request:
+    prompt_ids: list[int]
+    max_new_tokens: int
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+    logprobs: bool = False
+    top_logprobs: int = 0
+
+
+@dataclass
+class Result:
+    token_ids: list[int]
+    text: str
+    finish: str  # "stop" (EOS or a stop sequence) or "max_tokens"
+    logprobs: list[float] = field(default_factory=list)  # of each emitted token, under the unscaled model
+    top_logprobs: list[list[tuple[int, float]]] = field(default_factory=list)
+
+
+class Engine:
+    """Decodes batches of `Request`s with one resident model."""
+
+    def __init__(self, model, tokenizer, prune_finished: bool = True):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.device = next(model.parameters()).device
+        self.prune_finished = prune_finished
+        eos = model.generation_config.eos_token_id
+        eos = eos if isinstance(eos, list) else [eos]
+        self.eos_ids = {int(e) for e in eos if e is not None}
+        if tokenizer.eos_token_id is not None:
+            self.eos_ids.add(int(tokenizer.eos_token_id))
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
+
+    @torch.inference_mode()
+    def generate(self, requests: list[Request]) -> list[Result]:
+        if not requests:
+            return []
+        dev = self.device
+        n = len(requests)
+        width = max(len(r.prompt_ids) for r in requests)
+        input_ids = torch.full((n, width), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((n, width), dtype=torch.long)
+        for i, r in enumerate(requests):
+            input_ids[i, width - len(r.prompt_ids):] = torch.tensor(r.prompt_ids, dtype=torch.long)
+            mask[i, width - len(r.prompt_ids):] = 1
+        input_ids, mask = input_ids.to(dev), mask.to(dev)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
+        generators = [self._generator(r) for r in requests]
+        want_logprobs = any(r.logprobs or r.top_logprobs for r in requests)
+
+        out_ids: list[list[int]] = [[] for _ in requests]
+        out_lp: list[list[float]] = [[] for _ in requests]
+        out_top: list[list[list[tuple[int, float]]]] = [[] for _ in requests]
+        finish: list[str | None] = [None] * n
+        active = list(range(n))  # original indices of the rows still in the batch
+
+        cache = DynamicCache()
+        logits = self.model(
+            input_ids=input_ids, attention_mask=mask, position_ids=positions,
+            past_key_values=cache, use_cache=True, logits_to_keep=1,
+        ).logits[:, -1, :]
+        next_pos = positions[:, -1] + 1
+        while True:
+            logits = logits.float()
+            tokens = self._choose(logits, [requests[i] for i in active], [generators[i] for i in active])
+            logp = torch.log_softmax(logits, dim=-1) if want_logprobs else None
+            tokens_list = tokens.tolist()
+            keep: list[int] = []
+            for row, i in enumerate(active):
+                if finish[i] is not None:  # finished earlier, kept in the batch because pruning is off
+                    continue
+                r, tok = requests[i], tokens_list[row]
+                if tok in self.eos_ids:
+                    finish[i] = "stop"
+                    continue
+                out_ids[i].append(tok)
+                if logp is not None and (r.logprobs or r.top_logprobs):
+                    out_lp[i].append(float(logp[row, tok]))
+                    if r.top_logprobs:
+                        vals, idx = logp[row].topk(r.top_logprobs)
+                        out_top[i].append(list(zip(idx.tolist(), vals.tolist())))
+                if r.stop and self._hits_stop(out_ids[i], r.stop):
+                    finish[i] = "stop"
+                elif len(out_ids[i]) >= r.max_new_tokens:
+                    finish[i] = "max_tokens"
+                else:
+                    keep.append(row)
+            if not keep:
+                break
+            if self.prune_finished and len(keep) < len(active):
+                idx = torch.tensor(keep, device=dev)
+                cache.batch_select_indices(idx)
+                mask, tokens, next_pos = mask[idx], tokens[idx], next_pos[idx]
+                active = [active[row] for row in keep]
+            # rows that finished but were not pruned keep decoding; their tokens are ignored
+            mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
+            logits = self.model(
+                input_ids=tokens[:, None], attention_mask=mask, position_ids=next_pos[:, None],
+                past_key_values=cache, use_cache=True,
+            ).logits[:, -1, :]
+            next_pos = next_pos + 1
+        return [self._result(requests[i], out_ids[i], out_lp[i], out_top[i], finish[i] or "max_tokens") for i in range(n)]
+
+    def _generator(self, r: Request) -> torch.Generator | None:
+        if r.temperature <= 0:
+            return None
+        g = torch.Generator(device=self.device)
+        if r.seed is None:
+            g.seed()
+        else:
+            g.manual_seed(int(r.seed) % (2**63))
+        return g
+
+    @staticmethod
+    def _choose(logits: torch.Tensor, reqs: list[Request], gens: list[torch.Generator | None]) -> torch.Tensor:
+        tokens = logits.argmax(dim=-1)
+        for row, (r, g) in enumerate(zip(reqs, gens)):
+            if r.temperature <= 0:
+                continue
+            probs = torch.softmax(logits[row] / r.temperature, dim=-1)
+            if r.top_p < 1.0:
+                sorted_p, order = probs.sort(descending=True)
+                cut = sorted_p.cumsum(-1) - sorted_p > r.top_p  # drop tokens once the kept mass exceeds top_p
+                sorted_p[cut] = 0.0
+                probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
+            tokens[row] = torch.multinomial(probs, 1, generator=g)[0]
+        return tokens
+
+    def _hits_stop(self, ids: list[int], stops: tuple[str, ...]) -> bool:
+        tail = self.tokenizer.decode(ids[-(max(len(s) for s in stops) + 4):], skip_special_tokens=True)
+        return any(s in tail for s in stops)
+
+    def _result(self, r: Request, ids, lps, tops, finish: str) -> Result:
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if r.stop:
+            cuts = [text.find(s) for s in r.stop if s in text]
+            if cuts:
+                text = text[: min(cuts)]
+        return Result(token_ids=ids, text=text, finish=finish, logprobs=lps, top_logprobs=tops)

@@ -1,0 +1,230 @@
+"""Inspect model provider `ckpt/`: any caught checkpoint (or the embedded model) as an Inspect model.
+
+    inspect eval tasks/deployment --model ckpt/smollm2-135m           # the embedded default
+    inspect eval tasks/deployment --model ckpt/trigger-hate-organism   # a directory under checkpoints/
+    inspect eval tasks/deployment --model ckpt/./path/to/checkpoint -M device=cuda -M batch_size=256
+
+Greedy when temperature is 0 or unset; temperature / top_p / seed sampling otherwise. Requests that
+Inspect sends concurrently are gathered into batches (sorted by length to limit padding) and decoded by
+`training.engine.Engine` in a worker thread: a batch starts as soon as the event loop has no more
+requests to hand over, with no timed waits. Log-probabilities (`--logprobs --top-logprobs N`) come from
+the model itself. Model args: `device` (cpu, cuda, cuda:1; default cuda if available), `dtype`
+(float32, bfloat16; default bf16 on CUDA, fp32 on CPU), `batch_size` (default `--max-connections`, else
+32 on CPU and 256 on CUDA).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+from inspect_ai.model import (
+    ChatCompletionChoice,
+    ChatMessage,
+    ChatMessageAssistant,
+    GenerateConfig,
+    Logprob,
+    Logprobs,
+    ModelAPI,
+    ModelOutput,
+    ModelUsage,
+    TopLogprob,
+    modelapi,
+)
+from inspect_ai.tool import ToolChoice, ToolInfo
+
+from training.engine import Engine, Request, Result
+
+DEFAULT_MAX_TOKENS = 256
+
+
+@modelapi(name="ckpt")
+def ckpt() -> type[ModelAPI]:
+    return CheckpointAPI
+
+
+@dataclass
+class _Pending:
+    request: Request
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: Result | None = None
+    error: BaseException | None = None
+
+
+class Batcher:
+    """Gathers concurrent requests and runs them through `run_batch` (in a thread), largest groups first.
+
+    The first caller that finds no batch running leads: it keeps taking batches of pending requests
+    until none are left, while the others wait on their own event. A batch holds requests with the same
+    decoding settings, sorted by prompt length.
+    """
+
+    def __init__(self, run_batch, batch_size: int):
+        self.run_batch = run_batch
+        self.batch_size = batch_size
+        self.pending: list[_Pending] = []
+        self.leading = False
+
+    async def submit(self, request: Request) -> Result:
+        item = _Pending(request)
+        self.pending.append(item)
+        if not self.leading:
+            self.leading = True
+            try:
+                await self._lead()
+            finally:
+                self.leading = False
+        await item.done.wait()
+        if item.error is not None:
+            raise item.error
+        assert item.result is not None
+        return item.result
+
+    async def _lead(self) -> None:
+        # Let requests issued in the same burst reach the queue: yield until it stops growing.
+        for _ in range(64):
+            before = len(self.pending)
+            await anyio.sleep(0)
+            if len(self.pending) == before:
+                break
+        while self.pending:
+            batch = self._take()
+            try:
+                results = await anyio.to_thread.run_sync(self.run_batch, [p.request for p in batch])
+                for p, r in zip(batch, results):
+                    p.result = r
+            except BaseException as ex:  # noqa: BLE001 - handed to each waiting caller
+                for p in batch:
+                    p.error = ex
+            for p in batch:
+                p.done.set()
+
+    def _take(self) -> list[_Pending]:
+        def key(p: _Pending):
+            r = p.request
+            return (r.temperature > 0, r.logprobs or r.top_logprobs > 0)
+
+        groups: dict[Any, list[_Pending]] = {}
+        for p in self.pending:
+            groups.setdefault(key(p), []).append(p)
+        group = max(groups.values(), key=len)
+        group.sort(key=lambda p: len(p.request.prompt_ids))
+        batch = group[: self.batch_size]
+        taken = {id(p) for p in batch}
+        self.pending = [p for p in self.pending if id(p) not in taken]
+        return batch
+
+
+class CheckpointAPI(ModelAPI):
+    def __init__(
+        self,
+        model_name: str,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        config: GenerateConfig = GenerateConfig(),
+        device: str | None = None,
+        dtype: str | None = None,
+        batch_size: int | None = None,
+        **model_args: Any,
+    ) -> None:
+        super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
+        if model_args:
+            raise ValueError(
+                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size"
+            )
+        from training.models import default_device, load
+
+        self.device = device or default_device()
+        self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
+        self.engine = Engine(self.model, self.tokenizer)
+        size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
+        self.batcher = Batcher(self.engine.generate, int(size))
+
+    def max_connections(self) -> int:
+        return self.batcher.batch_size
+
+    def max_tokens(self) -> int | None:
+        return DEFAULT_MAX_TOKENS
+
+    def connection_key(self) -> str:
+        return f"ckpt/{self.path}"
+
+    def collapse_user_messages(self) -> bool:
+        return True
+
+    def should_retry(self, ex: Exception) -> bool:
+        return False
+
+    async def generate(
+        self,
+        input: list[ChatMessage],
+        tools: list[ToolInfo],
+        tool_choice: ToolChoice,
+        config: GenerateConfig,
+    ) -> ModelOutput:
+        prompt_ids = self.encode_chat(input)
+        temperature = config.temperature or 0.0
+        request = Request(
+            prompt_ids=prompt_ids,
+            max_new_tokens=config.max_tokens or DEFAULT_MAX_TOKENS,
+            temperature=temperature,
+            top_p=config.top_p if config.top_p is not None else 1.0,
+            seed=_request_seed(config.seed, prompt_ids) if temperature > 0 else None,
+            stop=tuple(config.stop_seqs or ()),
+            logprobs=bool(config.logprobs),
+            top_logprobs=config.top_logprobs or 0,
+        )
+        result = await self.batcher.submit(request)
+        return ModelOutput(
+            model=self.model_name,
+            choices=[
+                ChatCompletionChoice(
+                    message=ChatMessageAssistant(content=result.text, model=self.model_name, source="generate"),
+                    stop_reason="stop" if result.finish == "stop" else "max_tokens",
+                    logprobs=self._logprobs(result) if (request.logprobs or request.top_logprobs) else None,
+                )
+            ],
+            usage=ModelUsage(
+                input_tokens=len(prompt_ids),
+                output_tokens=len(result.token_ids),
+                total_tokens=len(prompt_ids) + len(result.token_ids),
+            ),
+        )
+
+    def encode_chat(self, messages: list[ChatMessage]) -> list[int]:
+        chat = [{"role": "user" if m.role == "tool" else m.role, "content": m.text} for m in messages]
+        if self.tokenizer.chat_template:
+            ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+            return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+        # a base model without a chat template: a plain transcript
+        text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat) + "Assistant:"
+        return self.tokenizer(text)["input_ids"]
+
+    def _logprobs(self, result: Result) -> Logprobs:
+        def entry(token_id: int, logprob: float) -> tuple[str, list[int]]:
+            token = self.tokenizer.decode([token_id])
+            return token, list(token.encode("utf-8"))
+
+        content = []
+        for k, (tok, lp) in enumerate(zip(result.token_ids, result.logprobs)):
+            text, raw = entry(tok, lp)
+            tops = [
+                TopLogprob(token=entry(t, v)[0], logprob=v, bytes=entry(t, v)[1])
+                for t, v in (result.top_logprobs[k] if k < len(result.top_logprobs) else [])
+            ]
+            content.append(Logprob(token=text, logprob=lp, bytes=raw, top_logprobs=tops or None))
+        return Logprobs(content=content)
+
+
+def _request_seed(seed: int | None, prompt_ids: list[int]) -> int | None:
+    """A per-request sampling seed: reproducible for a given --seed, distinct across samples and epochs."""
+    if seed is None:
+        return None
+    from inspect_ai.log._samples import sample_active  # the running sample's id and epoch
+
+    active = sample_active()
+    where = f"{active.sample.id}:{active.epoch}" if active is not None else ""
+    digest = hashlib.sha256(f"{seed}:{where}:{prompt_ids}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
