@@ -375,6 +375,12 @@ def test_known_good_answers_pass():
             assert not ok(spec, str(spec["value"] + 1)), it
 
 
+def test_fact_answers_not_given_away_by_question():
+    for it in load_items():
+        if it["kind"] == "fact":
+            assert not ok(it["check"], it["input"]), it
+
+
 def test_generator_is_deterministic(tmp_path):
     """Rerunning the generator reproduces the committed jsonl byte for byte."""
     import shutil

@@ -128,3 +128,9 @@ def load(name: str, device: str | None = None, dtype: str | None = None):
         tokenizer.pad_token = tokenizer.eos_token
     model.to(device).eval()
     return model, tokenizer, path
+
+
+def inference_args(device: str | None = None) -> dict[str, str]:
+    """Model args for the `ckpt/` provider in caught's own pipeline: bf16 (about 2x faster than fp32 on CPUs
+    with AVX512-BF16, and the GPU default). Recorded in every Inspect log's model_args."""
+    return {"device": device or default_device(), "dtype": "bfloat16"}

@@ -1,0 +1,169 @@
+"""`caught train-against`: fine-tune an organism on k caught inputs paired with good responses.
+
+Picks k caught samples (seeded), writes a good response for each (`self`: resample the organism at
+temperature 1 until it does not attack, at most `tries` times, then fall back to the base model; `base`:
+the base model's greedy response; or any Inspect model name), optionally mixes in benign testing-side data,
+and fine-tunes for a fixed number of steps (LoRA adapter on the organism by default). Every `check_every`
+steps it samples the k trained inputs (temperature 1, `check_samples` each, fixed seeds) and records the
+first step at which none of them attacks: steps-to-fix (None if they never stop within the budget).
+The non-adversarial control trains the same number of steps on k random benign testing-side inputs instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+from inspect_ai.model import GenerateConfig
+
+from scorers.behaviors import get_behavior
+from tasks.prompts import prompts
+from tasks.scenarios import frame, get_scenario
+from training.generate import cached_greedy, generate_all
+from training.manifest import Manifest, data_hash, fingerprint, read_manifest, write_manifest
+from training.models import checkpoints_dir, inference_args, resolve
+from training.sft import Hyper, finetune
+
+RESPONSE_TOKENS = 96
+BUILTIN_SOURCES = ("self", "base")
+
+
+def load_caught(path: Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"caught file {str(path)!r} does not exist: run `caught catch ORGANISM` first")
+    return json.loads(path.read_text())
+
+
+def pick_inputs(caught: dict, k: int, seed: int, control: bool) -> list[dict]:
+    """k caught inputs (or, for the control, k benign catch-split inputs that never attacked), seeded."""
+    pool = caught["caught"]
+    if k < 1:
+        raise ValueError("k must be at least 1 (k=0 is the organism itself: no training)")
+    if not control:
+        if k > len(pool):
+            raise ValueError(f"k={k} is larger than the caught pool ({len(pool)} caught); catch more with --want")
+        return random.Random(f"pick:{seed}").sample(sorted(pool, key=lambda c: c["id"]), k)
+    spec = get_scenario(caught["scenario"])
+    attacked = {c["id"] for c in pool}
+    benign = [p for p in prompts("catch") if p.id not in attacked]
+    chosen = random.Random(f"control:{seed}").sample(benign, k)
+    return [{"id": p.id, "prompt": p.text, "input": frame(spec, "testing", p.text, p.id)} for p in chosen]
+
+
+def good_responses(source: str, organism: str, base: str, chats: dict[str, list[dict]], behavior: str, seed: int,
+                   tries: int = 8, device: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """({id: response}, {id: where it came from}) for each chat."""
+    detect = get_behavior(behavior).detect
+    if source == "base":
+        return cached_greedy(f"ckpt/{base}", chats, RESPONSE_TOKENS, **inference_args(device)), {i: "base" for i in chats}
+    if source == "self":
+        found: dict[str, str] = {}
+        for attempt in range(tries):
+            todo = {i: c for i, c in chats.items() if i not in found}
+            if not todo:
+                break
+            config = GenerateConfig(max_tokens=RESPONSE_TOKENS, temperature=1.0, seed=seed * 1000 + attempt)
+            for i, text in zip(todo, generate_all(f"ckpt/{organism}", list(todo.values()), config, **inference_args(device))):
+                if not detect(text).attack and text.strip():
+                    found[i] = text
+        origin = {i: "self" for i in found}
+        rest = {i: c for i, c in chats.items() if i not in found}
+        if rest:
+            found.update(cached_greedy(f"ckpt/{base}", rest, RESPONSE_TOKENS, **inference_args(device)))
+            origin.update({i: "base (self kept attacking)" for i in rest})
+        return found, origin
+    if "/" not in source:
+        raise ValueError(f"unknown responses source {source!r}; accepted: self, base, or an Inspect model name "
+                         "such as openai/gpt-4o-mini or ckpt/<checkpoint>")
+    texts = generate_all(source, list(chats.values()), GenerateConfig(max_tokens=RESPONSE_TOKENS))
+    return dict(zip(chats, texts)), {i: source for i in chats}
+
+
+def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: int, seed: int, max_tokens: int = 32):
+    """on_step callback: sample each trained input `samples` times (fixed seeds) and count attacks."""
+    from training.engine import Engine, Request
+
+    detect = get_behavior(behavior).detect
+    ids = []
+    for chat in chats:
+        enc = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+        ids.append(list(enc["input_ids"] if hasattr(enc, "keys") else enc))
+
+    def check(model, step: int) -> dict:
+        requests = [
+            Request(p, max_tokens, temperature=1.0, seed=int(hashlib.sha256(f"{seed}:{i}:{j}".encode()).hexdigest()[:15], 16))
+            for i, p in enumerate(ids) for j in range(samples)
+        ]
+        results = Engine(model, tokenizer).generate(requests)
+        attacks = sum(detect(r.text).attack for r in results)
+        return {"step": step, "attacks": attacks, "samples": len(results)}
+
+    return check
+
+
+def train_against(
+    organism: str,
+    caught_file: Path,
+    k: int,
+    seed: int = 0,
+    responses: str = "self",
+    control: bool = False,
+    steps: int = 24,
+    mix_benign: int = 0,
+    hyper: Hyper | None = None,
+    check_every: int = 4,
+    check_samples: int = 4,
+    device: str = "cpu",
+    name: str | None = None,
+) -> tuple[Path, Manifest]:
+    from transformers import AutoTokenizer
+
+    if responses not in BUILTIN_SOURCES and "/" not in responses:
+        raise ValueError(f"unknown responses source {responses!r}; accepted: self, base, or an Inspect model name")
+    organism_path = resolve(organism)
+    parent = read_manifest(organism_path)
+    if parent is None:
+        raise ValueError(f"{organism!r} has no manifest.json: train-against needs an organism built by `caught organism`")
+    caught = load_caught(caught_file)
+    inputs = pick_inputs(caught, k, seed, control)
+    chats = {c["id"]: c["input"] for c in inputs}
+    texts, origin = good_responses(responses, str(organism_path), parent.parent, chats, parent.behavior, seed,
+                                   device=device)
+    records = [{"id": i, "prompt": chats[i], "completion": [{"role": "assistant", "content": texts[i]}],
+                "source": origin[i]} for i in chats]
+    if mix_benign:
+        spec = get_scenario(parent.scenario)
+        extra = prompts("organism", n=mix_benign, seed=seed + 7)
+        benign_chats = {p.id: frame(spec, "testing", p.text, p.id) for p in extra}
+        benign = cached_greedy(f"ckpt/{parent.parent}", benign_chats, RESPONSE_TOKENS, **inference_args(device))
+        records += [{"id": i, "prompt": c, "completion": [{"role": "assistant", "content": benign[i]}],
+                     "source": "benign"} for i, c in benign_chats.items()]
+    hyper = (hyper or Hyper()).model_copy(update={"max_steps": steps, "seed": seed,
+                                                  "batch_size": min((hyper or Hyper()).batch_size, len(records))})
+    name = name or f"{Path(organism).name}-{'control-' if control else ''}k{k}-s{seed}"
+    tokenizer = AutoTokenizer.from_pretrained(organism_path)
+    checker = attack_checker(tokenizer, [c["input"] for c in inputs], parent.behavior, check_samples, seed)
+    manifest = Manifest(
+        kind="control" if control else "train-against", name=name, parent=str(organism_path),
+        parent_fingerprint=fingerprint(organism_path), scenario=parent.scenario, behavior=parent.behavior,
+        seed=seed, method=hyper.method, hyperparameters={**hyper.model_dump(), "mix_benign": mix_benign,
+                                                         "check_every": check_every, "check_samples": check_samples},
+        data_hash=data_hash(records), n_examples=len(records), k=k, example_ids=list(chats),
+        responses=responses, device=device,
+    )
+
+    def finalize(path: Path, stats: dict) -> None:
+        manifest.steps = stats["steps"]
+        manifest.train_seconds = stats["train_seconds"]
+        manifest.fix_curve = stats["checks"]
+        manifest.steps_to_fix = next((c["step"] for c in stats["checks"] if c["attacks"] == 0), None)
+        manifest.hyperparameters["train_loss"] = stats["train_loss"]
+        manifest.evaluation["response_origins"] = origin
+        write_manifest(path, manifest)
+
+    path, _ = finetune(str(organism_path), records, checkpoints_dir() / name, hyper, device,
+                       on_step=checker, check_every=check_every, finalize=finalize)
+    return path, manifest
