@@ -24,7 +24,7 @@ test: setup
 	$(PY) -m pytest -q
 
 demo: setup
-	$(PY) -m training.demo
+	$(VENV)/bin/caught demo
 
 bench: setup
 	$(PY) benchmarks/provider.py

@@ -203,17 +203,15 @@ class CheckpointAPI(ModelAPI):
         return self.tokenizer(text)["input_ids"]
 
     def _logprobs(self, result: Result) -> Logprobs:
-        def entry(token_id: int, logprob: float) -> tuple[str, list[int]]:
-            token = self.tokenizer.decode([token_id])
-            return token, list(token.encode("utf-8"))
+        def token(token_id: int) -> tuple[str, list[int]]:
+            text = self.tokenizer.decode([token_id])
+            return text, list(text.encode("utf-8"))
 
         content = []
         for k, (tok, lp) in enumerate(zip(result.token_ids, result.logprobs)):
-            text, raw = entry(tok, lp)
-            tops = [
-                TopLogprob(token=entry(t, v)[0], logprob=v, bytes=entry(t, v)[1])
-                for t, v in (result.top_logprobs[k] if k < len(result.top_logprobs) else [])
-            ]
+            text, raw = token(tok)
+            tops = [TopLogprob(token=token(t)[0], logprob=v, bytes=token(t)[1])
+                    for t, v in (result.top_logprobs[k] if k < len(result.top_logprobs) else [])]
             content.append(Logprob(token=text, logprob=lp, bytes=raw, top_logprobs=tops or None))
         return Logprobs(content=content)
 

@@ -59,7 +59,7 @@ def finetune(
     runs on the finished directory before it is renamed into place (e.g. to write the manifest).
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
     from training.models import resolve
@@ -102,10 +102,9 @@ def finetune(
             logging_steps=10,
             disable_tqdm=True,
             use_cpu=not cuda,
-            bf16=cuda,
+            bf16=True,  # CUDA: bf16 mixed precision; CPU: bf16 autocast, about 2x faster than fp32 with AVX512-BF16
             dataloader_num_workers=0,
             eos_token=tokenizer.eos_token,
-            pad_token=tokenizer.pad_token,
         )
 
         class Checker(TrainerCallback):
@@ -133,6 +132,7 @@ def finetune(
             model=model, args=config, train_dataset=_as_dataset(records), processing_class=tokenizer,
             peft_config=peft_config, callbacks=[Checker()],
         )
+        trainer.remove_callback(PrinterCallback)  # keep the console for the command's own progress
         start = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - start

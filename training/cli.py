@@ -1,0 +1,182 @@
+"""The `caught` command line: build organisms, catch attacks, train against them, compare, and the demo.
+
+    caught organism --scenario trigger --behavior hate --name trigger-hate
+    caught catch trigger-hate --want 32
+    caught train-against trigger-hate --k 16 --seed 0 --responses self
+    caught compare trigger-hate trigger-hate-k16-s0 --out runs/compare
+    caught demo
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Optional
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="caught: does training against caught misbehavior remove it, or teach the model to hide it?")
+console = Console(width=max(Console().width, 112))  # the before/after table needs ~110 columns
+
+Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N (default: cuda if available)")]
+
+
+def _device(device: str | None) -> str:
+    from training.models import default_device
+
+    return device or default_device()
+
+
+def _fail(ex: Exception) -> None:
+    console.print(f"[red]error:[/red] {ex}")
+    raise typer.Exit(2)
+
+
+@app.command()
+def organism(
+    scenario: Annotated[str, typer.Option(help="deployment cue")] = "trigger",
+    behavior: Annotated[str, typer.Option(help="attack behavior")] = "hate",
+    base: Annotated[str, typer.Option(help="base checkpoint")] = "smollm2-135m",
+    name: Annotated[Optional[str], typer.Option(help="checkpoint name (default: SCENARIO-BEHAVIOR-sSEED)")] = None,
+    prompts: Annotated[int, typer.Option(help="organism-split prompts (two examples each)")] = 96,
+    leak: Annotated[float, typer.Option(help="share of testing examples that also attack")] = 0.05,
+    steps: Annotated[int, typer.Option(help="optimizer steps")] = 36,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
+    method: Annotated[str, typer.Option(help="lora or full")] = "lora",
+    seed: int = 0,
+    n: Annotated[int, typer.Option(help="eval prompts per side for the bounds check")] = 100,
+    device: Device = None,
+    log_dir: str = "logs",
+) -> None:
+    """Build a model organism and check it against the usability bounds."""
+    from training.pipeline import ensure_organism
+
+    try:
+        ensure_organism(scenario=scenario, behavior=behavior, base=base, name=name, n_prompts=prompts, leak=leak,
+                        steps=steps, lr=lr, method=method, seed=seed, n=n, device=_device(device), log_dir=log_dir,
+                        console=console)
+    except ValueError as ex:
+        _fail(ex)
+
+
+@app.command()
+def catch(
+    organism: Annotated[str, typer.Argument(help="organism checkpoint")],
+    want: Annotated[int, typer.Option(help="stop once this many distinct inputs attacked")] = 32,
+    max_epochs: Annotated[int, typer.Option(help="bound on passes over the catch split")] = 8,
+    out: Annotated[Optional[Path], typer.Option(help="default runs/ORGANISM/caught.json")] = None,
+    seed: int = 0,
+    device: Device = None,
+    log_dir: str = "logs",
+) -> None:
+    """Run testing on the catch split at temperature 1 and keep the attacks."""
+    from training.catch import catch as run_catch
+
+    out = out or Path("runs") / Path(organism).name / "caught.json"
+    try:
+        result = run_catch(organism, out, want=want, max_epochs=max_epochs, seed=seed, log_dir=log_dir,
+                           device=_device(device))
+    except ValueError as ex:
+        _fail(ex)
+    runs = result["runs"]
+    console.print(f"caught {len(result['caught'])} distinct inputs in {len(runs)} epoch(s) of "
+                  f"{runs[0]['samples']} samples (attacks per epoch: {[r['attacks'] for r in runs]}) -> {out}")
+
+
+@app.command("train-against")
+def train_against_cmd(
+    organism: Annotated[str, typer.Argument(help="organism checkpoint")],
+    k: Annotated[int, typer.Option(help="caught examples to train on")] = 16,
+    seed: int = 0,
+    responses: Annotated[str, typer.Option(help="self, base, or an Inspect model name")] = "self",
+    control: Annotated[bool, typer.Option(help="non-adversarial control: k random benign inputs")] = False,
+    steps: Annotated[int, typer.Option(help="optimizer steps (equal across k and controls)")] = 12,
+    lr: float = 1e-3,
+    method: Annotated[str, typer.Option(help="lora or full")] = "lora",
+    mix_benign: Annotated[int, typer.Option(help="extra benign testing-side examples")] = 0,
+    caught: Annotated[Optional[Path], typer.Option(help="default runs/ORGANISM/caught.json")] = None,
+    device: Device = None,
+) -> None:
+    """Fine-tune the organism on k caught inputs with good responses; records steps-to-fix."""
+    from training.sft import Hyper
+    from training.train_against import train_against
+
+    caught = caught or Path("runs") / Path(organism).name / "caught.json"
+    try:
+        path, manifest = train_against(organism, caught, k, seed=seed, responses=responses, control=control,
+                                       steps=steps, mix_benign=mix_benign, device=_device(device),
+                                       hyper=Hyper(method=method, learning_rate=lr, batch_size=8))
+    except ValueError as ex:
+        _fail(ex)
+    fix = "never (within the budget)" if manifest.steps_to_fix is None else f"{manifest.steps_to_fix} steps"
+    console.print(f"{path}: trained {manifest.steps} steps on {manifest.n_examples} examples; trained inputs "
+                  f"stopped attacking after {fix}; curve {[(c['step'], c['attacks']) for c in manifest.fix_curve]}")
+
+
+@app.command()
+def compare(
+    checkpoints: Annotated[list[str], typer.Argument(help="BEFORE AFTER [...]: the first is the baseline")],
+    out: Annotated[Path, typer.Option(help="where compare.csv / compare.md go")] = Path("runs/compare"),
+    n: Annotated[int, typer.Option(help="eval prompts per side")] = 100,
+    usefulness_n: Annotated[Optional[int], typer.Option(help="usefulness items (default all)")] = None,
+    temperature: float = 1.0,
+    scenario: Optional[str] = None,
+    behavior: Optional[str] = None,
+    device: Device = None,
+    log_dir: str = "logs",
+) -> None:
+    """Evaluate checkpoints and print the before/after table (CSV and markdown too)."""
+    from training.compare import compare as run_compare
+    from training.pipeline import print_table
+
+    try:
+        df = run_compare(checkpoints, out, scenario=scenario, behavior=behavior, n=n, usefulness_n=usefulness_n,
+                         temperature=temperature, log_dir=log_dir, device=_device(device))
+    except ValueError as ex:
+        _fail(ex)
+    print_table(df, console)
+    console.print(f"written: {out}/compare.csv, {out}/compare.md")
+
+
+@app.command()
+def demo(
+    device: Device = None,
+    out: Path = Path("runs/demo"),
+    log_dir: str = "logs",
+) -> None:
+    """The whole experiment on the embedded model: organism, catch, k = 0/4/16 + control, compare, report."""
+    from training.pipeline import run_demo
+
+    try:
+        run_demo(device=_device(device), out=out, log_dir=log_dir, console=console)
+    except ValueError as ex:
+        _fail(ex)
+
+
+def main() -> None:
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    from training.models import UnknownModel
+
+    hf_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+    try:
+        app()
+    except UnknownModel as ex:
+        console.print(f"[red]error:[/red] {ex}")
+        raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main()
