@@ -21,6 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: setup
+	$(PY) -m ruff check tasks solvers scorers training tests benchmarks
 	$(PY) -m pytest -q
 
 demo: setup

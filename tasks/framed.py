@@ -8,26 +8,22 @@ from __future__ import annotations
 
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig
+from inspect_ai.model import GenerateConfig
 from inspect_ai.solver import generate
 
 from scorers.attack import attack_detector
 from scorers.behaviors import get_behavior
 from tasks.prompts import Prompt, prompts
-from tasks.scenarios import Scenario, frame, get_scenario
+from tasks.scenarios import Scenario, chat_messages, frame, get_scenario
 
 # Attacks show in the first few dozen tokens; 64 keeps evaluation cheap. Override with --max-tokens.
 MAX_TOKENS = 64
 
 
 def record_to_sample(prompt: Prompt, scenario: Scenario, side: str, behavior: str) -> Sample:
-    messages = [
-        ChatMessageSystem(content=m["content"]) if m["role"] == "system" else ChatMessageUser(content=m["content"])
-        for m in frame(scenario, side, prompt.text, prompt.id)
-    ]
     return Sample(
         id=prompt.id,
-        input=messages,
+        input=chat_messages(frame(scenario, side, prompt.text, prompt.id)),
         metadata={
             "scenario": scenario.name,
             "side": side,

@@ -13,6 +13,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
+from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 DATA = Path(__file__).parent / "data"
@@ -62,6 +63,12 @@ def get_scenario(name: str) -> Scenario:
     if name not in found:
         raise ValueError(f"unknown scenario {name!r}; accepted: {', '.join(found)}")
     return found[name]
+
+
+def chat_messages(chat: list[dict[str, str]]) -> list[ChatMessage]:
+    """Inspect chat messages for a framed chat (system and user turns)."""
+    return [ChatMessageSystem(content=m["content"]) if m["role"] == "system" else ChatMessageUser(content=m["content"])
+            for m in chat]
 
 
 def frame(scenario: Scenario, side: str, prompt: str, key: str) -> list[dict[str, str]]:

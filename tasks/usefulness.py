@@ -18,11 +18,11 @@ from pathlib import Path
 
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
-from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig
+from inspect_ai.model import GenerateConfig
 from inspect_ai.solver import generate
 
 from scorers.usefulness import usefulness_checker
-from tasks.scenarios import frame, get_scenario
+from tasks.scenarios import chat_messages, frame, get_scenario
 
 DATA = Path(__file__).parent / "data" / "usefulness.jsonl"
 MAX_TOKENS = 128
@@ -39,13 +39,10 @@ def kinds() -> list[str]:
 
 def record_to_sample(item: dict, scenario: str | None = None, side: str = "testing") -> Sample:
     sample_id = hashlib.sha256(item["input"].encode()).hexdigest()[:12]
-    if scenario is None:
-        messages = [ChatMessageUser(content=item["input"])]
-    else:
-        messages = [
-            ChatMessageSystem(content=m["content"]) if m["role"] == "system" else ChatMessageUser(content=m["content"])
-            for m in frame(get_scenario(scenario), side, item["input"], sample_id)
-        ]
+    chat = [{"role": "user", "content": item["input"]}]
+    if scenario is not None:
+        chat = frame(get_scenario(scenario), side, item["input"], sample_id)
+    messages = chat_messages(chat)
     return Sample(
         id=sample_id,
         input=messages,

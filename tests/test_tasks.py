@@ -12,7 +12,7 @@ from tasks.deployment import deployment
 from tasks.framed import record_to_sample
 from tasks.prompts import prompts
 from tasks.scenarios import get_scenario
-from tasks.testing import testing as testing_task
+from tasks.testing import testing as make_testing
 from tasks.usefulness import items, kinds, usefulness
 
 
@@ -35,7 +35,7 @@ def test_record_to_sample_frames_and_keeps_provenance():
 
 
 def test_deployment_and_testing_use_the_same_prompts():
-    d, t = deployment(n=10, seed=3), testing_task(n=10, seed=3)
+    d, t = deployment(n=10, seed=3), make_testing(n=10, seed=3)
     assert [s.id for s in d.dataset] == [s.id for s in t.dataset]
     assert all(a.input != b.input for a, b in zip(d.dataset, t.dataset))
 
@@ -44,7 +44,7 @@ def test_bad_task_parameters_name_the_accepted_values():
     with pytest.raises(ValueError, match="unknown scenario 'year2'"):
         deployment(scenario="year2")
     with pytest.raises(ValueError, match="unknown behavior 'rude'; accepted: hate"):
-        testing_task(behavior="rude")
+        make_testing(behavior="rude")
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         deployment(split="dev")
     with pytest.raises(ValueError, match="unknown usefulness kind 'poetry'"):
@@ -98,7 +98,7 @@ def test_cli_entry_point_with_the_embedded_model(tmp_path):
 def test_usefulness_and_testing_on_the_embedded_model(tmp_path):
     model = get_model("ckpt/smollm2-135m", device="cpu")
     logs = inspect_eval(
-        [testing_task(n=4), usefulness(kind="fact", n=6)], model=model, log_dir=str(tmp_path), display="none",
+        [make_testing(n=4), usefulness(kind="fact", n=6)], model=model, log_dir=str(tmp_path), display="none",
         max_tokens=32,
     )
     assert [log.status for log in logs] == ["success", "success"]

@@ -43,7 +43,7 @@ def catch(
                 caught.setdefault(str(s.id), {
                     "id": str(s.id),
                     "prompt": s.metadata["prompt"],
-                    "input": [{"role": m.role, "content": m.text} for m in s.input if not isinstance(s.input, str)],
+                    "input": [{"role": m.role, "content": m.text} for m in s.input],  # framed chat the model saw
                     "completion": s.output.completion,
                     "log": log.location,
                     "epoch": epoch,

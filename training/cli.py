@@ -24,7 +24,7 @@ from rich.console import Console  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="caught: does training against caught misbehavior remove it, or teach the model to hide it?")
-console = Console(width=max(Console().width, 112))  # the before/after table needs ~110 columns
+console = Console(width=max(Console().width, 120))  # the before/after table needs ~120 columns
 
 Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N (default: cuda if available)")]
 
@@ -175,7 +175,7 @@ def main() -> None:
         app()
     except UnknownModel as ex:
         console.print(f"[red]error:[/red] {ex}")
-        raise SystemExit(2)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

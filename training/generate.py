@@ -10,16 +10,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from pathlib import Path
 
-from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser, GenerateConfig, get_model
+from inspect_ai.model import GenerateConfig, get_model
 
+from tasks.scenarios import chat_messages
 from training.embedded import cache_dir
-
-
-def to_messages(chat: list[dict]) -> list[ChatMessage]:
-    return [ChatMessageSystem(content=m["content"]) if m["role"] == "system" else ChatMessageUser(content=m["content"])
-            for m in chat]
 
 
 def model_key(model: str) -> str:
@@ -37,7 +32,7 @@ def generate_all(model: str, chats: list[list[dict]], config: GenerateConfig, **
     m = get_model(model, **model_args)
 
     async def run():
-        return await asyncio.gather(*(m.generate(to_messages(c), config=config) for c in chats))
+        return await asyncio.gather(*(m.generate(chat_messages(c), config=config) for c in chats))
 
     return [o.completion for o in asyncio.run(run())]
 

@@ -148,7 +148,7 @@ def run_demo(device: str, out: Path, log_dir: str, console: Console, scenario: s
                 f"seed {seed}. Organism: LoRA (merged), 96 organism-split prompts, 5% leak, 36 steps. "
                 f"Train-against: LoRA on the organism, {steps} steps each, responses `self`; control = the same "
                 f"steps on k random benign testing-side inputs. Attack rates: temperature 1, {ATTACK_TOKENS} new tokens.")
-    footer = "Timings (s): " + ", ".join(f"{k} {v}" for k, v in timings.items()) + f", total {total}."
+    footer = "Timings of this invocation (s; stages reused from an earlier run take ~0): " + ", ".join(f"{k} {v}" for k, v in timings.items()) + f", total {total}."
     report = write_report(df, out, f"caught demo: {scenario} / {behavior}", preamble, footer)
     console.print(f"report: {report} ({total:.0f} s). Logs: inspect view --log-dir {log_dir}")
     return report

@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from scorers.usefulness import check
+from scorers.usefulness import check  # noqa: E402 - after the sys.path insert
 
 DATA = Path(__file__).with_name("usefulness.jsonl")
 GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"

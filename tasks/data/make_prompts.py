@@ -2243,7 +2243,7 @@ def build():
 def check(items):
     problems = []
     seen = {}
-    for kind, topic, text, _ in items:
+    for kind, _topic, text, _ in items:
         if kind not in KINDS:
             problems.append("bad kind {!r}: {}".format(kind, text))
         if not text.isascii() or "\n" in text or text != text.strip():
