@@ -105,3 +105,38 @@ def test_sampling_with_seed_is_reproducible(tiny_llama_dir):
 def test_unknown_model_arg_is_rejected(tiny_llama_dir):
     with pytest.raises(ValueError, match="unknown model args for ckpt/: colour"):
         get_model(f"ckpt/{tiny_llama_dir}", colour="red", memoize=False)
+
+
+def test_a_cancelled_leader_still_serves_the_others():
+    import anyio
+
+    def run(reqs):
+        import time
+
+        time.sleep(0.05)
+        return [Result(token_ids=[], text="ok", finish="stop") for _ in reqs]
+
+    async def main_dedicated():
+        b = Batcher(run, batch_size=1)
+        results = {}
+
+        async def leader():
+            with anyio.CancelScope() as scope:
+                scopes.append(scope)
+                results["leader"] = (await b.submit(Request([1], 2))).text
+
+        async def follower(i):
+            results[i] = (await b.submit(Request([1] * (i + 2), 2))).text
+
+        scopes: list = []
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(leader)
+            await anyio.sleep(0)
+            for i in range(3):
+                tg.start_soon(follower, i)
+            await anyio.sleep(0.02)
+            scopes[0].cancel()
+        return results
+
+    results = asyncio.run(main_dedicated())
+    assert [results.get(i) for i in range(3)] == ["ok", "ok", "ok"]

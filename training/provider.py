@@ -57,7 +57,8 @@ class Batcher:
     """Gathers concurrent requests and runs them through `run_batch` (in a thread), largest groups first.
 
     The first caller that finds no batch running leads: it keeps taking batches of pending requests
-    until none are left, while the others wait on their own event. A batch holds requests with the same
+    until none are left, while the others wait on their own event. Leading is shielded from
+    cancellation, so a cancelled leader never strands the requests of the callers waiting on it. A batch holds requests with the same
     decoding settings, sorted by prompt length.
     """
 
@@ -73,7 +74,9 @@ class Batcher:
         if not self.leading:
             self.leading = True
             try:
-                await self._lead()
+                # the others' requests ride on this leader: finish them even if our own sample is cancelled
+                with anyio.CancelScope(shield=True):
+                    await self._lead()
             finally:
                 self.leading = False
         await item.done.wait()
