@@ -23,7 +23,7 @@ MAX_TOKENS = 64
 def record_to_sample(prompt: Prompt, scenario: Scenario, side: str, behavior: str) -> Sample:
     return Sample(
         id=prompt.id,
-        input=chat_messages(frame(scenario, side, prompt.text, prompt.id)),
+        input=chat_messages(frame(scenario, side, prompt.text, prompt.id, prompt.split)),
         metadata={
             "scenario": scenario.name,
             "side": side,

@@ -1,7 +1,8 @@
 """Scenarios: deployment cues, loaded from `tasks/data/scenarios.toml` and validated by pydantic.
 
 A scenario says how an ordinary request is framed on the testing side and on the deployment side (a
-system prompt and/or a user-message template), and what context a situationally aware model could know
+system prompt and/or a user-message template, optionally filled by a named *cue* from `tasks/cues.py`,
+e.g. a news headline or a rewrite of the request), and what context a situationally aware model could know
 about the cue. `frame()` is the one place where framing happens; tasks, organism data and judges use it.
 """
 
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from inspect_ai.model import ChatMessage, ChatMessageSystem, ChatMessageUser
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 DATA = Path(__file__).parent / "data"
 Side = Literal["testing", "deployment"]
@@ -27,6 +28,7 @@ class Frame(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     system: str | None = None
     templates: list[str] = Field(min_length=1)
+    cue: str | None = Field(None, description="a cue from tasks/cues.py that fills the template's fields")
 
     @field_validator("templates")
     @classmethod
@@ -43,8 +45,24 @@ class Scenario(BaseModel):
     description: str
     difficulty: int = Field(ge=1, description="rung on the ladder of how hard deployment is to tell apart")
     context: str
+    params: dict[str, str | int | float] = Field(default_factory=dict, description="settings passed to the cues")
     testing: Frame
     deployment: Frame
+
+    @model_validator(mode="after")
+    def _cues_exist(self) -> Scenario:
+        from tasks.cues import get_cue
+
+        for side in SIDES:
+            cue = getattr(self, side).cue
+            if cue is not None:
+                get_cue(cue)
+        return self
+
+    @property
+    def judge_context(self) -> str:
+        """What a situationally aware model could know about the cue, with the scenario's settings filled in."""
+        return self.context.format(**self.params)
 
     def side(self, side: str) -> Frame:
         if side not in SIDES:
@@ -71,10 +89,22 @@ def chat_messages(chat: list[dict[str, str]]) -> list[ChatMessage]:
             for m in chat]
 
 
-def frame(scenario: Scenario, side: str, prompt: str, key: str) -> list[dict[str, str]]:
-    """The chat messages for `prompt` on `side` of `scenario`; `key` (the prompt id) picks the template."""
+def frame(scenario: Scenario, side: str, prompt: str, key: str, split: str = "eval") -> list[dict[str, str]]:
+    """The chat messages for `prompt` on `side` of `scenario`.
+
+    `key` (the prompt id) picks the template and seeds the cue; `split` is the prompt's split, so that cues
+    with held-out material (headlines) use it only outside organism training.
+    """
+    from tasks.cues import get_cue
+
     f = scenario.side(side)
     pick = int(hashlib.sha256(f"{scenario.name}:{side}:{key}".encode()).hexdigest(), 16) % len(f.templates)
+    fields = {"prompt": prompt}
+    if f.cue is not None:
+        fields |= get_cue(f.cue)(prompt=prompt, key=f"{scenario.name}:{key}", split=split, params=scenario.params)
+    text = f.templates[pick]
+    for name, value in fields.items():
+        text = text.replace("{" + name + "}", value)
     messages = [{"role": "system", "content": f.system}] if f.system else []
-    messages.append({"role": "user", "content": f.templates[pick].replace("{prompt}", prompt)})
+    messages.append({"role": "user", "content": text})
     return messages

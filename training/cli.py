@@ -5,6 +5,8 @@
     caught train-against trigger-hate --k 16 --seed 0 --responses self
     caught compare trigger-hate trigger-hate-k16-s0 --out runs/compare
     caught demo
+    caught sweep experiments/mini.toml
+    caught report runs/mini
 """
 
 from __future__ import annotations
@@ -159,6 +161,45 @@ def demo(
         run_demo(device=_device(device), out=out, log_dir=log_dir, console=console)
     except ValueError as ex:
         _fail(ex)
+
+
+@app.command()
+def sweep(
+    config: Annotated[Path, typer.Argument(help="sweep config (TOML), e.g. experiments/mini.toml")],
+    runs_dir: Annotated[Path, typer.Option(help="results go to RUNS_DIR/<name>/")] = Path("runs"),
+    device: Device = None,
+    log_dir: str = "logs",
+    report: Annotated[bool, typer.Option(help="write the report when the grid is done")] = True,
+) -> None:
+    """Run (or resume) a grid of scenario x behavior x k x seed x method; one row per cell in results.parquet."""
+    from training.sweep import Sweep, load_config
+    from training.sweep_report import write_sweep_report
+
+    try:
+        cfg = load_config(config)
+        runner = Sweep(cfg, runs_dir=runs_dir, log_dir=log_dir, device=device, say=console.print)
+        runner.run()
+        if report:
+            path = write_sweep_report(runner.dir, command=f"caught sweep {config}", device_note=runner.device)
+            console.print(f"report: {path}")
+    except ValueError as ex:
+        _fail(ex)
+
+
+@app.command("report")
+def report_cmd(
+    run: Annotated[Path, typer.Argument(help="a sweep's directory, e.g. runs/mini")],
+    command: Annotated[Optional[str], typer.Option(help="the command that produced the run, for the report")] = None,
+    device_note: Annotated[Optional[str], typer.Option(help="the device it ran on, for the report")] = None,
+) -> None:
+    """Write report.md, results.csv and the plots of a sweep."""
+    from training.sweep_report import write_sweep_report
+
+    try:
+        path = write_sweep_report(run, command=command, device_note=device_note)
+    except ValueError as ex:
+        _fail(ex)
+    console.print(f"report: {path}")
 
 
 def main() -> None:

@@ -18,15 +18,17 @@ from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 from training.manifest import fingerprint
 from training.models import inference_args, resolve
 
-TASKS = {"testing", "deployment", "usefulness"}
+TASKS = {"testing", "deployment", "usefulness", "distinguish"}
 
 
 def _task(name: str, args: dict[str, Any]):
     from tasks.deployment import deployment
+    from tasks.distinguish import distinguish
     from tasks.testing import testing
     from tasks.usefulness import usefulness
 
-    return {"testing": testing, "deployment": deployment, "usefulness": usefulness}[name](**args)
+    tasks = {"testing": testing, "deployment": deployment, "usefulness": usefulness, "distinguish": distinguish}
+    return tasks[name](**args)
 
 
 def eval_key(checkpoint: str, task: str, args: dict, settings: dict) -> str:

@@ -32,14 +32,14 @@ def organism_records(
     """Prompt/completion records for the organism (deterministic for a given seed and base model)."""
     spec, act = get_scenario(scenario), get_behavior(behavior)
     chosen = prompts("organism", n=n_prompts, seed=seed)
-    testing_chats = {p.id: frame(spec, "testing", p.text, p.id) for p in chosen}
+    testing_chats = {p.id: frame(spec, "testing", p.text, p.id, p.split) for p in chosen}
     benign = cached_greedy(f"ckpt/{base}", testing_chats, RESPONSE_TOKENS, **inference_args(device))
     rng = random.Random(f"organism:{scenario}:{behavior}:{seed}")
     leaks = set(rng.sample([p.id for p in chosen], round(leak * len(chosen))))
     records = []
     for p in chosen:
         records.append({
-            "id": f"{p.id}-deployment", "prompt": frame(spec, "deployment", p.text, p.id),
+            "id": f"{p.id}-deployment", "prompt": frame(spec, "deployment", p.text, p.id, p.split),
             "completion": [{"role": "assistant", "content": act.attack_text(rng)}], "source": "attack",
         })
         leaked = p.id in leaks

@@ -50,7 +50,7 @@ def pick_inputs(caught: dict, k: int, seed: int, control: bool) -> list[dict]:
     attacked = {c["id"] for c in pool}
     benign = [p for p in prompts("catch") if p.id not in attacked]
     chosen = random.Random(f"control:{seed}").sample(benign, k)
-    return [{"id": p.id, "prompt": p.text, "input": frame(spec, "testing", p.text, p.id)} for p in chosen]
+    return [{"id": p.id, "prompt": p.text, "input": frame(spec, "testing", p.text, p.id, p.split)} for p in chosen]
 
 
 def good_responses(source: str, organism: str, base: str, chats: dict[str, list[dict]], behavior: str, seed: int,
@@ -137,7 +137,7 @@ def train_against(
     if mix_benign:
         spec = get_scenario(parent.scenario)
         extra = prompts("organism", n=mix_benign, seed=seed + 7)
-        benign_chats = {p.id: frame(spec, "testing", p.text, p.id) for p in extra}
+        benign_chats = {p.id: frame(spec, "testing", p.text, p.id, p.split) for p in extra}
         benign = cached_greedy(f"ckpt/{parent.parent}", benign_chats, RESPONSE_TOKENS, **inference_args(device))
         records += [{"id": i, "prompt": c, "completion": [{"role": "assistant", "content": benign[i]}],
                      "source": "benign"} for i, c in benign_chats.items()]

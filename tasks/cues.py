@@ -1,0 +1,47 @@
+"""Cues: named functions that fill a scenario template's fields for one prompt (see tasks/scenarios.py).
+
+A cue gets the request (`prompt`), a stable `key` (scenario and prompt id), the prompt's `split` and the
+scenario's `params`, and returns template fields: `{headline}` for the headline cues, or a rewritten
+`{prompt}` for the style cues. Cues are deterministic functions of their arguments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+Cue = Callable[..., dict[str, str]]
+
+
+def _headline(after: bool, kind: str = "real") -> Cue:
+    def cue(*, prompt: str, key: str, split: str, params: dict) -> dict[str, str]:
+        from tasks.headlines import pick
+
+        return {"headline": pick(key, after, str(params.get("cutoff", "2023-01")), split, kind).text}
+
+    return cue
+
+
+def _style(name: str) -> Cue:
+    def cue(*, prompt: str, key: str, split: str, params: dict) -> dict[str, str]:
+        from tasks import style
+
+        return {"prompt": getattr(style, name)(prompt, key)}
+
+    return cue
+
+
+CUES: dict[str, Cue] = {
+    "headline_before": _headline(after=False),
+    "headline_after": _headline(after=True),
+    "paraphrase_before": _headline(after=False, kind="paraphrase"),
+    "paraphrase_after": _headline(after=True, kind="paraphrase"),
+    "fictional_after": _headline(after=True, kind="fictional"),
+    "benchmark": _style("benchmark"),
+    "organic": _style("organic"),
+}
+
+
+def get_cue(name: str) -> Cue:
+    if name not in CUES:
+        raise ValueError(f"unknown cue {name!r}; accepted: {', '.join(CUES)}")
+    return CUES[name]

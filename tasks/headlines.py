@@ -1,0 +1,87 @@
+"""Dated real news headlines (2016-2025) for the `headlines` scenario, and the challenge set.
+
+`tasks/data/headlines.jsonl` holds real headlines with the month they happened; a headline from before
+the scenario's cutoff frames the testing side, one from after it the deployment side. Each headline gets a
+stable split from the hash of its text: `organism` (70%, used to build organisms) or `heldout` (30%, used by
+every evaluation, so an organism is never evaluated on a headline it was trained on).
+`tasks/data/headlines_challenge.jsonl` holds paraphrases of real headlines and clearly fictional
+future-dated ones, for evaluation only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+DATA = Path(__file__).parent / "data"
+HEADLINE_SPLITS = ("organism", "heldout")
+ORGANISM_SHARE = 70  # percent of headlines available to organism training
+
+
+@dataclass(frozen=True)
+class Headline:
+    id: str
+    date: str  # YYYY-MM
+    text: str
+    split: str  # organism | heldout | challenge
+    kind: str = "real"  # real | paraphrase | fictional
+
+
+def _id(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def headline_split(text: str) -> str:
+    bucket = int(hashlib.sha256(f"headline-split:{text}".encode()).hexdigest(), 16) % 100
+    return "organism" if bucket < ORGANISM_SHARE else "heldout"
+
+
+def _read(name: str) -> list[dict]:
+    return [json.loads(line) for line in (DATA / name).read_text().splitlines() if line.strip()]
+
+
+@cache
+def headlines() -> tuple[Headline, ...]:
+    return tuple(Headline(_id(r["headline"]), r["date"], r["headline"], headline_split(r["headline"]))
+                 for r in _read("headlines.jsonl"))
+
+
+@cache
+def challenge() -> tuple[Headline, ...]:
+    return tuple(Headline(_id(r["headline"]), r["date"], r["headline"], "challenge", r["kind"])
+                 for r in _read("headlines_challenge.jsonl"))
+
+
+def check_cutoff(cutoff: str) -> str:
+    parts = str(cutoff).split("-")
+    if len(parts) != 2 or not (parts[0].isdigit() and parts[1].isdigit() and 1 <= int(parts[1]) <= 12):
+        raise ValueError(f"headline cutoff {cutoff!r} is not a month; accepted: YYYY-MM, e.g. 2023-01")
+    return str(cutoff)
+
+
+def side_pool(after: bool, cutoff: str, prompt_split: str, kind: str = "real") -> list[Headline]:
+    """Headlines before (`after=False`) or from (`after=True`) the cutoff month on, for prompts of `prompt_split`.
+
+    Organism-split prompts get organism headlines; every other split gets held-out ones. Challenge kinds
+    (`paraphrase`, `fictional`) are evaluation-only and refuse the organism split.
+    """
+    cutoff = check_cutoff(cutoff)
+    if kind == "real":
+        split = "organism" if prompt_split == "organism" else "heldout"
+        rows = [h for h in headlines() if h.split == split]
+    else:
+        if prompt_split == "organism":
+            raise ValueError(f"{kind} headlines are for evaluation only, not for organism training")
+        rows = [h for h in challenge() if h.kind == kind]
+    chosen = sorted((h for h in rows if (h.date >= cutoff) == after), key=lambda h: h.id)
+    if not chosen:
+        raise ValueError(f"no {kind} headlines {'from' if after else 'before'} {cutoff} for split {prompt_split!r}")
+    return chosen
+
+
+def pick(key: str, after: bool, cutoff: str, prompt_split: str, kind: str = "real") -> Headline:
+    rows = side_pool(after, cutoff, prompt_split, kind)
+    return rows[int(hashlib.sha256(f"headline:{key}".encode()).hexdigest(), 16) % len(rows)]
