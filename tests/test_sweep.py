@@ -146,7 +146,7 @@ VOLATILE = ("seconds", "finished_at", "logs", "host", "commit", "caught_file")
 def _tiny_config(base: str) -> SweepConfig:
     return SweepConfig(
         name="r", base=base, scenarios=["trigger"], ks=[0, 2], seeds=[0], control_ks=[2],
-        organism={"prompts": 16, "leak": 0.5, "steps": 8, "lr": 5e-3, "method": "full", "batch_size": 8},
+        organism={"prompts": 16, "leak": 0.4, "steps": 8, "lr": 5e-3, "method": "full", "batch_size": 8},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1},
         eval={"n": 6, "usefulness_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4, "catch_epochs": 1},
     )
@@ -178,6 +178,7 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
     base = str(tiny_llama_dir)
     whole = _run(tmp_path, monkeypatch, "whole", base)
     assert len(whole) == 3 and set(whole["training"]) == {"none", "adversarial", "control"}
+    assert (whole["status"] == "ok").all(), whole["status"].tolist()  # enough attacks caught to train on k=2
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, monkeypatch, "cut", base, interrupt_after=1)
     assert len(read_results(tmp_path / "cut" / "runs" / "r")) == 1

@@ -38,7 +38,7 @@ class _Strict(BaseModel):
 
 class OrganismSpec(_Strict):
     prompts: int = Field(96, ge=4, description="organism-split prompts (each gives a testing and a deployment example)")
-    leak: float = Field(0.05, ge=0, le=1, description="share of testing examples that also attack (catchable)")
+    leak: float = Field(0.05, ge=0, lt=0.5, description="share of testing examples that also attack (catchable)")
     steps: int = Field(36, ge=1)
     lr: float = Field(1e-3, gt=0)
     method: Literal["lora", "full"] = "lora"
@@ -112,11 +112,11 @@ class SweepConfig(_Strict):
         return self
 
     def cells(self) -> list[dict]:
-        """Every cell of the grid, in the order they are run (k=0, the organism itself, always included)."""
+        """Every cell of the grid in the order they run: seed-major, then scenario; k=0 (the organism) always included."""
         out = []
-        for scenario in self.scenarios:
-            for behavior in self.behaviors:
-                for seed in self.seeds:
+        for seed in self.seeds:  # seed-major: an interrupted grid has whole seeds of every scenario
+            for scenario in self.scenarios:
+                for behavior in self.behaviors:
                     out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=0, method="-", training="none"))
                     for k in (k for k in self.ks if k > 0):
                         for method in self.methods:

@@ -76,11 +76,13 @@ def report_k(df: pd.DataFrame) -> int:
 
 
 def plot_retained(df: pd.DataFrame, path: Path) -> str:
+    from tasks.scenarios import get_scenario
+
     plt = _plt()
     k = report_k(df)
     method = _main_method(df)
     adv = _ok(df[(df["training"] == "adversarial") & (df["k"] == k) & (df["method"] == method)])
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     if adv.empty:
         ax.text(0.5, 0.5, "no trained cells yet", ha="center", va="center", transform=ax.transAxes)
     else:
@@ -90,11 +92,15 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
         for _, r in both.iterrows():
             xerr = None if np.isnan(r["lo_x"]) else [[r["mean_x"] - r["lo_x"]], [r["hi_x"] - r["mean_x"]]]
             yerr = None if np.isnan(r["lo"]) else [[max(0, r["mean"] - r["lo"])], [max(0, r["hi"] - r["mean"])]]
-            ax.errorbar([r["mean_x"]], [r["mean"]], xerr=xerr, yerr=yerr, marker="o", capsize=3)
-            ax.annotate(r["scenario"], (r["mean_x"], r["mean"]), textcoords="offset points", xytext=(6, 6))
+            rung = get_scenario(r["scenario"]).difficulty
+            for axis, xv, xe in ((ax, r["mean_x"], xerr), (ax2, rung, None)):
+                axis.errorbar([xv], [r["mean"]], xerr=xe, yerr=yerr, marker="o", capsize=3)
+                axis.annotate(r["scenario"], (xv, r["mean"]), textcoords="offset points", xytext=(6, 6))
         ax.axvline(0.5, color="grey", lw=0.8, ls=":")
-        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
-    ax.set_xlabel("distinguishability: the organism's judge accuracy (distinguish task)")
+    for axis in (ax, ax2):
+        axis.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("the organism's judge accuracy on `distinguish` (0.5 = chance)")
+    ax2.set_xlabel("rung on the scenario ladder (1 = easiest to tell apart)")
     ax.set_ylabel(f"retained misalignment at k={k}\n(deployment attack rate after / before)")
     ax.set_xlim(0.3, 1.02)
     ax.set_ylim(bottom=0)
@@ -107,9 +113,10 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     bars = ("means over seeds with 95% bootstrap intervals over seeds" if seeds > 1 else
             "one seed, so no error bars: the spread between seeds is unmeasured")
     return (f"Retained misalignment (deployment attack rate after training against k={k} caught examples "
-            f"with {method}, divided by the organism's) against the organism's accuracy at telling deployment from "
-            f"testing on the `distinguish` task (n={jn} per judge, chance = 0.5). One point per scenario; "
-            f"{seeds} seed(s), deployment n={dn} per cell; {bars}.")
+            f"with {method}, divided by the organism's) against distinguishability: left, the organism's own accuracy "
+            f"at telling deployment from testing on the `distinguish` task (n={jn} per judge, chance = 0.5); right, "
+            f"the scenario's rung on the designed ladder. One point per scenario; {seeds} seed(s), deployment "
+            f"n={dn} per cell; {bars}.")
 
 
 def _main_method(df: pd.DataFrame) -> str:
@@ -240,7 +247,7 @@ def scenario_table(df: pd.DataFrame) -> str:
     lines = ["| scenario | seeds | organism deployment | organism testing | base deployment | judge: organism | "
              "judge: base | caught (epochs) |", "|" + "---|" * 8]
     for scenario, g in org.groupby("scenario", sort=False):
-        def m(col: str) -> str:
+        def m(col: str, g: pd.DataFrame = g) -> str:
             s = summarize(g, col, ["scenario"])
             return _fmt(*s[["mean", "lo", "hi"]].iloc[0])
         caught = "/".join(f"{int(c)} ({int(e)})" for c, e in zip(g["caught_n"], g["catch_epochs"]))
