@@ -5,14 +5,27 @@ finish reason and log-probabilities. Each request keeps its own settings: greedy
 otherwise temperature / top-p sampling from its own seeded generator (so a sample does not depend on
 which other requests shared its batch); its own stop sequences and token budget. Rows that finish are
 dropped from the batch and the KV cache, so one long answer does not make the whole batch pay for it.
+
+Two backends decode with these semantics: `fast` (`training.fastdecode`: its own forward pass over the
+model's weights with a static KV cache, each decode step a replayed CUDA graph on GPU) for Llama-family
+models, and `hf` (the model's own forward with a DynamicCache, any causal LM). `backend="auto"` picks `fast`
+where the architecture is supported and the model is on CUDA, else `hf`, and says once why it fell back.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import torch
 from transformers import DynamicCache
+
+from training.fastdecode import FastDecoder, sample_token, unsupported_reason
+
+BACKENDS = ("auto", "fast", "hf")
+# On CPU the fast engine gains little over the hf loop (no kernel-launch overhead to remove); auto uses it
+# there only if this says so (measured with benchmarks/generation.py --device cpu).
+FAST_ON_CPU = False
 
 
 @dataclass
@@ -37,9 +50,16 @@ class Result:
 
 
 class Engine:
-    """Decodes batches of `Request`s with one resident model."""
+    """Decodes batches of `Request`s with one resident model.
 
-    def __init__(self, model, tokenizer, prune_finished: bool = True):
+    `backend`: "auto", "fast" (raises if the model is not supported) or "hf". `fast_options` go to
+    `training.fastdecode.FastDecoder` (graphs, len_multiple, max_states, decode_gqa, sync_lag).
+    `prune_finished` applies to the hf loop (the fast engine keeps a static batch).
+    """
+
+    def __init__(self, model, tokenizer, prune_finished: bool = True, backend: str = "auto", **fast_options):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
         self.model = model
         self.tokenizer = tokenizer
         self.device = next(model.parameters()).device
@@ -50,11 +70,46 @@ class Engine:
         if tokenizer.eos_token_id is not None:
             self.eos_ids.add(int(tokenizer.eos_token_id))
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else min(self.eos_ids)
+        self.max_positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+        self.fast: FastDecoder | None = None
+        self.fallback_reason: str | None = None
+        if backend != "hf":
+            reason = unsupported_reason(model)
+            if reason is None and backend == "auto" and self.device.type != "cuda" and not FAST_ON_CPU:
+                reason = f"the model is on {self.device.type}, where the fast engine is not faster"
+            if reason is None:
+                self.fast = FastDecoder(model, **fast_options)
+            elif backend == "fast":
+                raise ValueError(f"backend='fast' cannot run this model: {reason}")
+            else:
+                self.fallback_reason = reason
+                warnings.warn(f"generation uses the hf loop, not the fast engine: {reason}", stacklevel=2)
+        self.backend = "fast" if self.fast is not None else "hf"
 
-    @torch.inference_mode()
     def generate(self, requests: list[Request]) -> list[Result]:
         if not requests:
             return []
+        self._check_length(requests)
+        if self.fast is not None:
+            decoded = self.fast.generate(requests, self.eos_ids, self.pad_id, self._generator, self._hits_stop)
+            return [self._result(r, d.token_ids, d.logprobs, d.top_logprobs, d.finish)
+                    for r, d in zip(requests, decoded)]
+        return self._generate_hf(requests)
+
+    def check_request(self, r: Request) -> None:
+        """Raise ValueError if `r` would run past the model's position embeddings (prompt + new tokens)."""
+        if self.max_positions is not None and len(r.prompt_ids) + max(1, r.max_new_tokens) > self.max_positions:
+            raise ValueError(
+                f"prompt of {len(r.prompt_ids)} tokens + {r.max_new_tokens} new tokens exceeds the model's "
+                f"max_position_embeddings ({self.max_positions}); shorten the prompt or max_tokens"
+            )
+
+    def _check_length(self, requests: list[Request]) -> None:
+        for r in requests:
+            self.check_request(r)
+
+    @torch.inference_mode()
+    def _generate_hf(self, requests: list[Request]) -> list[Result]:
         dev = self.device
         n = len(requests)
         width = max(len(r.prompt_ids) for r in requests)
@@ -137,13 +192,7 @@ class Engine:
         for row, (r, g) in enumerate(zip(reqs, gens)):
             if r.temperature <= 0:
                 continue
-            probs = torch.softmax(logits[row] / r.temperature, dim=-1)
-            if r.top_p < 1.0:
-                sorted_p, order = probs.sort(descending=True)
-                cut = sorted_p.cumsum(-1) - sorted_p > r.top_p  # drop tokens once the kept mass exceeds top_p
-                sorted_p[cut] = 0.0
-                probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
-            tokens[row] = torch.multinomial(probs, 1, generator=g)[0]
+            tokens[row] = sample_token(logits[row], r.temperature, r.top_p, g)
         return tokens
 
     def _hits_stop(self, ids: list[int], stops: tuple[str, ...]) -> bool:
