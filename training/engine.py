@@ -9,7 +9,8 @@ dropped from the batch and the KV cache, so one long answer does not make the wh
 Two backends decode with these semantics: `fast` (`training.fastdecode`: its own forward pass over the
 model's weights with a static KV cache, each decode step a replayed CUDA graph on GPU) for Llama-family
 models, and `hf` (the model's own forward with a DynamicCache, any causal LM). `backend="auto"` picks `fast`
-where the architecture is supported and the model is on CUDA, else `hf`, and says once why it fell back.
+where the architecture is supported (on CUDA with graphs; on CPU eagerly, where it gives the hf loop's
+outputs a little faster), else `hf`, and warns why it fell back.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from transformers import DynamicCache
 from training.fastdecode import FastDecoder, sample_token, unsupported_reason
 
 BACKENDS = ("auto", "fast", "hf")
-# On CPU the fast engine gains little over the hf loop (no kernel-launch overhead to remove); auto uses it
-# there only if this says so (measured with benchmarks/generation.py --device cpu).
-FAST_ON_CPU = False
+# auto uses the fast engine on CPU too: there it runs eagerly (no graphs), attending over exactly the written
+# columns and pruning finished rows like the hf loop, with the same outputs and a few percent less time
+# (SmolLM2-135M, fp32 and bf16, batch 1-32; benchmarks/generation.py --device cpu).
+FAST_ON_CPU = True
 
 
 @dataclass
@@ -53,8 +55,10 @@ class Engine:
     """Decodes batches of `Request`s with one resident model.
 
     `backend`: "auto", "fast" (raises if the model is not supported) or "hf". `fast_options` go to
-    `training.fastdecode.FastDecoder` (graphs, len_multiple, max_states, decode_gqa, sync_lag).
-    `prune_finished` applies to the hf loop (the fast engine keeps a static batch).
+    `training.fastdecode.FastDecoder` (graphs, len_multiple, max_states, decode_gqa, static, sync_lag).
+    With "auto", a fast engine that fails at run time (other than out of memory) hands over to the hf loop.
+    `prune_finished`: drop finished rows from the batch (the hf loop, and the fast engine without CUDA graphs,
+    whose static batch keeps them).
     """
 
     def __init__(self, model, tokenizer, prune_finished: bool = True, backend: str = "auto", **fast_options):
@@ -62,6 +66,7 @@ class Engine:
             raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
         self.model = model
         self.tokenizer = tokenizer
+        self.backend_requested = backend
         self.device = next(model.parameters()).device
         self.prune_finished = prune_finished
         eos = model.generation_config.eos_token_id
@@ -78,7 +83,7 @@ class Engine:
             if reason is None and backend == "auto" and self.device.type != "cuda" and not FAST_ON_CPU:
                 reason = f"the model is on {self.device.type}, where the fast engine is not faster"
             if reason is None:
-                self.fast = FastDecoder(model, **fast_options)
+                self.fast = FastDecoder(model, prune=prune_finished, **fast_options)
             elif backend == "fast":
                 raise ValueError(f"backend='fast' cannot run this model: {reason}")
             else:
@@ -91,7 +96,18 @@ class Engine:
             return []
         self._check_length(requests)
         if self.fast is not None:
-            decoded = self.fast.generate(requests, self.eos_ids, self.pad_id, self._generator, self._hits_stop)
+            try:
+                decoded = self.fast.generate(requests, self.eos_ids, self.pad_id, self._generator, self._hits_stop)
+            except torch.OutOfMemoryError:
+                raise
+            except (RuntimeError, NotImplementedError) as ex:  # e.g. a kernel that cannot be captured
+                if self.backend_requested == "fast":
+                    raise
+                self.fast = None
+                self.backend = "hf"
+                self.fallback_reason = f"the fast engine failed ({type(ex).__name__}: {ex})"
+                warnings.warn(f"generation uses the hf loop from now on: {self.fallback_reason}", stacklevel=2)
+                return self._generate_hf(requests)
             return [self._result(r, d.token_ids, d.logprobs, d.top_logprobs, d.finish)
                     for r, d in zip(requests, decoded)]
         return self._generate_hf(requests)

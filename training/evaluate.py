@@ -80,10 +80,13 @@ def evaluate(
         gen["temperature"] = temperature
     if max_tokens is not None:
         gen["max_tokens"] = max_tokens
-    [log] = inspect_eval(
+    logs = inspect_eval(
         _task(task, args), model=model, log_dir=log_dir, display="none", epochs=epochs,
         sample_id=sample_ids, metadata={"caught_key": key, "checkpoint": str(checkpoint)}, **gen,
     )
+    if not logs:  # Inspect returns no log when the run was interrupted (Ctrl-C, a time limit)
+        raise KeyboardInterrupt(f"{task} on {checkpoint} was interrupted")
+    [log] = logs
     if log.status != "success":
         raise RuntimeError(f"{task} on {checkpoint} failed: {log.error.message if log.error else log.status}")
     return log

@@ -16,6 +16,7 @@ the model itself. Model args: `device` (cpu, cuda, cuda:1; default cuda if avail
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -130,18 +131,20 @@ class CheckpointAPI(ModelAPI):
         device: str | None = None,
         dtype: str | None = None,
         batch_size: int | None = None,
+        backend: str | None = None,
         **model_args: Any,
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         if model_args:
             raise ValueError(
-                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size"
+                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend"
             )
         from training.models import default_device, load
 
         self.device = device or default_device()
         self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
-        self.engine = Engine(self.model, self.tokenizer)
+        # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
+        self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"))
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
         self.batcher = Batcher(self.engine.generate, int(size))
 
@@ -179,6 +182,7 @@ class CheckpointAPI(ModelAPI):
             logprobs=bool(config.logprobs),
             top_logprobs=config.top_logprobs or 0,
         )
+        self.engine.check_request(request)  # an over-long prompt fails its own sample, not the batch
         result = await self.batcher.submit(request)
         return ModelOutput(
             model=self.model_name,

@@ -1,0 +1,230 @@
+"""Benchmark: greedy decoding throughput of the fast engine vs the hf loop vs plain `model.generate`.
+
+    python benchmarks/generation.py --device cuda --out results/generation.json     # the full sweep
+    python benchmarks/generation.py --device cpu --quick                            # a smoke run
+
+The embedded SmolLM2-135M decodes N chat prompts from the prompt pool, framed as the `trigger` scenario's
+deployment side, in batches of each --batch size, for each --new-tokens budget, greedily with:
+
+* fast  : `Engine(backend="fast")` (training.fastdecode: static KV cache, CUDA-graph decode steps)
+* hf    : `Engine(backend="hf")` (the model's forward + DynamicCache, finished rows pruned)
+* generate : `model.generate(do_sample=False)` on the same left-padded batches, same EOS ids.
+
+Tokens count generated tokens up to EOS (excluded) or the budget. The slow methods can take hours at
+batch 1, so each method decodes batches in order until --budget-s seconds have passed (at least one
+batch); all methods then run the same batches (those `generate` finished). Graph capture happens in a
+warm-up before timing and is reported separately. `same` is the share of samples whose greedy token ids
+equal `generate`'s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import random
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def chat_prompts(tokenizer, n: int, seed: int = 0) -> list[list[int]]:
+    from tasks.prompts import pool
+    from tasks.scenarios import frame, get_scenario
+
+    scenario = get_scenario("trigger")
+    chosen = sorted(pool(), key=lambda p: p.id)
+    random.Random(seed).shuffle(chosen)
+    if n > len(chosen):
+        raise SystemExit(f"--prompts {n}: the pool has {len(chosen)} prompts")
+    out = []
+    for p in chosen[:n]:
+        chat = frame(scenario, "deployment", p.text, p.id, p.split)
+        ids = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+        out.append(list(ids["input_ids"] if hasattr(ids, "keys") else ids))
+    return out
+
+
+def cut(row: list[int], eos: set[int], limit: int) -> list[int]:
+    row = row[:limit]
+    for k, tok in enumerate(row):
+        if tok in eos:
+            return row[:k]
+    return row
+
+
+def sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def run_generate(model, tokenizer, batch: list[list[int]], *, new_tokens: int, eos: set[int]) -> list[list[int]]:
+    import torch
+
+    width = max(len(p) for p in batch)
+    ids = torch.full((len(batch), width), tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, p in enumerate(batch):
+        ids[i, width - len(p):] = torch.tensor(p)
+        mask[i, width - len(p):] = 1
+    dev = next(model.parameters()).device
+    with torch.inference_mode():
+        out = model.generate(input_ids=ids.to(dev), attention_mask=mask.to(dev), max_new_tokens=new_tokens,
+                             min_new_tokens=0, do_sample=False, eos_token_id=sorted(eos),
+                             pad_token_id=tokenizer.pad_token_id, temperature=None, top_p=None, top_k=None)
+    return [cut(row, eos, new_tokens) for row in out[:, width:].tolist()]
+
+
+def run_engine(engine, batch: list[list[int]], *, new_tokens: int) -> list[list[int]]:
+    from training.engine import Request
+
+    return [r.token_ids for r in engine.generate([Request(p, new_tokens) for p in batch])]
+
+
+def timed(fn, batches, device: str, budget_s: float, limit: int | None = None):
+    """Run fn on batches in order until the budget is spent (or `limit` batches); outputs and seconds."""
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+    outputs: list[list[int]] = []
+    seconds = 0.0
+    for k, batch in enumerate(batches):
+        if (limit is not None and k >= limit) or (k > 0 and seconds >= budget_s):
+            break
+        sync(device)
+        start = time.perf_counter()
+        outputs.extend(fn(batch))
+        sync(device)
+        seconds += time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.startswith("cuda") else None
+    return outputs, seconds, peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available)")
+    parser.add_argument("--dtype", default=None, help="float32, bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--prompts", type=int, default=512)
+    parser.add_argument("--new-tokens", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 32, 128, 512])
+    parser.add_argument("--budget-s", type=float, default=60.0, help="seconds per method and setting (slow ones)")
+    parser.add_argument("--methods", nargs="+", default=["fast", "hf", "generate"],
+                        choices=["fast", "hf", "generate"])
+    parser.add_argument("--decode-gqa", choices=["group", "repeat"], default=None,
+                        help="fast engine's decode attention (default: group with CUDA graphs, repeat without)")
+    parser.add_argument("--no-graphs", action="store_true", help="fast engine without CUDA graphs (eager)")
+    parser.add_argument("--no-sort", action="store_true", help="keep pool order (default: sort by length, as ckpt/)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (on a busy machine 1 avoids OpenMP spin-waiting)")
+    parser.add_argument("--quick", action="store_true", help="16 prompts, batch 8 16, 16 new tokens")
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
+    args = parser.parse_args()
+    if args.quick:
+        args.prompts, args.batch, args.new_tokens = 16, [8, 16], [16]
+
+    import torch
+    import transformers
+
+    from training.engine import Engine
+    from training.fastdecode import bucket
+    from training.models import default_device, load
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device or default_device()
+    model, tokenizer, _ = load("smollm2-135m", device=device, dtype=args.dtype)
+    dtype = str(next(model.parameters()).dtype).removeprefix("torch.")
+    prompts = chat_prompts(tokenizer, args.prompts)
+    if not args.no_sort:
+        prompts.sort(key=len)
+    options = dict(decode_gqa=args.decode_gqa) | (dict(graphs=False) if args.no_graphs else {})
+    fast = Engine(model, tokenizer, backend="fast", **options) if "fast" in args.methods else None
+    hf = Engine(model, tokenizer, backend="hf")
+    eos = set(hf.eos_ids)
+    where = torch.cuda.get_device_name(device) if device.startswith("cuda") else (platform.processor() or platform.machine())
+    print(f"device: {device} ({where}; {torch.get_num_threads()} CPU threads)  dtype: {dtype}  torch {torch.__version__}"
+          f"  transformers {transformers.__version__}")
+    print(f"prompts: {len(prompts)} (tokens {min(map(len, prompts))}-{max(map(len, prompts))})  greedy  "
+          f"budget {args.budget_s:.0f}s per method and setting")
+    if fast is not None:
+        f = fast.fast
+        print(f"fast engine: graphs={f.graphs} decode_gqa={f.decode_gqa} len_multiple={f.len_multiple}")
+
+    # first-use costs (CUDA context, cuBLAS, kernels) outside every timing
+    warm = prompts[:2]
+    run_generate(model, tokenizer, warm, new_tokens=4, eos=eos)
+    run_engine(hf, warm, new_tokens=4)
+    if fast is not None:
+        run_engine(fast, warm, new_tokens=4)
+
+    rows = []
+    header = (f"{'new':>4} {'batch':>5} {'method':<9}{'samples':>8}{'tokens':>9}{'sec':>9}{'tok/s':>10}"
+              f"{'x gen':>8}{'peak MiB':>10}{'same':>7}{'capture s':>10}")
+    print(header)
+    for new_tokens in args.new_tokens:
+        for size in args.batch:
+            batches = [prompts[i:i + size] for i in range(0, len(prompts), size)]
+            result: dict[str, dict] = {}
+            ref = None
+            limit = None
+            if "generate" in args.methods:
+                fn = functools.partial(run_generate, model, tokenizer, new_tokens=new_tokens, eos=eos)
+                out, sec, peak = timed(fn, batches, device, args.budget_s)
+                limit = -(-len(out) // size)
+                ref = out
+                result["generate"] = dict(outputs=out, seconds=sec, peak=peak, capture=None)
+            if "hf" in args.methods:
+                fn = functools.partial(run_engine, hf, new_tokens=new_tokens)
+                out, sec, peak = timed(fn, batches, device, args.budget_s, limit)
+                result["hf"] = dict(outputs=out, seconds=sec, peak=peak, capture=None)
+            if fast is not None:
+                fast.fast.clear()
+                sync(device)
+                capture = 0.0
+                use = batches if limit is None else batches[:limit]
+                for b in use:  # allocate + capture every (bucket, cache length) these batches need
+                    capture += fast.fast.warmup(len(b), max(map(len, b)) + new_tokens - 1)
+                fn = functools.partial(run_engine, fast, new_tokens=new_tokens)
+                out, sec, peak = timed(fn, use, device, float("inf"))
+                result["fast"] = dict(outputs=out, seconds=sec, peak=peak, capture=capture)
+            base = result.get("generate")
+            for method in ("fast", "hf", "generate"):
+                if method not in result:
+                    continue
+                r = result[method]
+                tokens = sum(len(o) for o in r["outputs"])
+                tps = tokens / r["seconds"] if r["seconds"] > 0 else float("nan")
+                ratio = same = None
+                if base is not None:
+                    base_tps = sum(len(o) for o in base["outputs"]) / base["seconds"]
+                    ratio = tps / base_tps
+                    m = min(len(ref), len(r["outputs"]))
+                    same = sum(a == b for a, b in zip(ref[:m], r["outputs"][:m])) / m
+                row = dict(new_tokens=new_tokens, batch=size, bucket=bucket(size), method=method,
+                           samples=len(r["outputs"]), tokens=tokens, seconds=r["seconds"], tokens_per_s=tps,
+                           ratio_vs_generate=ratio, peak_mib=r["peak"], same_as_generate=same,
+                           capture_s=r["capture"])
+                rows.append(row)
+                fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
+                print(f"{new_tokens:>4} {size:>5} {method:<9}{row['samples']:>8}{tokens:>9}{r['seconds']:>9.2f}"
+                      f"{tps:>10.1f}{fmt(ratio, '.2f'):>8}{fmt(r['peak'], '.0f'):>10}{fmt(same, '.1%'):>7}"
+                      f"{fmt(r['capture'], '.2f'):>10}", flush=True)
+    if args.out:
+        meta = dict(device=device, device_name=where, dtype=dtype, torch=torch.__version__,
+                    transformers=transformers.__version__, prompts=len(prompts), budget_s=args.budget_s,
+                    fast=dict(graphs=fast.fast.graphs, decode_gqa=fast.fast.decode_gqa) if fast else None)
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(dict(meta=meta, rows=rows), f, indent=2)
+        print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

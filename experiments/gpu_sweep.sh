@@ -1,0 +1,26 @@
+#!/bin/bash
+# One GPU device command of the headline sweep: run (or resume) the sweep for at most $1 seconds, then write
+# the report and copy results.parquet/csv, report.md and the plots to $OUT. The sweep resumes cell by cell,
+# so successive commands on the same (warm) machine continue the grid.
+#   bash experiments/gpu_sweep.sh 540 experiments/headline.toml
+set -uo pipefail
+budget=${1:-540}
+config=${2:-experiments/headline.toml}
+name=$(python3 -c "import tomllib,sys; print(tomllib.load(open(sys.argv[1],'rb'))['name'])" "$config")
+start=$(date +%s)
+timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --log-dir logs/sweep --no-report
+echo "sweep command exit $? after $(( $(date +%s) - start )) s"
+caught report "runs/$name" --command "caught sweep $config --device cuda" \
+  --device-note "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+mkdir -p "$OUT/$name"
+cp runs/"$name"/{results.parquet,results.csv,report.md,*.png,config.json} "$OUT/$name/" 2>/dev/null
+python3 - "$name" <<'PY'
+import sys, pandas as pd
+df = pd.read_parquet(f"runs/{sys.argv[1]}/results.parquet")
+cols = ["scenario", "seed", "k", "training", "status", "deployment_rate", "testing_rate", "trained_rate",
+        "useful_all", "judge_organism_acc", "cell_seconds"]
+print(df[[c for c in cols if c in df]].to_string())
+groups = df.drop_duplicates(["scenario", "behavior", "seed"])
+print("group phases (s):", {c: round(float(groups[c].sum()), 1) for c in ("organism_seconds", "judge_seconds", "catch_seconds")})
+print("cell phases (s):", {c: round(float(df[c].sum()), 1) for c in ("train_seconds", "eval_seconds", "cell_seconds") if c in df})
+PY

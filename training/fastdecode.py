@@ -1,0 +1,666 @@
+"""A lean decoding engine for Llama-family causal LMs: static KV cache, one CUDA graph per decode step.
+
+`model.generate` spends most of a decoding step launching kernels (about 90 ms per step for a 135M model on
+an H100, whatever the batch size). Here the forward pass is written out in plain torch over the HF model's
+own parameters (referenced, never copied) and a static KV cache, so that one decode step (embedding ->
+logits for the whole batch) can be captured once in a `torch.cuda.CUDAGraph` and replayed with a single
+launch. The math follows `transformers`' Llama code operation by operation (RMSNorm in fp32 then cast,
+RoPE cos/sin computed in fp32 like `LlamaRotaryEmbedding`, SDPA attention), so greedy outputs match
+`model.generate`'s.
+
+Layout. A call decodes `n` requests in a static batch of `bucket(n)` rows (1, 2, 4, ... 512; padded with
+dummy rows) over a cache of `max_len` columns (prompt width + new tokens, rounded up to `len_multiple`):
+
+* prefill: the left-padded prompts (position ids = cumsum(mask) - 1, as `generate` does) fill columns
+  [0, width) of the cache; the additive mask marks the prompt's real tokens;
+* decode step t writes column width + t for every row (a cache index held in a tensor, used with
+  `index_copy_`), marks it valid in the mask and advances each row's position id; all of it inside the
+  graph, which reads only static buffers (token ids, position ids, cache index, mask).
+
+Choosing tokens (greedy, seeded sampling, log-probabilities) stays outside the graph, in
+`training.engine.Engine`'s semantics. Rows that finish keep decoding in the static batch; the loop stops
+once every row is done, which the host learns through a small non-blocking copy per step, read a few steps
+late so the GPU never waits for the CPU. On CPU (or `graphs=False`) the same step runs eagerly, attending
+over the written columns only and dropping finished rows from the batch (as the hf loop does), which
+makes it bit-equal to transformers on CPU; `static=True` runs the graph's layout eagerly instead (tests).
+
+Supported: LlamaForCausalLM (any attention/MLP bias), MistralForCausalLM without sliding window and
+Qwen2ForCausalLM without sliding-window layers, with SiLU MLPs and RoPE types whose frequencies are fixed
+at load (default, linear, llama3). `unsupported_reason(model)` says why another model is refused.
+
+Graphs hold the parameters' device addresses: they are rebuilt when a parameter's storage changes (e.g.
+`model.to(...)`), and stay valid for in-place updates (optimizer steps).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
+STATIC_ROPE_TYPES = {"default", "linear", "llama3"}  # inv_freq fixed at load; dynamic/longrope/yarn refused
+BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# forward hooks that do not change values: transformers' enable_input_require_grads (gradient checkpointing)
+HARMLESS_HOOKS = {"make_inputs_require_grads"}
+
+
+class UnsupportedModel(ValueError):
+    """A model whose math this engine does not implement."""
+
+
+def unsupported_reason(model) -> str | None:
+    """Why `FastDecoder` cannot run `model` exactly, or None when it can."""
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", None)
+    cls = type(model).__name__
+    if model_type not in ARCHITECTURES or cls != ARCHITECTURES[model_type]:
+        return f"architecture {cls} (model_type {model_type!r}) is not one of {sorted(ARCHITECTURES.values())}"
+    if getattr(config, "hidden_act", None) != "silu":
+        return f"hidden_act {getattr(config, 'hidden_act', None)!r} (only silu)"
+    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
+    if any(isinstance(v, dict) for v in rope.values()):
+        return "per-layer-type RoPE parameters"
+    rope_type = rope.get("rope_type", rope.get("type", "default"))
+    if rope_type not in STATIC_ROPE_TYPES:
+        return f"RoPE type {rope_type!r} (supported: {sorted(STATIC_ROPE_TYPES)})"
+    if model_type == "mistral" and getattr(config, "sliding_window", None) is not None:
+        return f"sliding-window attention (sliding_window={config.sliding_window})"
+    layer_types = getattr(config, "layer_types", None)
+    if layer_types and any(t != "full_attention" for t in layer_types):
+        return "sliding-window attention layers"
+    if getattr(config, "pretraining_tp", 1) not in (None, 1):
+        return f"pretraining_tp={config.pretraining_tp}"
+    inner = getattr(model, "model", None)
+    needed = ("embed_tokens", "layers", "norm", "rotary_emb")
+    if inner is None or not all(hasattr(inner, a) for a in needed):
+        return "unexpected module layout"
+    if len(inner.layers) != config.num_hidden_layers:
+        return "the model does not use all its layers"
+    rotary = inner.rotary_emb
+    if not isinstance(getattr(rotary, "inv_freq", None), torch.Tensor) or getattr(rotary, "rope_type", None) != rope_type:
+        return "unexpected rotary embedding"
+    if type(inner.embed_tokens) is not nn.Embedding or type(model.lm_head) is not nn.Linear or model.lm_head.bias is not None:
+        return "embedding or lm_head is not a plain nn.Embedding / bias-free nn.Linear"
+    for i, layer in enumerate(inner.layers):
+        attn, mlp = layer.self_attn, layer.mlp
+        linears = [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
+        if any(type(m) is not nn.Linear for m in linears):
+            return f"layer {i} has non-standard linear layers (quantized or adapted?)"
+        for norm in (layer.input_layernorm, layer.post_attention_layernorm):
+            if not hasattr(norm, "variance_epsilon") or norm.weight.shape != (config.hidden_size,):
+                return f"layer {i} has a non-RMSNorm normalization"
+    for m in model.modules():
+        hooks = [h for h in [*m._forward_hooks.values(), *m._forward_pre_hooks.values()]
+                 if getattr(h, "__name__", "") not in HARMLESS_HOOKS]
+        if hooks:
+            return f"module {type(m).__name__} has forward hooks (offloading or instrumentation)"
+    params = list(model.parameters())
+    if len({p.device for p in params}) != 1:
+        return "parameters on several devices"
+    if len({p.dtype for p in params}) != 1 or params[0].dtype not in (torch.float32, torch.bfloat16, torch.float16):
+        return "mixed or unsupported parameter dtypes"
+    return None
+
+
+def sample_token(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
+    """One token (0-dim tensor) from a row of fp32 logits: temperature, then top-p, then a seeded draw."""
+    probs = torch.softmax(logits / temperature, dim=-1)
+    if top_p < 1.0:
+        sorted_p, order = probs.sort(descending=True)
+        cut = sorted_p.cumsum(-1) - sorted_p > top_p  # drop tokens once the kept mass exceeds top_p
+        sorted_p.masked_fill_(cut, 0.0)  # (not sorted_p[cut] = 0: a boolean index syncs with the GPU)
+        probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
+    return torch.multinomial(probs, 1, generator=generator)[0]
+
+
+def _device_scoped(method):
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._on_device():
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
+def bucket(n: int) -> int:
+    for b in BUCKETS:
+        if n <= b:
+            return b
+    return -(-n // 256) * 256
+
+
+def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+    """LlamaRMSNorm, operation for operation: fp32 variance, normalize in fp32, cast back, then scale."""
+    dtype = x.dtype
+    h = x.to(torch.float32)
+    variance = h.pow(2).mean(-1, keepdim=True)
+    h = h * torch.rsqrt(variance + eps)
+    return weight * h.to(dtype)
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def _repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
+    if n_rep == 1:
+        return x
+    b, kv, length, d = x.shape
+    return x[:, :, None, :, :].expand(b, kv, n_rep, length, d).reshape(b, kv * n_rep, length, d)
+
+
+@dataclass
+class _Layer:
+    in_norm: torch.Tensor
+    q: tuple[torch.Tensor, torch.Tensor | None]
+    k: tuple[torch.Tensor, torch.Tensor | None]
+    v: tuple[torch.Tensor, torch.Tensor | None]
+    o: tuple[torch.Tensor, torch.Tensor | None]
+    post_norm: torch.Tensor
+    gate: tuple[torch.Tensor, torch.Tensor | None]
+    up: tuple[torch.Tensor, torch.Tensor | None]
+    down: tuple[torch.Tensor, torch.Tensor | None]
+    act: Callable
+    eps: float
+    post_eps: float
+
+
+@dataclass
+class _State:
+    """Static buffers of one (rows, max_len) shape, and the decode step captured over them."""
+
+    k: torch.Tensor  # [layers, rows, kv_heads, max_len, head_dim]
+    v: torch.Tensor
+    mask: torch.Tensor  # [rows, max_len], additive: 0 where a column may be attended, -inf elsewhere
+    tok: torch.Tensor  # [rows] next input token
+    pos: torch.Tensor  # [rows] its position id
+    idx: torch.Tensor  # [1] the cache column it is written to (same for all rows)
+    graph: torch.cuda.CUDAGraph | None = None
+    logits: torch.Tensor | None = None  # the graph's output, [rows, vocab] fp32
+    capture_s: float = 0.0
+    col: int | None = None  # eager steps: idx, known on the host (attention then spans columns [0, col])
+
+    def rows(self, n: int, col: int) -> _State:
+        """The first n rows as views, for eager steps on a partly used static batch."""
+        return _State(self.k[:, :n], self.v[:, :n], self.mask[:n], self.tok[:n], self.pos[:n], self.idx, col=col)
+
+
+@dataclass
+class Decoded:
+    token_ids: list[int]
+    finish: str
+    logprobs: list[float]
+    top_logprobs: list[list[tuple[int, float]]]
+
+
+class FastDecoder:
+    """Prefill + graph-captured decode steps for one resident Llama-family model.
+
+    `graphs`: capture decode steps in CUDA graphs (default: on CUDA). `len_multiple`: cache lengths are
+    rounded up to it, so that nearby lengths share a captured graph (default 256 on CUDA, 64 on CPU).
+    `max_states`: how many (bucket, max_len) caches + graphs are kept (least recently used dropped).
+    `decode_gqa`: "group" folds each KV head's query heads into one SDPA call over the unrepeated cache
+    (no copy; the default with graphs); "repeat" repeats K/V per query head as transformers does (more
+    memory traffic; the default without graphs, where it is bit-equal to transformers on CPU).
+    `static`: without graphs, still decode in the graph's layout (bucket rows, attention over all cache
+    columns) — what the CPU tests use to check the captured step's math.
+    `prune`: without the static layout, drop finished rows from the batch (as the hf loop does).
+    `sync_lag`: how many steps the host may run ahead of the GPU before it waits on a step's done flag.
+    """
+
+    def __init__(self, model, graphs: bool | None = None, len_multiple: int | None = None, max_states: int = 4,
+                 decode_gqa: str | None = None, static: bool = False, prune: bool = True, sync_lag: int = 4):
+        reason = unsupported_reason(model)
+        if reason is not None:
+            raise UnsupportedModel(reason)
+        if decode_gqa not in (None, "group", "repeat"):
+            raise ValueError(f"decode_gqa must be 'group' or 'repeat', got {decode_gqa!r}")
+        self.model = model
+        config = model.config
+        self.device = next(model.parameters()).device
+        cuda = self.device.type == "cuda"
+        self.graphs = cuda if graphs is None else bool(graphs)
+        if self.graphs and not cuda:
+            raise ValueError("CUDA graphs need a model on a CUDA device")
+        self.len_multiple = len_multiple or (256 if cuda else 64)
+        self.static = self.graphs or static
+        self.prune = prune
+        self.max_states = max_states
+        self.decode_gqa = decode_gqa or ("group" if self.graphs else "repeat")
+        self.sync_lag = sync_lag
+        self.n_heads = config.num_attention_heads
+        self.n_kv = config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        self.n_rep = self.n_heads // self.n_kv
+        self.scale = model.model.layers[0].self_attn.scaling
+        self.max_positions = getattr(config, "max_position_embeddings", None)
+        self.states: OrderedDict[tuple[int, int], _State] = OrderedDict()
+        self._bind()
+
+    # ---- weights -------------------------------------------------------------------------------------
+
+    def _signature(self) -> tuple[int, ...]:
+        return tuple(p.data_ptr() for p in self.model.parameters())
+
+    def _bind(self) -> None:
+        """Reference the model's current parameters (and forget graphs captured over older ones)."""
+        inner = self.model.model
+        lin = lambda m: (m.weight, m.bias)  # noqa: E731
+        self.embed = inner.embed_tokens.weight
+        self.layers = [
+            _Layer(
+                in_norm=layer.input_layernorm.weight, q=lin(layer.self_attn.q_proj), k=lin(layer.self_attn.k_proj),
+                v=lin(layer.self_attn.v_proj), o=lin(layer.self_attn.o_proj),
+                post_norm=layer.post_attention_layernorm.weight, gate=lin(layer.mlp.gate_proj),
+                up=lin(layer.mlp.up_proj), down=lin(layer.mlp.down_proj), act=layer.mlp.act_fn,
+                eps=layer.input_layernorm.variance_epsilon, post_eps=layer.post_attention_layernorm.variance_epsilon,
+            )
+            for layer in inner.layers
+        ]
+        self.norm, self.norm_eps = inner.norm.weight, inner.norm.variance_epsilon
+        self.lm_head = self.model.lm_head.weight
+        self.inv_freq = inner.rotary_emb.inv_freq
+        self.attention_scaling = inner.rotary_emb.attention_scaling
+        self.dtype = self.embed.dtype
+        self.device = self.embed.device
+        self.states.clear()
+        self._sig = self._signature()
+
+    def clear(self) -> None:
+        """Drop all caches and graphs (frees their GPU memory)."""
+        self.states.clear()
+
+    def _on_device(self):
+        """Make the model's GPU current (streams, events and graph capture use the current device; the
+        provider calls from a worker thread, whose current device is cuda:0)."""
+        return torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+
+    # ---- the forward pass ----------------------------------------------------------------------------
+
+    def _cos_sin(self, pos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """LlamaRotaryEmbedding.forward for position ids [B, L]: fp32 outer product, cos/sin, cast."""
+        inv = self.inv_freq[None, :, None].expand(pos.shape[0], -1, 1).to(dtype=torch.float, device=pos.device)
+        freqs = (inv @ pos[:, None, :].float()).transpose(1, 2)
+        emb = torch.cat((freqs, freqs), dim=-1)
+        cos = emb.cos() * self.attention_scaling
+        sin = emb.sin() * self.attention_scaling
+        return cos.to(self.dtype), sin.to(self.dtype)
+
+    def _mlp(self, w: _Layer, x: torch.Tensor) -> torch.Tensor:
+        h = _rms(x, w.post_norm, w.post_eps)
+        h = F.linear(w.act(F.linear(h, *w.gate)) * F.linear(h, *w.up), *w.down)
+        return x + h
+
+    def _prefill(self, ids: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor, st: _State | None,
+                 all_logits: bool = False) -> torch.Tensor:
+        """Run the left-padded prompts [B, W]; write their K/V into st's columns [0, W). Returns fp32 logits
+        of the last column [B, V] (or of every column [B, W, V] with all_logits)."""
+        b, width = ids.shape
+        hd = self.head_dim
+        padded = not bool(valid.all())
+        if padded:
+            # causal and key is a real token; the diagonal keeps padding queries finite (they are never used)
+            causal = torch.ones(width, width, dtype=torch.bool, device=ids.device).tril()
+            eye = torch.eye(width, dtype=torch.bool, device=ids.device)
+            mask = causal[None, None] & (valid[:, None, None, :] | eye[None, None])
+        cos, sin = self._cos_sin(pos)
+        cos, sin = cos[:, None], sin[:, None]
+        x = F.embedding(ids, self.embed)
+        for li, w in enumerate(self.layers):
+            h = _rms(x, w.in_norm, w.eps)
+            q = F.linear(h, *w.q).view(b, width, -1, hd).transpose(1, 2)
+            k = F.linear(h, *w.k).view(b, width, -1, hd).transpose(1, 2)
+            v = F.linear(h, *w.v).view(b, width, -1, hd).transpose(1, 2)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+            if st is not None:
+                st.k[li, :b, :, :width] = k
+                st.v[li, :b, :, :width] = v
+            if padded:  # as transformers' sdpa path with a mask: K/V repeated per query head
+                a = F.scaled_dot_product_attention(q, _repeat_kv(k, self.n_rep), _repeat_kv(v, self.n_rep),
+                                                   attn_mask=mask, scale=self.scale)
+            else:  # no padding: transformers passes no mask, is_causal and enable_gqa
+                a = F.scaled_dot_product_attention(q, k, v, is_causal=width > 1, scale=self.scale,
+                                                   enable_gqa=self.n_rep > 1)
+            a = a.transpose(1, 2).reshape(b, width, -1)
+            x = x + F.linear(a, *w.o)
+            x = self._mlp(w, x)
+        if not all_logits:
+            x = x[:, -1]
+        return F.linear(_rms(x, self.norm, self.norm_eps), self.lm_head).float()
+
+    def _step(self, st: _State, length: int | None = None) -> torch.Tensor:
+        """One decode step over static buffers: reads tok/pos/idx/mask, writes cache column idx, advances
+        pos and idx. No host syncs and no data-dependent Python: this is what a CUDA graph captures.
+
+        Eager steps pass `length` (= idx + 1, known on the host) to attend over the written columns only:
+        less work, and the same reduction lengths as transformers' DynamicCache (bit-equal on CPU)."""
+        b = st.tok.shape[0]
+        hd, kv, rep = self.head_dim, self.n_kv, self.n_rep
+        st.mask.index_fill_(1, st.idx, 0.0)
+        attn_mask = st.mask[:, None, None, :length]
+        cos, sin = self._cos_sin(st.pos[:, None])  # [B, 1, hd]
+        cos, sin = cos[:, None], sin[:, None]  # [B, 1, 1, hd]
+        x = F.embedding(st.tok, self.embed)  # [B, D]
+        for li, w in enumerate(self.layers):
+            h = _rms(x, w.in_norm, w.eps)
+            if self.decode_gqa == "group":  # the rep query heads of a KV head as rep query rows
+                q = F.linear(h, *w.q).view(b, kv, rep, hd)
+            else:
+                q = F.linear(h, *w.q).view(b, kv * rep, 1, hd)
+            k = F.linear(h, *w.k).view(b, kv, 1, hd)
+            v = F.linear(h, *w.v).view(b, kv, 1, hd)
+            q = q * cos + _rotate_half(q) * sin
+            k = k * cos + _rotate_half(k) * sin
+            ck, cv = st.k[li], st.v[li]
+            ck.index_copy_(2, st.idx, k)
+            cv.index_copy_(2, st.idx, v)
+            if length is not None:
+                ck, cv = ck[:, :, :length], cv[:, :, :length]
+            if self.decode_gqa == "repeat":
+                ck, cv = _repeat_kv(ck, rep), _repeat_kv(cv, rep)
+            a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=attn_mask, scale=self.scale)
+            x = x + F.linear(a.reshape(b, -1), *w.o)
+            x = self._mlp(w, x)
+        logits = F.linear(_rms(x, self.norm, self.norm_eps), self.lm_head).float()
+        st.pos.add_(1)
+        st.idx.add_(1)
+        return logits
+
+    # ---- static buffers and graphs -------------------------------------------------------------------
+
+    def _state(self, rows: int, max_len: int) -> _State:
+        key = (rows, max_len)
+        st = self.states.get(key)
+        if st is not None:
+            self.states.move_to_end(key)
+            return st
+        while len(self.states) >= self.max_states:
+            self.states.popitem(last=False)
+        dev, shape = self.device, (len(self.layers), rows, self.n_kv, max_len, self.head_dim)
+        if dev.type == "cuda":  # make room: drop least recently used caches while free memory is short
+            need = 2 * math.prod(shape) * self.embed.element_size() + rows * self.lm_head.shape[0] * 6
+            while self.states and torch.cuda.mem_get_info(dev)[0] < 1.25 * need:
+                self.states.popitem(last=False)
+                torch.cuda.empty_cache()
+        # the static layout reads every column (masked): it must hold finite numbers; eager steps read only
+        # the columns written in this call
+        alloc = torch.zeros if self.static else torch.empty
+        st = _State(
+            k=alloc(shape, dtype=self.dtype, device=dev), v=alloc(shape, dtype=self.dtype, device=dev),
+            mask=torch.full((rows, max_len), float("-inf"), dtype=self.dtype, device=dev),
+            tok=torch.zeros(rows, dtype=torch.long, device=dev), pos=torch.zeros(rows, dtype=torch.long, device=dev),
+            idx=torch.zeros(1, dtype=torch.long, device=dev),
+        )
+        if self.graphs:
+            self._capture(st)
+        self.states[key] = st
+        return st
+
+    def _capture(self, st: _State) -> None:
+        start = time.perf_counter()
+        st.idx.zero_()
+        side = torch.cuda.Stream(device=self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up: cuBLAS handles, SDPA kernel choice, allocator
+                self._step(st)
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        st.idx.zero_()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
+            st.logits = self._step(st)
+        torch.cuda.synchronize(self.device)
+        st.graph = graph
+        st.capture_s = time.perf_counter() - start
+
+    @torch.inference_mode()
+    def warmup(self, rows: int, max_len: int) -> float:
+        """Allocate (and capture) the static batch for `rows` requests and `max_len` columns; returns the
+        capture seconds (0 when it already existed or without graphs)."""
+        key = (bucket(rows), self._round_len(max_len))
+        fresh = key not in self.states
+        with self._on_device():
+            st = self._state(*key)
+        return st.capture_s if fresh else 0.0
+
+    def _round_len(self, n: int) -> int:
+        return max(1, -(-n // self.len_multiple) * self.len_multiple)
+
+    # ---- decoding ------------------------------------------------------------------------------------
+
+    def _begin(self, prompts: Sequence[Sequence[int]], new_tokens: int, pad_id: int,
+               limits: Sequence[int] | None = None) -> tuple[_State, torch.Tensor]:
+        """Prefill `prompts` into a static batch sized for `new_tokens` more tokens (`limits`: each row's own
+        budget, for the position check). Returns the state (views of the n real rows when eager) and the
+        first logits [n, V]."""
+        if self._signature() != self._sig:
+            self._bind()
+        n = len(prompts)
+        width = max(len(p) for p in prompts)
+        if min(len(p) for p in prompts) == 0:
+            raise ValueError("empty prompt")
+        longest = max(len(p) for p in prompts) if limits is None else max(len(p) + m for p, m in zip(prompts, limits))
+        if limits is None:
+            longest += new_tokens
+        if self.max_positions is not None and longest > self.max_positions:
+            raise ValueError(
+                f"a prompt + its new tokens ({longest} positions) exceeds the model's "
+                f"max_position_embeddings ({self.max_positions}); shorten the prompt or max_tokens"
+            )
+        rows = bucket(n)  # eager steps use views of the first n rows; buckets let calls share buffers
+        # decode steps feed tokens 1..new_tokens-1 into columns width .. width+new_tokens-2
+        st = self._state(rows, self._round_len(width + max(new_tokens - 1, 0)))
+        ids = torch.full((n, width), pad_id, dtype=torch.long)
+        valid = torch.zeros((n, width), dtype=torch.bool)
+        for i, p in enumerate(prompts):
+            ids[i, width - len(p):] = torch.as_tensor(list(p), dtype=torch.long)
+            valid[i, width - len(p):] = True
+        pos = valid.long().cumsum(-1) - 1
+        pos.masked_fill_(~valid, 1)  # as generate does; padding positions are never attended
+        ids, valid, pos = (t.to(self.device, non_blocking=True) for t in (ids, valid, pos))
+
+        st.mask.fill_(float("-inf"))
+        st.mask[:n, :width].masked_fill_(valid, 0.0)
+        st.tok.fill_(pad_id)
+        st.pos.zero_()
+        st.pos[:n] = pos[:, -1] + 1
+        st.idx.fill_(width)
+        logits = self._prefill(ids, valid, pos, st)
+        return (st if self.static else st.rows(n, width)), logits
+
+    def _advance(self, st: _State, tokens: torch.Tensor) -> torch.Tensor:
+        """Feed the n chosen tokens; return the next logits [n, V] (a view of the graph output when captured)."""
+        n = tokens.shape[0]
+        st.tok[:n].copy_(tokens)
+        if st.graph is not None:
+            st.graph.replay()
+            return st.logits[:n]
+        if st.col is None:  # a static state stepped eagerly: all rows and columns, like the graph
+            return self._step(st)[:n]
+        st.col += 1
+        return self._step(st, length=st.col)
+
+    def _compact(self, st: _State, keep: torch.Tensor) -> _State:
+        """Keep only rows `keep` of an eager state (moved to its first rows; written columns only)."""
+        m, cols = keep.numel(), st.col
+        st.k[:, :m, :, :cols] = st.k[:, keep, :, :cols]
+        st.v[:, :m, :, :cols] = st.v[:, keep, :, :cols]
+        st.mask[:m, :cols] = st.mask[keep, :cols]
+        st.pos[:m] = st.pos[keep]
+        return _State(st.k[:, :m], st.v[:, :m], st.mask[:m], st.tok[:m], st.pos[:m], st.idx, col=cols)
+
+    @_device_scoped
+    @torch.inference_mode()
+    def teacher_forced_logits(self, prompts: Sequence[Sequence[int]], forced: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
+        """Logits [n, k+1, V] after the prompts and after each of the k forced tokens [n, k] (for tests)."""
+        st, logits = self._begin(prompts, forced.shape[1] + 1, pad_id)
+        out = [logits.clone()]
+        for t in range(forced.shape[1]):
+            out.append(self._advance(st, forced[:, t].to(self.device)).clone())
+        return torch.stack(out, dim=1)
+
+    @_device_scoped
+    @torch.inference_mode()
+    def prefill_logits(self, prompts: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
+        """fp32 logits [n, W, V] of the left-padded prompts at every column (no cache written; for tests)."""
+        n, width = len(prompts), max(len(p) for p in prompts)
+        ids = torch.full((n, width), pad_id, dtype=torch.long)
+        valid = torch.zeros((n, width), dtype=torch.bool)
+        for i, p in enumerate(prompts):
+            ids[i, width - len(p):] = torch.as_tensor(list(p), dtype=torch.long)
+            valid[i, width - len(p):] = True
+        pos = (valid.long().cumsum(-1) - 1).masked_fill_(~valid, 1)
+        return self._prefill(ids.to(self.device), valid.to(self.device), pos.to(self.device), None, all_logits=True)
+
+    @_device_scoped
+    @torch.inference_mode()
+    def generate(self, requests: Sequence, eos_ids: set[int], pad_id: int,
+                 generator: Callable[[object], torch.Generator | None],
+                 hits_stop: Callable[[list[int], tuple[str, ...]], bool]) -> list[Decoded]:
+        """Decode `requests` (training.engine.Request) with Engine's per-request semantics: greedy at
+        temperature 0, else sampling from `generator(request)`; a row ends at an EOS id (not emitted), a stop
+        sequence (`hits_stop(ids, stops)` after each token) or its max_new_tokens."""
+        n = len(requests)
+        if n == 0:
+            return []
+        dev = self.device
+        cuda = dev.type == "cuda"
+        limit_list = [max(1, int(r.max_new_tokens)) for r in requests]
+        steps = max(limit_list)
+        st, logits = self._begin([r.prompt_ids for r in requests], steps, pad_id, limit_list)
+
+        sampled = [(i, r, generator(r)) for i, r in enumerate(requests) if r.temperature > 0]
+        want_lp = any(r.logprobs or r.top_logprobs for r in requests)
+        k_top = max(int(r.top_logprobs) for r in requests)
+        stop_rows = [i for i, r in enumerate(requests) if r.stop]
+        eos = torch.tensor(sorted(eos_ids) or [-1], dtype=torch.long, device=dev)
+        limits = torch.tensor(limit_list, dtype=torch.long, device=dev)
+        done = torch.zeros(n, dtype=torch.bool, device=dev)
+        out_tok = torch.empty((n, steps), dtype=torch.long, device=dev)
+        out_lp = torch.empty((n, steps), dtype=torch.float32, device=dev) if want_lp else None
+        top_v = torch.empty((n, steps, k_top), dtype=torch.float32, device=dev) if k_top else None
+        top_i = torch.empty((n, steps, k_top), dtype=torch.long, device=dev) if k_top else None
+        # host copies, filled without blocking: each step's all-done flag and (with stop rows) its tokens
+        flags = torch.zeros(steps, dtype=torch.bool, pin_memory=cuda)
+        host_tok = torch.zeros((steps, n), dtype=torch.long, pin_memory=cuda) if stop_rows else None
+        events: list[torch.cuda.Event | None] = [None] * steps
+        lag = self.sync_lag if cuda else 0
+
+        # host-side decoding of rows with stop sequences (engine semantics, token by token)
+        stop_ids: dict[int, list[int]] = {i: [] for i in stop_rows}
+        stop_finish: dict[int, str] = {}
+
+        def consume(s: int) -> bool:
+            """Read step s on the host; True when every row was done after it."""
+            for i in stop_rows:
+                if i in stop_finish:
+                    continue
+                tok = int(host_tok[s, i])
+                if tok in eos_ids:
+                    stop_finish[i] = "stop"
+                    continue
+                stop_ids[i].append(tok)
+                if hits_stop(stop_ids[i], requests[i].stop):
+                    stop_finish[i] = "stop"
+                    done[i] = True  # the GPU-side flag learns it for later steps
+                elif len(stop_ids[i]) >= limit_list[i]:
+                    stop_finish[i] = "max_tokens"
+            return bool(flags[s])
+
+        # Eager steps drop finished rows from the batch (their cache rows too), like the hf loop; the
+        # static layout keeps them. `active`: the original index of each current row (None: all, in order).
+        prune = self.prune and not self.static
+        active: list[int] | None = None
+        active_t: torch.Tensor | None = None
+        cur_sampled = sampled
+        last_tok = None
+        seen = 0  # steps read on the host so far
+        last = steps - 1
+        for t in range(steps):
+            tokens = logits.argmax(dim=-1)
+            for row, r, g in cur_sampled:
+                tokens[row] = sample_token(logits[row], r.temperature, r.top_p, g)
+            full = tokens if active_t is None else last_tok.index_copy(0, active_t, tokens)
+            last_tok = full
+            out_tok[:, t] = full
+            if want_lp:
+                logp = torch.log_softmax(logits, dim=-1)
+                lp = logp.gather(1, tokens[:, None])[:, 0]
+                out_lp[:, t] = lp if active_t is None else out_lp[:, t].index_copy(0, active_t, lp)
+                if k_top:
+                    vals, idx = logp.topk(k_top, dim=-1)
+                    if active_t is None:
+                        top_v[:, t], top_i[:, t] = vals, idx
+                    else:
+                        top_v[:, t] = top_v[:, t].index_copy(0, active_t, vals)
+                        top_i[:, t] = top_i[:, t].index_copy(0, active_t, idx)
+            done |= torch.isin(full, eos) | (limits <= t + 1)
+            flags[t].copy_(done.all(), non_blocking=True)
+            if host_tok is not None:
+                host_tok[t].copy_(full, non_blocking=True)
+            if cuda:
+                events[t] = torch.cuda.Event()
+                events[t].record()
+            finished = False
+            while seen <= t and not finished:
+                ev = events[seen]
+                if ev is not None and seen > t - lag and not ev.query():
+                    break  # not ready and not yet too far behind: keep the GPU fed
+                if ev is not None:
+                    ev.synchronize()
+                finished = consume(seen)
+                seen += 1
+            if finished:
+                last = t
+                break
+            if t + 1 == steps:
+                break
+            if prune:
+                rows = list(range(n)) if active is None else active
+                keep = [k for k, flag in enumerate(done[rows].tolist()) if not flag]
+                if len(keep) < len(rows):
+                    active = [rows[k] for k in keep]
+                    active_t = torch.tensor(active, device=dev)
+                    keep_t = torch.tensor(keep, device=dev)
+                    st = self._compact(st, keep_t)
+                    tokens = tokens[keep_t]
+                    where = {i: row for row, i in enumerate(active)}
+                    cur_sampled = [(where[i], r, g) for i, r, g in sampled if i in where]
+            logits = self._advance(st, tokens)
+
+        if cuda:
+            torch.cuda.current_stream(dev).synchronize()
+        while seen <= last:  # stop rows: read the steps not read yet
+            consume(seen)
+            seen += 1
+        width = last + 1
+        toks = out_tok[:, :width].tolist()
+        lps = out_lp[:, :width].tolist() if out_lp is not None else None
+        tv = top_v[:, :width].tolist() if top_v is not None else None
+        ti = top_i[:, :width].tolist() if top_i is not None else None
+
+        results = []
+        for i, r in enumerate(requests):
+            if i in stop_ids:
+                ids, finish = stop_ids[i], stop_finish.get(i, "max_tokens")
+            else:
+                row = toks[i][: limit_list[i]]
+                cut = next((k for k, tok in enumerate(row) if tok in eos_ids), None)
+                ids, finish = (row[:cut], "stop") if cut is not None else (row, "max_tokens")
+            m = len(ids)
+            lp = lps[i][:m] if (lps is not None and (r.logprobs or r.top_logprobs)) else []
+            tops = ([list(zip(ti[i][k][: r.top_logprobs], tv[i][k][: r.top_logprobs])) for k in range(m)]
+                    if r.top_logprobs else [])
+            results.append(Decoded(token_ids=ids, finish=finish, logprobs=lp, top_logprobs=tops))
+        return results
