@@ -26,6 +26,8 @@ def test_shipped_configs_validate():
     assert len(mini.scenarios) == 2 and mini.ks == [0, 4, 16] and len(mini.seeds) == 1
     assert headline.scenarios == ["trigger", "year", "tier", "headlines", "style"]
     assert headline.ks == [0, 1, 2, 4, 8, 16, 32, 64] and headline.seeds == [0, 1, 2]
+    subset = load_config("experiments/headline-subset.toml")
+    assert subset.name == headline.name and subset.scenarios == headline.scenarios
 
 
 def test_grid_cells_include_k0_once_per_group_and_controls():
