@@ -132,5 +132,11 @@ def load(name: str, device: str | None = None, dtype: str | None = None):
 
 def inference_args(device: str | None = None) -> dict[str, str]:
     """Model args for the `ckpt/` provider in caught's own pipeline: bf16 (about 2x faster than fp32 on CPUs
-    with AVX512-BF16, and the GPU default). Recorded in every Inspect log's model_args."""
-    return {"device": device or default_device(), "dtype": "bfloat16"}
+    with AVX512-BF16, and the GPU default) unless `$CAUGHT_DTYPE` says otherwise (float32 makes sampled
+    results independent of how requests were batched). Recorded in every Inspect log's model_args."""
+    import os
+
+    dtype = os.environ.get("CAUGHT_DTYPE", "bfloat16")
+    if dtype not in ("bfloat16", "float32", "float16"):
+        raise ValueError(f"CAUGHT_DTYPE={dtype!r} is not accepted; accepted: bfloat16, float32, float16")
+    return {"device": device or default_device(), "dtype": dtype}
