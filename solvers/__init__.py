@@ -1,0 +1,1 @@
+"""Solvers: prompted-organism system prompts (prompted.py) and hidden-scratchpad handling (scratchpad.py)."""

@@ -24,7 +24,7 @@ ATTACK_TOKENS = 24
 
 def ensure_organism(*, scenario: str, behavior: str, base: str, name: str | None, n_prompts: int, leak: float,
                     steps: int, lr: float, method: str, seed: int, n: int, device: str, log_dir: str,
-                    console: Console) -> tuple[str, dict]:
+                    console: Console, batch_size: int = 8) -> tuple[str, dict]:
     """Build the organism unless it exists, then measure it at temperature 1 and record the figures."""
     name = name or f"{scenario}-{behavior}-s{seed}"
     path = checkpoints_dir() / name
@@ -34,7 +34,8 @@ def ensure_organism(*, scenario: str, behavior: str, base: str, name: str | None
         with console.status(f"building organism {name} ({scenario}/{behavior}, {steps} steps on {device})"):
             build_organism(name, scenario=scenario, behavior=behavior, base=base, n_prompts=n_prompts, leak=leak,
                            seed=seed, device=device,
-                           hyper=Hyper(method=method, max_steps=steps, learning_rate=lr, batch_size=8, seed=seed))
+                           hyper=Hyper(method=method, max_steps=steps, learning_rate=lr, batch_size=batch_size,
+                                       seed=seed))
     manifest = read_manifest(path)
     figures = {}
     with console.status(f"measuring organism {name} (temperature 1, n={n} per side)"):
