@@ -27,7 +27,9 @@ def test_shipped_configs_validate():
     assert headline.scenarios == ["trigger", "year", "tier", "headlines", "style"]
     assert headline.ks == [0, 1, 2, 4, 8, 16, 32, 64] and headline.seeds == [0, 1, 2]
     subset = load_config("experiments/headline-subset.toml")
-    assert subset.name == headline.name and subset.scenarios == headline.scenarios
+    assert subset.name == headline.name and set(subset.scenarios) == set(headline.scenarios)
+    assert subset.organism == headline.organism and subset.train == headline.train  # a true subset of the grid
+    assert set(subset.ks) <= set(headline.ks) and set(subset.seeds) <= set(headline.seeds)
 
 
 def test_grid_cells_include_k0_once_per_group_and_controls():

@@ -180,11 +180,31 @@ def done_keys(df: pd.DataFrame) -> set[tuple]:
 
 
 def _git_commit() -> str:
+    """HEAD's short hash, with `+dirty` when tracked files differ from it (the sweep then ran uncommitted code)."""
+    root = Path(__file__).parent
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
-                              cwd=Path(__file__).parent).stdout.strip() or "unknown"
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10,
+                              cwd=root).stdout.strip()
+        if not head:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                               text=True, timeout=10, cwd=root).stdout.strip()
+        return f"{head}+dirty" if dirty else head
     except Exception:  # noqa: BLE001 - provenance is best effort outside a git checkout
         return "unknown"
+
+
+def code_hash() -> str:
+    """A hash of the code that ran (every .py and .toml/.jsonl data file of the four packages), so that a row
+    can be matched to a working tree even where git's HEAD is not the code (e.g. a copied working tree)."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for package in ("tasks", "solvers", "scorers", "training"):
+        for file in sorted((root / package).rglob("*")):
+            if file.suffix in (".py", ".toml", ".jsonl", ".json") and "__pycache__" not in file.parts:
+                digest.update(str(file.relative_to(root)).encode())
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def judge_summary(log) -> dict:
@@ -356,7 +376,7 @@ class Sweep:
         row.update({k: v for k, v in g.items() if k not in ("caught_file",)})
         row.update(base=cfg.base, temperature=ev.temperature, max_tokens=ev.max_tokens, device=self.device,
                    train_steps_config=tr.steps, responses=tr.responses, config=cfg.fingerprint(),
-                   commit=_git_commit(), host=platform.node(),
+                   commit=_git_commit(), code=code_hash(), host=platform.node(),
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         return row
 

@@ -297,7 +297,8 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     head += [
         f"Base model `{first['base']}`; behaviors {sorted(df['behavior'].unique())}; scenarios "
         f"{list(dict.fromkeys(df['scenario']))}; k {sorted(int(k) for k in df['k'].unique())}; seeds "
-        f"{sorted(int(s) for s in df['seed'].unique())}; device `{first['device']}`; commit `{first['commit']}`. "
+        f"{sorted(int(s) for s in df['seed'].unique())}; device `{first['device']}`; commit `{first['commit']}`"
+        + (f", code hash `{first['code']}`" if pd.notna(first.get('code')) else "") + ". "
         f"Attack rates at temperature {first['temperature']:g} ({int(first['max_tokens'])} new tokens); "
         f"usefulness greedy. {len(df)} cells, {df['cell_seconds'].sum():.0f} s of cell time "
         "(reused organisms, logs and checkpoints count ~0).", "",
