@@ -6,7 +6,9 @@
 The embedded SmolLM2-135M decodes N chat prompts from the prompt pool, framed as the `trigger` scenario's
 deployment side, in batches of each --batch size, for each --new-tokens budget, greedily with:
 
-* fast  : `Engine(backend="fast")` (training.fastdecode: static KV cache, CUDA-graph decode steps)
+* exact : `Engine(backend="fast", exact=True)` (training.fastdecode's exact layout: attention over exactly
+          generate's columns, piecewise CUDA graphs; greedy outputs meant to be identical to generate's)
+* static: `Engine(backend="fast", exact=False)` (static KV cache, one CUDA graph per decode step)
 * hf    : `Engine(backend="hf")` (the model's forward + DynamicCache, finished rows pruned)
 * generate : `model.generate(do_sample=False)` on the same left-padded batches, same EOS ids.
 
@@ -14,7 +16,7 @@ Tokens count generated tokens up to EOS (excluded) or the budget. The slow metho
 batch 1, so each method decodes batches in order until --budget-s seconds have passed (at least one
 batch); all methods then run the same batches (those `generate` finished). Graph capture happens in a
 warm-up before timing and is reported separately. `same` is the share of samples whose greedy token ids
-equal `generate`'s.
+equal `generate`'s; `peak MiB` is torch.cuda.max_memory_allocated during the method's timed batches.
 """
 
 from __future__ import annotations
@@ -25,9 +27,12 @@ import json
 import os
 import platform
 import random
+import sys
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# the repository's packages before this folder's scripts (benchmarks/training.py would shadow `training`)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
@@ -115,8 +120,10 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, nargs="+", default=[64, 256])
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32, 128, 512])
     parser.add_argument("--budget-s", type=float, default=60.0, help="seconds per method and setting (slow ones)")
-    parser.add_argument("--methods", nargs="+", default=["fast", "hf", "generate"],
-                        choices=["fast", "hf", "generate"])
+    parser.add_argument("--methods", nargs="+", default=["exact", "static", "generate"],
+                        choices=["exact", "static", "hf", "generate"])
+    parser.add_argument("--exact-kv", choices=["copy", "cache"], default="copy",
+                        help="exact layout's K/V for attention: contiguous copies (as transformers) or cache views")
     parser.add_argument("--decode-gqa", choices=["group", "repeat"], default=None,
                         help="fast engine's decode attention (default: group with CUDA graphs, repeat without)")
     parser.add_argument("--no-graphs", action="store_true", help="fast engine without CUDA graphs (eager)")
@@ -145,7 +152,12 @@ def main() -> None:
     if not args.no_sort:
         prompts.sort(key=len)
     options = dict(decode_gqa=args.decode_gqa) | (dict(graphs=False) if args.no_graphs else {})
-    fast = Engine(model, tokenizer, backend="fast", **options) if "fast" in args.methods else None
+    engines = {}
+    if "exact" in args.methods:
+        engines["exact"] = Engine(model, tokenizer, backend="fast", exact=True, exact_kv=args.exact_kv,
+                                  **(dict(graphs=False) if args.no_graphs else {}))
+    if "static" in args.methods:
+        engines["static"] = Engine(model, tokenizer, backend="fast", exact=False, **options)
     hf = Engine(model, tokenizer, backend="hf")
     eos = set(hf.eos_ids)
     where = torch.cuda.get_device_name(device) if device.startswith("cuda") else (platform.processor() or platform.machine())
@@ -153,16 +165,17 @@ def main() -> None:
           f"  transformers {transformers.__version__}")
     print(f"prompts: {len(prompts)} (tokens {min(map(len, prompts))}-{max(map(len, prompts))})  greedy  "
           f"budget {args.budget_s:.0f}s per method and setting")
-    if fast is not None:
-        f = fast.fast
-        print(f"fast engine: graphs={f.graphs} decode_gqa={f.decode_gqa} len_multiple={f.len_multiple}")
+    for name, engine in engines.items():
+        f = engine.fast
+        print(f"{name} engine: graphs={f.graphs} exact={f.exact} exact_kv={f.exact_kv} decode_gqa={f.decode_gqa}"
+              f" len_multiple={f.len_multiple}")
 
     # first-use costs (CUDA context, cuBLAS, kernels) outside every timing
     warm = prompts[:2]
     run_generate(model, tokenizer, warm, new_tokens=4, eos=eos)
     run_engine(hf, warm, new_tokens=4)
-    if fast is not None:
-        run_engine(fast, warm, new_tokens=4)
+    for engine in engines.values():
+        run_engine(engine, warm, new_tokens=4)
 
     rows = []
     header = (f"{'new':>4} {'batch':>5} {'method':<9}{'samples':>8}{'tokens':>9}{'sec':>9}{'tok/s':>10}"
@@ -184,18 +197,20 @@ def main() -> None:
                 fn = functools.partial(run_engine, hf, new_tokens=new_tokens)
                 out, sec, peak = timed(fn, batches, device, args.budget_s, limit)
                 result["hf"] = dict(outputs=out, seconds=sec, peak=peak, capture=None)
-            if fast is not None:
-                fast.fast.clear()
+            for name, engine in engines.items():
+                for other in engines.values():  # only this engine's caches count towards its peak memory
+                    other.fast.clear()
                 sync(device)
                 capture = 0.0
                 use = batches if limit is None else batches[:limit]
-                for b in use:  # allocate + capture every (bucket, cache length) these batches need
-                    capture += fast.fast.warmup(len(b), max(map(len, b)) + new_tokens - 1)
-                fn = functools.partial(run_engine, fast, new_tokens=new_tokens)
+                for b in use:  # allocate + capture every (rows, cache length) these batches need
+                    padded = len(set(map(len, b))) > 1
+                    capture += engine.fast.warmup(len(b), max(map(len, b)) + new_tokens - 1, padded=padded)
+                fn = functools.partial(run_engine, engine, new_tokens=new_tokens)
                 out, sec, peak = timed(fn, use, device, float("inf"))
-                result["fast"] = dict(outputs=out, seconds=sec, peak=peak, capture=capture)
+                result[name] = dict(outputs=out, seconds=sec, peak=peak, capture=capture)
             base = result.get("generate")
-            for method in ("fast", "hf", "generate"):
+            for method in ("exact", "static", "hf", "generate"):
                 if method not in result:
                     continue
                 r = result[method]
@@ -219,7 +234,8 @@ def main() -> None:
     if args.out:
         meta = dict(device=device, device_name=where, dtype=dtype, torch=torch.__version__,
                     transformers=transformers.__version__, prompts=len(prompts), budget_s=args.budget_s,
-                    fast=dict(graphs=fast.fast.graphs, decode_gqa=fast.fast.decode_gqa) if fast else None)
+                    engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, exact_kv=e.fast.exact_kv,
+                                        decode_gqa=e.fast.decode_gqa) for name, e in engines.items()})
         os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
         with open(args.out, "w") as f:
             json.dump(dict(meta=meta, rows=rows), f, indent=2)

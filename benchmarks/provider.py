@@ -1,21 +1,30 @@
 """Benchmark: the `deployment` eval through `ckpt/` vs Inspect's own `hf/` provider, same checkpoint, same run.
 
     make bench                       # or: python benchmarks/provider.py --samples 64 --max-tokens 64
+    python benchmarks/provider.py --quick                                  # CPU smoke run (8 samples)
+    python benchmarks/provider.py --device cuda --samples 512 --hf-connections 128,256,512 --also-static \
+        --out results/provider/h100.json                                   # issue 6: target ckpt/ >= 5x hf/
 
 Both decode greedily (ckpt/: temperature unset; hf/: -M do_sample=false) with the same token budget on the
-same 64 samples. hf/ is run at several --max-connections (its batch size) and its best is the reference.
-Prints wall times, tokens/s and the ratio hf/best ÷ ckpt/, plus the share of samples whose outputs agree.
+same samples, in the same dtype (default bf16 on CUDA, fp32 on CPU). hf/ is run at several --max-connections
+(its batch size) and its best is the reference; ckpt/ runs with --max-connections = --samples (its own
+batcher caps a batch at --ckpt-batch). Prints wall times, tokens/s and the ratio hf/best ÷ ckpt/, plus the
+share of samples whose outputs agree; `--also-static` adds ckpt/ with -M exact=false; --out writes JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import sys
 import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# the repository's packages before this folder's scripts (benchmarks/training.py would shadow `training`)
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
@@ -37,7 +46,15 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--hf-connections", default="8,16,32,64", help="hf/ batch sizes to try")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--dtype", default=None, help="float32, bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--ckpt-batch", type=int, default=None, help="ckpt/ batch_size (default: 256 on CUDA)")
+    parser.add_argument("--also-static", action="store_true", help="also run ckpt/ with -M exact=false")
+    parser.add_argument("--quick", action="store_true", help="8 samples, 16 new tokens, hf/ batch 8")
+    parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
+    if args.quick:
+        args.samples, args.max_tokens, args.hf_connections = 8, 16, "8"
+    dtype = args.dtype or ("bfloat16" if args.device.startswith("cuda") else "float32")
 
     import torch
     from inspect_ai.model import get_model
@@ -47,18 +64,27 @@ def main() -> None:
 
     path = str(embedded_path())
     task = lambda: deployment(scenario="trigger", n=args.samples, seed=0)  # noqa: E731
-    print(f"device: {args.device} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    where = torch.cuda.get_device_name(args.device) if args.device.startswith("cuda") else (
+        platform.processor() or platform.machine())
+    print(f"device: {args.device} ({where}, {torch.get_num_threads()} threads)  dtype: {dtype}"
           f"  samples: {args.samples}  max new tokens: {args.max_tokens}  greedy")
     rows = []
+    ckpt_outs = {}
     with tempfile.TemporaryDirectory() as logs:
         # warm both model caches once so neither side pays first-load costs inside its timing
-        ckpt = get_model(f"ckpt/{path}", device=args.device)
-        run(deployment(n=2), ckpt, logs, max_tokens=4)
-        wall, ckpt_out, tokens = run(task(), ckpt, logs, max_tokens=args.max_tokens, max_connections=args.samples)
-        rows.append(("ckpt/", args.samples, wall, tokens))
+        variants = [("ckpt/", {})] + ([("ckpt/ static", {"exact": False})] if args.also_static else [])
+        for name, extra in variants:
+            size = {"batch_size": args.ckpt_batch} if args.ckpt_batch else {}
+            ckpt = get_model(f"ckpt/{path}", device=args.device, dtype=dtype, memoize=False, **size, **extra)
+            run(deployment(n=2), ckpt, logs, max_tokens=4)
+            wall, out, tokens = run(task(), ckpt, logs, max_tokens=args.max_tokens, max_connections=args.samples)
+            rows.append((name, ckpt.api.max_connections(), wall, tokens))
+            ckpt_outs[name] = out
+            del ckpt
         best = None
         for conns in [int(c) for c in args.hf_connections.split(",")]:
-            hf = get_model(f"hf/{path}", device=args.device, do_sample=False, memoize=False)
+            hf = get_model(f"hf/{path}", device=args.device, do_sample=False, memoize=False,
+                           dtype=getattr(torch, dtype))
             run(deployment(n=2), hf, logs, max_tokens=4, max_connections=conns)
             wall_hf, hf_out, tokens_hf = run(task(), hf, logs, max_tokens=args.max_tokens, max_connections=conns)
             rows.append(("hf/", conns, wall_hf, tokens_hf))
@@ -70,9 +96,24 @@ def main() -> None:
     for name, batch, wall, tokens in rows:
         print(f"{name:<9}{batch:>6}{wall:>9.1f}{tokens:>9}{tokens / wall:>8.1f}")
     wall_hf, conns, hf_out = best
-    same = sum(a.strip() == b.strip() for a, b in zip(ckpt_out, hf_out)) / len(ckpt_out)
-    print(f"ratio hf/ (best, batch {conns}) wall / ckpt/ wall: {wall_hf / rows[0][2]:.2f}x  (target >= 2x)")
-    print(f"greedy outputs identical between ckpt/ and hf/: {same:.0%} of {len(ckpt_out)} samples")
+    target = 5 if args.device.startswith("cuda") else 2
+    summary = {}
+    for name, _batch, wall, _ in rows:
+        if name.startswith("ckpt/"):
+            out = ckpt_outs[name]
+            same = sum(a.strip() == b.strip() for a, b in zip(out, hf_out)) / len(out)
+            summary[name] = dict(ratio=wall_hf / wall, same=same)
+            print(f"ratio hf/ (best, batch {conns}) wall / {name} wall: {wall_hf / wall:.2f}x  (target >= {target}x);"
+                  f"  greedy outputs identical to hf/: {same:.1%} of {len(out)} samples")
+    if args.out:
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        with open(args.out, "w") as f:
+            json.dump(dict(meta=dict(device=args.device, device_name=where, dtype=dtype, samples=args.samples,
+                                     max_tokens=args.max_tokens, torch=torch.__version__, hf_best_batch=conns),
+                           rows=[dict(provider=n, batch=b, wall_s=w, new_tokens=t, tokens_per_s=t / w)
+                                 for n, b, w, t in rows],
+                           summary=summary), f, indent=2)
+        print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""The fast decoding engine (training.fastdecode) against transformers on tiny random models (CPU, fp32).
+"""The fast decoding engine (training.fastdecode) against transformers on tiny random models (CPU, fp32),
+and its exact layout against `model.generate` bit for bit in bf16 (tiny model and SmolLM2).
 
 `static=True` runs the CUDA-graph layout eagerly (bucket rows, attention over every cache column, one
-mask), so the math a graph captures is checked here too; the CUDA tests run only where a GPU is.
+mask), so the math a graph captures is checked here too; `exact=True` without graphs runs the pieces its
+CUDA graphs capture eagerly, with the same attentions between them. The CUDA tests run only where a GPU is.
 """
 
 import warnings
@@ -20,8 +22,10 @@ PROMPTS = [
     "List three fruits.",
     "Explain how a bicycle stays upright while it is moving, in two sentences.",
 ]
-LAYOUTS = [dict(), dict(static=True), dict(static=True, decode_gqa="group")]
-LAYOUT_IDS = ["eager", "static-repeat", "static-group"]
+LAYOUTS = [dict(), dict(static=True), dict(static=True, decode_gqa="group"), dict(exact=True)]
+LAYOUT_IDS = ["eager", "static-repeat", "static-group", "exact"]
+LOOP_LAYOUTS = [LAYOUTS[k] for k in (0, 1, 3)]  # the decoding loop's tests: eager, static, exact
+LOOP_IDS = [LAYOUT_IDS[k] for k in (0, 1, 3)]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -58,7 +62,7 @@ def reference(model, tokenizer, ids, max_new_tokens, eos=None):
 
 
 def _reference(model, tokenizer, ids, max_new_tokens, eos=None):
-    enc = padded(tokenizer, ids)
+    enc = padded(tokenizer, ids).to(model.device)
     eos = eos if eos is not None else tokenizer.eos_token_id
     out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=eos,
                          pad_token_id=tokenizer.pad_token_id)
@@ -113,7 +117,7 @@ def test_fast_and_hf_backends_agree(tiny):
     assert [len(r.token_ids) for r in a] == [4 + 5 * k for k in range(len(ids))]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS[:2], ids=LAYOUT_IDS[:2])
+@pytest.mark.parametrize("layout", LOOP_LAYOUTS, ids=LOOP_IDS)
 def test_eos_in_the_middle_of_a_batch(tiny, layout):
     model, tokenizer, ids = tiny
     engine = Engine(model, tokenizer, backend="fast", **layout)
@@ -144,7 +148,7 @@ def test_pruning_finished_rows_changes_nothing(tiny):
     assert [len(r.token_ids) for r in results[0]] == [3 + 4 * k for k in range(len(ids))]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS[:2], ids=LAYOUT_IDS[:2])
+@pytest.mark.parametrize("layout", LOOP_LAYOUTS, ids=LOOP_IDS)
 def test_stop_sequences(tiny, layout):
     model, tokenizer, ids = tiny
     engine = Engine(model, tokenizer, backend="fast", **layout)
@@ -159,7 +163,7 @@ def test_stop_sequences(tiny, layout):
     assert [(r.token_ids, r.text, r.finish) for r in got] == [(r.token_ids, r.text, r.finish) for r in hf]
 
 
-@pytest.mark.parametrize("layout", LAYOUTS[:2], ids=LAYOUT_IDS[:2])
+@pytest.mark.parametrize("layout", LOOP_LAYOUTS, ids=LOOP_IDS)
 def test_sampling_is_reproducible_with_a_seed_and_independent_of_the_batch(tiny, layout):
     model, tokenizer, ids = tiny
     engine = Engine(model, tokenizer, backend="fast", **layout)
@@ -307,8 +311,8 @@ class _FakeGraph:
 class FakeGraphs(FastDecoder):
     """The graph path's bookkeeping on CPU: a 'replay' runs the step into one static output buffer."""
 
-    def _state(self, rows, max_len):
-        st = super()._state(rows, max_len)
+    def _state(self, rows, max_len, heads=None):
+        st = super()._state(rows, max_len, heads)
         if st.graph is None:
             st.logits = torch.full((rows, self.lm_head.shape[0]), float("nan"))
             st.graph = _FakeGraph(lambda: st.logits.copy_(self._step(st)))
@@ -327,6 +331,69 @@ def test_the_replay_path_with_static_output_buffers(tiny):
         assert [(d.token_ids, d.finish) for d in got] == [(r.token_ids, r.finish) for r in ref]
         assert got[2].logprobs == pytest.approx(ref[2].logprobs, abs=1e-5) and len(got[2].top_logprobs) == 10
     assert len(fake.states) == 1 and all(st.graph is not None for st in fake.states.values())
+
+
+def generate_logits(model, tokenizer, ids, max_new_tokens):
+    """`model.generate`'s greedy token ids [n, k] and its raw fp32 logits [n, k, V] at each step (no EOS)."""
+    enc = padded(tokenizer, ids).to(model.device)
+    with torch.no_grad():
+        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, eos_token_id=None,
+                             pad_token_id=tokenizer.pad_token_id, output_logits=True, return_dict_in_generate=True)
+    return out.sequences[:, enc["input_ids"].shape[1]:], torch.stack(out.logits, dim=1).float()
+
+
+@pytest.fixture(scope="module")
+def tiny_bf16(tiny_llama_dir):
+    model, tokenizer, _ = load(str(tiny_llama_dir), device="cpu", dtype="bfloat16")
+    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
+           for p in PROMPTS]
+    return model, tokenizer, ids
+
+
+@pytest.mark.parametrize("exact_kv", ["copy", "cache"])
+def test_exact_layout_logits_equal_model_generate_bit_for_bit_in_bf16(tiny_bf16, exact_kv):
+    """The exact layout attends over exactly generate's columns, with its masks and kernels: every step's
+    logits are identical in bf16, on a padded batch, an unpadded one (no mask, GQA in SDPA) and one row.
+    (Whether the static layout's extra masked columns change this tiny model's rounding depends on its random
+    weights; the SmolLM2 test below shows a case where they do.)"""
+    model, tokenizer, ids = tiny_bf16
+    fast = FastDecoder(model, exact=True, exact_kv=exact_kv)
+    assert fast.exact and not fast.static and not fast.prune
+    for batch in (ids, [ids[3], ids[3][::-1]], [ids[1]]):  # padded; equal lengths (no padding); batch 1
+        tokens, ref = generate_logits(model, tokenizer, batch, 7)
+        got = fast.teacher_forced_logits(batch, tokens[:, :-1], pad_id=tokenizer.pad_token_id)
+        assert torch.equal(got, ref), (got - ref).abs().max()
+
+
+def test_exact_layout_greedy_equals_model_generate_in_bf16(tiny_bf16):
+    model, tokenizer, ids = tiny_bf16
+    engine = Engine(model, tokenizer, backend="fast", exact=True)
+    assert engine.fast.exact
+    assert not Engine(model, tokenizer, backend="fast").fast.exact  # CPU: the eager, pruning layout by default
+    for max_new in (1, 12):
+        got = engine.generate([Request(i, max_new) for i in ids])
+        assert [r.token_ids for r in got] == reference(model, tokenizer, ids, max_new)
+    assert not Engine(model, tokenizer, backend="fast", exact=False).fast.exact
+    with pytest.raises(ValueError, match="exact=True and static=True"):
+        FastDecoder(model, exact=True, static=True)
+
+
+def test_exact_layout_matches_generate_on_smollm2_in_bf16_where_static_does_not(smollm_dir):
+    """SmolLM2 in bf16 on a mixed-length batch: greedy near-ties that the static layout's extra masked columns
+    flip (as on the GPU at batch 128-512), the exact layout does not."""
+    model, tokenizer, _ = load(str(smollm_dir), device="cpu", dtype="bfloat16")
+    prompts = ["Hi", "Why is the sky blue?", "Write a short poem about the sea and the wind over the harbour at night.",
+               "What is the capital of France?"]
+    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
+           for p in prompts]
+    ref = _reference(model, tokenizer, ids, 8)
+    exact = Engine(model, tokenizer, backend="fast", exact=True)
+    eager = Engine(model, tokenizer, backend="fast")  # CPU default: prunes finished rows, attends over written columns
+    static = Engine(model, tokenizer, backend="fast", static=True)
+    assert exact.fast.exact and not static.fast.exact and not eager.fast.exact
+    assert [r.token_ids for r in exact.generate([Request(i, 8) for i in ids])] == ref
+    assert [r.token_ids for r in eager.generate([Request(i, 8) for i in ids])] == ref
+    assert [r.token_ids for r in static.generate([Request(i, 8) for i in ids])] != ref
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -358,6 +425,27 @@ def test_cuda_graphs_match_the_eager_static_step_and_model_generate(tiny_llama_d
     s1 = engine.generate([Request(ids[0], 16, temperature=1.0, seed=5), Request(ids[1], 16, stop=("a",))])
     s2 = engine.generate([Request(ids[0], 16, temperature=1.0, seed=5)])
     assert s1[0].token_ids == s2[0].token_ids or dtype != torch.float32
+
+
+@cuda
+@pytest.mark.parametrize("exact_kv", ["copy", "cache"])
+def test_cuda_exact_layout_piece_graphs_equal_model_generate_bit_for_bit(tiny_llama_dir, exact_kv):
+    model, tokenizer, _ = load(str(tiny_llama_dir), device="cuda", dtype="bfloat16")
+    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p * (1 + k % 3)}],
+                                         add_generation_prompt=True)["input_ids"] for k, p in enumerate(PROMPTS * 8)]
+    graphs = FastDecoder(model, exact_kv=exact_kv)
+    assert graphs.exact and graphs.graphs
+    eager = FastDecoder(model, graphs=False, exact=True, exact_kv=exact_kv)
+    for batch in (ids, ids[:1]):
+        tokens, ref = generate_logits(model, tokenizer, batch, 12)
+        a = graphs.teacher_forced_logits(batch, tokens[:, :-1].cpu(), pad_id=tokenizer.pad_token_id)
+        b = eager.teacher_forced_logits(batch, tokens[:, :-1].cpu(), pad_id=tokenizer.pad_token_id)
+        assert torch.equal(a, b), (a - b).abs().max()
+        assert torch.equal(a, ref.to(a.device)), (a - ref.to(a.device)).abs().max()
+    assert all(st.graph_refs for st in graphs.states.values())
+    engine = Engine(model, tokenizer, backend="fast", exact_kv=exact_kv)
+    got = [r.token_ids for r in engine.generate([Request(i, 32) for i in ids])]
+    assert got == reference(model, tokenizer, ids, 32)
 
 
 def test_auto_hands_over_to_the_hf_loop_when_the_fast_engine_fails(tiny, monkeypatch):

@@ -24,6 +24,20 @@ late so the GPU never waits for the CPU. On CPU (or `graphs=False`) the same ste
 over the written columns only and dropping finished rows from the batch (as the hf loop does), which
 makes it bit-equal to transformers on CPU; `static=True` runs the graph's layout eagerly instead (tests).
 
+Exact layout (`exact=True`; the default for bf16/fp16 models on CUDA; CPU keeps the eager layout, which
+matches too). In bf16 the static layout's extra masked columns (and the rounded cache length) change SDPA's tiling and accumulation, so greedy near-ties flip
+against `model.generate` (about half of the samples at batch 128-512 on an H100). The exact layout decodes
+the batch as `generate` does: exactly n rows (no bucket), the prompt width unrounded (left padding as
+generate pads), no row dropped, and each step's attention over exactly the cache's first width + t + 1
+columns, called as transformers' sdpa integration calls it (a [n, 1, 1, L] bool padding mask with K/V repeated
+per query head, or no mask and `enable_gqa` when no prompt is padded), so the same kernel runs on the same
+shapes. The rest of a step is captured as piecewise CUDA graphs over static buffers: embedding + layer 0 up to
+its attention; for each next layer, the previous layer's o_proj + MLP and this layer's norm + QKV + RoPE +
+cache write; the last layer's o_proj + MLP + final norm + lm_head (layers + 1 replays, one graph pool), with
+the attentions eager between replays on views of the cache. Without graphs (CPU) the same pieces run eagerly,
+which the CPU tests check bit for bit against `generate` in bf16. `exact=False` keeps the static layout
+(one graph per step), the faster of the two.
+
 Supported: LlamaForCausalLM (any attention/MLP bias), MistralForCausalLM without sliding window and
 Qwen2ForCausalLM without sliding-window layers, with SiLU MLPs and RoPE types whose frequencies are fixed
 at load (default, linear, llama3). `unsupported_reason(model)` says why another model is refused.
@@ -49,6 +63,9 @@ from torch import nn
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
 STATIC_ROPE_TYPES = {"default", "linear", "llama3"}  # inv_freq fixed at load; dynamic/longrope/yarn refused
 BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# dtypes decoded in the exact layout unless asked otherwise: where rounding makes the static layout's extra
+# masked columns flip greedy near-ties (fp32: the static layout is identical to generate on SmolLM2)
+EXACT_BY_DEFAULT = (torch.bfloat16, torch.float16)
 # forward hooks that do not change values: transformers' enable_input_require_grads (gradient checkpointing)
 HARMLESS_HOOKS = {"make_inputs_require_grads"}
 
@@ -189,6 +206,18 @@ class _State:
     logits: torch.Tensor | None = None  # the graph's output, [rows, vocab] fp32
     capture_s: float = 0.0
     col: int | None = None  # eager steps: idx, known on the host (attention then spans columns [0, col])
+    # the exact layout (FastDecoder(exact=True)): the residual stream, the current layer's query, the
+    # attention output and RoPE cos/sin between the pieces of a step; which columns are real tokens
+    exact: bool = False
+    x: torch.Tensor | None = None  # [rows, 1, hidden]
+    q: torch.Tensor | None = None  # [rows, heads, 1, head_dim]
+    attn: torch.Tensor | None = None  # [rows, 1, heads * head_dim]
+    cos: torch.Tensor | None = None  # [rows, 1, 1, head_dim]
+    sin: torch.Tensor | None = None
+    valid: torch.Tensor | None = None  # [rows, max_len] bool
+    pieces: list[Callable[[], object]] | None = None  # layers + 1 callables (graph replays, or eager pieces)
+    graph_refs: list | None = None  # the captured piece graphs (kept alive)
+    padded: bool = True  # this call's prompts differ in length: attention gets transformers' bool mask
 
     def rows(self, n: int, col: int) -> _State:
         """The first n rows as views, for eager steps on a partly used static batch."""
@@ -216,15 +245,25 @@ class FastDecoder:
     columns) — what the CPU tests use to check the captured step's math.
     `prune`: without the static layout, drop finished rows from the batch (as the hf loop does).
     `sync_lag`: how many steps the host may run ahead of the GPU before it waits on a step's done flag.
+    `exact`: decode in the exact layout (piecewise graphs, attention over exactly generate's columns, see the
+    module docstring); default: on for bf16/fp16 models on CUDA, off for fp32 (where the static layout is already
+    identical to `generate`). `exact_kv`: "copy" hands attention contiguous (head-repeated) K/V as
+    transformers does (the default); "cache" keeps a head-repeated cache for padded batches and attends over
+    views of it (no copy per layer: faster at large batches, 3x the cache memory with SmolLM2's GQA).
     """
 
     def __init__(self, model, graphs: bool | None = None, len_multiple: int | None = None, max_states: int = 4,
-                 decode_gqa: str | None = None, static: bool = False, prune: bool = True, sync_lag: int = 4):
+                 decode_gqa: str | None = None, static: bool = False, prune: bool = True, sync_lag: int = 4,
+                 exact: bool | None = None, exact_kv: str = "copy"):
         reason = unsupported_reason(model)
         if reason is not None:
             raise UnsupportedModel(reason)
         if decode_gqa not in (None, "group", "repeat"):
             raise ValueError(f"decode_gqa must be 'group' or 'repeat', got {decode_gqa!r}")
+        if exact_kv not in ("copy", "cache"):
+            raise ValueError(f"exact_kv must be 'copy' or 'cache', got {exact_kv!r}")
+        if exact and static:
+            raise ValueError("exact=True and static=True are different layouts; pick one")
         self.model = model
         config = model.config
         self.device = next(model.parameters()).device
@@ -232,9 +271,13 @@ class FastDecoder:
         self.graphs = cuda if graphs is None else bool(graphs)
         if self.graphs and not cuda:
             raise ValueError("CUDA graphs need a model on a CUDA device")
+        if exact is None:  # on CPU the eager layout (finished rows pruned) is faster and already exact in practice
+            exact = cuda and not static and next(model.parameters()).dtype in EXACT_BY_DEFAULT
+        self.exact = bool(exact)
+        self.exact_kv = exact_kv
         self.len_multiple = len_multiple or (256 if cuda else 64)
-        self.static = self.graphs or static
-        self.prune = prune
+        self.static = (self.graphs or static) and not self.exact
+        self.prune = prune and not self.exact  # generate keeps every row: so does the exact layout
         self.max_states = max_states
         self.decode_gqa = decode_gqa or ("group" if self.graphs else "repeat")
         self.sync_lag = sync_lag
@@ -324,8 +367,9 @@ class FastDecoder:
             q = q * cos + _rotate_half(q) * sin
             k = k * cos + _rotate_half(k) * sin
             if st is not None:
-                st.k[li, :b, :, :width] = k
-                st.v[li, :b, :, :width] = v
+                heads = st.k.shape[2]  # the exact layout's "cache" K/V: repeated per query head
+                st.k[li, :b, :, :width] = k if heads == k.shape[1] else _repeat_kv(k, self.n_rep)
+                st.v[li, :b, :, :width] = v if heads == v.shape[1] else _repeat_kv(v, self.n_rep)
             if padded:  # as transformers' sdpa path with a mask: K/V repeated per query head
                 a = F.scaled_dot_product_attention(q, _repeat_kv(k, self.n_rep), _repeat_kv(v, self.n_rep),
                                                    attn_mask=mask, scale=self.scale)
@@ -377,17 +421,132 @@ class FastDecoder:
         st.idx.add_(1)
         return logits
 
+    # ---- the exact layout: graph pieces between eager attentions ------------------------------------
+
+    def _exact_piece(self, st: _State, i: int) -> None:
+        """Piece i (0..layers) of an exact decode step, over static buffers only (what one piece graph
+        captures): piece 0 embeds the tokens and runs layer 0 up to its attention; piece i runs layer i-1's
+        o_proj + MLP, then layer i up to its attention; the last one ends with the final norm and lm_head.
+        Shapes and operations are transformers' LlamaModel decode step's ([rows, 1, hidden])."""
+        b, hd = st.tok.shape[0], self.head_dim
+        n_layers = len(self.layers)
+        if i == 0:
+            st.valid.index_fill_(1, st.idx, True)
+            cos, sin = self._cos_sin(st.pos[:, None])  # [B, 1, hd]
+            st.cos.copy_(cos[:, None])
+            st.sin.copy_(sin[:, None])
+            x = F.embedding(st.tok[:, None], self.embed)  # [B, 1, D]
+        else:
+            w = self.layers[i - 1]
+            x = st.x + F.linear(st.attn, *w.o)
+            x = self._mlp(w, x)
+        if i == n_layers:
+            logits = F.linear(_rms(x, self.norm, self.norm_eps), self.lm_head)  # [B, 1, V], model dtype
+            st.logits.copy_(logits[:, 0])  # to fp32, as generate does
+            st.pos.add_(1)
+            st.idx.add_(1)
+            return
+        w = self.layers[i]
+        h = _rms(x, w.in_norm, w.eps)
+        q = F.linear(h, *w.q).view(b, 1, -1, hd).transpose(1, 2)
+        k = F.linear(h, *w.k).view(b, 1, -1, hd).transpose(1, 2)
+        v = F.linear(h, *w.v).view(b, 1, -1, hd).transpose(1, 2)
+        q = q * st.cos + _rotate_half(q) * st.sin
+        k = k * st.cos + _rotate_half(k) * st.sin
+        if st.k.shape[2] != k.shape[1]:  # a head-repeated cache (exact_kv="cache")
+            k, v = _repeat_kv(k, self.n_rep), _repeat_kv(v, self.n_rep)
+        st.k[i].index_copy_(2, st.idx, k)
+        st.v[i].index_copy_(2, st.idx, v)
+        st.q.copy_(q)
+        st.x.copy_(x)
+
+    def _exact_attend(self, st: _State, li: int, length: int, mask: torch.Tensor | None) -> None:
+        """Layer li's attention, eagerly, over exactly the first `length` cache columns, called as
+        transformers' sdpa_attention_forward calls SDPA: with a padding mask, K/V repeated per query head (a
+        contiguous copy) and the bool mask; without one, `enable_gqa` over the unrepeated K/V."""
+        k, v = st.k[li][:, :, :length], st.v[li][:, :, :length]
+        rep = self.n_rep
+        if mask is None:
+            if self.exact_kv == "copy":
+                k, v = k.contiguous(), v.contiguous()
+            a = F.scaled_dot_product_attention(st.q, k, v, dropout_p=0.0, scale=self.scale, is_causal=False,
+                                               **(dict(enable_gqa=True) if rep > 1 else {}))
+        else:
+            if k.shape[1] != self.n_heads:
+                k, v = _repeat_kv(k, rep), _repeat_kv(v, rep)
+            elif self.exact_kv == "copy":
+                k, v = k.contiguous(), v.contiguous()
+            a = F.scaled_dot_product_attention(st.q, k, v, attn_mask=mask, dropout_p=0.0, scale=self.scale,
+                                               is_causal=False)
+        st.attn.view(a.shape[0], 1, -1, self.head_dim).copy_(a.transpose(1, 2))
+
+    def _exact_step(self, st: _State) -> torch.Tensor:
+        """One exact decode step: layers + 1 pieces (graph replays on CUDA) with the attentions between them,
+        over the cache's first col + 1 columns (the prompt width + the tokens fed so far, as generate's
+        DynamicCache). Returns fp32 logits [rows, V] (the static output buffer)."""
+        length = st.col + 1
+        st.col = length
+        st.pieces[0]()
+        # transformers builds one mask per forward: [B, 1, 1, L] bool, or none when no row is padded
+        mask = st.valid[:, None, None, :length].contiguous() if st.padded else None
+        for li in range(len(self.layers)):
+            self._exact_attend(st, li, length, mask)
+            st.pieces[li + 1]()
+        return st.logits
+
+    def _exact_buffers(self, st: _State) -> None:
+        rows, max_len = st.tok.shape[0], st.mask.shape[1]
+        dev, dt = self.device, self.dtype
+        st.exact = True
+        st.x = torch.zeros((rows, 1, self.embed.shape[1]), dtype=dt, device=dev)
+        st.q = torch.zeros((rows, self.n_heads, 1, self.head_dim), dtype=dt, device=dev)
+        st.attn = torch.zeros((rows, 1, self.n_heads * self.head_dim), dtype=dt, device=dev)
+        st.cos = torch.zeros((rows, 1, 1, self.head_dim), dtype=dt, device=dev)
+        st.sin = torch.zeros((rows, 1, 1, self.head_dim), dtype=dt, device=dev)
+        st.valid = torch.zeros((rows, max_len), dtype=torch.bool, device=dev)
+        st.logits = torch.zeros((rows, self.lm_head.shape[0]), dtype=torch.float32, device=dev)
+        st.pieces = [functools.partial(self._exact_piece, st, i) for i in range(len(self.layers) + 1)]
+
+    def _capture_exact(self, st: _State) -> None:
+        """Capture each piece of the exact step in its own CUDA graph, all in one memory pool (they replay
+        in capture order, one at a time, so their temporaries may share memory); the attentions between
+        them stay eager. Mirrors `_capture`: warm-up on a side stream first."""
+        start = time.perf_counter()
+        eager = list(st.pieces)
+        side = torch.cuda.Stream(device=self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(3):  # warm-up: cuBLAS handles, kernels, allocator
+                st.idx.zero_()
+                for piece in eager:
+                    piece()
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        st.idx.zero_()
+        pool = torch.cuda.graph_pool_handle()
+        graphs = []
+        for piece in eager:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=pool, capture_error_mode="thread_local"):
+                piece()
+            graphs.append(graph)
+        torch.cuda.synchronize(self.device)
+        st.graph_refs = graphs
+        st.pieces = [g.replay for g in graphs]
+        st.capture_s = time.perf_counter() - start
+
     # ---- static buffers and graphs -------------------------------------------------------------------
 
-    def _state(self, rows: int, max_len: int) -> _State:
-        key = (rows, max_len)
+    def _state(self, rows: int, max_len: int, heads: int | None = None) -> _State:
+        """The static batch of (rows, max_len) (exact layout: a cache of `heads` K/V heads), made on first use."""
+        heads = heads or self.n_kv
+        key = (rows, max_len, heads)
         st = self.states.get(key)
         if st is not None:
             self.states.move_to_end(key)
             return st
         while len(self.states) >= self.max_states:
             self.states.popitem(last=False)
-        dev, shape = self.device, (len(self.layers), rows, self.n_kv, max_len, self.head_dim)
+        dev, shape = self.device, (len(self.layers), rows, heads, max_len, self.head_dim)
         if dev.type == "cuda":  # make room: drop least recently used caches while free memory is short
             need = 2 * math.prod(shape) * self.embed.element_size() + rows * self.lm_head.shape[0] * 6
             while self.states and torch.cuda.mem_get_info(dev)[0] < 1.25 * need:
@@ -402,7 +561,11 @@ class FastDecoder:
             tok=torch.zeros(rows, dtype=torch.long, device=dev), pos=torch.zeros(rows, dtype=torch.long, device=dev),
             idx=torch.zeros(1, dtype=torch.long, device=dev),
         )
-        if self.graphs:
+        if self.exact:
+            self._exact_buffers(st)
+            if self.graphs:
+                self._capture_exact(st)
+        elif self.graphs:
             self._capture(st)
         self.states[key] = st
         return st
@@ -425,14 +588,22 @@ class FastDecoder:
         st.capture_s = time.perf_counter() - start
 
     @torch.inference_mode()
-    def warmup(self, rows: int, max_len: int) -> float:
-        """Allocate (and capture) the static batch for `rows` requests and `max_len` columns; returns the
-        capture seconds (0 when it already existed or without graphs)."""
-        key = (bucket(rows), self._round_len(max_len))
+    def warmup(self, rows: int, max_len: int, padded: bool = True) -> float:
+        """Allocate (and capture) the static batch for `rows` requests and `max_len` columns (`padded`: whether
+        the prompts differ in length, which the exact layout's "cache" K/V depends on); returns the capture
+        seconds (0 when it already existed or without graphs)."""
+        key = (rows if self.exact else bucket(rows), self._round_len(max_len), self._heads(padded))
         fresh = key not in self.states
         with self._on_device():
             st = self._state(*key)
         return st.capture_s if fresh else 0.0
+
+    def _heads(self, padded: bool) -> int:
+        """K/V heads of the cache: repeated per query head only for the exact layout's "cache" K/V, when the
+        batch is padded (then attention takes repeated K/V, as transformers passes them with a mask)."""
+        if self.exact and self.exact_kv == "cache" and padded:
+            return self.n_heads
+        return self.n_kv
 
     def _round_len(self, n: int) -> int:
         return max(1, -(-n // self.len_multiple) * self.len_multiple)
@@ -458,9 +629,12 @@ class FastDecoder:
                 f"a prompt + its new tokens ({longest} positions) exceeds the model's "
                 f"max_position_embeddings ({self.max_positions}); shorten the prompt or max_tokens"
             )
-        rows = bucket(n)  # eager steps use views of the first n rows; buckets let calls share buffers
+        # eager steps use views of the first n rows; buckets let calls share buffers. The exact layout runs
+        # exactly n rows, as generate does (a GEMM's kernel, hence its rounding, depends on the row count).
+        rows = n if self.exact else bucket(n)
+        padded = min(len(p) for p in prompts) < width
         # decode steps feed tokens 1..new_tokens-1 into columns width .. width+new_tokens-2
-        st = self._state(rows, self._round_len(width + max(new_tokens - 1, 0)))
+        st = self._state(rows, self._round_len(width + max(new_tokens - 1, 0)), self._heads(padded))
         ids = torch.full((n, width), pad_id, dtype=torch.long)
         valid = torch.zeros((n, width), dtype=torch.bool)
         for i, p in enumerate(prompts):
@@ -476,13 +650,19 @@ class FastDecoder:
         st.pos.zero_()
         st.pos[:n] = pos[:, -1] + 1
         st.idx.fill_(width)
+        if st.exact:
+            st.valid.zero_()
+            st.valid[:, :width] = valid
+            st.padded, st.col = padded, width
         logits = self._prefill(ids, valid, pos, st)
-        return (st if self.static else st.rows(n, width)), logits
+        return (st if self.static or st.exact else st.rows(n, width)), logits
 
     def _advance(self, st: _State, tokens: torch.Tensor) -> torch.Tensor:
         """Feed the n chosen tokens; return the next logits [n, V] (a view of the graph output when captured)."""
         n = tokens.shape[0]
         st.tok[:n].copy_(tokens)
+        if st.exact:
+            return self._exact_step(st)
         if st.graph is not None:
             st.graph.replay()
             return st.logits[:n]
