@@ -164,6 +164,19 @@ def test_stop_sequences(tiny, layout):
 
 
 @pytest.mark.parametrize("layout", LOOP_LAYOUTS, ids=LOOP_IDS)
+def test_a_batch_whose_every_row_ends_on_a_stop_sequence(tiny, layout):
+    """Every row stops on a stop sequence at the same step, before the budget: the loop ends cleanly (the eager
+    layout used to prune down to an empty batch and fail)."""
+    model, tokenizer, ids = tiny
+    engine = Engine(model, tokenizer, backend="fast", **layout)
+    free = engine.generate([Request(ids[1], 20)])[0]
+    stop = free.text[len(free.text) // 2:][:3]
+    for reqs in ([Request(ids[1], 20, stop=(stop,))], [Request(ids[1], 20, stop=(stop,))] * 2):
+        got = engine.generate(reqs)
+        assert all(r.finish == "stop" and r.text == free.text[: free.text.find(stop)] for r in got)
+
+
+@pytest.mark.parametrize("layout", LOOP_LAYOUTS, ids=LOOP_IDS)
 def test_sampling_is_reproducible_with_a_seed_and_independent_of_the_batch(tiny, layout):
     model, tokenizer, ids = tiny
     engine = Engine(model, tokenizer, backend="fast", **layout)

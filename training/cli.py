@@ -7,6 +7,7 @@
     caught demo
     caught sweep experiments/mini.toml
     caught report runs/mini
+    caught serve trigger-hate --port 8000
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ def organism(
     steps: Annotated[int, typer.Option(help="optimizer steps")] = 36,
     lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
     method: Annotated[str, typer.Option(help="lora or full")] = "lora",
+    batch_size: Annotated[int, typer.Option(help="examples per optimizer step")] = 8,
     seed: int = 0,
     n: Annotated[int, typer.Option(help="eval prompts per side for the bounds check")] = 100,
     device: Device = None,
@@ -64,7 +66,7 @@ def organism(
     try:
         ensure_organism(scenario=scenario, behavior=behavior, base=base, name=name, n_prompts=prompts, leak=leak,
                         steps=steps, lr=lr, method=method, seed=seed, n=n, device=_device(device), log_dir=log_dir,
-                        console=console)
+                        console=console, batch_size=batch_size)
     except ValueError as ex:
         _fail(ex)
 
@@ -148,6 +150,47 @@ def compare(
     console.print(f"written: {out}/compare.csv, {out}/compare.md")
 
 
+@app.command("compare-models")
+def compare_models_cmd(
+    models: Annotated[Optional[list[str]], typer.Argument(
+        help="Inspect models (ckpt/NAME, hf/ID, openai/M, anthropic/M, openai-api/SERVICE/M), one row each")] = None,
+    models_flag: Annotated[bool, typer.Option("--models", help="optional marker: --models M1 M2 ...")] = False,
+    task: Annotated[Optional[list[str]], typer.Option(
+        "--task", help="testing, deployment, usefulness, distinguish (repeatable)")] = None,
+    task_arg: Annotated[Optional[list[str]], typer.Option(
+        "-T", "--task-arg", help="KEY=VALUE for every chosen task with that parameter (repeatable)")] = None,
+    model_arg: Annotated[Optional[list[str]], typer.Option(
+        "-M", "--model-arg", help="KEY=VALUE for every model, or PREFIX:KEY=VALUE (e.g. ckpt:device=cuda)")] = None,
+    limit: Annotated[Optional[int], typer.Option(help="samples per task")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="epochs per sample")] = None,
+    temperature: Optional[float] = None,
+    max_tokens: Optional[int] = None,
+    seed: Optional[int] = None,
+    log_dir: Annotated[str, typer.Option(help="the eval set's log dir: finished logs here are reused")] = "logs/compare",
+    out: Annotated[Optional[Path], typer.Option(help="also write the table as .csv or .md")] = None,
+    retry_attempts: Annotated[int, typer.Option(help="eval set retries of a failed task")] = 3,
+    display: Annotated[Optional[str], typer.Option(help="Inspect display: full, rich, plain, none")] = None,
+) -> None:
+    """Run tasks on several models as one Inspect eval set (reusing finished logs) and print one table."""
+    from training.compare_models import compare_models, rich_table, write_table
+
+    try:
+        result = compare_models(task or [], models or [], task_pairs=task_arg or [], model_pairs=model_arg or [],
+                                log_dir=log_dir, limit=limit, epochs=epochs, temperature=temperature,
+                                max_tokens=max_tokens, seed=seed, retry_attempts=retry_attempts, display=display)
+        if out is not None:
+            write_table(result.rows, out, result.caption)
+    except ValueError as ex:
+        _fail(ex)
+    console.print(rich_table(result.rows, result.caption))
+    console.print(f"logs: {result.log_dir}  (inspect view --log-dir {result.log_dir})"
+                  + (f"; table written to {out}" if out is not None else ""))
+    for failure in result.failures():
+        console.print(f"[red]failed:[/red] {failure}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
 @app.command()
 def demo(
     device: Device = None,
@@ -200,6 +243,31 @@ def report_cmd(
     except ValueError as ex:
         _fail(ex)
     console.print(f"report: {path}")
+
+
+@app.command()
+def serve(
+    checkpoint: Annotated[str, typer.Argument(help="checkpoint name or path, e.g. smollm2-135m")],
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    host: Annotated[str, typer.Option(help="interface to bind (0.0.0.0 exposes it beyond this machine)")] = "127.0.0.1",
+    api_key: Annotated[Optional[str], typer.Option(help="require this key (default $CAUGHT_SERVE_API_KEY; none if unset)")] = None,
+    name: Annotated[Optional[str], typer.Option(help="model name clients ask for (default: the checkpoint's name)")] = None,
+    device: Device = None,
+    dtype: Annotated[Optional[str], typer.Option(help="float32, bfloat16 (default bf16 on CUDA, fp32 on CPU)")] = None,
+    max_batch: Annotated[Optional[int], typer.Option(help="most requests decoded together (default 32 CPU, 256 CUDA)")] = None,
+) -> None:
+    """Serve a checkpoint over HTTP: OpenAI /v1/chat/completions and Anthropic /v1/messages."""
+    from training.serve import serve as run_serve
+
+    if not 0 < port < 65536:
+        _fail(ValueError(f"--port {port} is not a TCP port; accepted: 1 to 65535"))
+    if max_batch is not None and max_batch < 1:
+        _fail(ValueError(f"--max-batch {max_batch} must be at least 1"))
+    try:
+        run_serve(checkpoint, host=host, port=port, api_key=api_key, name=name, device=_device(device), dtype=dtype,
+                  max_batch=max_batch, say=console.print)
+    except ValueError as ex:
+        _fail(ex)
 
 
 def main() -> None:

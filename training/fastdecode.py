@@ -809,6 +809,9 @@ class FastDecoder:
             if prune:
                 rows = list(range(n)) if active is None else active
                 keep = [k for k, flag in enumerate(done[rows].tolist()) if not flag]
+                if not keep:  # the last rows ended on stop sequences this step (eager: every step is read)
+                    last = t
+                    break
                 if len(keep) < len(rows):
                     active = [rows[k] for k in keep]
                     active_t = torch.tensor(active, device=dev)

@@ -10,7 +10,8 @@ Inspect sends concurrently are gathered into batches (sorted by length to limit 
 requests to hand over, with no timed waits. Log-probabilities (`--logprobs --top-logprobs N`) come from
 the model itself. Model args: `device` (cpu, cuda, cuda:1; default cuda if available), `dtype`
 (float32, bfloat16; default bf16 on CUDA, fp32 on CPU), `batch_size` (default `--max-connections`, else
-32 on CPU and 256 on CUDA).
+32 on CPU and 256 on CUDA), `exact` (true/false: decode in the fast engine's layout that is bit-identical
+to `model.generate`; default true for bf16/fp16, false for fp32, where the static layout already is).
 """
 
 from __future__ import annotations
@@ -132,19 +133,23 @@ class CheckpointAPI(ModelAPI):
         dtype: str | None = None,
         batch_size: int | None = None,
         backend: str | None = None,
+        exact: bool | str | None = None,
         **model_args: Any,
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         if model_args:
             raise ValueError(
-                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend"
+                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact"
             )
         from training.models import default_device, load
 
         self.device = device or default_device()
         self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
-        self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"))
+        # exact: greedy outputs bit-identical to model.generate (default on for bf16/fp16; see training.fastdecode)
+        fast_options = {} if exact is None else {"exact": str(exact).lower() in ("true", "1", "yes")}
+        self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
+                             **fast_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
         self.batcher = Batcher(self.engine.generate, int(size))
 
