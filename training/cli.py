@@ -158,7 +158,7 @@ def compare_models_cmd(
     task: Annotated[Optional[list[str]], typer.Option(
         "--task", help="testing, deployment, usefulness, distinguish (repeatable)")] = None,
     task_arg: Annotated[Optional[list[str]], typer.Option(
-        "-T", "--task-arg", help="KEY=VALUE for every chosen task with that parameter (repeatable)")] = None,
+        "-T", "--task-arg", help="KEY=VALUE for every chosen task with that parameter, or TASK:KEY=VALUE")] = None,
     model_arg: Annotated[Optional[list[str]], typer.Option(
         "-M", "--model-arg", help="KEY=VALUE for every model, or PREFIX:KEY=VALUE (e.g. ckpt:device=cuda)")] = None,
     limit: Annotated[Optional[int], typer.Option(help="samples per task")] = None,
