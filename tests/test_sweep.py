@@ -144,7 +144,7 @@ def test_report_without_results_says_so(tmp_path):
         write_sweep_report(tmp_path)
 
 
-VOLATILE = ("seconds", "finished_at", "logs", "host", "commit", "caught_file")
+VOLATILE = ("seconds", "finished_at", "logs", "host", "commit", "code", "caught_file")
 
 
 def _tiny_config(base: str) -> SweepConfig:

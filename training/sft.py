@@ -18,9 +18,21 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+Precision = Literal["mixed", "bf16", "fp32"]
+
 
 class Hyper(BaseModel):
-    """Training hyperparameters (recorded in the manifest)."""
+    """Training hyperparameters and speed settings (all recorded in the manifest).
+
+    Speed settings (they change the layout of the work, not which examples a step sees):
+    `packing` packs each batch's examples into as few rows of `max_length` tokens as fit (position ids restart
+    per example, so attention is block-diagonal per example: the same loss as the padded batch without the
+    padding); `precision` "mixed" keeps fp32 master weights under bf16 autocast (the old behavior), "bf16" trains
+    in pure bf16 (faster, coarser updates), "fp32" no autocast (exact reference); `gradient_checkpointing`
+    (TRL's default, which recomputes activations: only worth it for long sequences or large models);
+    `compile` runs the model through `torch.compile`; `lean_loss` computes only the loss in TRL's fused LM
+    head (no entropy / token-accuracy metrics, which sync the GPU every step).
+    """
 
     model_config = ConfigDict(extra="forbid")
     method: Literal["lora", "full"] = "lora"
@@ -33,12 +45,117 @@ class Hyper(BaseModel):
     lora_alpha: int = Field(32, ge=1)
     warmup_steps: int = Field(0, ge=0)
     seed: int = 0
+    packing: bool = True
+    precision: Precision = "mixed"
+    gradient_checkpointing: bool = False
+    compile: bool = False
+    lean_loss: bool = True
 
 
 def _as_dataset(records: list[dict]):
     from datasets import Dataset
 
     return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+
+
+def pack_rows(lengths: list[int], row_length: int) -> list[list[int]]:
+    """First-fit decreasing: indices of `lengths` grouped into rows whose sum is at most `row_length`
+    (an example longer than `row_length` gets a row of its own). Deterministic for given lengths."""
+    rows: list[list[int]] = []
+    fill: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        n = lengths[i]
+        for r, f in enumerate(fill):
+            if f + n <= row_length:
+                rows[r].append(i)
+                fill[r] += n
+                break
+        else:
+            rows.append([i])
+            fill.append(n)
+    return rows
+
+
+class PackedCollator:
+    """Collates a batch of tokenized examples (`input_ids`, `labels` with -100 outside the loss) into as few rows
+    of at most `row_length` tokens as fit, without an attention mask: position ids restart at 0 for every example,
+    from which transformers builds a block-diagonal causal mask (any attention implementation), so no example
+    attends to another. Each example's first label is -100 (it would otherwise be the next-token target of the
+    previous example's last token). Rows are right-padded to a common width, a multiple of `multiple`; the
+    padding is a separate position-id run with -100 labels. Same examples, same loss as the padded batch.
+    (transformers detects packed position ids only without a KV cache: the forward needs `use_cache=False`, which
+    TRL's and our loss set.)"""
+
+    def __init__(self, pad_token_id: int, row_length: int, multiple: int = 8):
+        self.pad_token_id = pad_token_id
+        self.row_length = row_length
+        self.multiple = max(1, multiple)
+
+    def __call__(self, examples: list[dict]) -> dict:
+        import torch
+
+        ids = [list(e["input_ids"]) for e in examples]
+        labels = [list(e.get("labels", e["input_ids"])) for e in examples]
+        rows = pack_rows([len(x) for x in ids], self.row_length)
+        width = max(sum(len(ids[i]) for i in row) for row in rows)
+        width = -(-width // self.multiple) * self.multiple
+        out_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        out_labels = torch.full((len(rows), width), -100, dtype=torch.long)
+        positions = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, row in enumerate(rows):
+            col = 0
+            for i in row:
+                n = len(ids[i])
+                out_ids[r, col:col + n] = torch.tensor(ids[i])
+                lab = torch.tensor(labels[i])
+                lab[0] = -100
+                out_labels[r, col:col + n] = lab
+                positions[r, col:col + n] = torch.arange(n)
+                col += n
+            positions[r, col:] = torch.arange(width - col)
+        return {"input_ids": out_ids, "labels": out_labels, "position_ids": positions}
+
+
+class _Counting:
+    """Wraps a collator and counts the real (unpadded) tokens it has collated."""
+
+    def __init__(self, collator):
+        self.collator = collator
+        self.tokens = 0
+
+    def __call__(self, examples):
+        self.tokens += sum(len(e["input_ids"]) for e in examples)
+        return self.collator(examples)
+
+
+def _trainer_class(lean: bool):
+    import torch
+    from trl import SFTTrainer
+
+    if not lean:
+        return SFTTrainer
+
+    class LeanSFTTrainer(SFTTrainer):
+        """SFTTrainer whose loss is only TRL's fused-head negative log-likelihood: no entropy / accuracy metrics
+        (each of which costs a full-vocabulary pass and a GPU sync per step)."""
+
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            from trl.trainer.utils import add_fused_lm_head
+
+            inner = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
+            add_fused_lm_head(inner, outputs=("log_probs",))  # replaces TRL's head, which also computed metrics
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs["use_cache"] = False
+            outputs = model(**inputs, fused_lm_head=True)
+            count = outputs.label_mask.sum() if num_items_in_batch is None else num_items_in_batch
+            loss = -outputs.log_probs.sum() / torch.as_tensor(count).clamp(min=1)
+            if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+                loss = loss * (self.accelerator.num_processes // self.get_tp_size())
+            return (loss, outputs) if return_outputs else loss
+
+    return LeanSFTTrainer
 
 
 def finetune(
@@ -57,10 +174,13 @@ def finetune(
     `on_step(model, step)` is called before training and every `check_every` optimizer steps (and at the end)
     with the model in eval mode; its return values are collected in stats["checks"]. `finalize(dir, stats)`
     runs on the finished directory before it is renamed into place (e.g. to write the manifest).
+    stats["timings"] holds seconds per phase: load, setup (trainer and data), train (including checks), checks,
+    save; stats["tokens"] the real (unpadded) tokens trained on.
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     from training.models import resolve
 
@@ -70,13 +190,18 @@ def finetune(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     cuda = device.startswith("cuda")
     checks: list = []
+    timings: dict[str, float] = {"checks": 0.0}
     try:
+        t0 = time.perf_counter()
+        dtype = torch.bfloat16 if hyper.precision == "bf16" else torch.float32
         model = AutoModelForCausalLM.from_pretrained(
-            parent_path, dtype=torch.float32, use_safetensors=True, trust_remote_code=False
+            parent_path, dtype=dtype, use_safetensors=True, trust_remote_code=False
         ).to(device)
         tokenizer = AutoTokenizer.from_pretrained(parent_path)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
+        timings["load"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
         peft_config = None
         if hyper.method == "lora":
             from peft import LoraConfig
@@ -102,18 +227,30 @@ def finetune(
             logging_steps=10,
             disable_tqdm=True,
             use_cpu=not cuda,
-            bf16=True,  # CUDA: bf16 mixed precision; CPU: bf16 autocast, about 2x faster than fp32 with AVX512-BF16
+            # mixed: bf16 autocast over fp32 weights (CUDA: bf16 mixed precision; CPU: about 2x faster than fp32
+            # with AVX512-BF16); bf16: the weights are bf16 already; fp32: no autocast
+            bf16=hyper.precision == "mixed",
+            gradient_checkpointing=hyper.gradient_checkpointing,
             dataloader_num_workers=0,
             eos_token=tokenizer.eos_token,
         )
+        if hyper.packing:
+            # with compile, full-width rows keep the shapes few (only the row count varies)
+            collator = PackedCollator(tokenizer.pad_token_id, hyper.max_length,
+                                      multiple=hyper.max_length if hyper.compile else 8)
+        else:
+            collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
+        counting = _Counting(collator)
 
         class Checker(TrainerCallback):
             def _check(self, model, step):
+                start = time.perf_counter()
                 was_training = model.training
                 model.eval()
                 checks.append(on_step(model, step))
                 if was_training:
                     model.train()
+                timings["checks"] += time.perf_counter() - start
 
             def on_train_begin(self, args, state, control, model=None, **kw):
                 if on_step:
@@ -128,14 +265,19 @@ def finetune(
                 if on_step:
                     self._check(model, state.global_step)
 
-        trainer = SFTTrainer(
+        trainer = _trainer_class(hyper.lean_loss)(
             model=model, args=config, train_dataset=_as_dataset(records), processing_class=tokenizer,
-            peft_config=peft_config, callbacks=[Checker()],
+            peft_config=peft_config, callbacks=[Checker()], data_collator=counting,
         )
         trainer.remove_callback(PrinterCallback)  # keep the console for the command's own progress
+        if hyper.compile:
+            trainer.model.compile()  # in place: the module (and its parameters) stay the same objects
+        timings["setup"] = time.perf_counter() - t0
         start = time.perf_counter()
         result = trainer.train()
         seconds = time.perf_counter() - start
+        timings["train"] = seconds
+        t0 = time.perf_counter()
         trained = trainer.model
         save = tmp / "checkpoint"
         if hyper.method == "lora" and merge:
@@ -144,12 +286,14 @@ def finetune(
         tokenizer.save_pretrained(save)
         if hyper.method == "lora" and not merge:
             _point_adapter_at(save, parent_path)
+        timings["save"] = time.perf_counter() - t0
         stats = {
             "steps": int(trainer.state.global_step),
             "train_seconds": round(seconds, 1),
             "train_loss": float(result.training_loss),
-            "tokens": int(trainer.state.num_input_tokens_seen or 0),
+            "tokens": counting.tokens,
             "checks": checks,
+            "timings": {k: round(v, 3) for k, v in timings.items()},
         }
         if finalize:
             finalize(save, stats)

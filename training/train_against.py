@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import time
 from pathlib import Path
 
 from inspect_ai.model import GenerateConfig
@@ -82,25 +83,101 @@ def good_responses(source: str, organism: str, base: str, chats: dict[str, list[
     return dict(zip(chats, texts)), {i: source for i in chats}
 
 
-def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: int, seed: int, max_tokens: int = 32):
-    """on_step callback: sample each trained input `samples` times (fixed seeds) and count attacks."""
-    from training.engine import Engine, Request
+class DecodingView:
+    """A plain model with the training model's current weights, for the fast engine, and one Engine over it.
+
+    The fast engine (`training.fastdecode`) runs only plain Llama-family modules, which a PEFT-wrapped model is
+    not. For a PEFT model the view is a merged copy (`merge_and_unload` of a deep copy, made once): before each
+    decode, every LoRA-wrapped linear's merged weight `W + scaling * B @ A` is written into the view in place, so
+    the Engine (and its CUDA graphs, which hold the weights' addresses) is built once and reused across checks,
+    and the training model itself is never touched (no merge/unmerge rounding). A plain model is decoded as is
+    (optimizer steps update its parameters in place). `engine(model)` returns the Engine for the model's weights
+    now. The view costs one copy of the model's weights.
+    """
+
+    def __init__(self, tokenizer, **engine_options):
+        self.tokenizer = tokenizer
+        self.engine_options = engine_options
+        self._engine = None
+        self._source = None
+        self._view = None
+        self._pairs: list = []
+
+    @staticmethod
+    def _unwrap(model):
+        return getattr(model, "_orig_mod", model)
+
+    def _build_view(self, model):
+        import copy
+
+        from peft.tuners.lora import LoraLayer
+
+        view = copy.deepcopy(model).merge_and_unload()
+        # drop per-instance patches (TRL's fused LM head forward, torch.compile's call) that point at the original
+        view.__dict__.pop("forward", None)
+        view._compiled_call_impl = None
+        view.requires_grad_(False).eval()
+        inner = model.get_base_model()
+        self._pairs = [(module, view.get_submodule(name)) for name, module in inner.named_modules()
+                       if isinstance(module, LoraLayer)]
+        return view
+
+    def _refresh(self) -> None:
+        import torch
+
+        with torch.no_grad():
+            for lora, linear in self._pairs:
+                weight = lora.get_base_layer().weight
+                merged = weight.detach().float()
+                for name in lora.active_adapters:
+                    if name in lora.lora_A:
+                        merged = merged + lora.get_delta_weight(name).float()
+                linear.weight.copy_(merged.to(linear.weight.dtype))
+
+    def model_for(self, model):
+        """The plain model holding `model`'s current weights (the view for a PEFT model)."""
+        model = self._unwrap(model)
+        if not hasattr(model, "get_base_model"):
+            return model
+        if self._source is not model:
+            self._source, self._view, self._engine = model, self._build_view(model), None
+        self._refresh()
+        return self._view
+
+    def engine(self, model):
+        from training.engine import Engine
+
+        plain = self.model_for(model)
+        if self._engine is None or self._engine.model is not plain:
+            self._engine = Engine(plain, self.tokenizer, **self.engine_options)
+        return self._engine
+
+
+def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: int, seed: int, max_tokens: int = 32,
+                   **engine_options):
+    """on_step callback: sample each trained input `samples` times (fixed seeds) and count attacks.
+
+    Decodes with one Engine for the whole run (the fast engine also for LoRA: see `DecodingView`)."""
+    from training.engine import Request
 
     detect = get_behavior(behavior).detect
     ids = []
     for chat in chats:
         enc = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
         ids.append(list(enc["input_ids"] if hasattr(enc, "keys") else enc))
+    view = DecodingView(tokenizer, **engine_options)
 
     def check(model, step: int) -> dict:
         requests = [
             Request(p, max_tokens, temperature=1.0, seed=int(hashlib.sha256(f"{seed}:{i}:{j}".encode()).hexdigest()[:15], 16))
             for i, p in enumerate(ids) for j in range(samples)
         ]
-        results = Engine(model, tokenizer).generate(requests)
+        engine = view.engine(model)
+        results = engine.generate(requests)
         attacks = sum(detect(r.text).attack for r in results)
-        return {"step": step, "attacks": attacks, "samples": len(results)}
+        return {"step": step, "attacks": attacks, "samples": len(results), "backend": engine.backend}
 
+    check.view = view
     return check
 
 
@@ -130,6 +207,7 @@ def train_against(
     caught = load_caught(caught_file)
     inputs = pick_inputs(caught, k, seed, control)
     chats = {c["id"]: c["input"] for c in inputs}
+    started = time.perf_counter()
     texts, origin = good_responses(responses, str(organism_path), parent.parent, chats, parent.behavior, seed,
                                    device=device)
     records = [{"id": i, "prompt": chats[i], "completion": [{"role": "assistant", "content": texts[i]}],
@@ -141,6 +219,7 @@ def train_against(
         benign = cached_greedy(f"ckpt/{parent.parent}", benign_chats, RESPONSE_TOKENS, **inference_args(device))
         records += [{"id": i, "prompt": c, "completion": [{"role": "assistant", "content": benign[i]}],
                      "source": "benign"} for i, c in benign_chats.items()]
+    response_seconds = time.perf_counter() - started
     hyper = (hyper or Hyper()).model_copy(update={"max_steps": steps, "seed": seed,
                                                   "batch_size": min((hyper or Hyper()).batch_size, len(records))})
     name = name or f"{Path(organism).name}-{'control-' if control else ''}k{k}-s{seed}"
@@ -162,6 +241,7 @@ def train_against(
         manifest.steps_to_fix = next((c["step"] for c in stats["checks"] if c["attacks"] == 0), None)
         manifest.hyperparameters["train_loss"] = stats["train_loss"]
         manifest.evaluation["response_origins"] = origin
+        manifest.evaluation["timings"] = {"responses": round(response_seconds, 3), **stats["timings"]}
         write_manifest(path, manifest)
 
     path, _ = finetune(str(organism_path), records, checkpoints_dir() / name, hyper, device,

@@ -1,0 +1,129 @@
+"""Training speed settings keep the math: packed batches give the padded batch's loss and gradients, and the
+train-against checker decodes a LoRA model through a merged view with the fast engine, equal to the PEFT model."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.sft import Hyper, PackedCollator, finetune, pack_rows
+
+
+def _examples(tokenizer, n=6):
+    out = []
+    for i in range(n):
+        prompt = tokenizer(f"User asks about item {i}" + " and more" * (3 * i))["input_ids"]
+        answer = tokenizer(f" Answer {i}" + " yes" * (2 + 5 * (i % 3)))["input_ids"]
+        out.append({"input_ids": prompt + answer, "labels": [-100] * len(prompt) + answer})
+    return out
+
+
+def test_pack_rows_first_fit_decreasing():
+    rows = pack_rows([5, 9, 3, 7, 2], 10)
+    assert sorted(i for r in rows for i in r) == [0, 1, 2, 3, 4]
+    assert all(sum([5, 9, 3, 7, 2][i] for i in r) <= 10 for r in rows)
+    assert rows == [[1], [3, 2], [0, 4]]
+    assert pack_rows([12, 1], 10) == [[0], [1]]  # an over-long example gets its own row
+
+
+def test_packed_collator_layout(tiny_llama_dir):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    ex = _examples(tok, 4)
+    batch = PackedCollator(tok.pad_token_id, row_length=64, multiple=8)(ex)
+    ids, labels, pos = batch["input_ids"], batch["labels"], batch["position_ids"]
+    assert "attention_mask" not in batch and ids.shape[1] % 8 == 0
+    assert ids.shape[0] < len(ex)  # something was packed
+    starts = (pos == 0).sum().item()
+    pads = (ids.shape[1] * ids.shape[0]) - sum(len(e["input_ids"]) for e in ex)
+    assert starts >= len(ex) and (labels[pos == 0] == -100).all()
+    assert (labels != -100).sum().item() == sum(sum(x != -100 for x in e["labels"][1:]) for e in ex)
+    assert pads >= 0
+
+
+def _loss_and_grad(model, batch):
+    model.zero_grad()
+    out = model(**batch, use_cache=False)  # as in training: with a cache, transformers ignores packed position ids
+    out.loss.backward()
+    return out.loss.item(), model.model.layers[0].self_attn.q_proj.weight.grad.clone()
+
+
+def test_packed_batch_has_the_padded_batch_loss_and_gradient(tiny_llama_dir):
+    """Block-diagonal attention from position ids: no packed example sees another (else the loss would move)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
+    ex = _examples(tok, 6)
+    padded = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id)(ex)
+    packed = PackedCollator(tok.pad_token_id, row_length=128)(ex)
+    assert packed["input_ids"].numel() < padded["input_ids"].numel()
+    loss_a, grad_a = _loss_and_grad(model, padded)
+    loss_b, grad_b = _loss_and_grad(model, packed)
+    assert loss_b == pytest.approx(loss_a, rel=1e-5)
+    torch.testing.assert_close(grad_b, grad_a, rtol=1e-4, atol=1e-6)
+    # the same rows without position ids (one causal sequence per row) leak across examples: a different loss
+    leaky = {k: v for k, v in packed.items() if k != "position_ids"}
+    assert _loss_and_grad(model, leaky)[0] != pytest.approx(loss_a, rel=1e-3)
+
+
+def test_finetune_packed_equals_padded(tiny_llama_dir, tmp_path):
+    import torch
+
+    torch.set_num_threads(1)
+    records = [{"prompt": [{"role": "user", "content": f"Tell me about {i}" + " please" * (i % 5)}],
+                "completion": [{"role": "assistant", "content": f"{i} is" + " fine" * (1 + i % 4)}]}
+               for i in range(8)]
+    losses = {}
+    for packing in (False, True):
+        hyper = Hyper(method="lora", max_steps=2, batch_size=4, learning_rate=1e-2, precision="fp32", packing=packing)
+        _, stats = finetune(str(tiny_llama_dir), records, tmp_path / f"p{packing}", hyper, "cpu")
+        losses[packing] = stats["train_loss"]
+        assert stats["tokens"] > 0 and set(stats["timings"]) >= {"load", "setup", "train", "checks", "save"}
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+
+
+def test_lora_checker_decodes_the_merged_weights_with_one_fast_engine(tiny_llama_dir):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from training.engine import Engine, Request
+    from training.train_against import DecodingView
+
+    tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
+    base = AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32)
+    model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", lora_dropout=0.0))
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.3)  # a non-trivial adapter
+    model.eval()
+    prompts = []
+    for i in range(4):
+        enc = tok.apply_chat_template([{"role": "user", "content": f"Say {i} things"}], add_generation_prompt=True,
+                                      tokenize=True)
+        prompts.append(list(enc["input_ids"] if hasattr(enc, "keys") else enc))
+    requests = [Request(p, 12) for p in prompts]
+    view = DecodingView(tok)
+    engine = view.engine(model)
+    assert engine.backend == "fast"
+    peft_ids = [r.token_ids for r in Engine(model, tok, backend="hf").generate(requests)]
+    assert [r.token_ids for r in engine.generate(requests)] == peft_ids
+    snapshot = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with torch.no_grad():  # what an optimizer step does: the adapter changes in place
+        for name, p in model.named_parameters():
+            if "lora_A" in name:
+                p.mul_(-1.5)
+    changed = [r.token_ids for r in Engine(model, tok, backend="hf").generate(requests)]
+    assert changed != peft_ids
+    again = view.engine(model)
+    assert again is engine  # one Engine (one set of CUDA graphs) for the whole run
+    assert [r.token_ids for r in again.generate(requests)] == changed
+    # the training model's own weights were never merged into
+    for name, p in model.named_parameters():
+        if "lora_A" not in name:
+            assert torch.equal(p, snapshot[name]), name
