@@ -146,7 +146,8 @@ class CheckpointAPI(ModelAPI):
         self.device = device or default_device()
         self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
-        # exact: greedy outputs bit-identical to model.generate (default on for bf16/fp16; see training.fastdecode)
+        # exact: greedy outputs bit-identical to model.generate (default on for bf16/fp16 on CUDA; see training.fastdecode)
+        exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
         fast_options = {} if exact is None else {"exact": str(exact).lower() in ("true", "1", "yes")}
         self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
                              **fast_options)
