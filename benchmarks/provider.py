@@ -2,14 +2,14 @@
 
     make bench                       # or: python benchmarks/provider.py --samples 64 --max-tokens 64
     python benchmarks/provider.py --quick                                  # CPU smoke run (8 samples)
-    python benchmarks/provider.py --device cuda --samples 512 --hf-connections 128,256,512 --also-static \
+    python benchmarks/provider.py --device cuda --samples 512 --hf-connections 128,256,512 --also-exact \
         --out results/provider/h100.json                                   # issue 6: target ckpt/ >= 5x hf/
 
 Both decode greedily (ckpt/: temperature unset; hf/: -M do_sample=false) with the same token budget on the
 same samples, in the same dtype (default bf16 on CUDA, fp32 on CPU). hf/ is run at several --max-connections
 (its batch size) and its best is the reference; ckpt/ runs with --max-connections = --samples (its own
 batcher caps a batch at --ckpt-batch). Prints wall times, tokens/s and the ratio hf/best ÷ ckpt/, plus the
-share of samples whose outputs agree; `--also-static` adds ckpt/ with -M exact=false; --out writes JSON.
+share of samples whose outputs agree; `--also-exact` adds ckpt/ with -M exact=true; --out writes JSON.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default=None, help="float32, bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
     parser.add_argument("--ckpt-batch", type=int, default=None, help="ckpt/ batch_size (default: 256 on CUDA)")
-    parser.add_argument("--also-static", action="store_true", help="also run ckpt/ with -M exact=false")
+    parser.add_argument("--also-exact", action="store_true", help="also run ckpt/ with -M exact=true")
     parser.add_argument("--quick", action="store_true", help="8 samples, 16 new tokens, hf/ batch 8")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
@@ -72,7 +72,7 @@ def main() -> None:
     ckpt_outs = {}
     with tempfile.TemporaryDirectory() as logs:
         # warm both model caches once so neither side pays first-load costs inside its timing
-        variants = [("ckpt/", {})] + ([("ckpt/ static", {"exact": False})] if args.also_static else [])
+        variants = [("ckpt/", {})] + ([("ckpt/ exact", {"exact": True})] if args.also_exact else [])
         for name, extra in variants:
             size = {"batch_size": args.ckpt_batch} if args.ckpt_batch else {}
             ckpt = get_model(f"ckpt/{path}", device=args.device, dtype=dtype, memoize=False, **size, **extra)

@@ -446,7 +446,7 @@ def test_cuda_exact_layout_piece_graphs_equal_model_generate_bit_for_bit(tiny_ll
     model, tokenizer, _ = load(str(tiny_llama_dir), device="cuda", dtype="bfloat16")
     ids = [tokenizer.apply_chat_template([{"role": "user", "content": p * (1 + k % 3)}],
                                          add_generation_prompt=True)["input_ids"] for k, p in enumerate(PROMPTS * 8)]
-    graphs = FastDecoder(model, exact_kv=exact_kv)
+    graphs = FastDecoder(model, exact=True, exact_kv=exact_kv)
     assert graphs.exact and graphs.graphs
     eager = FastDecoder(model, graphs=False, exact=True, exact_kv=exact_kv)
     for batch in (ids, ids[:1]):
@@ -456,7 +456,7 @@ def test_cuda_exact_layout_piece_graphs_equal_model_generate_bit_for_bit(tiny_ll
         assert torch.equal(a, b), (a - b).abs().max()
         assert torch.equal(a, ref.to(a.device)), (a - ref.to(a.device)).abs().max()
     assert all(st.graph_refs for st in graphs.states.values())
-    engine = Engine(model, tokenizer, backend="fast", exact_kv=exact_kv)
+    engine = Engine(model, tokenizer, backend="fast", exact=True, exact_kv=exact_kv)
     got = [r.token_ids for r in engine.generate([Request(i, 32) for i in ids])]
     assert got == reference(model, tokenizer, ids, 32)
 

@@ -56,7 +56,7 @@ class Engine:
 
     `backend`: "auto", "fast" (raises if the model is not supported) or "hf". `fast_options` go to
     `training.fastdecode.FastDecoder` (exact, exact_kv, graphs, len_multiple, max_states, decode_gqa, static,
-    sync_lag). `exact` (default: on for bf16/fp16 models) decodes in the layout whose greedy outputs are
+    sync_lag). `exact` (default off; opt-in) decodes in the layout whose greedy outputs are
     bit-identical to `model.generate` (attention over exactly generate's columns, piecewise CUDA graphs);
     `exact=False` in the static layout (one graph per step: faster, but bf16 near-ties can flip).
     With "auto", a fast engine that fails at run time (other than out of memory) hands over to the hf loop.

@@ -11,7 +11,7 @@ requests to hand over, with no timed waits. Log-probabilities (`--logprobs --top
 the model itself. Model args: `device` (cpu, cuda, cuda:1; default cuda if available), `dtype`
 (float32, bfloat16; default bf16 on CUDA, fp32 on CPU), `batch_size` (default `--max-connections`, else
 32 on CPU and 256 on CUDA), `exact` (true/false: decode in the fast engine's layout that is bit-identical
-to `model.generate`; default true for bf16/fp16, false for fp32, where the static layout already is).
+to `model.generate` in the same batch; default false, the faster static layout; see training.fastdecode).
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ class CheckpointAPI(ModelAPI):
         self.device = device or default_device()
         self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
-        # exact: greedy outputs bit-identical to model.generate (default on for bf16/fp16 on CUDA; see training.fastdecode)
+        # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see training.fastdecode)
         exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
         fast_options = {} if exact is None else {"exact": str(exact).lower() in ("true", "1", "yes")}
         self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
