@@ -229,6 +229,8 @@ class Sweep:
         self.say = say
         self.on_cell = on_cell
         self._group: dict[tuple, dict] = {}
+        # the code this process runs is what it imported at start: record that, not the disk at row time
+        self.provenance = {"commit": _git_commit(), "code": code_hash()}
 
     def run(self) -> pd.DataFrame:
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -376,7 +378,7 @@ class Sweep:
         row.update({k: v for k, v in g.items() if k not in ("caught_file",)})
         row.update(base=cfg.base, temperature=ev.temperature, max_tokens=ev.max_tokens, device=self.device,
                    train_steps_config=tr.steps, responses=tr.responses, config=cfg.fingerprint(),
-                   commit=_git_commit(), code=code_hash(), host=platform.node(),
+                   **self.provenance, host=platform.node(),
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         return row
 
