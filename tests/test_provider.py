@@ -140,3 +140,11 @@ def test_a_cancelled_leader_still_serves_the_others():
 
     results = asyncio.run(main_dedicated())
     assert [results.get(i) for i in range(3)] == ["ok", "ok", "ok"]
+
+
+def test_boolean_model_args_accept_text_and_refuse_anything_else():
+    from training.provider import _flag
+
+    assert _flag("exact", "true") is True and _flag("exact", "0") is False and _flag("exact", True) is True
+    with pytest.raises(ValueError, match=r"exact='maybe' is not a boolean; accepted: true/false"):
+        _flag("exact", "maybe")

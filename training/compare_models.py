@@ -33,9 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from training.evaluate import TASKS, task_functions
 from training.stats import wilson
 
-TASKS = ("testing", "deployment", "usefulness", "distinguish")
 # the main metric of each task: (column label, metric name in the log, metric names of its interval or None)
 MAIN_METRIC = {
     "testing": ("attack rate", "attack_rate", None),
@@ -53,15 +53,6 @@ class CompareError(ValueError):
 
 # ---------------------------------------------------------------------------
 # inputs
-
-
-def _task_functions() -> dict[str, Callable]:
-    from tasks.deployment import deployment
-    from tasks.distinguish import distinguish
-    from tasks.testing import testing
-    from tasks.usefulness import usefulness
-
-    return {"testing": testing, "deployment": deployment, "usefulness": usefulness, "distinguish": distinguish}
 
 
 def _params(fn: Callable) -> list[str]:
@@ -105,7 +96,7 @@ def parse_pairs(pairs: Sequence[str], flag: str) -> list[tuple[str, Any]]:
 def task_args(tasks: Sequence[str], pairs: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each task's arguments from `-T key=value` (every chosen task that has that parameter) or
     `-T TASK:key=value` (that task only)."""
-    fns = _task_functions()
+    fns = task_functions()
     out: dict[str, dict[str, Any]] = {t: {} for t in tasks}
     for key, value in parse_pairs(pairs, "-T"):
         scope, _, key = key.rpartition(":")
@@ -455,7 +446,7 @@ def compare_models(
         raise CompareError(f"--limit must be at least 1, got {limit}")
     if epochs is not None and epochs < 1:
         raise CompareError(f"--epochs must be at least 1, got {epochs}")
-    fns = _task_functions()
+    fns = task_functions()
     built = []
     for t in tasks:
         try:

@@ -18,17 +18,21 @@ from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 from training.manifest import fingerprint
 from training.models import inference_args, resolve
 
-TASKS = {"testing", "deployment", "usefulness", "distinguish"}
+TASKS = ("testing", "deployment", "usefulness", "distinguish")  # caught's Inspect tasks, in table order
 
 
-def _task(name: str, args: dict[str, Any]):
+def task_functions() -> dict[str, Any]:
+    """caught's @task functions by name (the order of TASKS)."""
     from tasks.deployment import deployment
     from tasks.distinguish import distinguish
     from tasks.testing import testing
     from tasks.usefulness import usefulness
 
-    tasks = {"testing": testing, "deployment": deployment, "usefulness": usefulness, "distinguish": distinguish}
-    return tasks[name](**args)
+    return {"testing": testing, "deployment": deployment, "usefulness": usefulness, "distinguish": distinguish}
+
+
+def _task(name: str, args: dict[str, Any]):
+    return task_functions()[name](**args)
 
 
 def eval_key(checkpoint: str, task: str, args: dict, settings: dict) -> str:
@@ -66,7 +70,7 @@ def evaluate(
 ) -> EvalLog:
     """Run (or reuse) `task(**args)` on `ckpt/<checkpoint>`; returns the full Inspect log."""
     if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; accepted: {', '.join(sorted(TASKS))}")
+        raise ValueError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")
     settings = {**inference_args(device), "temperature": temperature, "epochs": epochs, "seed": seed, "max_tokens": max_tokens,
                 "sample_ids": sorted(sample_ids) if sample_ids else None}
     key = eval_key(checkpoint, task, args, settings)

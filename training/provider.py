@@ -148,7 +148,7 @@ class CheckpointAPI(ModelAPI):
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
         # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see training.fastdecode)
         exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
-        fast_options = {} if exact is None else {"exact": str(exact).lower() in ("true", "1", "yes")}
+        fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
         self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
                              **fast_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
@@ -227,6 +227,18 @@ class CheckpointAPI(ModelAPI):
                     for t, v in (result.top_logprobs[k] if k < len(result.top_logprobs) else [])]
             content.append(Logprob(token=text, logprob=lp, bytes=raw, top_logprobs=tops or None))
         return Logprobs(content=content)
+
+
+def _flag(name: str, value: bool | str) -> bool:
+    """A boolean model arg given as a bool or as text (`-M exact=true`, `$CAUGHT_EXACT=1`)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(f"{name}={value!r} is not a boolean; accepted: true/false, 1/0, yes/no, on/off")
 
 
 def _request_seed(seed: int | None, prompt_ids: list[int]) -> int | None:

@@ -177,7 +177,6 @@ def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: i
         attacks = sum(detect(r.text).attack for r in results)
         return {"step": step, "attacks": attacks, "samples": len(results), "backend": engine.backend}
 
-    check.view = view
     return check
 
 
