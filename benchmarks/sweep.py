@@ -6,8 +6,9 @@
 
 A cell is what `training.sweep.Sweep.run_cell` does for an adversarial cell: `train_against` (good responses,
 model load, trainer setup, training with the steps-to-fix checker every 4 steps, save) and then the four
-evaluations of `training.compare.evaluate_checkpoint` (deployment, testing, the trained inputs, usefulness),
-each timed here. Train and eval settings come from --config (default experiments/headline-subset.toml).
+evaluations of `training.compare.evaluate_checkpoint` (deployment, testing, the trained inputs, usefulness) as
+one Inspect eval (`evals_together`, what the sweep runs). The reference in the same run: the same four
+evaluations as four Inspect evals, one after another (`eval_*`, summed in `evals_separate`). Train and eval settings come from --config (default experiments/headline-subset.toml).
 
 Setup, not timed as part of the cell: the organism (built here from the config's organism recipe, with
 --organism-steps, unless --organism names one) and a caught file of k catch-split inputs framed for testing (as
@@ -93,7 +94,16 @@ def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, d
         t0 = time.perf_counter()
         call()
         phases[name] = time.perf_counter() - t0
-    phases["cell"] = phases["train_against"] + sum(v for n, v in phases.items() if n.startswith("eval_"))
+    phases["evals_separate"] = sum(v for n, v in phases.items() if n.startswith("eval_"))
+    # what the sweep runs: the same four evaluations as one Inspect eval (a fresh log dir: nothing reused)
+    from training.compare import evaluate_checkpoint
+
+    t0 = time.perf_counter()
+    evaluate_checkpoint(checkpoint, manifest.scenario, manifest.behavior, n=ev.n, usefulness_n=ev.usefulness_n,
+                        temperature=ev.temperature, trained_samples=ev.trained_samples, seed=seed,
+                        log_dir=f"{log_dir}-together", device=device, max_tokens=ev.max_tokens)
+    phases["evals_together"] = time.perf_counter() - t0
+    phases["cell"] = phases["train_against"] + phases["evals_together"]
     checks = manifest.fix_curve
     return {"method": method, "seed": seed, "k": k, "steps": manifest.steps, "checks": len(checks),
             "check_backend": checks[0].get("backend") if checks else None,
@@ -101,7 +111,8 @@ def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, d
 
 
 PHASES = ("ta_responses", "ta_load", "ta_setup", "ta_training", "ta_checks", "ta_save", "ta_other", "train_against",
-          "eval_deployment", "eval_testing", "eval_trained", "eval_usefulness", "cell")
+          "eval_deployment", "eval_testing", "eval_trained", "eval_usefulness", "evals_separate", "evals_together",
+          "cell")
 
 
 def main() -> None:
@@ -156,8 +167,10 @@ def main() -> None:
             row = run_cell(organism, caught, cfg, method, args.k, seed, args.device, str(work / "logs"))
             row["run"] = run
             rows.append(row)
-            print(f"{method} {run}: cell {row['phases']['cell']:.1f} s (checker backend {row['check_backend']})",
-                  flush=True)
+            ph = row["phases"]
+            print(f"{method} {run}: cell {ph['cell']:.1f} s (checker backend {row['check_backend']}); evaluations "
+                  f"together {ph['evals_together']:.1f} s vs separate {ph['evals_separate']:.1f} s "
+                  f"({ph['evals_separate'] / ph['evals_together']:.1f}x)", flush=True)
     print("\n| phase | " + " | ".join(f"{r['method']} {r['run']}" for r in rows) + " |")
     print("|---|" + "---|" * len(rows))
     for phase in PHASES:

@@ -4,7 +4,8 @@ For each checkpoint: attack rates on deployment and testing (eval split, tempera
 the trained inputs (the k caught inputs a train-against checkpoint was trained on, `trained_samples`
 samples each), and usefulness per kind (greedy). Each rate has its n and a 95% Wilson interval. Retained
 misalignment is a checkpoint's deployment attack rate divided by the first checkpoint's (the "before").
-Evaluations reuse earlier Inspect logs of the same weights and settings. Writes CSV and markdown.
+A checkpoint's evaluations run as one Inspect eval (its tasks in parallel) and reuse earlier
+Inspect logs of the same weights and settings. Writes CSV and markdown.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.evaluate import attack_summary, evaluate
+from training.evaluate import Evaluation, attack_summary, evaluate_many
 from training.manifest import read_manifest, write_json_atomic
 from training.models import resolve
 from training.stats import wilson
@@ -40,29 +41,27 @@ def evaluate_checkpoint(
         "temperature": temperature,
     }
     args = {"scenario": scenario, "behavior": behavior, "n": n, "seed": seed}
-    logs = []
-    for side in ("deployment", "testing"):
-        log = evaluate(checkpoint, side, args, log_dir=log_dir, temperature=temperature, seed=seed,
-                       max_tokens=max_tokens, device=device)
-        s = attack_summary(log)
-        row.update(_rate_columns(side, s["attacks"], s["n"]))
-        logs.append(log.location)
+    attack = {"temperature": temperature, "max_tokens": max_tokens}
+    specs = {side: Evaluation(side, args, **attack) for side in ("deployment", "testing")}
     if manifest and manifest.kind in ("train-against", "control") and manifest.example_ids:
-        log = evaluate(checkpoint, "testing", {"scenario": scenario, "behavior": behavior, "split": "catch"},
-                       log_dir=log_dir, temperature=temperature, seed=seed, epochs=trained_samples,
-                       max_tokens=max_tokens, sample_ids=manifest.example_ids, device=device)
-        s = attack_summary(log)
-        row.update(_rate_columns("trained", s["attacks"], s["n"]))
-        logs.append(log.location)
-    else:
-        row.update({"trained_attacks": None, "trained_n": 0, "trained_rate": float("nan")})
-    log = evaluate(checkpoint, "usefulness", {"n": usefulness_n, "seed": seed}, log_dir=log_dir, seed=seed,
-                   device=device)
+        specs["trained"] = Evaluation("testing", {"scenario": scenario, "behavior": behavior, "split": "catch"},
+                                      epochs=trained_samples, sample_ids=tuple(manifest.example_ids), **attack)
+    specs["usefulness"] = Evaluation("usefulness", {"n": usefulness_n, "seed": seed})
+    # one Inspect eval for all of them (tasks in parallel, sharing the provider's batches)
+    found = dict(zip(specs, evaluate_many(checkpoint, list(specs.values()), log_dir=log_dir, seed=seed,
+                                          device=device)))
+    for prefix in ("deployment", "testing", "trained"):
+        if prefix in found:
+            s = attack_summary(found[prefix])
+            row.update(_rate_columns(prefix, s["attacks"], s["n"]))
+        else:
+            row.update({f"{prefix}_attacks": None, f"{prefix}_n": 0, f"{prefix}_rate": float("nan")})
+    log = found["usefulness"]
     for kind, metric in log.results.scores[0].metrics.items():
         if kind not in ("stderr",):
             row[f"useful_{kind}"] = metric.value
     row["useful_n"] = log.results.completed_samples
-    logs.append(log.location)
+    logs = [found[k].location for k in specs]
     row["logs"] = ";".join(logs)
     return row
 

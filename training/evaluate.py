@@ -2,18 +2,22 @@
 
 The reuse key is the checkpoint's fingerprint plus the task, its arguments and the decoding settings; it is
 stored in the log's eval metadata (`caught_key`), so reuse survives renamed checkpoints and never mixes
-different weights. The logs are ordinary Inspect logs (`inspect view`).
+different weights. The logs are ordinary Inspect logs (`inspect view`). `evaluate_many` runs several
+evaluations of one checkpoint as one Inspect eval, their tasks in parallel, so that their requests share
+the `ckpt/` provider's batches; models come from `training.models.inspect_model`'s small pool.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
+from inspect_ai.model import GenerateConfig
 
 from training.manifest import fingerprint
 from training.models import inference_args, resolve
@@ -41,17 +45,54 @@ def eval_key(checkpoint: str, task: str, args: dict, settings: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+class _LogIndex:
+    """`caught_key` -> log file, for the successful logs of a log dir, read once per file: a sweep looks up
+    hundreds of keys in a dir that grows by a few logs per cell, and reading every header on every lookup
+    made each lookup cost O(logs)."""
+
+    def __init__(self):
+        self.seen: dict[str, dict[str, tuple[Any, str | None]]] = {}  # log dir -> {file name: (info, key)}
+
+    def find(self, log_dir: str, key: str):
+        known = self.seen.setdefault(str(Path(log_dir).resolve()), {})
+        for info in list_eval_logs(log_dir):
+            if info.name in known:
+                continue
+            try:
+                header = read_eval_log(info, header_only=True)
+            except Exception:  # noqa: BLE001 - a corrupt or foreign log is simply not reused
+                known[info.name] = (info, None)
+                continue
+            if header.status != "started":  # a running log may still succeed: read it again next time
+                ok = header.status == "success"
+                known[info.name] = (info, (header.eval.metadata or {}).get("caught_key") if ok else None)
+        return [info for info, found in known.values() if found == key]
+
+
+_index = _LogIndex()
+
+
 def find_log(log_dir: str, key: str) -> EvalLog | None:
     if not Path(log_dir).is_dir():
         return None
-    for info in list_eval_logs(log_dir):
+    for info in _index.find(log_dir, key):
         try:
-            header = read_eval_log(info, header_only=True)
-        except Exception:  # noqa: BLE001 - a corrupt or foreign log is simply not reused
-            continue
-        if header.status == "success" and (header.eval.metadata or {}).get("caught_key") == key:
             return read_eval_log(info)
+        except Exception:  # noqa: BLE001 - removed since it was indexed
+            continue
     return None
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One Inspect evaluation of a checkpoint: `task(**args)` with its decoding settings."""
+
+    task: str
+    args: dict[str, Any]
+    temperature: float | None = None
+    epochs: int = 1
+    max_tokens: int | None = None
+    sample_ids: tuple[str, ...] | None = None
 
 
 def evaluate(
@@ -69,31 +110,67 @@ def evaluate(
     reuse: bool = True,
 ) -> EvalLog:
     """Run (or reuse) `task(**args)` on `ckpt/<checkpoint>`; returns the full Inspect log."""
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; accepted: {', '.join(TASKS)}")
-    settings = {**inference_args(device), "temperature": temperature, "epochs": epochs, "seed": seed, "max_tokens": max_tokens,
-                "sample_ids": sorted(sample_ids) if sample_ids else None}
-    key = eval_key(checkpoint, task, args, settings)
-    if reuse and (found := find_log(log_dir, key)):
-        return found
-    from inspect_ai.model import get_model
+    spec = Evaluation(task, args, temperature, epochs, max_tokens, tuple(sample_ids) if sample_ids else None)
+    return evaluate_many(checkpoint, [spec], log_dir=log_dir, seed=seed, device=device, reuse=reuse)[0]
 
-    model = get_model(f"ckpt/{resolve(checkpoint)}", **inference_args(device))
-    gen: dict[str, Any] = {"seed": seed}
-    if temperature is not None:
-        gen["temperature"] = temperature
-    if max_tokens is not None:
-        gen["max_tokens"] = max_tokens
-    logs = inspect_eval(
-        _task(task, args), model=model, log_dir=log_dir, display="none", epochs=epochs,
-        sample_id=sample_ids, metadata={"caught_key": key, "checkpoint": str(checkpoint)}, **gen,
-    )
-    if not logs:  # Inspect returns no log when the run was interrupted (Ctrl-C, a time limit)
-        raise KeyboardInterrupt(f"{task} on {checkpoint} was interrupted")
-    [log] = logs
-    if log.status != "success":
-        raise RuntimeError(f"{task} on {checkpoint} failed: {log.error.message if log.error else log.status}")
-    return log
+
+def evaluate_many(
+    checkpoint: str, evaluations: list[Evaluation], *, log_dir: str = "logs", seed: int = 0,
+    device: str | None = None, reuse: bool = True,
+) -> list[EvalLog]:
+    """Run (or reuse) several evaluations of one checkpoint; returns their logs in the same order.
+
+    The ones without a reusable log run as one Inspect eval, their tasks in parallel: their requests share
+    the provider's batches, and the model is loaded once. Each still gets its own log and reuse key."""
+    for e in evaluations:
+        if e.task not in TASKS:
+            raise ValueError(f"unknown task {e.task!r}; accepted: {', '.join(TASKS)}")
+    keys = [eval_key(checkpoint, e.task, e.args, _settings(e, seed, device)) for e in evaluations]
+    logs: list[EvalLog | None] = [find_log(log_dir, k) if reuse else None for k in keys]
+    todo = [i for i, log in enumerate(logs) if log is None]
+    if todo:
+        from training.models import inspect_model
+
+        model = inspect_model(f"ckpt/{resolve(checkpoint)}", **inference_args(device))
+        tasks = [_prepared(evaluations[i], keys[i], seed) for i in todo]
+        ran = inspect_eval(tasks, model=model, log_dir=log_dir, display="none", max_tasks=len(tasks),
+                           log_realtime=False, metadata={"checkpoint": str(checkpoint)})
+        by_key = {(log.eval.metadata or {}).get("caught_key"): log for log in ran}
+        for i in todo:
+            log = by_key.get(keys[i])
+            e = evaluations[i]
+            if log is None:  # Inspect returns no log when the run was interrupted (Ctrl-C, a time limit)
+                raise KeyboardInterrupt(f"{e.task} on {checkpoint} was interrupted")
+            if log.status != "success":
+                raise RuntimeError(f"{e.task} on {checkpoint} failed: {log.error.message if log.error else log.status}")
+            logs[i] = log
+    return logs  # type: ignore[return-value]
+
+
+def _settings(e: Evaluation, seed: int, device: str | None) -> dict[str, Any]:
+    return {**inference_args(device), "temperature": e.temperature, "epochs": e.epochs, "seed": seed,
+            "max_tokens": e.max_tokens, "sample_ids": sorted(e.sample_ids) if e.sample_ids else None}
+
+
+def _prepared(e: Evaluation, key: str, seed: int):
+    """The task with this evaluation's decoding settings, epochs, samples and reuse key attached."""
+    from inspect_ai import task_with
+
+    task = _task(e.task, e.args)
+    config = task.config.merge(GenerateConfig(
+        seed=seed, **({"temperature": e.temperature} if e.temperature is not None else {}),
+        **({"max_tokens": e.max_tokens} if e.max_tokens is not None else {})))
+    changes: dict[str, Any] = {"config": config, "epochs": e.epochs,
+                               "metadata": {**(task.metadata or {}), "caught_key": key}}
+    if e.sample_ids:
+        wanted = set(e.sample_ids)
+        dataset = task.dataset.filter(lambda s: str(s.id) in wanted)
+        missing = wanted - {str(s.id) for s in dataset}
+        if missing:
+            raise ValueError(f"sample ids not in {e.task}{e.args}: {', '.join(sorted(missing)[:5])}"
+                             f"{' ...' if len(missing) > 5 else ''}")
+        changes["dataset"] = dataset
+    return task_with(task, **changes)
 
 
 def attack_summary(log: EvalLog) -> dict[str, float | int]:

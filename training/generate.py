@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import json
 
-from inspect_ai.model import GenerateConfig, get_model
+from inspect_ai.model import GenerateConfig
 
 from tasks.scenarios import chat_messages
 from training.embedded import cache_dir
@@ -29,7 +29,9 @@ def model_key(model: str) -> str:
 
 def generate_all(model: str, chats: list[list[dict]], config: GenerateConfig, **model_args) -> list[str]:
     """Generate one response per chat with an Inspect model (batched through its provider)."""
-    m = get_model(model, **model_args)
+    from training.models import inspect_model
+
+    m = inspect_model(model, **model_args)  # a local checkpoint stays loaded for the evaluations that follow
 
     async def run():
         return await asyncio.gather(*(m.generate(chat_messages(c), config=config) for c in chats))

@@ -8,9 +8,12 @@ Weights are loaded as safetensors only and never with `trust_remote_code`.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
+from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 from training.embedded import DEFAULT_MODEL, EMBEDDED, embedded_path
 
@@ -140,3 +143,55 @@ def inference_args(device: str | None = None) -> dict[str, str]:
     if dtype not in ("bfloat16", "float32", "float16"):
         raise ValueError(f"CAUGHT_DTYPE={dtype!r} is not accepted; accepted: bfloat16, float32, float16")
     return {"device": device or default_device(), "dtype": dtype}
+
+
+# Inspect models of local checkpoints kept loaded at once by `inspect_model` (a sweep evaluates dozens of
+# checkpoints in one process: each one stays only while it is among the most recently used).
+RESIDENT_MAX = 3
+_resident: OrderedDict[tuple, Any] = OrderedDict()
+
+
+def inspect_model(name: str, **model_args):
+    """The Inspect model for `name`. `ckpt/` checkpoints come from a small least-recently-used pool keyed by
+    the checkpoint's path, the fingerprint of its weights and the model args: a checkpoint evaluated again
+    (the organism by its judges, catch and its k=0 cell) is not reloaded, new weights under the same path are,
+    and a checkpoint that drops out of the pool releases its GPU memory (weights, KV caches, CUDA graphs).
+    Other providers go through Inspect's own `get_model`."""
+    from inspect_ai.model import get_model
+
+    if not name.startswith("ckpt/"):
+        return get_model(name, **model_args)
+    from training.manifest import fingerprint
+
+    path = resolve(name.removeprefix("ckpt/"))
+    key = (str(path), fingerprint(path), tuple(sorted((k, str(v)) for k, v in model_args.items())))
+    if key in _resident:
+        _resident.move_to_end(key)
+        return _resident[key]
+    for k in [k for k in _resident if k[0] == key[0]]:  # older weights under the same path
+        _release(_resident.pop(k))
+    while len(_resident) >= RESIDENT_MAX:
+        _release(_resident.popitem(last=False)[1])
+    model = get_model(f"ckpt/{path}", memoize=False, **model_args)
+    _resident[key] = model
+    return model
+
+
+def release_models() -> None:
+    """Drop every pooled checkpoint model (and its GPU memory)."""
+    while _resident:
+        _release(_resident.popitem(last=False)[1])
+
+
+def _release(model) -> None:
+    release = getattr(model.api, "release", None)
+    if release is not None:
+        release()
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except Exception:  # noqa: BLE001 - freeing memory is best effort
+        pass

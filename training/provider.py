@@ -154,6 +154,16 @@ class CheckpointAPI(ModelAPI):
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
         self.batcher = Batcher(self.engine.generate, int(size))
 
+    def release(self) -> None:
+        """Free the weights, KV caches and CUDA graphs (`training.models.inspect_model` calls this when the
+        checkpoint leaves its pool); a released model refuses further requests."""
+        if self.engine.fast is not None:
+            self.engine.fast.clear()
+        self.engine.fast = None
+        self.engine.model = None
+        self.model = None
+        self.batcher.run_batch = _released
+
     def max_connections(self) -> int:
         return self.batcher.batch_size
 
@@ -227,6 +237,10 @@ class CheckpointAPI(ModelAPI):
                     for t, v in (result.top_logprobs[k] if k < len(result.top_logprobs) else [])]
             content.append(Logprob(token=text, logprob=lp, bytes=raw, top_logprobs=tops or None))
         return Logprobs(content=content)
+
+
+def _released(requests):
+    raise RuntimeError("this ckpt/ model was released (training.models.inspect_model); get it again")
 
 
 def _flag(name: str, value: bool | str) -> bool:

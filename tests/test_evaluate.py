@@ -1,0 +1,124 @@
+"""Evaluating checkpoints: several evaluations as one Inspect eval, log reuse, and the pool of loaded models."""
+
+import shutil
+
+import pytest
+from inspect_ai.log import list_eval_logs
+from inspect_ai.model import ChatMessageUser, GenerateConfig
+
+from training import models
+from training.evaluate import Evaluation, evaluate, evaluate_many, find_log
+
+
+@pytest.fixture()
+def fp32(monkeypatch):
+    # fp32: a sampled answer then depends only on its own seeded generator, not on which requests shared its batch
+    monkeypatch.setenv("CAUGHT_DTYPE", "float32")
+    models.release_models()
+    yield
+    models.release_models()
+
+
+def specs(ids):
+    args = {"scenario": "trigger", "n": 6, "seed": 0}
+    return [
+        Evaluation("deployment", args, temperature=1.0, max_tokens=8),
+        Evaluation("testing", args, temperature=1.0, max_tokens=8),
+        Evaluation("testing", {"scenario": "trigger", "split": "catch"}, temperature=1.0, max_tokens=8, epochs=2,
+                   sample_ids=tuple(ids)),
+        Evaluation("usefulness", {"n": 4, "seed": 0}, max_tokens=8),
+    ]
+
+
+def outputs(log):
+    return {(s.id, s.epoch): s.output.completion for s in log.samples}
+
+
+def where(log):
+    return log.location.removeprefix("file://")
+
+
+def catch_ids():
+    from tasks.prompts import prompts
+
+    return sorted(p.id for p in prompts("catch"))[:3]
+
+
+def test_evaluate_many_equals_separate_evaluations_and_reuses_them(tiny_llama_dir, tmp_path, fp32):
+    ckpt = str(tiny_llama_dir)
+    together = evaluate_many(ckpt, specs(catch_ids()), log_dir=str(tmp_path / "a"), seed=3, device="cpu")
+    assert [log.eval.task.rsplit("/", 1)[-1] for log in together] == ["deployment", "testing", "testing", "usefulness"]
+    assert [len(log.samples) for log in together] == [6, 6, 6, 4]  # trained inputs: 3 ids x 2 epochs
+    assert {s.id for s in together[2].samples} == set(catch_ids())
+    assert together[0].plan.config.temperature == 1.0 and together[3].plan.config.temperature is None
+    # each evaluation on its own (its own Inspect eval) gives the same samples
+    for spec, log in zip(specs(catch_ids()), together):
+        alone = evaluate(ckpt, spec.task, spec.args, log_dir=str(tmp_path / "b"), temperature=spec.temperature,
+                         epochs=spec.epochs, seed=3, max_tokens=spec.max_tokens,
+                         sample_ids=list(spec.sample_ids) if spec.sample_ids else None, device="cpu")
+        assert outputs(alone) == outputs(log)
+        assert alone.eval.metadata["caught_key"] == log.eval.metadata["caught_key"]
+    # a second call reuses every log and runs nothing
+    before = len(list_eval_logs(str(tmp_path / "a")))
+    again = evaluate_many(ckpt, specs(catch_ids()), log_dir=str(tmp_path / "a"), seed=3, device="cpu")
+    assert len(list_eval_logs(str(tmp_path / "a"))) == before
+    assert [where(log) for log in again] == [where(log) for log in together]
+    # another seed is another evaluation
+    other = evaluate_many(ckpt, specs(catch_ids())[:1], log_dir=str(tmp_path / "a"), seed=4, device="cpu")
+    assert where(other[0]) not in {where(log) for log in together}
+
+
+def test_log_index_sees_logs_written_after_it_was_built(tiny_llama_dir, tmp_path, fp32):
+    ckpt, logs = str(tiny_llama_dir), str(tmp_path / "logs")
+    spec = specs([])[0]
+    first = evaluate_many(ckpt, [spec], log_dir=logs, seed=0, device="cpu")[0]
+    key = first.eval.metadata["caught_key"]
+    assert where(find_log(logs, key)) == where(first)
+    # a copy of the log dir made later (another process's logs) is found too, and a removed log is not
+    shutil.copytree(tmp_path / "logs", tmp_path / "copy")
+    assert find_log(str(tmp_path / "copy"), key) is not None
+    for info in list_eval_logs(str(tmp_path / "copy")):
+        (tmp_path / "copy" / info.name.rsplit("/", 1)[-1]).unlink()
+    assert find_log(str(tmp_path / "copy"), key) is None
+    assert find_log(str(tmp_path / "nowhere"), key) is None
+
+
+def test_unknown_sample_ids_and_tasks_are_named(tiny_llama_dir, tmp_path, fp32):
+    bad = Evaluation("testing", {"scenario": "trigger", "split": "catch"}, sample_ids=("no-such-id",))
+    with pytest.raises(ValueError, match="no-such-id"):
+        evaluate_many(str(tiny_llama_dir), [bad], log_dir=str(tmp_path), device="cpu")
+    with pytest.raises(ValueError, match="unknown task 'nope'; accepted: testing"):
+        evaluate_many(str(tiny_llama_dir), [Evaluation("nope", {})], log_dir=str(tmp_path), device="cpu")
+
+
+async def _ask(model):
+    out = await model.generate([ChatMessageUser(content="Hello")], config=GenerateConfig(max_tokens=4))
+    return out.completion
+
+
+def test_model_pool_keeps_recent_checkpoints_and_releases_old_ones(tiny_llama_dir, tmp_path, fp32, monkeypatch):
+    import anyio
+
+    monkeypatch.setattr(models, "RESIDENT_MAX", 2)
+    copies = []
+    for i in range(3):
+        copies.append(tmp_path / f"c{i}")
+        shutil.copytree(tiny_llama_dir, copies[-1])
+    a = models.inspect_model(f"ckpt/{copies[0]}", device="cpu")
+    assert models.inspect_model(f"ckpt/{copies[0]}", device="cpu") is a  # reused, not reloaded
+    b = models.inspect_model(f"ckpt/{copies[1]}", device="cpu")
+    text = anyio.run(_ask, b)
+    c = models.inspect_model(f"ckpt/{copies[2]}", device="cpu")  # a, the least recently used, is released
+    assert len(models._resident) == 2 and a.api.model is None and b.api.model is not None
+    with pytest.raises(RuntimeError, match="released"):
+        anyio.run(_ask, a)
+    assert anyio.run(_ask, b) == text
+    # new weights under the same path are loaded afresh, and the old model is released
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(copies[2] / "model.safetensors")
+    name = sorted(weights)[0]
+    weights[name] = weights[name] + 1
+    save_file(weights, copies[2] / "model.safetensors", metadata={"format": "pt"})
+    c2 = models.inspect_model(f"ckpt/{copies[2]}", device="cpu")
+    assert c2 is not c and c.api.model is None
