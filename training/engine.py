@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
-from training.fastdecode import FastDecoder, sample_token, unsupported_reason
+from training.fastdecode import FastDecoder, Sampler, unsupported_reason
 
 BACKENDS = ("auto", "fast", "hf")
 # auto uses the fast engine on CPU too: there it runs eagerly (no graphs), attending over exactly the written
@@ -139,7 +139,9 @@ class Engine:
             mask[i, width - len(r.prompt_ids):] = 1
         input_ids, mask = input_ids.to(dev), mask.to(dev)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        generators = [self._generator(r) for r in requests]
+        sampled = [i for i, r in enumerate(requests) if r.temperature > 0]
+        sampler = Sampler(sampled, [requests[i] for i in sampled], [self._generator(requests[i]) for i in sampled],
+                          dev, max(r.max_new_tokens for r in requests)) if sampled else None
         want_logprobs = any(r.logprobs or r.top_logprobs for r in requests)
 
         out_ids: list[list[int]] = [[] for _ in requests]
@@ -156,7 +158,9 @@ class Engine:
         next_pos = positions[:, -1] + 1
         while True:
             logits = logits.float()
-            tokens = self._choose(logits, [requests[i] for i in active], [generators[i] for i in active])
+            tokens = logits.argmax(dim=-1)
+            if sampler is not None:
+                tokens.index_copy_(0, sampler.rows, sampler(logits))
             logp = torch.log_softmax(logits, dim=-1) if want_logprobs else None
             tokens_list = tokens.tolist()
             keep: list[int] = []
@@ -185,6 +189,8 @@ class Engine:
                 idx = torch.tensor(keep, device=dev)
                 cache.batch_select_indices(idx)
                 mask, tokens, next_pos = mask[idx], tokens[idx], next_pos[idx]
+                if sampler is not None:
+                    sampler = sampler.select({old: new for new, old in enumerate(keep)})
                 active = [active[row] for row in keep]
             # rows that finished but were not pruned keep decoding; their tokens are ignored
             mask = torch.cat([mask, mask.new_ones((mask.shape[0], 1))], dim=-1)
@@ -204,15 +210,6 @@ class Engine:
         else:
             g.manual_seed(int(r.seed) % (2**63))
         return g
-
-    @staticmethod
-    def _choose(logits: torch.Tensor, reqs: list[Request], gens: list[torch.Generator | None]) -> torch.Tensor:
-        tokens = logits.argmax(dim=-1)
-        for row, (r, g) in enumerate(zip(reqs, gens)):
-            if r.temperature <= 0:
-                continue
-            tokens[row] = sample_token(logits[row], r.temperature, r.top_p, g)
-        return tokens
 
     def _hits_stop(self, ids: list[int], stops: tuple[str, ...]) -> bool:
         tail = self.tokenizer.decode(ids[-(max(len(s) for s in stops) + 4):], skip_special_tokens=True)

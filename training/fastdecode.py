@@ -133,15 +133,62 @@ def unsupported_reason(model) -> str | None:
     return None
 
 
-def sample_token(logits: torch.Tensor, temperature: float, top_p: float, generator) -> torch.Tensor:
-    """One token (0-dim tensor) from a row of fp32 logits: temperature, then top-p, then a seeded draw."""
-    probs = torch.softmax(logits / temperature, dim=-1)
-    if top_p < 1.0:
-        sorted_p, order = probs.sort(descending=True)
-        cut = sorted_p.cumsum(-1) - sorted_p > top_p  # drop tokens once the kept mass exceeds top_p
-        sorted_p.masked_fill_(cut, 0.0)  # (not sorted_p[cut] = 0: a boolean index syncs with the GPU)
-        probs = torch.zeros_like(probs).scatter(0, order, sorted_p)
-    return torch.multinomial(probs, 1, generator=generator)[0]
+class Sampler:
+    """Draws the next token of a batch's sampled rows, each at its own temperature and top-p, by inverse-CDF
+    sampling in batched kernels (softmax, the top-p cut, cumsum, searchsorted). Each row's uniforms come from
+    its own seeded generator, all `steps` of them drawn once when the batch starts, so a row's tokens
+    depend only on its own generator and logits, never on the other rows of the batch, and a step costs
+    no per-row work."""
+
+    def __init__(self, rows: Sequence[int], requests: Sequence, generators: Sequence, device: torch.device,
+                 steps: int):
+        self.rows = torch.tensor(list(rows), dtype=torch.long, device=device)
+        self.temps = torch.tensor([float(r.temperature) for r in requests], dtype=torch.float32, device=device)
+        self.top_ps = torch.tensor([float(r.top_p) for r in requests], dtype=torch.float32, device=device)
+        self._cut = [float(r.top_p) < 1.0 for r in requests]  # decided on the host: no sync per step
+        self.nucleus, self.all_nucleus = any(self._cut), all(self._cut)
+        self.uniform = torch.stack([torch.rand(steps, generator=g, device=device) for g in generators])
+        self.step = 0
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
+        """This step's tokens [len(self)] for rows `self.rows` of `logits` [batch, vocab]."""
+        probs = torch.softmax(logits.index_select(0, self.rows).float() / self.temps[:, None], dim=-1)
+        uniform = self.uniform[:, self.step, None]
+        self.step += 1
+        # a row's token must not depend on the batch: rows without a top-p cut are drawn in vocabulary order,
+        # rows with one in sorted order (which changes which token a uniform lands on), whatever the others use
+        tokens = _inverse_cdf(probs, uniform) if not self.all_nucleus else None
+        if self.nucleus:
+            sorted_p, order = probs.sort(dim=-1, descending=True)
+            sorted_p.masked_fill_(sorted_p.cumsum(-1) - sorted_p > self.top_ps[:, None], 0.0)  # kept mass reached top_p
+            cut = order.gather(1, _inverse_cdf(sorted_p, uniform)[:, None])[:, 0]
+            tokens = cut if tokens is None else torch.where(self.top_ps < 1.0, cut, tokens)
+        return tokens
+
+    def select(self, where: dict[int, int]) -> Sampler | None:
+        """The sampler of the rows that remain, renumbered by `where` (old row -> new row); None if none do."""
+        kept = [(where[r], j) for j, r in enumerate(self.rows.tolist()) if r in where]
+        if not kept:
+            return None
+        out = Sampler.__new__(Sampler)
+        js = torch.tensor([j for _, j in kept], dtype=torch.long, device=self.rows.device)
+        out.rows = torch.tensor([r for r, _ in kept], dtype=torch.long, device=self.rows.device)
+        out.temps, out.top_ps, out.uniform = self.temps[js], self.top_ps[js], self.uniform[js]
+        out.step = self.step
+        out._cut = [self._cut[j] for _, j in kept]
+        out.nucleus, out.all_nucleus = any(out._cut), all(out._cut)
+        return out
+
+
+def _inverse_cdf(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """Per row, the index i with cdf[i-1] <= u * total < cdf[i] (an index of probability 0 is never drawn)."""
+    cdf = probs.cumsum(-1)
+    total = cdf[:, -1:]
+    value = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))
+    return torch.searchsorted(cdf, value, right=True)[:, 0]
 
 
 def _device_scoped(method):
@@ -726,6 +773,8 @@ class FastDecoder:
         st, logits = self._begin([r.prompt_ids for r in requests], steps, pad_id, limit_list)
 
         sampled = [(i, r, generator(r)) for i, r in enumerate(requests) if r.temperature > 0]
+        sampler = Sampler([i for i, _, _ in sampled], [r for _, r, _ in sampled], [g for _, _, g in sampled],
+                          dev, steps) if sampled else None
         want_lp = any(r.logprobs or r.top_logprobs for r in requests)
         k_top = max(int(r.top_logprobs) for r in requests)
         stop_rows = [i for i, r in enumerate(requests) if r.stop]
@@ -768,14 +817,13 @@ class FastDecoder:
         prune = self.prune and not self.static
         active: list[int] | None = None
         active_t: torch.Tensor | None = None
-        cur_sampled = sampled
         last_tok = None
         seen = 0  # steps read on the host so far
         last = steps - 1
         for t in range(steps):
             tokens = logits.argmax(dim=-1)
-            for row, r, g in cur_sampled:
-                tokens[row] = sample_token(logits[row], r.temperature, r.top_p, g)
+            if sampler is not None:
+                tokens.index_copy_(0, sampler.rows, sampler(logits))
             full = tokens if active_t is None else last_tok.index_copy(0, active_t, tokens)
             last_tok = full
             out_tok[:, t] = full
@@ -823,8 +871,8 @@ class FastDecoder:
                     keep_t = torch.tensor(keep, device=dev)
                     st = self._compact(st, keep_t)
                     tokens = tokens[keep_t]
-                    where = {i: row for row, i in enumerate(active)}
-                    cur_sampled = [(where[i], r, g) for i, r, g in sampled if i in where]
+                    if sampler is not None:  # renumber from the previous rows to the kept ones
+                        sampler = sampler.select({old: new for new, old in enumerate(keep)})
             logits = self._advance(st, tokens)
 
         if cuda:
