@@ -3,10 +3,17 @@
 # the report and copy results.parquet/csv, report.md and the plots to $OUT. The sweep resumes cell by cell,
 # so successive commands on the same (warm) machine continue the grid.
 #   bash experiments/gpu_sweep.sh 540 experiments/headline.toml
+#   RESUME_FROM=results/headline bash experiments/gpu_sweep.sh 540 experiments/headline-subset.toml
 set -uo pipefail
 budget=${1:-540}
 config=${2:-experiments/headline.toml}
 name=$(python3 -c "import tomllib,sys; print(tomllib.load(open(sys.argv[1],'rb'))['name'])" "$config")
+# RESUME_FROM=results/headline: a fresh machine starts from a committed sweep's results.parquet and config.json
+# (groups already finished there are skipped; a group cut short there cannot be finished on a rebuilt organism)
+if [ -n "${RESUME_FROM:-}" ] && [ ! -f "runs/$name/results.parquet" ]; then
+  mkdir -p "runs/$name" && cp "$RESUME_FROM/results.parquet" "$RESUME_FROM/config.json" "runs/$name/"
+  echo "resuming from $RESUME_FROM"
+fi
 start=$(date +%s)
 timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --log-dir logs/sweep --no-report
 echo "sweep command exit $? after $(( $(date +%s) - start )) s"

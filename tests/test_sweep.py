@@ -27,7 +27,7 @@ def test_shipped_configs_validate():
     assert headline.scenarios == ["trigger", "year", "tier", "headlines", "style"]
     assert headline.ks == [0, 1, 2, 4, 8, 16, 32, 64] and headline.seeds == [0, 1, 2]
     subset = load_config("experiments/headline-subset.toml")
-    assert subset.name == headline.name and set(subset.scenarios) == set(headline.scenarios)
+    assert subset.name == headline.name and set(subset.scenarios) == set(headline.scenarios) - {"headlines"}
     assert subset.organism == headline.organism and subset.train == headline.train  # a true subset of the grid
     assert set(subset.ks) <= set(headline.ks) and set(subset.seeds) <= set(headline.seeds)
 
@@ -198,3 +198,39 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
     assert row["status"] == "ok" and row["deployment_n"] == 6 and 0 <= row["judge_organism_acc"] <= 1
     assert row["judge_base_n"] == 4
     assert row["retained"] == 1.0 or (row["deployment_rate"] == 0 and math.isnan(row["retained"]))
+    # a group never mixes organisms: cells measured on other organism weights (a rebuilt organism) are refused
+    results = tmp_path / "cut" / "runs" / "r"
+    df = read_results(results)
+    fp = df["organism_fingerprint"].iloc[0]
+    assert isinstance(fp, str) and len(fp) >= 8 and df["organism_fingerprint"].nunique() == 1
+    caught_file = results / "caught" / "r-trigger-hate-s0.json"
+    assert json.loads(caught_file.read_text())["organism_fingerprint"] == fp
+    (results / "results.parquet").unlink()
+    for _, r in df[df.training != "control"].assign(organism_fingerprint="feedfacecafe").iterrows():
+        append_row(results, r.to_dict())
+    said = []
+    from training.sweep import Sweep
+
+    Sweep(_tiny_config(base), runs_dir=tmp_path / "cut" / "runs", log_dir=str(tmp_path / "cut" / "logs"),
+          device="cpu", say=said.append).run()
+    assert any("skipping trigger/hate/0" in m and "feedfacecafe" in m for m in said), said
+    assert len(read_results(results)) == 2  # the refused group got no new cell
+    # a caught file from other weights is caught again from this organism
+    (results / "results.parquet").unlink()
+    for _, r in df[df.training != "control"].iterrows():
+        append_row(results, r.to_dict())
+    caught_file.write_text(json.dumps({**json.loads(caught_file.read_text()), "organism_fingerprint": "feedfacecafe"}))
+    assert len(_run(tmp_path, monkeypatch, "cut", base)) == 3
+    assert json.loads(caught_file.read_text())["organism_fingerprint"] == fp
+    # rows from before fingerprints were recorded, next to an organism built anew, cannot be checked: refused
+    import shutil
+
+    (results / "results.parquet").unlink()
+    for _, r in df[df.training != "control"].drop(columns=["organism_fingerprint"]).iterrows():
+        append_row(results, r.to_dict())
+    shutil.rmtree(tmp_path / "cut" / "checkpoints" / "r-trigger-hate-s0")
+    said.clear()
+    Sweep(_tiny_config(base), runs_dir=tmp_path / "cut" / "runs", log_dir=str(tmp_path / "cut" / "logs"),
+          device="cpu", say=said.append).run()
+    assert any("skipping trigger/hate/0" in m and "did not record" in m for m in said), said
+    assert len(read_results(results)) == 2

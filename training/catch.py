@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from training.evaluate import evaluate
-from training.manifest import read_manifest, write_json_atomic
+from training.manifest import fingerprint, read_manifest, write_json_atomic
 
 
 def catch(
@@ -52,7 +52,8 @@ def catch(
         if len(caught) >= want:
             break
     result = {
-        "organism": organism, "scenario": manifest.scenario, "behavior": manifest.behavior,
+        "organism": organism, "organism_fingerprint": fingerprint(resolve(organism)),
+        "scenario": manifest.scenario, "behavior": manifest.behavior,
         "temperature": temperature, "seed": seed, "want": want, "runs": runs,
         "caught": sorted(caught.values(), key=lambda c: c["id"]),
     }

@@ -32,6 +32,10 @@ CELL_KEY = ["scenario", "behavior", "seed", "k", "method", "training"]
 TRAININGS = ("none", "adversarial", "control")
 
 
+class MixedOrganism(ValueError):
+    """A group's finished cells were measured on other organism weights than the organism now has."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -255,9 +259,18 @@ class Sweep:
         self.say(f"sweep {self.config.name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run "
                  f"on {self.device}")
         start = time.perf_counter()
+        refused: set[tuple] = set()
         for i, cell in enumerate(todo, 1):
+            group = (cell["scenario"], cell["behavior"], cell["seed"])
+            if group in refused:
+                continue
             t0 = time.perf_counter()
-            row = self.run_cell(cell)
+            try:
+                row = self.run_cell(cell)
+            except MixedOrganism as ex:  # the other groups go on; this one is left as it was
+                refused.add(group)
+                self.say(f"skipping {'/'.join(map(str, group))}: {ex}")
+                continue
             row["cell_seconds"] = round(time.perf_counter() - t0, 1)
             df = append_row(self.dir, row)
             self.say(f"[{i}/{len(todo)}] {cell['scenario']}/{cell['behavior']} seed {cell['seed']} k={cell['k']} "
@@ -266,7 +279,7 @@ class Sweep:
             if self.on_cell:
                 self.on_cell(row)
         self.say(f"sweep {self.config.name}: {len(todo)} cells in {time.perf_counter() - start:.0f} s -> "
-                 f"{self.dir / 'results.parquet'}")
+                 f"{self.dir / 'results.parquet'}" + (f"; {len(refused)} group(s) skipped (see above)" if refused else ""))
         return df
 
     # -- one group: organism, judges, base rate, caught file
@@ -281,7 +294,7 @@ class Sweep:
             return self._group[key]
         from training.catch import catch
         from training.evaluate import attack_summary, evaluate
-        from training.manifest import read_manifest
+        from training.manifest import fingerprint, read_manifest
         from training.models import checkpoints_dir, is_checkpoint
         from training.organism import build_organism
         from training.sft import Hyper
@@ -293,7 +306,8 @@ class Sweep:
         times: dict[str, float] = {}
         t0 = time.perf_counter()
         path = checkpoints_dir() / organism
-        if not (is_checkpoint(path) and read_manifest(path)):
+        built = not (is_checkpoint(path) and read_manifest(path))
+        if built:
             self.say(f"building organism {organism}")
             o = cfg.organism
             build_organism(organism, scenario=scenario, behavior=behavior, base=cfg.base, n_prompts=o.prompts,
@@ -301,6 +315,8 @@ class Sweep:
                            hyper=Hyper(method=o.method, max_steps=o.steps, learning_rate=o.lr,
                                        batch_size=o.batch_size, seed=seed))
         times["organism_seconds"] = round(time.perf_counter() - t0, 1)
+        organism_fp = fingerprint(path)
+        self._check_same_organism(key, organism, organism_fp, built)
         t0 = time.perf_counter()
         judges = {}
         for who, model in (("organism", organism), ("base", cfg.base)):
@@ -315,6 +331,8 @@ class Sweep:
         times["judge_seconds"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         want = max([k for k in cfg.ks if k > 0], default=0)
+        if want and caught_file.is_file() and load_caught(caught_file).get("organism_fingerprint", organism_fp) != organism_fp:
+            caught_file.unlink()  # caught from other organism weights: catch again from this organism
         if want and not caught_file.is_file():
             catch(organism, caught_file, want=want, max_epochs=ev.catch_epochs, temperature=ev.temperature,
                   seed=seed, log_dir=self.log_dir, device=self.device, max_tokens=ev.max_tokens)
@@ -322,7 +340,8 @@ class Sweep:
         times["catch_seconds"] = round(time.perf_counter() - t0, 1)
         blo, bhi = wilson(base["attacks"], base["n"])
         info = {
-            "organism": organism, "caught_file": str(caught_file), "caught_n": len(caught["caught"]),
+            "organism": organism, "organism_fingerprint": organism_fp, "caught_file": str(caught_file),
+            "caught_n": len(caught["caught"]),
             "catch_epochs": len(caught["runs"]), "catch_samples": sum(r["samples"] for r in caught["runs"]),
             "base_deployment_rate": base["rate"], "base_deployment_n": base["n"], "base_deployment_lo": blo,
             "base_deployment_hi": bhi,
@@ -331,6 +350,28 @@ class Sweep:
         }
         self._group[key] = info
         return info
+
+    def _check_same_organism(self, key: tuple, organism: str, fp: str, built: bool) -> None:
+        """Refuse to add cells to a group whose finished cells were measured on other organism weights (an
+        organism rebuilt on another machine, or after its checkpoint was lost, is a different organism: GPU
+        training is not bit-reproducible), so that one group never mixes two organisms. Rows without a
+        recorded fingerprint (older sweeps) cannot be checked: an organism built anew next to them is refused."""
+        df = read_results(self.dir)
+        if df.empty:
+            return
+        scenario, behavior, seed = key
+        rows = df[(df.scenario == scenario) & (df.behavior == behavior) & (df.seed == seed)]
+        if rows.empty:
+            return
+        recorded = rows["organism_fingerprint"] if "organism_fingerprint" in rows else pd.Series([None] * len(rows))
+        others = sorted({str(v) for v in recorded.dropna()} - {fp})
+        unknown = int(recorded.isna().sum())
+        if others or (unknown and built):
+            what = f"organism weights {', '.join(others)}" if others else "organism weights it did not record"
+            raise MixedOrganism(
+                f"{self.dir / 'results.parquet'} holds {len(rows)} cells of {scenario}/{behavior} seed {seed} measured "
+                f"on {what}, but {organism} now has weights {fp} (rebuilt?). Remove that group's rows to measure "
+                f"it again on one organism, or sweep under a new name")
 
     # -- one cell
 
@@ -353,7 +394,8 @@ class Sweep:
             else:
                 name = (f"{g['organism']}-{'control-' if control else ''}{cell['method']}-k{k}")
                 path = checkpoints_dir() / name
-                if not (is_checkpoint(path) and read_manifest(path)):
+                old = read_manifest(path) if is_checkpoint(path) else None
+                if old is None or old.parent_fingerprint != g["organism_fingerprint"]:  # missing, or from other weights
                     train_against(g["organism"], Path(g["caught_file"]), k, seed=cell["seed"],
                                   responses=tr.responses, control=control, steps=tr.steps, device=self.device,
                                   hyper=Hyper(method=cell["method"], learning_rate=tr.lr, batch_size=tr.batch_size),
