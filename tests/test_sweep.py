@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -234,3 +235,26 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
           device="cpu", say=said.append).run()
     assert any("skipping trigger/hate/0" in m and "did not record" in m for m in said), said
     assert len(read_results(results)) == 2
+
+
+def test_equal_steps_or_equal_passes():
+    cfg = _tiny_config("smollm2-135m")
+    assert [cfg.train.steps_for(k) for k in (1, 4, 64)] == [2, 2, 2]  # equal steps: the default
+    passes = SweepConfig(**{**cfg.model_dump(), "train": {**cfg.train.model_dump(), "passes": 3, "batch_size": 8}})
+    assert [passes.train.steps_for(k) for k in (1, 4, 16, 64)] == [1, 2, 6, 24]  # ceil(3k/8)
+    assert passes.fingerprint() != cfg.fingerprint()
+    with pytest.raises(ValueError, match="passes"):
+        SweepConfig(**{**cfg.model_dump(), "train": {**cfg.train.model_dump(), "passes": 0}})
+
+
+def test_committed_headline_results_resume_under_the_subset_config():
+    """results/headline (run before `train.passes` existed) goes on under experiments/headline-subset.toml:
+    same settings, another grid; and its stored fingerprint is still its config's."""
+    from training.sweep import _settings
+
+    stored = json.loads(Path("results/headline/config.json").read_text())
+    assert SweepConfig(**stored["config"]).fingerprint() == stored["fingerprint"]
+    subset = load_config("experiments/headline-subset.toml")
+    assert _settings(stored["config"]) == _settings(subset.model_dump())
+    done = read_results(Path("results/headline"))
+    assert set(done["scenario"]) <= set(subset.scenarios) | {"headlines"}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import subprocess
 import time
@@ -55,6 +56,14 @@ class TrainSpec(_Strict):
     batch_size: int = Field(8, ge=1)
     responses: str = Field("self", description="self, base, or an Inspect model name")
     check_samples: int = Field(2, ge=1, description="samples per trained input for the steps-to-fix curve")
+    passes: float | None = Field(None, gt=0, description="if set, each run trains for this many passes over its k "
+                                 "examples (steps = passes x k / batch_size, at least 1) instead of `steps`")
+
+    def steps_for(self, k: int) -> int:
+        """Optimizer steps of a run on k examples: `steps` for every k (equal steps), or equal passes."""
+        if self.passes is None:
+            return self.steps
+        return max(1, math.ceil(self.passes * k / self.batch_size))
 
 
 class EvalSpec(_Strict):
@@ -132,7 +141,22 @@ class SweepConfig(_Strict):
         return out
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+        return hashlib.sha256(self.model_dump_json(exclude=_unset_new_fields(self)).encode()).hexdigest()[:12]
+
+
+def _unset_new_fields(config: SweepConfig) -> dict | None:
+    """Fields added after sweeps were run, left out of fingerprints and settings while unset, so that a sweep
+    run before they existed still resumes under the same settings."""
+    return {"train": {"passes"}} if config.train.passes is None else None
+
+
+def _settings(config: dict) -> dict:
+    """A config's settings other than its grid (what must match for a sweep to go on under the same name)."""
+    out = {k: v for k, v in config.items() if k not in ("ks", "seeds", "scenarios", "behaviors", "methods",
+                                                          "control_ks")}
+    if isinstance(out.get("train"), dict) and out["train"].get("passes") is None:
+        out["train"] = {k: v for k, v in out["train"].items() if k != "passes"}
+    return out
 
 
 def load_config(path: Path) -> SweepConfig:
@@ -242,12 +266,7 @@ class Sweep:
         if config_file.is_file():
             old = json.loads(config_file.read_text())
             if old.get("fingerprint") != self.config.fingerprint():
-                grid_only = {k: v for k, v in old["config"].items() if k not in ("ks", "seeds", "scenarios",
-                                                                                  "behaviors", "methods", "control_ks")}
-                new = {k: v for k, v in self.config.model_dump().items() if k not in ("ks", "seeds", "scenarios",
-                                                                                       "behaviors", "methods",
-                                                                                       "control_ks")}
-                if grid_only != new:
+                if _settings(old["config"]) != _settings(self.config.model_dump()):
                     raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
         from training.manifest import write_json_atomic
 
@@ -397,7 +416,7 @@ class Sweep:
                 old = read_manifest(path) if is_checkpoint(path) else None
                 if old is None or old.parent_fingerprint != g["organism_fingerprint"]:  # missing, or from other weights
                     train_against(g["organism"], Path(g["caught_file"]), k, seed=cell["seed"],
-                                  responses=tr.responses, control=control, steps=tr.steps, device=self.device,
+                                  responses=tr.responses, control=control, steps=tr.steps_for(k), device=self.device,
                                   hyper=Hyper(method=cell["method"], learning_rate=tr.lr, batch_size=tr.batch_size),
                                   name=name, check_samples=tr.check_samples)
                 m = read_manifest(path)
@@ -419,7 +438,7 @@ class Sweep:
         row["retained"] = (dep / organism_row) if (dep is not None and organism_row) else float("nan")
         row.update({k: v for k, v in g.items() if k not in ("caught_file",)})
         row.update(base=cfg.base, temperature=ev.temperature, max_tokens=ev.max_tokens, device=self.device,
-                   train_steps_config=tr.steps, responses=tr.responses, config=cfg.fingerprint(),
+                   train_steps_config=tr.steps, train_passes=tr.passes, responses=tr.responses, config=cfg.fingerprint(),
                    **self.provenance, host=platform.node(),
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         return row

@@ -229,7 +229,8 @@ def plot_control(df: pd.DataFrame, path: Path) -> str | None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    steps = int(ctrl["steps"].max())
+    lo_steps, hi_steps = int(ctrl["steps"].min()), int(ctrl["steps"].max())
+    steps = f"{lo_steps}" if lo_steps == hi_steps else f"{lo_steps}-{hi_steps} (equal within each pair)"
     return (f"Adversarial training (k caught examples) vs the non-adversarial control (k benign testing inputs that "
             f"never attacked), both {steps} optimizer steps: deployment attack rate on n={int(ctrl['deployment_n'].max())} "
             f"prompts per cell; {_bars(ctrl)}. Organism before training: mean deployment rate "
