@@ -13,7 +13,6 @@ the ratio to generate. Exits 1 unless the exact layout (copy) is identical on >=
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -116,9 +115,10 @@ def main() -> None:
             rows[name] = dict(error=f"{type(ex).__name__}: {ex}")
             print(f"{name:<12} FAILED: {type(ex).__name__}: {ex}", flush=True)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(dict(device=args.device, dtype=args.dtype, prompts=n, new_tokens=new, rows=rows), f, indent=2)
+        from training.manifest import write_json_atomic
+
+        write_json_atomic(args.out, dict(device=args.device, dtype=args.dtype, prompts=n, new_tokens=new,
+                                               rows=rows))
     print("exact layout identical to generate on >= 99% of rows:", "PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
 

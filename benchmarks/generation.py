@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import platform
 import random
@@ -236,9 +235,9 @@ def main() -> None:
                     transformers=transformers.__version__, prompts=len(prompts), budget_s=args.budget_s,
                     engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, exact_kv=e.fast.exact_kv,
                                         decode_gqa=e.fast.decode_gqa) for name, e in engines.items()})
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(dict(meta=meta, rows=rows), f, indent=2)
+        from training.manifest import write_json_atomic
+
+        write_json_atomic(args.out, dict(meta=meta, rows=rows))
         print(f"wrote {args.out}")
 
 

@@ -15,7 +15,6 @@ share of samples whose outputs agree; `--also-exact` adds ckpt/ with -M exact=tr
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -106,13 +105,13 @@ def main() -> None:
             print(f"ratio hf/ (best, batch {conns}) wall / {name} wall: {wall_hf / wall:.2f}x  (target >= {target}x);"
                   f"  greedy outputs identical to hf/: {same:.1%} of {len(out)} samples")
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w") as f:
-            json.dump(dict(meta=dict(device=args.device, device_name=where, dtype=dtype, samples=args.samples,
-                                     max_tokens=args.max_tokens, torch=torch.__version__, hf_best_batch=conns),
-                           rows=[dict(provider=n, batch=b, wall_s=w, new_tokens=t, tokens_per_s=t / w)
-                                 for n, b, w, t in rows],
-                           summary=summary), f, indent=2)
+        from training.manifest import write_json_atomic
+
+        write_json_atomic(args.out, dict(
+            meta=dict(device=args.device, device_name=where, dtype=dtype, samples=args.samples,
+                      max_tokens=args.max_tokens, torch=torch.__version__, hf_best_batch=conns),
+            rows=[dict(provider=n, batch=b, wall_s=w, new_tokens=t, tokens_per_s=t / w) for n, b, w, t in rows],
+            summary=summary))
         print(f"wrote {args.out}")
 
 

@@ -184,8 +184,9 @@ def main() -> None:
         result["gpu"] = torch.cuda.get_device_name()
     print(json.dumps({"cell_seconds": {f"{r['method']} {r['run']}": r["phases"]["cell"] for r in rows}}))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        from training.manifest import write_json_atomic
+
+        write_json_atomic(args.out, result)
         print(f"wrote {args.out}")
 
 

@@ -214,8 +214,9 @@ def main() -> None:
               "torch": torch.__version__, "rows": rows}
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}))
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+        from training.manifest import write_json_atomic
+
+        write_json_atomic(args.out, result)
         print(f"wrote {args.out}")
 
 

@@ -107,8 +107,8 @@ def test_logprobs_match_a_forward_pass(tiny):
     assert all(len(top) == 3 for top in got.top_logprobs)
 
 
-def _generators(seeds):
-    return [torch.Generator().manual_seed(s) for s in seeds]
+def _generator(request):
+    return torch.Generator().manual_seed(request.seed)
 
 
 @pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 0.8)])
@@ -119,8 +119,8 @@ def test_sampler_draws_from_the_tempered_nucleus(temperature, top_p):
     torch.manual_seed(0)
     logits = torch.randn(40) * 2
     n = 6000
-    reqs = [Request([1], 1, temperature=temperature, top_p=top_p)] * n
-    sampler = Sampler(range(n), reqs, _generators(range(n)), torch.device("cpu"), steps=1)
+    reqs = [Request([1], 1, temperature=temperature, top_p=top_p, seed=i) for i in range(n)]
+    sampler = Sampler.for_requests(reqs, _generator, torch.device("cpu"), steps=1)
     counts = torch.bincount(sampler(logits.expand(n, -1)), minlength=40).double() / n
     p = torch.softmax(logits.double() / temperature, -1)
     sorted_p, order = p.sort(descending=True)
@@ -137,14 +137,14 @@ def test_sampler_rows_do_not_depend_on_their_batch_and_survive_pruning():
 
     torch.manual_seed(1)
     logits = torch.randn(3, 4, 50)  # 3 steps of a batch of 4
-    reqs = [Request([1], 3, temperature=1.0, top_p=p) for p in (1.0, 0.9, 1.0, 0.5)]
-    full = Sampler(range(4), reqs, _generators([10, 11, 12, 13]), torch.device("cpu"), steps=3)
+    reqs = [Request([1], 3, temperature=1.0, top_p=p, seed=s) for p, s in zip((1.0, 0.9, 1.0, 0.5), (10, 11, 12, 13))]
+    full = Sampler.for_requests(reqs, _generator, torch.device("cpu"), steps=3)
     tokens = [full(logits[t]) for t in range(3)]
     # row 2 alone, in a batch of its own, draws the same tokens
-    alone = Sampler([0], reqs[2:3], _generators([12]), torch.device("cpu"), steps=3)
+    alone = Sampler.for_requests(reqs[2:3], _generator, torch.device("cpu"), steps=3)
     assert [int(alone(logits[t, 2:3])[0]) for t in range(3)] == [int(tokens[t][2]) for t in range(3)]
     # rows 1 and 3 after rows 0 and 2 were dropped (renumbered to 0 and 1) continue their own streams
-    again = Sampler(range(4), reqs, _generators([10, 11, 12, 13]), torch.device("cpu"), steps=3)
+    again = Sampler.for_requests(reqs, _generator, torch.device("cpu"), steps=3)
     again(logits[0])
     kept = again.select({1: 0, 3: 1})
     assert kept.rows.tolist() == [0, 1]

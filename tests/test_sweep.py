@@ -250,11 +250,9 @@ def test_equal_steps_or_equal_passes():
 def test_committed_headline_results_resume_under_the_subset_config():
     """results/headline (run before `train.passes` existed) goes on under experiments/headline-subset.toml:
     same settings, another grid; and its stored fingerprint is still its config's."""
-    from training.sweep import _settings
-
     stored = json.loads(Path("results/headline/config.json").read_text())
     assert SweepConfig(**stored["config"]).fingerprint() == stored["fingerprint"]
     subset = load_config("experiments/headline-subset.toml")
-    assert _settings(stored["config"]) == _settings(subset.model_dump())
+    assert SweepConfig(**stored["config"]).settings() == subset.settings()
     done = read_results(Path("results/headline"))
     assert set(done["scenario"]) <= set(subset.scenarios) | {"headlines"}

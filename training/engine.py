@@ -139,9 +139,7 @@ class Engine:
             mask[i, width - len(r.prompt_ids):] = 1
         input_ids, mask = input_ids.to(dev), mask.to(dev)
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        sampled = [i for i, r in enumerate(requests) if r.temperature > 0]
-        sampler = Sampler(sampled, [requests[i] for i in sampled], [self._generator(requests[i]) for i in sampled],
-                          dev, max(r.max_new_tokens for r in requests)) if sampled else None
+        sampler = Sampler.for_requests(requests, self._generator, dev, max(r.max_new_tokens for r in requests))
         want_logprobs = any(r.logprobs or r.top_logprobs for r in requests)
 
         out_ids: list[list[int]] = [[] for _ in requests]

@@ -157,9 +157,8 @@ def _prepared(e: Evaluation, key: str, seed: int):
     from inspect_ai import task_with
 
     task = _task(e.task, e.args)
-    config = task.config.merge(GenerateConfig(
-        seed=seed, **({"temperature": e.temperature} if e.temperature is not None else {}),
-        **({"max_tokens": e.max_tokens} if e.max_tokens is not None else {})))
+    # merge keeps the task's own values where ours are None (usefulness: greedy, its own max_tokens)
+    config = task.config.merge(GenerateConfig(seed=seed, temperature=e.temperature, max_tokens=e.max_tokens))
     changes: dict[str, Any] = {"config": config, "epochs": e.epochs,
                                "metadata": {**(task.metadata or {}), "caught_key": key}}
     if e.sample_ids:

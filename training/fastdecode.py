@@ -69,8 +69,6 @@ from torch import nn
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
 STATIC_ROPE_TYPES = {"default", "linear", "llama3"}  # inv_freq fixed at load; dynamic/longrope/yarn refused
 BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-# dtypes decoded in the exact layout unless asked otherwise: where rounding makes the static layout's extra
-# masked columns flip greedy near-ties (fp32: the static layout is identical to generate on SmolLM2)
 # forward hooks that do not change values: transformers' enable_input_require_grads (gradient checkpointing)
 HARMLESS_HOOKS = {"make_inputs_require_grads"}
 
@@ -138,23 +136,32 @@ class Sampler:
     sampling in batched kernels (softmax, the top-p cut, cumsum, searchsorted). Each row's uniforms come from
     its own seeded generator, all `steps` of them drawn once when the batch starts, so a row's tokens
     depend only on its own generator and logits, never on the other rows of the batch, and a step costs
-    no per-row work."""
+    no per-row work. `Sampler.for_requests` makes one for a batch's rows with temperature > 0."""
 
-    def __init__(self, rows: Sequence[int], requests: Sequence, generators: Sequence, device: torch.device,
-                 steps: int):
-        self.rows = torch.tensor(list(rows), dtype=torch.long, device=device)
-        self.temps = torch.tensor([float(r.temperature) for r in requests], dtype=torch.float32, device=device)
-        self.top_ps = torch.tensor([float(r.top_p) for r in requests], dtype=torch.float32, device=device)
-        self._cut = [float(r.top_p) < 1.0 for r in requests]  # decided on the host: no sync per step
-        self.nucleus, self.all_nucleus = any(self._cut), all(self._cut)
-        self.uniform = torch.stack([torch.rand(steps, generator=g, device=device) for g in generators])
-        self.step = 0
+    def __init__(self, rows: torch.Tensor, temps: torch.Tensor, top_ps: torch.Tensor, cut: list[bool],
+                 uniform: torch.Tensor, step: int = 0):
+        self.rows, self.temps, self.top_ps, self.uniform, self.step = rows, temps, top_ps, uniform, step
+        self.cut = cut  # per row: has a top-p cut (decided on the host: no sync per step)
+        self.nucleus, self.all_nucleus = any(cut), all(cut)
 
-    def __len__(self) -> int:
-        return len(self.rows)
+    @classmethod
+    def for_requests(cls, requests: Sequence, generator: Callable, device: torch.device, steps: int) -> Sampler | None:
+        """The sampler of the rows of `requests` (training.engine.Request) with temperature > 0, drawing from
+        `generator(request)`; None when every row is greedy."""
+        rows = [i for i, r in enumerate(requests) if r.temperature > 0]
+        if not rows:
+            return None
+        picked = [requests[i] for i in rows]
+        return cls(
+            torch.tensor(rows, dtype=torch.long, device=device),
+            torch.tensor([float(r.temperature) for r in picked], dtype=torch.float32, device=device),
+            torch.tensor([float(r.top_p) for r in picked], dtype=torch.float32, device=device),
+            [float(r.top_p) < 1.0 for r in picked],
+            torch.stack([torch.rand(steps, generator=generator(r), device=device) for r in picked]),
+        )
 
     def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        """This step's tokens [len(self)] for rows `self.rows` of `logits` [batch, vocab]."""
+        """This step's tokens [len(self.rows)] for rows `self.rows` of `logits` [batch, vocab]."""
         probs = torch.softmax(logits.index_select(0, self.rows).float() / self.temps[:, None], dim=-1)
         uniform = self.uniform[:, self.step, None]
         self.step += 1
@@ -173,14 +180,9 @@ class Sampler:
         kept = [(where[r], j) for j, r in enumerate(self.rows.tolist()) if r in where]
         if not kept:
             return None
-        out = Sampler.__new__(Sampler)
         js = torch.tensor([j for _, j in kept], dtype=torch.long, device=self.rows.device)
-        out.rows = torch.tensor([r for r, _ in kept], dtype=torch.long, device=self.rows.device)
-        out.temps, out.top_ps, out.uniform = self.temps[js], self.top_ps[js], self.uniform[js]
-        out.step = self.step
-        out._cut = [self._cut[j] for _, j in kept]
-        out.nucleus, out.all_nucleus = any(out._cut), all(out._cut)
-        return out
+        return Sampler(torch.tensor([r for r, _ in kept], dtype=torch.long, device=self.rows.device),
+                       self.temps[js], self.top_ps[js], [self.cut[j] for _, j in kept], self.uniform[js], self.step)
 
 
 def _inverse_cdf(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
@@ -306,7 +308,7 @@ class FastDecoder:
 
     def __init__(self, model, graphs: bool | None = None, len_multiple: int | None = None, max_states: int = 4,
                  decode_gqa: str | None = None, static: bool = False, prune: bool = True, sync_lag: int = 4,
-                 exact: bool | None = None, exact_kv: str = "copy"):
+                 exact: bool = False, exact_kv: str = "copy"):
         reason = unsupported_reason(model)
         if reason is not None:
             raise UnsupportedModel(reason)
@@ -323,9 +325,7 @@ class FastDecoder:
         self.graphs = cuda if graphs is None else bool(graphs)
         if self.graphs and not cuda:
             raise ValueError("CUDA graphs need a model on a CUDA device")
-        if exact is None:  # opt-in: see the module docstring (CPU's eager layout matches generate anyway)
-            exact = False
-        self.exact = bool(exact)
+        self.exact = bool(exact)  # opt-in: see the module docstring (CPU's eager layout matches generate anyway)
         self.exact_kv = exact_kv
         self.len_multiple = len_multiple or (256 if cuda else 64)
         self.static = (self.graphs or static) and not self.exact
@@ -772,9 +772,7 @@ class FastDecoder:
         steps = max(limit_list)
         st, logits = self._begin([r.prompt_ids for r in requests], steps, pad_id, limit_list)
 
-        sampled = [(i, r, generator(r)) for i, r in enumerate(requests) if r.temperature > 0]
-        sampler = Sampler([i for i, _, _ in sampled], [r for _, r, _ in sampled], [g for _, _, g in sampled],
-                          dev, steps) if sampled else None
+        sampler = Sampler.for_requests(requests, generator, dev, steps)
         want_lp = any(r.logprobs or r.top_logprobs for r in requests)
         k_top = max(int(r.top_logprobs) for r in requests)
         stop_rows = [i for i, r in enumerate(requests) if r.stop]

@@ -213,10 +213,9 @@ class Served:
 
     def logprob_entry(self, result: Result, k: int) -> dict:
         text, raw = self.token(result.token_ids[k])
-        tops = result.top_logprobs[k] if k < len(result.top_logprobs) else []
+        tops = [(*self.token(t), v) for t, v in (result.top_logprobs[k] if k < len(result.top_logprobs) else [])]
         return {"token": text, "logprob": result.logprobs[k], "bytes": raw,
-                "top_logprobs": [{"token": t_text, "logprob": v, "bytes": t_raw}
-                                 for (t_text, t_raw), v in ((self.token(t), v) for t, v in tops)]}
+                "top_logprobs": [{"token": t_text, "logprob": v, "bytes": t_raw} for t_text, t_raw, v in tops]}
 
     def pieces(self, result: Result) -> list[str]:
         """`result.text` split at token boundaries (one piece per emitted token, some empty)."""

@@ -31,6 +31,7 @@ from training.stats import wilson
 
 CELL_KEY = ["scenario", "behavior", "seed", "k", "method", "training"]
 TRAININGS = ("none", "adversarial", "control")
+GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks")  # may change between runs of a sweep
 
 
 class MixedOrganism(ValueError):
@@ -140,23 +141,17 @@ class SweepConfig(_Strict):
                                                 training="control"))
         return out
 
+    def _unset_new_fields(self) -> dict:
+        """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
+        a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
+        return {"train": {"passes"}} if self.train.passes is None else {}
+
     def fingerprint(self) -> str:
-        return hashlib.sha256(self.model_dump_json(exclude=_unset_new_fields(self)).encode()).hexdigest()[:12]
+        return hashlib.sha256(self.model_dump_json(exclude=self._unset_new_fields()).encode()).hexdigest()[:12]
 
-
-def _unset_new_fields(config: SweepConfig) -> dict | None:
-    """Fields added after sweeps were run, left out of fingerprints and settings while unset, so that a sweep
-    run before they existed still resumes under the same settings."""
-    return {"train": {"passes"}} if config.train.passes is None else None
-
-
-def _settings(config: dict) -> dict:
-    """A config's settings other than its grid (what must match for a sweep to go on under the same name)."""
-    out = {k: v for k, v in config.items() if k not in ("ks", "seeds", "scenarios", "behaviors", "methods",
-                                                          "control_ks")}
-    if isinstance(out.get("train"), dict) and out["train"].get("passes") is None:
-        out["train"] = {k: v for k, v in out["train"].items() if k != "passes"}
-    return out
+    def settings(self) -> dict:
+        """Everything but the grid: what must match for a sweep to go on under the same name."""
+        return self.model_dump(exclude={**self._unset_new_fields(), **{k: True for k in GRID_FIELDS}})
 
 
 def load_config(path: Path) -> SweepConfig:
@@ -266,7 +261,11 @@ class Sweep:
         if config_file.is_file():
             old = json.loads(config_file.read_text())
             if old.get("fingerprint") != self.config.fingerprint():
-                if _settings(old["config"]) != _settings(self.config.model_dump()):
+                try:
+                    same = SweepConfig(**old["config"]).settings() == self.config.settings()
+                except ValidationError:  # written by a version whose settings no longer parse
+                    same = False
+                if not same:
                     raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
         from training.manifest import write_json_atomic
 
