@@ -50,6 +50,7 @@ def main() -> None:
     parser.add_argument("--also-exact", action="store_true", help="also run ckpt/ with -M exact=true")
     parser.add_argument("--quick", action="store_true", help="8 samples, 16 new tokens, hf/ batch 8")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument("--profile", default=None, help="write a cProfile of the timed ckpt/ run (main thread) here")
     args = parser.parse_args()
     if args.quick:
         args.samples, args.max_tokens, args.hf_connections = 8, 16, "8"
@@ -68,6 +69,7 @@ def main() -> None:
     print(f"device: {args.device} ({where}, {torch.get_num_threads()} threads)  dtype: {dtype}"
           f"  samples: {args.samples}  max new tokens: {args.max_tokens}  greedy")
     rows = []
+    splits = {}
     ckpt_outs = {}
     with tempfile.TemporaryDirectory() as logs:
         # warm both model caches once so neither side pays first-load costs inside its timing
@@ -76,7 +78,23 @@ def main() -> None:
             size = {"batch_size": args.ckpt_batch} if args.ckpt_batch else {}
             ckpt = get_model(f"ckpt/{path}", device=args.device, dtype=dtype, memoize=False, **size, **extra)
             run(deployment(n=2), ckpt, logs, max_tokens=4)
+            before = ckpt.api.profile()
+            profiler = None
+            if args.profile and name == "ckpt/":
+                import cProfile
+
+                profiler = cProfile.Profile()
+                profiler.enable()
             wall, out, tokens = run(task(), ckpt, logs, max_tokens=args.max_tokens, max_connections=args.samples)
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+            after = ckpt.api.profile()
+            spent = {k: after[k] - before[k] for k in ("decode_seconds", "capture_seconds", "batches", "captures")}
+            print(f"{name} inside its {wall:.1f} s: decoding {spent['decode_seconds']:.1f} s in {spent['batches']} "
+                  f"batches (graph captures {spent['captures']}, {spent['capture_seconds']:.1f} s); the rest, "
+                  f"{wall - spent['decode_seconds']:.1f} s, is outside decoding (Inspect, scoring, logging)", flush=True)
+            splits[name] = {**spent, "other_seconds": wall - spent["decode_seconds"]}
             rows.append((name, ckpt.api.max_connections(), wall, tokens))
             ckpt_outs[name] = out
             del ckpt
@@ -111,7 +129,7 @@ def main() -> None:
             meta=dict(device=args.device, device_name=where, dtype=dtype, samples=args.samples,
                       max_tokens=args.max_tokens, torch=torch.__version__, hf_best_batch=conns),
             rows=[dict(provider=n, batch=b, wall_s=w, new_tokens=t, tokens_per_s=t / w) for n, b, w, t in rows],
-            summary=summary))
+            summary=summary, ckpt_splits=splits))
         print(f"wrote {args.out}")
 
 

@@ -7,8 +7,12 @@
 A cell is what `training.sweep.Sweep.run_cell` does for an adversarial cell: `train_against` (good responses,
 model load, trainer setup, training with the steps-to-fix checker every 4 steps, save) and then the four
 evaluations of `training.compare.evaluate_checkpoint` (deployment, testing, the trained inputs, usefulness) as
-one Inspect eval (`evals_together`, what the sweep runs). The reference in the same run: the same four
-evaluations as four Inspect evals, one after another (`eval_*`, summed in `evals_separate`). Train and eval settings come from --config (default experiments/headline-subset.toml).
+one Inspect eval (`evals_together`, what the sweep runs), split into the `ckpt/` model's load, its decoding (the
+engine in the provider's worker thread; `et_capture` is the CUDA-graph captures inside it) and the rest
+(`et_inspect`: Inspect's own work, scoring and logging). The reference in the same run: the same four
+evaluations as four Inspect evals, one after another (`eval_*`, summed in `evals_separate`), after the model
+was released again, so both pay one load. Train and eval settings come from --config (default
+experiments/headline-subset.toml). `--profile FILE` writes a cProfile of the second cell's evaluations.
 
 Setup, not timed as part of the cell: the organism (built here from the config's organism recipe, with
 --organism-steps, unless --organism names one) and a caught file of k catch-split inputs framed for testing (as
@@ -64,7 +68,17 @@ def caught_file(path: Path, scenario: str, behavior: str, k: int) -> Path:
     return path
 
 
-def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, device: str, log_dir: str) -> dict:
+def pooled_profile(checkpoint: str) -> dict:
+    """The counters of the pooled `ckpt/` model of `checkpoint` (`CheckpointAPI.profile`)."""
+    from training import models
+
+    path = str(models.resolve(checkpoint))
+    found = [m for key, m in models._resident.items() if key[0] == path]
+    return found[-1].api.profile()
+
+
+def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, device: str, log_dir: str,
+             profile: str | None = None) -> dict:
     from training.evaluate import evaluate
     from training.sft import Hyper
     from training.train_against import train_against
@@ -81,38 +95,59 @@ def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, d
     phases["ta_training"] = t["train"] - t["checks"]
     phases["ta_other"] = phases["train_against"] - sum(t[n] for n in ("responses", "load", "setup", "train", "save"))
     args = {"scenario": manifest.scenario, "behavior": manifest.behavior, "n": ev.n, "seed": seed}
-    common = dict(log_dir=log_dir, temperature=ev.temperature, seed=seed, max_tokens=ev.max_tokens, device=device)
+    common = dict(temperature=ev.temperature, seed=seed, max_tokens=ev.max_tokens, device=device)
     checkpoint = str(path)
-    for name, call in (
-        ("eval_deployment", lambda: evaluate(checkpoint, "deployment", args, **common)),
-        ("eval_testing", lambda: evaluate(checkpoint, "testing", args, **common)),
-        ("eval_trained", lambda: evaluate(checkpoint, "testing", {"scenario": manifest.scenario,
-                                          "behavior": manifest.behavior, "split": "catch"}, epochs=ev.trained_samples, sample_ids=manifest.example_ids, **common)),
-        ("eval_usefulness", lambda: evaluate(checkpoint, "usefulness", {"n": ev.usefulness_n, "seed": seed},
-                                             log_dir=log_dir, seed=seed, device=device)),
-    ):
-        t0 = time.perf_counter()
-        call()
-        phases[name] = time.perf_counter() - t0
-    phases["evals_separate"] = sum(v for n, v in phases.items() if n.startswith("eval_"))
-    # what the sweep runs: the same four evaluations as one Inspect eval (a fresh log dir: nothing reused)
+    # what the sweep runs: the four evaluations as one Inspect eval, on a checkpoint not loaded yet
     from training.compare import evaluate_checkpoint
+    from training.models import release_models
 
+    release_models()
+    profiler = None
+    if profile:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0 = time.perf_counter()
     evaluate_checkpoint(checkpoint, manifest.scenario, manifest.behavior, n=ev.n, usefulness_n=ev.usefulness_n,
                         temperature=ev.temperature, trained_samples=ev.trained_samples, seed=seed,
                         log_dir=f"{log_dir}-together", device=device, max_tokens=ev.max_tokens)
     phases["evals_together"] = time.perf_counter() - t0
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(profile)
+    # inside it: the ckpt/ model's own counters (load, decoding in the worker thread, graph captures)
+    counters = pooled_profile(checkpoint)
+    for name in ("load_seconds", "decode_seconds", "capture_seconds"):
+        phases[f"et_{name.removesuffix('_seconds')}"] = counters[name]
+    phases["et_inspect"] = phases["evals_together"] - counters["load_seconds"] - counters["decode_seconds"]
+    batches = counters["batch_sizes"]
+    # the reference: the same four evaluations as four Inspect evals, one after another (one load between them)
+    release_models()
+    separate = f"{log_dir}-separate"
+    for name, call in (
+        ("eval_deployment", lambda: evaluate(checkpoint, "deployment", args, log_dir=separate, **common)),
+        ("eval_testing", lambda: evaluate(checkpoint, "testing", args, log_dir=separate, **common)),
+        ("eval_trained", lambda: evaluate(checkpoint, "testing", {"scenario": manifest.scenario,
+                                          "behavior": manifest.behavior, "split": "catch"}, epochs=ev.trained_samples,
+                                          sample_ids=manifest.example_ids, log_dir=separate, **common)),
+        ("eval_usefulness", lambda: evaluate(checkpoint, "usefulness", {"n": ev.usefulness_n, "seed": seed},
+                                             log_dir=separate, seed=seed, device=device)),
+    ):
+        t0 = time.perf_counter()
+        call()
+        phases[name] = time.perf_counter() - t0
+    phases["evals_separate"] = sum(v for n, v in phases.items() if n.startswith("eval_"))
     phases["cell"] = phases["train_against"] + phases["evals_together"]
     checks = manifest.fix_curve
     return {"method": method, "seed": seed, "k": k, "steps": manifest.steps, "checks": len(checks),
-            "check_backend": checks[0].get("backend") if checks else None,
+            "check_backend": checks[0].get("backend") if checks else None, "eval_batches": batches,
             "phases": {n: round(v, 3) for n, v in phases.items()}}
 
 
 PHASES = ("ta_responses", "ta_load", "ta_setup", "ta_training", "ta_checks", "ta_save", "ta_other", "train_against",
-          "eval_deployment", "eval_testing", "eval_trained", "eval_usefulness", "evals_separate", "evals_together",
-          "cell")
+          "evals_together", "et_load", "et_decode", "et_capture", "et_inspect",
+          "eval_deployment", "eval_testing", "eval_trained", "eval_usefulness", "evals_separate", "cell")
 
 
 def main() -> None:
@@ -126,6 +161,8 @@ def main() -> None:
     parser.add_argument("--organism-steps", type=int, default=60)
     parser.add_argument("--quick", action="store_true", help="tiny Llama, k=2, small evals (CPU smoke run)")
     parser.add_argument("--out", default=None)
+    parser.add_argument("--profile", default=None, help="write a cProfile of the second cell's evaluations (main "
+                        "thread: Inspect's work; decoding runs in a worker thread) to this file")
     args = parser.parse_args()
 
     from training.organism import build_organism
@@ -164,13 +201,14 @@ def main() -> None:
     rows = []
     for method in args.methods.split(","):
         for run, seed in (("first", 0), ("second", 1)):
-            row = run_cell(organism, caught, cfg, method, args.k, seed, args.device, str(work / "logs"))
+            row = run_cell(organism, caught, cfg, method, args.k, seed, args.device, str(work / "logs"),
+                           profile=args.profile if run == "second" else None)
             row["run"] = run
             rows.append(row)
             ph = row["phases"]
             print(f"{method} {run}: cell {ph['cell']:.1f} s (checker backend {row['check_backend']}); evaluations "
                   f"together {ph['evals_together']:.1f} s vs separate {ph['evals_separate']:.1f} s "
-                  f"({ph['evals_separate'] / ph['evals_together']:.1f}x)", flush=True)
+                  f"({ph['evals_separate'] / ph['evals_together']:.1f}x); batch sizes {row['eval_batches']}", flush=True)
     print("\n| phase | " + " | ".join(f"{r['method']} {r['run']}" for r in rows) + " |")
     print("|---|" + "---|" * len(rows))
     for phase in PHASES:

@@ -9,6 +9,7 @@ the `ckpt/` provider's batches; models come from `training.models.inspect_model`
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass
@@ -21,6 +22,26 @@ from inspect_ai.model import GenerateConfig
 
 from training.manifest import fingerprint
 from training.models import inference_args, resolve
+
+
+def _cache_distribution_scan() -> None:
+    """Make Inspect's scan of the installed distributions run once per process.
+
+    When Inspect opens a task's log it looks for the distribution that ships the task. caught's tasks live in the
+    `tasks` package of the `caught` distribution, a name Inspect cannot match directly, so it scans every
+    installed distribution's file list: about 0.4 s per task on a 2-core CPU, more where more is installed, and a
+    sweep opens four tasks per cell. Nothing is installed while a sweep runs, so the scan's result is kept.
+    """
+    try:
+        from inspect_ai._util import package
+    except ImportError:  # a later Inspect without this module: nothing to speed up
+        return
+    scan = getattr(package, "packages_distributions", None)
+    if callable(scan) and not hasattr(scan, "cache_info"):
+        package.packages_distributions = functools.cache(scan)
+
+
+_cache_distribution_scan()
 
 TASKS = ("testing", "deployment", "usefulness", "distinguish")  # caught's Inspect tasks, in table order
 

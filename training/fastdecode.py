@@ -340,6 +340,8 @@ class FastDecoder:
         self.scale = model.model.layers[0].self_attn.scaling
         self.max_positions = getattr(config, "max_position_embeddings", None)
         self.states: OrderedDict[tuple[int, int], _State] = OrderedDict()
+        self.captures = 0  # static batches made (each a capture with graphs) and their seconds, for profiling
+        self.capture_seconds = 0.0
         self._bind()
 
     # ---- weights -------------------------------------------------------------------------------------
@@ -619,6 +621,8 @@ class FastDecoder:
                 self._capture_exact(st)
         elif self.graphs:
             self._capture(st)
+        self.captures += 1
+        self.capture_seconds += st.capture_s
         self.states[key] = st
         return st
 

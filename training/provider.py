@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -143,6 +145,7 @@ class CheckpointAPI(ModelAPI):
             )
         from training.models import default_device, load
 
+        started = time.perf_counter()
         self.device = device or default_device()
         self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
@@ -152,7 +155,28 @@ class CheckpointAPI(ModelAPI):
         self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
                              **fast_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
-        self.batcher = Batcher(self.engine.generate, int(size))
+        self.batcher = Batcher(self._run_batch, int(size))
+        _register_model_info(model_name, self.path, self.engine.max_positions)
+        # where this model's time went (benchmarks/sweep.py reads it): loading, and decoding in the worker thread
+        self.stats = {"load_seconds": time.perf_counter() - started, "batches": 0, "requests": 0, "new_tokens": 0,
+                      "decode_seconds": 0.0, "batch_sizes": []}
+
+    def _run_batch(self, requests: list[Request]) -> list[Result]:
+        started = time.perf_counter()
+        results = self.engine.generate(requests)
+        self.stats["decode_seconds"] += time.perf_counter() - started
+        self.stats["batches"] += 1
+        self.stats["batch_sizes"].append(len(requests))
+        self.stats["requests"] += len(requests)
+        self.stats["new_tokens"] += sum(len(r.token_ids) for r in results)
+        return results
+
+    def profile(self) -> dict[str, float | int]:
+        """This model's counters so far: load seconds, batches (and their sizes), requests, new tokens, decode seconds (the engine,
+        in the worker thread), and the fast engine's static batches made and their capture seconds."""
+        fast = self.engine.fast
+        return {**self.stats, "batch_sizes": list(self.stats["batch_sizes"]), "captures": fast.captures if fast else 0,
+                "capture_seconds": fast.capture_seconds if fast else 0.0}
 
     def release(self) -> None:
         """Free the weights, KV caches and CUDA graphs (`training.models.inspect_model` calls this when the
@@ -237,6 +261,18 @@ class CheckpointAPI(ModelAPI):
                     for t, v in (result.top_logprobs[k] if k < len(result.top_logprobs) else [])]
             content.append(Logprob(token=text, logprob=lp, bytes=raw, top_logprobs=tops or None))
         return Logprobs(content=content)
+
+
+def _register_model_info(model_name: str, path, context_length: int | None) -> None:
+    """Tell Inspect what this model is, so that its model-info lookup (made for each model event) finds it by
+    name. Without it, Inspect's lookup falls back to instantiating the provider from the name: a second load of
+    the checkpoint, kept in Inspect's model cache for the rest of the process (GPU memory, one per checkpoint).
+    """
+    from inspect_ai.model import ModelInfo, set_model_info
+
+    info = ModelInfo(organization="caught", model=Path(path).name, context_length=context_length)
+    for name in {f"ckpt/{model_name}", f"ckpt/{path}"}:
+        set_model_info(name, info)
 
 
 def _released(requests):
