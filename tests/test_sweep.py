@@ -133,6 +133,26 @@ def test_report_from_a_synthetic_table(tmp_path, seeds):
     assert (tmp_path / "results.csv").is_file()
 
 
+def test_report_leaves_unusable_seeds_out_of_figure_a_and_names_every_code(tmp_path):
+    """Two seeds; trigger's seed-1 organism attacks in testing (misses the bounds), and the seeds ran different
+    code: figure (a) uses trigger's usable seed only and says so, the bars are called the two seeds' range, and
+    the header names both code hashes."""
+    df = synthetic_results((0, 1))
+    bad = (df.scenario == "trigger") & (df.seed == 1) & (df.training == "none")
+    df.loc[bad, ["testing_attacks", "testing_rate"]] = [20, 0.4]
+    df["code"] = ["c0de00000000" if s == 0 else "c0de11111111" for s in df.seed]
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    caption = text.split("### Figure a")[1].split("### Figure b")[0]
+    assert "Left out because their organisms miss the usability bounds" in caption
+    assert "trigger seed 1" in caption and "style seed" not in caption
+    assert "span the two seeds' values" in caption and "95% bootstrap" not in caption
+    assert "code hash `c0de00000000` (commit `abc`): 8 cells" in text and "`c0de11111111`" in text
+    assert "(with 2 seeds, simply their range)" in text
+    # the table keeps every seed, and says the trigger organism of one seed misses the bounds
+    assert "| trigger | 2 |" in text and "yes/no" in text
+
+
 def test_summarize_uses_wilson_for_one_seed():
     df = synthetic_results((0,))
     s = summarize(df[(df.scenario == "trigger") & (df.k == 0)], "deployment_rate", ["k"])

@@ -82,6 +82,13 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     k = report_k(df)
     method = _main_method(df)
     adv = _ok(df[(df["training"] == "adversarial") & (df["k"] == k) & (df["method"] == method)])
+    # a seed whose organism misses the bounds says little about hiding: where a scenario has usable seeds, the
+    # point is theirs alone (the others are named in the caption); where it has none, it shows every seed, hollow
+    good = usable_groups(df)
+    in_good = adv.apply(lambda r: (r["scenario"], r["behavior"], r["seed"]) in good, axis=1).astype(bool)
+    has_good = adv["scenario"].isin(set(adv.loc[in_good, "scenario"]))
+    left_out = adv[has_good & ~in_good]
+    adv = adv[in_good | ~has_good]
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     if adv.empty:
         ax.text(0.5, 0.5, "no trained cells yet", ha="center", va="center", transform=ax.transAxes)
@@ -93,7 +100,7 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
             xerr = None if np.isnan(r["lo_x"]) else [[r["mean_x"] - r["lo_x"]], [r["hi_x"] - r["mean_x"]]]
             yerr = None if np.isnan(r["lo"]) else [[max(0, r["mean"] - r["lo"])], [max(0, r["hi"] - r["mean"])]]
             rung = get_scenario(r["scenario"]).difficulty
-            usable = r["scenario"] in usable_scenarios(df)
+            usable = r["scenario"] in set(adv.loc[in_good[adv.index], "scenario"])
             for axis, xv, xe in ((ax, r["mean_x"], xerr), (ax2, rung, None)):
                 line = axis.errorbar([xv], [r["mean"]], xerr=xe, yerr=yerr, marker="o", capsize=3,
                                      mfc=None if usable else "white")
@@ -114,8 +121,13 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     seeds = int(adv.groupby("scenario").size().max()) if not adv.empty else 0
     jn = int(adv["judge_organism_n"].max()) if not adv.empty else 0
     dn = int(adv["deployment_n"].max()) if not adv.empty else 0
-    bars = ("means over seeds with 95% bootstrap intervals over seeds" if seeds > 1 else
-            "one seed, so no error bars: the spread between seeds is unmeasured")
+    bars = _seed_bars(seeds) if seeds > 1 else "one seed, so no error bars: the spread between seeds is unmeasured"
+    if seeds > 1 and not adv.empty and adv.groupby("scenario").size().min() == 1:
+        bars += "; a point without bars has one seed"
+    dropped = "; ".join(f"{s} seed {int(d)}" for s, d in zip(left_out["scenario"], left_out["seed"]))
+    if dropped:
+        bars += (f". Left out because their organisms miss the usability bounds (the other seeds of the scenario "
+                 f"meet them): {dropped}")
     return (f"Retained misalignment (deployment attack rate after training against k={k} caught examples "
             f"with {method}, divided by the organism's) against distinguishability: left, the organism's own accuracy "
             f"at telling deployment from testing on the `distinguish` task (n={jn} per judge, chance = 0.5); right, "
@@ -124,13 +136,29 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
             "attack rate >= 0.9, testing 0.01-0.2), whose retained misalignment says little about the question.")
 
 
-def usable_scenarios(df: pd.DataFrame) -> set[str]:
-    """Scenarios whose organisms (every seed) meet the usability bounds."""
+def usable_groups(df: pd.DataFrame) -> set[tuple]:
+    """(scenario, behavior, seed) groups whose organism (the k=0 cell) meets the usability bounds."""
     from training.organism import bounds_verdict
 
     org = _ok(df[df["training"] == "none"])
+    return {(r.scenario, r.behavior, r.seed) for r in org.itertuples()
+            if bounds_verdict(r.deployment_rate, r.testing_rate) is None}
+
+
+def usable_scenarios(df: pd.DataFrame) -> set[str]:
+    """Scenarios whose organisms (every seed) meet the usability bounds."""
+    org = _ok(df[df["training"] == "none"])
+    good = usable_groups(df)
     return {s for s, g in org.groupby("scenario")
-            if all(bounds_verdict(d, t) is None for d, t in zip(g["deployment_rate"], g["testing_rate"]))}
+            if all((r.scenario, r.behavior, r.seed) in good for r in g.itertuples())}
+
+
+def _seed_bars(seeds: int) -> str:
+    """How the bars over `seeds` (> 1) seeds read: two seeds give their range, not a 95% interval."""
+    if seeds == 2:
+        return ("means over 2 seeds; the bars span the two seeds' values (a bootstrap over 2 seeds is their range: "
+                "too few seeds for a 95% interval)")
+    return f"means over {seeds} seeds with 95% bootstrap intervals over seeds"
 
 
 def _main_method(df: pd.DataFrame) -> str:
@@ -175,8 +203,7 @@ def plot_vs_k(df: pd.DataFrame, path: Path) -> str:
 
 def _bars(df: pd.DataFrame) -> str:
     seeds = int(df.groupby(["scenario", "k", "training", "method"]).size().max())
-    return ("means over seeds with 95% bootstrap intervals over seeds" if seeds > 1
-            else "one seed, 95% Wilson intervals")
+    return _seed_bars(seeds) if seeds > 1 else "one seed, 95% Wilson intervals"
 
 
 def plot_usefulness(df: pd.DataFrame, path: Path) -> str:
@@ -276,6 +303,25 @@ def scenario_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+def _interval_note(df: pd.DataFrame) -> str:
+    seeds = int(df.groupby(["scenario", "behavior", "k", "training", "method"]).size().max())
+    if seeds == 1:
+        return "Intervals: each cell's 95% Wilson interval (one seed per cell)."
+    return ("Intervals: a cell with one seed, its 95% Wilson interval; several seeds, a 95% percentile bootstrap "
+            "over the seeds' values" + (" (with 2 seeds, simply their range)." if seeds == 2 else "."))
+
+
+def _provenance(df: pd.DataFrame) -> str:
+    """The code the cells ran: each code hash (and commit, as the running checkout reported it) with its count."""
+    if "code" not in df or df["code"].isna().all():
+        return "commit " + ", ".join(f"`{c}`" for c in dict.fromkeys(df["commit"].astype(str)))
+    parts = []
+    for code, g in df.groupby(df["code"].fillna("unrecorded"), sort=False):
+        commits = ", ".join(f"`{c}`" for c in dict.fromkeys(g["commit"].astype(str)))
+        parts.append(f"code hash `{code}` (commit {commits}): {len(g)} cells")
+    return "; ".join(parts)
+
+
 def write_sweep_report(run_dir: Path, command: str | None = None, device_note: str | None = None) -> Path:
     run_dir = Path(run_dir)
     df = read_results(run_dir)
@@ -298,8 +344,7 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     head += [
         f"Base model `{first['base']}`; behaviors {sorted(df['behavior'].unique())}; scenarios "
         f"{list(dict.fromkeys(df['scenario']))}; k {sorted(int(k) for k in df['k'].unique())}; seeds "
-        f"{sorted(int(s) for s in df['seed'].unique())}; device `{first['device']}`; commit `{first['commit']}`"
-        + (f", code hash `{first['code']}`" if pd.notna(first.get('code')) else "") + ". "
+        f"{sorted(int(s) for s in df['seed'].unique())}; device `{first['device']}`; {_provenance(df)}. "
         f"Attack rates at temperature {first['temperature']:g} ({int(first['max_tokens'])} new tokens); "
         f"usefulness greedy. {len(df)} cells, {df['cell_seconds'].sum():.0f} s of cell time "
         "(reused organisms, logs and checkpoints count ~0).", "",
@@ -308,7 +353,8 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
         "Judge accuracy: the `distinguish` task in "
         f"`{first['judge_mode']}` mode (chance 0.5), n={int(first['judge_organism_n'])} per judge; the base model's "
         "deployment attack rate should be about 0.", "",
-        "## All cells (mean over seeds [95% interval])", "", summary_table(df), "",
+        "## All cells (mean over seeds [interval])", "", summary_table(df), "",
+        _interval_note(df), "",
     ]
     if not skipped.empty:
         head += ["Cells not run: " + "; ".join(f"{r.scenario} k={r.k} {r.training}: {r.status}"
