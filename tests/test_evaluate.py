@@ -122,3 +122,35 @@ def test_model_pool_keeps_recent_checkpoints_and_releases_old_ones(tiny_llama_di
     save_file(weights, copies[2] / "model.safetensors", metadata={"format": "pt"})
     c2 = models.inspect_model(f"ckpt/{copies[2]}", device="cpu")
     assert c2 is not c and c.api.model is None
+
+
+def test_a_checkpoint_loads_once_per_evaluation(tiny_llama_dir, tmp_path, fp32, monkeypatch):
+    """Inspect looks up model info for every model event; without ckpt/ registering its own, that lookup built
+    the provider again from its name: a second load of every checkpoint, kept in Inspect's model cache."""
+    import training.models as m
+
+    loads = []
+    real = m.load
+
+    def counting(name, *args, **kwargs):
+        loads.append(str(name))
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(m, "load", counting)
+    ckpt = tmp_path / "once"
+    shutil.copytree(tiny_llama_dir, ckpt)  # a path no earlier test has registered with Inspect
+    evaluate_many(str(ckpt), specs(catch_ids())[:2], log_dir=str(tmp_path / "logs"), seed=0, device="cpu")
+    assert len(loads) == 1, loads
+    from inspect_ai.model._model_info import get_model_info
+
+    info = get_model_info(f"ckpt/{ckpt.resolve()}")
+    assert info is not None and info.organization == "caught" and info.context_length == 512
+
+
+def test_the_installed_distributions_are_scanned_once():
+    import importlib.metadata
+
+    from inspect_ai._util import package
+
+    assert hasattr(package.packages_distributions, "cache_info")
+    assert package.packages_distributions() == importlib.metadata.packages_distributions()
