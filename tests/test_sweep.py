@@ -261,7 +261,8 @@ def test_equal_steps_or_equal_passes():
     cfg = _tiny_config("smollm2-135m")
     assert [cfg.train.steps_for(k) for k in (1, 4, 64)] == [2, 2, 2]  # equal steps: the default
     passes = SweepConfig(**{**cfg.model_dump(), "train": {**cfg.train.model_dump(), "passes": 3, "batch_size": 8}})
-    assert [passes.train.steps_for(k) for k in (1, 4, 16, 64)] == [1, 2, 6, 24]  # ceil(3k/8)
+    # a run's batch is min(8, k) examples: k=1 and k=4 make 3 steps of one full pass each, k>=8 ceil(3k/8)
+    assert [passes.train.steps_for(k) for k in (1, 4, 8, 16, 64)] == [3, 3, 3, 6, 24]
     assert passes.fingerprint() != cfg.fingerprint()
     with pytest.raises(ValueError, match="passes"):
         SweepConfig(**{**cfg.model_dump(), "train": {**cfg.train.model_dump(), "passes": 0}})

@@ -58,13 +58,14 @@ class TrainSpec(_Strict):
     responses: str = Field("self", description="self, base, or an Inspect model name")
     check_samples: int = Field(2, ge=1, description="samples per trained input for the steps-to-fix curve")
     passes: float | None = Field(None, gt=0, description="if set, each run trains for this many passes over its k "
-                                 "examples (steps = passes x k / batch_size, at least 1) instead of `steps`")
+                                 "examples (steps = passes x k / min(batch_size, k), at least 1) instead of `steps`")
 
     def steps_for(self, k: int) -> int:
-        """Optimizer steps of a run on k examples: `steps` for every k (equal steps), or equal passes."""
+        """Optimizer steps of a run on k examples: `steps` for every k (equal steps), or equal passes. A run's batch
+        holds min(batch_size, k) examples (train-against never repeats an example within a batch)."""
         if self.passes is None:
             return self.steps
-        return max(1, math.ceil(self.passes * k / self.batch_size))
+        return max(1, math.ceil(self.passes * k / min(self.batch_size, max(k, 1))))
 
 
 class EvalSpec(_Strict):
