@@ -172,8 +172,8 @@ class CheckpointAPI(ModelAPI):
         return results
 
     def profile(self) -> dict[str, float | int]:
-        """This model's counters so far: load seconds, batches (and their sizes), requests, new tokens, decode seconds (the engine,
-        in the worker thread), and the fast engine's static batches made and their capture seconds."""
+        """This model's counters so far: load seconds, batches (and their sizes), requests, new tokens, decode
+        seconds (the engine, in the worker thread), and the fast engine's static batches and capture seconds."""
         fast = self.engine.fast
         return {**self.stats, "batch_sizes": list(self.stats["batch_sizes"]), "captures": fast.captures if fast else 0,
                 "capture_seconds": fast.capture_seconds if fast else 0.0}
