@@ -148,3 +148,25 @@ def test_boolean_model_args_accept_text_and_refuse_anything_else():
     assert _flag("exact", "true") is True and _flag("exact", "0") is False and _flag("exact", True) is True
     with pytest.raises(ValueError, match=r"exact='maybe' is not a boolean; accepted: true/false"):
         _flag("exact", "maybe")
+
+
+def test_a_local_model_asks_inspect_for_full_batches_not_adaptive_concurrency(tiny_llama_dir, tmp_path):
+    """Inspect's default adaptive concurrency starts at 20 requests in flight: for ckpt/ that meant an eval's
+    requests reached the batcher 20 at a time. The model's config now asks for one batch's worth; an explicit
+    max_connections still wins."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.util._concurrency import adaptive_active
+
+    from tasks.deployment import deployment
+
+    model = get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False)
+    c = model.config
+    assert c.max_connections == model.api.max_connections() == 32
+    assert not adaptive_active(c.adaptive_connections, c.max_connections, c.batch)
+    [log] = inspect_eval(deployment(scenario="trigger", n=70, seed=0), model=model, log_dir=str(tmp_path),
+                         display="none", max_tokens=4, log_realtime=False)
+    assert log.status == "success"
+    sizes = model.api.profile()["batch_sizes"]
+    assert sum(sizes) == 70 and sizes[0] == 32, sizes  # adaptive concurrency gave 20 first
+    explicit = get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, config=GenerateConfig(max_connections=8))
+    assert explicit.config.max_connections == explicit.api.max_connections() == 8

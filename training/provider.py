@@ -130,7 +130,7 @@ class CheckpointAPI(ModelAPI):
         model_name: str,
         base_url: str | None = None,
         api_key: str | None = None,
-        config: GenerateConfig = GenerateConfig(),
+        config: GenerateConfig | None = None,
         device: str | None = None,
         dtype: str | None = None,
         batch_size: int | None = None,
@@ -138,6 +138,7 @@ class CheckpointAPI(ModelAPI):
         exact: bool | str | None = None,
         **model_args: Any,
     ) -> None:
+        config = config if config is not None else GenerateConfig()
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         if model_args:
             raise ValueError(
@@ -156,6 +157,12 @@ class CheckpointAPI(ModelAPI):
                              **fast_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
         self.batcher = Batcher(self._run_batch, int(size))
+        if config.max_connections is None and config.adaptive_connections is None and not config.batch:
+            # Inspect's default adaptive concurrency (20 requests in flight at first, at most 100, grown as requests
+            # succeed) suits rate-limited APIs; for a local model it splits an eval into many small batches. The
+            # model's config (the object Inspect's Model holds too) asks for one batch's worth instead; a
+            # --max-connections given to the eval still wins.
+            config.max_connections = int(size)
         _register_model_info(model_name, self.path, self.engine.max_positions)
         # where this model's time went (benchmarks/sweep.py reads it): loading, and decoding in the worker thread
         self.stats = {"load_seconds": time.perf_counter() - started, "batches": 0, "requests": 0, "new_tokens": 0,
