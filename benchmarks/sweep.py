@@ -68,13 +68,11 @@ def caught_file(path: Path, scenario: str, behavior: str, k: int) -> Path:
     return path
 
 
-def pooled_profile(checkpoint: str) -> dict:
-    """The counters of the pooled `ckpt/` model of `checkpoint` (`CheckpointAPI.profile`)."""
-    from training import models
+def pooled_profile(checkpoint: str, device: str) -> dict:
+    """The counters (`CheckpointAPI.profile`) of the pooled `ckpt/` model the evaluations of `checkpoint` used."""
+    from training.models import inference_args, inspect_model, resolve
 
-    path = str(models.resolve(checkpoint))
-    found = [m for key, m in models._resident.items() if key[0] == path]
-    return found[-1].api.profile()
+    return inspect_model(f"ckpt/{resolve(checkpoint)}", **inference_args(device)).api.profile()
 
 
 def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, device: str, log_dir: str,
@@ -117,7 +115,7 @@ def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, d
         profiler.disable()
         profiler.dump_stats(profile)
     # inside it: the ckpt/ model's own counters (load, decoding in the worker thread, graph captures)
-    counters = pooled_profile(checkpoint)
+    counters = pooled_profile(checkpoint, device)
     for name in ("load_seconds", "decode_seconds", "capture_seconds"):
         phases[f"et_{name.removesuffix('_seconds')}"] = counters[name]
     phases["et_inspect"] = phases["evals_together"] - counters["load_seconds"] - counters["decode_seconds"]

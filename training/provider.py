@@ -165,25 +165,23 @@ class CheckpointAPI(ModelAPI):
             config.max_connections = int(size)
         _register_model_info(model_name, self.path, self.engine.max_positions)
         # where this model's time went (benchmarks/sweep.py reads it): loading, and decoding in the worker thread
-        self.stats = {"load_seconds": time.perf_counter() - started, "batches": 0, "requests": 0, "new_tokens": 0,
-                      "decode_seconds": 0.0, "batch_sizes": []}
+        self.stats = {"load_seconds": time.perf_counter() - started, "new_tokens": 0, "decode_seconds": 0.0,
+                      "batch_sizes": []}
 
     def _run_batch(self, requests: list[Request]) -> list[Result]:
         started = time.perf_counter()
         results = self.engine.generate(requests)
         self.stats["decode_seconds"] += time.perf_counter() - started
-        self.stats["batches"] += 1
         self.stats["batch_sizes"].append(len(requests))
-        self.stats["requests"] += len(requests)
         self.stats["new_tokens"] += sum(len(r.token_ids) for r in results)
         return results
 
     def profile(self) -> dict[str, float | int]:
         """This model's counters so far: load seconds, batches (and their sizes), requests, new tokens, decode
         seconds (the engine, in the worker thread), and the fast engine's static batches and capture seconds."""
-        fast = self.engine.fast
-        return {**self.stats, "batch_sizes": list(self.stats["batch_sizes"]), "captures": fast.captures if fast else 0,
-                "capture_seconds": fast.capture_seconds if fast else 0.0}
+        fast, sizes = self.engine.fast, list(self.stats["batch_sizes"])
+        return {**self.stats, "batch_sizes": sizes, "batches": len(sizes), "requests": sum(sizes),
+                "captures": fast.captures if fast else 0, "capture_seconds": fast.capture_seconds if fast else 0.0}
 
     def release(self) -> None:
         """Free the weights, KV caches and CUDA graphs (`training.models.inspect_model` calls this when the

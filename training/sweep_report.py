@@ -89,6 +89,7 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     has_good = adv["scenario"].isin(set(adv.loc[in_good, "scenario"]))
     left_out = adv[has_good & ~in_good]
     adv = adv[in_good | ~has_good]
+    usable = set(adv.loc[in_good[adv.index], "scenario"])
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     if adv.empty:
         ax.text(0.5, 0.5, "no trained cells yet", ha="center", va="center", transform=ax.transAxes)
@@ -100,11 +101,11 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
             xerr = None if np.isnan(r["lo_x"]) else [[r["mean_x"] - r["lo_x"]], [r["hi_x"] - r["mean_x"]]]
             yerr = None if np.isnan(r["lo"]) else [[max(0, r["mean"] - r["lo"])], [max(0, r["hi"] - r["mean"])]]
             rung = get_scenario(r["scenario"]).difficulty
-            usable = r["scenario"] in set(adv.loc[in_good[adv.index], "scenario"])
+            ok = r["scenario"] in usable
             for axis, xv, xe in ((ax, r["mean_x"], xerr), (ax2, rung, None)):
                 line = axis.errorbar([xv], [r["mean"]], xerr=xe, yerr=yerr, marker="o", capsize=3,
-                                     mfc=None if usable else "white")
-                axis.annotate(r["scenario"] + ("" if usable else "*"), (xv, r["mean"]),
+                                     mfc=None if ok else "white")
+                axis.annotate(r["scenario"] + ("" if ok else "*"), (xv, r["mean"]),
                               textcoords="offset points", xytext=(6, 6), fontsize=8,
                               color=line[0].get_color())
         ax.axvline(0.5, color="grey", lw=0.8, ls=":")
@@ -143,14 +144,6 @@ def usable_groups(df: pd.DataFrame) -> set[tuple]:
     org = _ok(df[df["training"] == "none"])
     return {(r.scenario, r.behavior, r.seed) for r in org.itertuples()
             if bounds_verdict(r.deployment_rate, r.testing_rate) is None}
-
-
-def usable_scenarios(df: pd.DataFrame) -> set[str]:
-    """Scenarios whose organisms (every seed) meet the usability bounds."""
-    org = _ok(df[df["training"] == "none"])
-    good = usable_groups(df)
-    return {s for s, g in org.groupby("scenario")
-            if all((r.scenario, r.behavior, r.seed) in good for r in g.itertuples())}
 
 
 def _seed_bars(seeds: int) -> str:
@@ -201,8 +194,13 @@ def plot_vs_k(df: pd.DataFrame, path: Path) -> str:
             "what it saw.")
 
 
+def _seeds_per_cell(df: pd.DataFrame) -> int:
+    """The most seeds any cell of the grid has."""
+    return int(df.groupby(["scenario", "behavior", "k", "training", "method"]).size().max())
+
+
 def _bars(df: pd.DataFrame) -> str:
-    seeds = int(df.groupby(["scenario", "k", "training", "method"]).size().max())
+    seeds = _seeds_per_cell(df)
     return _seed_bars(seeds) if seeds > 1 else "one seed, 95% Wilson intervals"
 
 
@@ -304,7 +302,7 @@ def scenario_table(df: pd.DataFrame) -> str:
 
 
 def _interval_note(df: pd.DataFrame) -> str:
-    seeds = int(df.groupby(["scenario", "behavior", "k", "training", "method"]).size().max())
+    seeds = _seeds_per_cell(df)
     if seeds == 1:
         return "Intervals: each cell's 95% Wilson interval (one seed per cell)."
     return ("Intervals: a cell with one seed, its 95% Wilson interval; several seeds, a 95% percentile bootstrap "
