@@ -22,6 +22,7 @@ Configurations (--configs), each for --methods:
 * new-bN    : Hyper's defaults (packing, no gradient checkpointing, loss only) at batch N
 * compile-bN: new-bN with torch.compile
 * bf16-bN   : new-bN with pure bf16 weights
+* compile+bf16-bN: both
 """
 
 from __future__ import annotations
@@ -103,9 +104,15 @@ def configs(names: list[str]) -> dict[str, dict]:
                              lean_loss=False)
             continue
         kind, _, batch = name.partition("-b")
-        if kind not in ("new", "compile", "bf16") or not batch.isdigit():
-            raise SystemExit(f"unknown config {name!r}; accepted: old, new-bN, compile-bN, bf16-bN (N = batch size)")
-        extra = {"compile": {"compile": True}, "bf16": {"precision": "bf16"}}.get(kind, {})
+        kinds = kind.split("+")
+        if not batch.isdigit() or not set(kinds) <= {"new", "compile", "bf16"} or len(set(kinds)) < len(kinds):
+            raise SystemExit(f"unknown config {name!r}; accepted: old, new-bN, compile-bN, bf16-bN, compile+bf16-bN "
+                             "(N = batch size)")
+        extra = {}
+        if "compile" in kinds:
+            extra["compile"] = True
+        if "bf16" in kinds:
+            extra["precision"] = "bf16"
         out[name] = dict(batch_size=int(batch), **extra)
     return out
 

@@ -127,3 +127,20 @@ def test_lora_checker_decodes_the_merged_weights_with_one_fast_engine(tiny_llama
     for name, p in model.named_parameters():
         if "lora_A" not in name:
             assert torch.equal(p, snapshot[name]), name
+
+
+def test_training_benchmark_configs():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).parent.parent / "benchmarks" / "training_speed.py"
+    spec = importlib.util.spec_from_file_location("training_speed", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    got = bench.configs(["new-b128", "compile+bf16-b384", "bf16-b8"])
+    assert got == {"new-b128": {"batch_size": 128},
+                   "compile+bf16-b384": {"batch_size": 384, "compile": True, "precision": "bf16"},
+                   "bf16-b8": {"batch_size": 8, "precision": "bf16"}}
+    for bad in ["fast-b8", "compile+compile-b8", "new-bx", "new"]:
+        with pytest.raises(SystemExit, match="accepted: old, new-bN"):
+            bench.configs([bad])
