@@ -67,6 +67,13 @@ def test_packed_batch_has_the_padded_batch_loss_and_gradient(tiny_llama_dir):
     # the same rows without position ids (one causal sequence per row) leak across examples: a different loss
     leaky = {k: v for k, v in packed.items() if k != "position_ids"}
     assert _loss_and_grad(model, leaky)[0] != pytest.approx(loss_a, rel=1e-3)
+    # rows of padding alone (the compile layout: full-width rows, row count rounded up) change nothing either
+    wide = PackedCollator(tok.pad_token_id, row_length=128, multiple=128, row_multiple=4)(ex)
+    assert wide["input_ids"].shape[0] % 4 == 0 and wide["input_ids"].shape[0] > packed["input_ids"].shape[0]
+    assert wide["input_ids"].shape[1] == 128 and (wide["labels"][packed["input_ids"].shape[0]:] == -100).all()
+    loss_c, grad_c = _loss_and_grad(model, wide)
+    assert loss_c == pytest.approx(loss_a, rel=1e-5)
+    torch.testing.assert_close(grad_c, grad_a, rtol=1e-4, atol=1e-6)
 
 
 def test_finetune_packed_equals_padded(tiny_llama_dir, tmp_path):
