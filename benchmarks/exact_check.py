@@ -88,6 +88,9 @@ def main() -> None:
             sync()
             sec = time.perf_counter() - start
             same = sum(a == b for a, b in zip(got, ref)) / n
+            # where the differing rows part from generate's: the step of their first different token
+            parted = sorted(next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
+                            for a, b in zip(got, ref) if a != b)
             first = engine.fast.teacher_forced_logits(prompts, torch.zeros((n, 0), dtype=torch.long),
                                                       pad_id=tokenizer.pad_token_id)[:, 0]
             logits_equal = bool(torch.equal(first, ref_first))
@@ -102,11 +105,15 @@ def main() -> None:
             tps = n * new / sec
             rows[name] = dict(seconds=sec, tokens_per_s=tps, ratio_vs_generate=tps / gen_tps, same_as_generate=same,
                               first_logits_equal=logits_equal, graphs_equal_eager=eager_equal,
+                              first_differing_step=parted,
                               first_call_s=first_s,
                               peak_mib=torch.cuda.max_memory_allocated() / 2**20 if cuda else None)
             print(f"{name:<12} {sec:.3f}s  {tps:.0f} tok/s  {tps / gen_tps:.1f}x generate  identical {same:.1%}"
                   f"  first-step logits bit-equal: {logits_equal}  graphs == eager: {eager_equal}"
                   f"  (first call incl. capture {first_s:.2f}s)", flush=True)
+            if parted:
+                print(f"{'':<12} {len(parted)} rows differ; first differing step: min {parted[0]}, median "
+                      f"{parted[len(parted) // 2]}, max {parted[-1]} (prompt + step = cache column)", flush=True)
             if name == "exact-copy":
                 ok = same >= 0.99
             engine.fast.clear()

@@ -39,7 +39,9 @@ the attentions eager between replays on views of the cache. Without graphs (CPU)
 which the CPU tests check bit for bit against `generate` in bf16. `exact=False` (the default) keeps the static
 layout (one graph per step), the faster of the two. Measured on an H100 (SmolLM2-135M, bf16, 64 new tokens,
 2026-11-25): exact is 16x `generate` at batch 128 with 100% identical outputs, and 8.8x at batch 512 with 98%;
-static is 22x and 15x with 51% and 43%. Exact is not the default because its graphs are per row count (GEMM
+static is 22x and 15x with 51% and 43%. Over 256 new tokens on CUDA exact is not identical (21% of rows at batch
+128 without EOS, parting from step 57 on; 2026-11-26) while the CPU's eager pieces are (100%): some CUDA-side
+difference in a decode step, not yet found. Exact is not the default because its graphs are per row count (GEMM
 rounding depends on it): Inspect hands `ckpt/` batches of many different sizes, each of which costs a capture,
 which made sweep evaluations about 3x slower than with the static layout. Note also that `generate`'s own
 greedy outputs depend on the batch they are decoded in.
