@@ -7,7 +7,10 @@ SmolLM2-135M in bf16 decodes --prompts chat prompts (one batch, greedy, no EOS s
 --new-tokens) with `model.generate`, then with the exact layout (exact_kv copy and cache) and the static
 layout. Checks, per engine: the share of rows whose token ids equal generate's, whether the first step's
 logits are bit-identical to generate's (and, on CUDA, to the same layout run eagerly), tokens/s and
-the ratio to generate. Exits 1 unless the exact layout (copy) is identical on >= 99% of the rows.
+the ratio to generate. Rows that differ are traced: the step of their first different token, and the step
+(and cache column) where the emitted token's log-probability first stops being bit-equal to generate's.
+`--sdpa math|efficient|cudnn` forces one attention backend on generate and the engines alike. Exits 1
+unless the exact layout (copy) is identical on >= 99% of the rows.
 """
 
 from __future__ import annotations
@@ -28,9 +31,15 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--sdpa", default=None, choices=["math", "efficient", "flash", "cudnn"],
+                        help="force one SDPA backend for generate and the engines alike (default: PyTorch chooses)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
+    with sdpa_backend(args.sdpa):
+        check(args)
 
+
+def check(args) -> None:
     import torch
     from generation import chat_prompts
 
@@ -66,6 +75,9 @@ def main() -> None:
     gen_s = time.perf_counter() - start
     ref = out.sequences[:, width:].tolist()
     ref_first = out.logits[0].float()
+    # generate's log-probability of each emitted token (fp32 log_softmax of its logits), for the numeric trace
+    ref_lp = torch.stack([torch.log_softmax(step.float(), -1).gather(1, out.sequences[:, width + t, None])[:, 0]
+                          for t, step in enumerate(out.logits)], 1).tolist()
     gen_tps = n * new / gen_s
     print(f"device {args.device} ({torch.cuda.get_device_name() if cuda else 'cpu'})  {args.dtype}  batch {n}"
           f"  new tokens {new}  prompt tokens {min(map(len, prompts))}-{width}")
@@ -78,19 +90,29 @@ def main() -> None:
         try:
             engine = Engine(model, tokenizer, backend="fast", **opts)
             engine.eos_ids = set()  # as generate with eos_token_id=None: every row decodes all tokens
-            reqs = [Request(p, new) for p in prompts]
+            reqs = [Request(p, new, logprobs=True) for p in prompts]
             start = time.perf_counter()
             engine.generate(reqs)  # allocates, captures and runs once
             sync()
             first_s = time.perf_counter() - start
             start = time.perf_counter()
-            got = [r.token_ids for r in engine.generate(reqs)]
+            results = engine.generate(reqs)
+            got = [r.token_ids for r in results]
             sync()
             sec = time.perf_counter() - start
             same = sum(a == b for a, b in zip(got, ref)) / n
             # where the differing rows part from generate's: the step of their first different token
             parted = sorted(next(i for i, (x, y) in enumerate(zip(a, b)) if x != y)
                             for a, b in zip(got, ref) if a != b)
+            # where the numbers first differ (before any token does): the first step whose emitted token's
+            # log-probability is not bit-equal to generate's, over each row's steps with the same tokens so far
+            numeric = []
+            for i, (r, lp_ref) in enumerate(zip(results, ref_lp)):
+                same_upto = next((t for t, (x, y) in enumerate(zip(r.token_ids, ref[i])) if x != y), new)
+                at = next((t for t in range(min(same_upto + 1, len(r.logprobs)))
+                           if r.logprobs[t] != lp_ref[t]), None)
+                if at is not None:
+                    numeric.append((at, len(prompts[i]) + at))
             first = engine.fast.teacher_forced_logits(prompts, torch.zeros((n, 0), dtype=torch.long),
                                                       pad_id=tokenizer.pad_token_id)[:, 0]
             logits_equal = bool(torch.equal(first, ref_first))
@@ -105,7 +127,7 @@ def main() -> None:
             tps = n * new / sec
             rows[name] = dict(seconds=sec, tokens_per_s=tps, ratio_vs_generate=tps / gen_tps, same_as_generate=same,
                               first_logits_equal=logits_equal, graphs_equal_eager=eager_equal,
-                              first_differing_step=parted,
+                              first_differing_step=parted, first_numeric_difference=numeric,
                               first_call_s=first_s,
                               peak_mib=torch.cuda.max_memory_allocated() / 2**20 if cuda else None)
             print(f"{name:<12} {sec:.3f}s  {tps:.0f} tok/s  {tps / gen_tps:.1f}x generate  identical {same:.1%}"
@@ -114,6 +136,11 @@ def main() -> None:
             if parted:
                 print(f"{'':<12} {len(parted)} rows differ; first differing step: min {parted[0]}, median "
                       f"{parted[len(parted) // 2]}, max {parted[-1]} (prompt + step = cache column)", flush=True)
+            if numeric:
+                steps, cols = sorted(t for t, _ in numeric), sorted(c for _, c in numeric)
+                print(f"{'':<12} {len(numeric)} rows' log-probabilities first differ from generate's at step min "
+                      f"{steps[0]}, median {steps[len(steps) // 2]}; cache column min {cols[0]}, median "
+                      f"{cols[len(cols) // 2]}, max {cols[-1]}", flush=True)
             if name == "exact-copy":
                 ok = same >= 0.99
             engine.fast.clear()
@@ -128,6 +155,18 @@ def main() -> None:
                                                rows=rows))
     print("exact layout identical to generate on >= 99% of rows:", "PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
+
+
+def sdpa_backend(name: str | None):
+    """A context forcing one SDPA backend (None: PyTorch's own choice)."""
+    import contextlib
+
+    if name is None:
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    return sdpa_kernel({"math": SDPBackend.MATH, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+                        "flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}[name])
 
 
 if __name__ == "__main__":
