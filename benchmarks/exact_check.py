@@ -9,7 +9,8 @@ layout. Checks, per engine: the share of rows whose token ids equal generate's, 
 logits are bit-identical to generate's (and, on CUDA, to the same layout run eagerly), tokens/s and
 the ratio to generate. Rows that differ are traced: the step of their first different token, and the step
 (and cache column) where the emitted token's log-probability first stops being bit-equal to generate's.
-`--sdpa math|efficient|cudnn` forces one attention backend on generate and the engines alike. Exits 1
+`--sdpa math|efficient|cudnn` forces one attention backend on generate and the engines alike; `--engine-sdpa`
+on the engines only; `--probe-generate` tells which forced backend reproduces generate's own choice. Exits 1
 unless the exact layout (copy) is identical on >= 99% of the rows.
 """
 
@@ -33,6 +34,11 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=64)
     parser.add_argument("--sdpa", default=None, choices=["math", "efficient", "flash", "cudnn"],
                         help="force one SDPA backend for generate and the engines alike (default: PyTorch chooses)")
+    parser.add_argument("--engine-sdpa", default=None,
+                        help="SDPA backends for the engines only (FastDecoder's sdpa, e.g. efficient); generate keeps "
+                             "PyTorch's choice")
+    parser.add_argument("--probe-generate", action="store_true",
+                        help="also run generate under each forced backend and compare it with generate's own choice")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     with sdpa_backend(args.sdpa):
@@ -83,12 +89,23 @@ def check(args) -> None:
           f"  new tokens {new}  prompt tokens {min(map(len, prompts))}-{width}")
     print(f"generate: {gen_s:.2f}s  {gen_tps:.0f} tok/s")
     rows = {"generate": dict(seconds=gen_s, tokens_per_s=gen_tps)}
+    if args.probe_generate:  # which backend does generate's own choice match?
+        for name in ("flash", "efficient", "math", "cudnn"):
+            try:
+                with sdpa_backend(name):
+                    forced = generate().sequences[:, width:].tolist()
+                share = sum(a == b for a, b in zip(forced, ref)) / n
+                rows[f"generate-{name}"] = dict(same_as_generate=share)
+                print(f"generate with only {name}: identical to generate's own choice on {share:.1%} of rows", flush=True)
+            except Exception as ex:  # noqa: BLE001 - a backend that cannot run these shapes
+                rows[f"generate-{name}"] = dict(error=f"{type(ex).__name__}: {ex}")
+                print(f"generate with only {name}: FAILED: {type(ex).__name__}: {str(ex)[:200]}", flush=True)
     variants = {"exact-copy": dict(exact=True, exact_kv="copy"), "exact-cache": dict(exact=True, exact_kv="cache"),
                 "static": dict(exact=False)}
     ok = False
     for name, opts in variants.items():
         try:
-            engine = Engine(model, tokenizer, backend="fast", **opts)
+            engine = Engine(model, tokenizer, backend="fast", sdpa=args.engine_sdpa, **opts)
             engine.eos_ids = set()  # as generate with eos_token_id=None: every row decodes all tokens
             reqs = [Request(p, new, logprobs=True) for p in prompts]
             start = time.perf_counter()
@@ -118,7 +135,7 @@ def check(args) -> None:
             logits_equal = bool(torch.equal(first, ref_first))
             eager_equal = None
             if cuda and opts["exact"]:  # the piece graphs replay exactly what the eager pieces compute
-                eager = FastDecoder(model, graphs=False, exact=True, exact_kv=opts["exact_kv"])
+                eager = FastDecoder(model, graphs=False, exact=True, exact_kv=opts["exact_kv"], sdpa=args.engine_sdpa)
                 forced = torch.tensor([r[:8] for r in ref])
                 a = engine.fast.teacher_forced_logits(prompts, forced, pad_id=tokenizer.pad_token_id)
                 b = eager.teacher_forced_logits(prompts, forced, pad_id=tokenizer.pad_token_id)

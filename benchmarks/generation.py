@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--decode-gqa", choices=["group", "repeat"], default=None,
                         help="fast engine's decode attention (default: group with CUDA graphs, repeat without)")
     parser.add_argument("--no-graphs", action="store_true", help="fast engine without CUDA graphs (eager)")
+    parser.add_argument("--engine-sdpa", default=None,
+                        help="SDPA backends of the fast engines (FastDecoder's sdpa, e.g. efficient; default: PyTorch's)")
     parser.add_argument("--no-sort", action="store_true", help="keep pool order (default: sort by length, as ckpt/)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (on a busy machine 1 avoids OpenMP spin-waiting)")
@@ -150,11 +152,11 @@ def main() -> None:
     prompts = chat_prompts(tokenizer, args.prompts)
     if not args.no_sort:
         prompts.sort(key=len)
-    options = dict(decode_gqa=args.decode_gqa) | (dict(graphs=False) if args.no_graphs else {})
+    options = dict(decode_gqa=args.decode_gqa, sdpa=args.engine_sdpa) | (dict(graphs=False) if args.no_graphs else {})
     engines = {}
     if "exact" in args.methods:
         engines["exact"] = Engine(model, tokenizer, backend="fast", exact=True, exact_kv=args.exact_kv,
-                                  **(dict(graphs=False) if args.no_graphs else {}))
+                                  sdpa=args.engine_sdpa, **(dict(graphs=False) if args.no_graphs else {}))
     if "static" in args.methods:
         engines["static"] = Engine(model, tokenizer, backend="fast", exact=False, **options)
     hf = Engine(model, tokenizer, backend="hf")
@@ -167,7 +169,7 @@ def main() -> None:
     for name, engine in engines.items():
         f = engine.fast
         print(f"{name} engine: graphs={f.graphs} exact={f.exact} exact_kv={f.exact_kv} decode_gqa={f.decode_gqa}"
-              f" len_multiple={f.len_multiple}")
+              f" len_multiple={f.len_multiple} sdpa={f.sdpa or 'PyTorch chooses'}")
 
     # first-use costs (CUDA context, cuBLAS, kernels) outside every timing
     warm = prompts[:2]
@@ -233,7 +235,7 @@ def main() -> None:
     if args.out:
         meta = dict(device=device, device_name=where, dtype=dtype, torch=torch.__version__,
                     transformers=transformers.__version__, prompts=len(prompts), budget_s=args.budget_s,
-                    engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, exact_kv=e.fast.exact_kv,
+                    engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, exact_kv=e.fast.exact_kv, sdpa=e.fast.sdpa,
                                         decode_gqa=e.fast.decode_gqa) for name, e in engines.items()})
         from training.manifest import write_json_atomic
 

@@ -195,6 +195,23 @@ def _inverse_cdf(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
     return torch.searchsorted(cdf, value, right=True)[:, 0]
 
 
+SDPA_BACKENDS = ("flash", "efficient", "math", "cudnn")
+
+
+def sdpa_backends(spec: str | None) -> list | None:
+    """`"efficient"` or `"efficient+math"` as torch's SDPBackend list (None: no restriction)."""
+    if spec is None:
+        return None
+    from torch.nn.attention import SDPBackend
+
+    names = spec.split("+")
+    bad = [n for n in names if n not in SDPA_BACKENDS]
+    if bad or not names:
+        raise ValueError(f"sdpa must be one or more of {', '.join(SDPA_BACKENDS)} joined by '+', got {spec!r}")
+    return [{"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+             "math": SDPBackend.MATH, "cudnn": SDPBackend.CUDNN_ATTENTION}[n] for n in names]
+
+
 def _device_scoped(method):
     @functools.wraps(method)
     def wrapper(self, *args, **kwargs):
@@ -306,11 +323,14 @@ class FastDecoder:
     identical to `generate`). `exact_kv`: "copy" hands attention contiguous (head-repeated) K/V as
     transformers does (the default); "cache" keeps a head-repeated cache for padded batches and attends over
     views of it (no copy per layer: faster at large batches, 3x the cache memory with SmolLM2's GQA).
+    `sdpa`: the attention backends SDPA may use in this engine's calls (graph captures included), a name or
+    "+"-joined names from {flash, efficient, math, cudnn}; None leaves PyTorch's own choice, which on CUDA can
+    differ between two calls of different shapes or strides (and so differ from `generate`'s).
     """
 
     def __init__(self, model, graphs: bool | None = None, len_multiple: int | None = None, max_states: int = 4,
                  decode_gqa: str | None = None, static: bool = False, prune: bool = True, sync_lag: int = 4,
-                 exact: bool = False, exact_kv: str = "copy"):
+                 exact: bool = False, exact_kv: str = "copy", sdpa: str | None = None):
         reason = unsupported_reason(model)
         if reason is not None:
             raise UnsupportedModel(reason)
@@ -320,6 +340,8 @@ class FastDecoder:
             raise ValueError(f"exact_kv must be 'copy' or 'cache', got {exact_kv!r}")
         if exact and static:
             raise ValueError("exact=True and static=True are different layouts; pick one")
+        self.sdpa_backends = sdpa_backends(sdpa)
+        self.sdpa = sdpa
         self.model = model
         config = model.config
         self.device = next(model.parameters()).device
@@ -379,10 +401,19 @@ class FastDecoder:
         """Drop all caches and graphs (frees their GPU memory)."""
         self.states.clear()
 
+    @contextlib.contextmanager
     def _on_device(self):
         """Make the model's GPU current (streams, events and graph capture use the current device; the
-        provider calls from a worker thread, whose current device is cuda:0)."""
-        return torch.cuda.device(self.device) if self.device.type == "cuda" else contextlib.nullcontext()
+        provider calls from a worker thread, whose current device is cuda:0), and restrict SDPA to the
+        `sdpa` backends when given."""
+        with contextlib.ExitStack() as stack:
+            if self.device.type == "cuda":
+                stack.enter_context(torch.cuda.device(self.device))
+            if self.sdpa_backends:
+                from torch.nn.attention import sdpa_kernel
+
+                stack.enter_context(sdpa_kernel(self.sdpa_backends))
+            yield
 
     # ---- the forward pass ----------------------------------------------------------------------------
 
