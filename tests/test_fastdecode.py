@@ -107,6 +107,32 @@ def test_greedy_equals_model_generate_token_for_token(tiny, layout):
         assert all(r.finish == "max_tokens" and len(r.token_ids) == max_new for r in got)
 
 
+def test_sdpa_option_pins_the_engines_attention_backend(tiny, monkeypatch):
+    """`sdpa="math"`: every attention call of the engine (prefill and decode) runs with only the math kernel
+    allowed, and the tokens still equal generate's when generate runs it too; the restriction ends with the call;
+    an unknown backend name is refused clearly."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    model, tokenizer, ids = tiny
+    engine = Engine(model, tokenizer, backend="fast", sdpa="math")
+    with sdpa_kernel([SDPBackend.MATH]):
+        want = reference(model, tokenizer, ids, 9)
+    allowed = []
+    real = torch.nn.functional.scaled_dot_product_attention
+
+    def spy(*args, **kwargs):
+        allowed.append((torch.backends.cuda.math_sdp_enabled(), torch.backends.cuda.flash_sdp_enabled()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    got = engine.generate([Request(i, 9) for i in ids])
+    assert [r.token_ids for r in got] == want
+    assert allowed and all(pair == (True, False) for pair in allowed)  # inside the engine: math only
+    assert torch.backends.cuda.flash_sdp_enabled()  # restored after it
+    with pytest.raises(ValueError, match="sdpa must be one or more of flash, efficient, math, cudnn"):
+        FastDecoder(model, sdpa="fast")
+
+
 def test_fast_and_hf_backends_agree(tiny):
     model, tokenizer, ids = tiny
     fast, hf = Engine(model, tokenizer, backend="fast"), Engine(model, tokenizer, backend="hf")

@@ -25,9 +25,10 @@ over the written columns only and dropping finished rows from the batch (as the 
 makes it bit-equal to transformers on CPU; `static=True` runs the graph's layout eagerly instead (tests).
 
 Exact layout (`exact=True`, opt-in; `ckpt/` takes `-M exact=true` or `$CAUGHT_EXACT=1`). In bf16 the static
-layout's extra masked columns (and the rounded cache length) change SDPA's tiling and accumulation, so greedy
-near-ties flip
-against `model.generate` (about half of the samples at batch 128-512 on an H100). The exact layout decodes
+layout's calls (a mask over every cache column, the rounded cache length, other strides) lead PyTorch to other
+SDPA kernels than `generate`'s calls, whose rounding differs, so greedy near-ties flip against `model.generate`
+(about half of the samples at batch 128-512 on an H100, 64 new tokens; with the memory-efficient kernel forced
+on both sides the static layout is identical to generate). The exact layout decodes
 the batch as `generate` does: exactly n rows (no bucket), the prompt width unrounded (left padding as
 generate pads), no row dropped, and each step's attention over exactly the cache's first width + t + 1
 columns, called as transformers' sdpa integration calls it (a [n, 1, 1, L] bool padding mask with K/V repeated
@@ -40,8 +41,10 @@ which the CPU tests check bit for bit against `generate` in bf16. `exact=False` 
 layout (one graph per step), the faster of the two. Measured on an H100 (SmolLM2-135M, bf16, 64 new tokens,
 2026-11-25): exact is 16x `generate` at batch 128 with 100% identical outputs, and 8.8x at batch 512 with 98%;
 static is 22x and 15x with 51% and 43%. Over 256 new tokens on CUDA exact is not identical (21% of rows at batch
-128 without EOS, parting from step 57 on; 2026-11-26) while the CPU's eager pieces are (100%): some CUDA-side
-difference in a decode step, not yet found. Exact is not the default because its graphs are per row count (GEMM
+128 without EOS, parting from step 54 on; 2026-11-26) while the CPU's eager pieces are (100%). With one SDPA backend
+forced on generate and the engine alike (math or efficient) exact is 100% identical there, and so is the static
+layout under the efficient kernel: the difference is PyTorch's per-call kernel choice, which `sdpa` can pin for
+the engine (not for generate). Exact is not the default because its graphs are per row count (GEMM
 rounding depends on it): Inspect hands `ckpt/` batches of many different sizes, each of which costs a capture,
 which made sweep evaluations about 3x slower than with the static layout. Note also that `generate`'s own
 greedy outputs depend on the batch they are decoded in.
@@ -325,7 +328,8 @@ class FastDecoder:
     views of it (no copy per layer: faster at large batches, 3x the cache memory with SmolLM2's GQA).
     `sdpa`: the attention backends SDPA may use in this engine's calls (graph captures included), a name or
     "+"-joined names from {flash, efficient, math, cudnn}; None leaves PyTorch's own choice, which on CUDA can
-    differ between two calls of different shapes or strides (and so differ from `generate`'s).
+    differ between two calls of different shapes or strides (and so differ from `generate`'s). The list must
+    cover every call: "efficient" alone cannot run an unpadded batch's prefill (`enable_gqa`) on CUDA.
     """
 
     def __init__(self, model, graphs: bool | None = None, len_multiple: int | None = None, max_states: int = 4,
