@@ -10,13 +10,15 @@ logits are bit-identical to generate's (and, on CUDA, to the same layout run eag
 the ratio to generate. Rows that differ are traced: the step of their first different token, and the step
 (and cache column) where the emitted token's log-probability first stops being bit-equal to generate's.
 `--sdpa math|efficient|cudnn` forces one attention backend on generate and the engines alike; `--engine-sdpa`
-on the engines only; `--probe-generate` tells which forced backend reproduces generate's own choice. Exits 1
+on the engines only; `--probe-generate` tells which forced backend reproduces generate's own choice; `--kernels`
+counts the attention kernels each one launches (CUDA). Exits 1
 unless the exact layout (copy) is identical on >= 99% of the rows.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -39,6 +41,8 @@ def main() -> None:
                              "PyTorch's choice")
     parser.add_argument("--probe-generate", action="store_true",
                         help="also run generate under each forced backend and compare it with generate's own choice")
+    parser.add_argument("--kernels", action="store_true",
+                        help="CUDA: count the attention kernels (by name) that generate and each engine launch")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     with sdpa_backend(args.sdpa):
@@ -73,13 +77,15 @@ def check(args) -> None:
                                   temperature=None, top_p=None, top_k=None, output_logits=True,
                                   return_dict_in_generate=True)
 
-    generate()  # warm-up
+    warm = generate().sequences[:, width:].tolist()  # warm-up, and generate against itself
     sync()
     start = time.perf_counter()
     out = generate()
     sync()
     gen_s = time.perf_counter() - start
     ref = out.sequences[:, width:].tolist()
+    self_same = sum(a == b for a, b in zip(warm, ref)) / n
+    print(f"generate run twice on the same batch: identical on {self_same:.1%} of rows", flush=True)
     ref_first = out.logits[0].float()
     # generate's log-probability of each emitted token (fp32 log_softmax of its logits), for the numeric trace
     ref_lp = torch.stack([torch.log_softmax(step.float(), -1).gather(1, out.sequences[:, width + t, None])[:, 0]
@@ -88,7 +94,9 @@ def check(args) -> None:
     print(f"device {args.device} ({torch.cuda.get_device_name() if cuda else 'cpu'})  {args.dtype}  batch {n}"
           f"  new tokens {new}  prompt tokens {min(map(len, prompts))}-{width}")
     print(f"generate: {gen_s:.2f}s  {gen_tps:.0f} tok/s")
-    rows = {"generate": dict(seconds=gen_s, tokens_per_s=gen_tps)}
+    rows = {"generate": dict(seconds=gen_s, tokens_per_s=gen_tps, same_as_itself=self_same)}
+    if args.kernels and cuda:
+        rows["generate"]["attention_kernels"] = attention_kernels(generate)
     if args.probe_generate:  # which backend does generate's own choice match?
         for name in ("flash", "efficient", "math", "cudnn"):
             try:
@@ -160,6 +168,8 @@ def check(args) -> None:
                       f"{cols[len(cols) // 2]}, max {cols[-1]}", flush=True)
             if name == "exact-copy":
                 ok = same >= 0.99
+            if args.kernels and cuda:
+                rows[name]["attention_kernels"] = attention_kernels(functools.partial(engine.generate, reqs))
             engine.fast.clear()
             del engine
         except Exception as ex:  # noqa: BLE001 - report and go on to the next variant
@@ -172,6 +182,24 @@ def check(args) -> None:
                                                rows=rows))
     print("exact layout identical to generate on >= 99% of rows:", "PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)
+
+
+def attention_kernels(fn) -> dict[str, int]:
+    """Run fn under torch.profiler and count the CUDA kernels that look like attention (by name), printed."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CUDA]) as prof:
+        fn()
+    counts: dict[str, int] = {}
+    for e in prof.events():
+        name = e.name
+        low = name.lower()
+        if e.device_type.name == "CUDA" and any(w in low for w in ("fmha", "flash", "cudnn", "attention", "sdpa",
+                                                                    "softmax", "gemv", "bmm")):
+            counts[name[:120]] = counts.get(name[:120], 0) + 1
+    for name, c in sorted(counts.items(), key=lambda x: -x[1])[:8]:
+        print(f"    {c:>7}  {name}", flush=True)
+    return counts
 
 
 def sdpa_backend(name: str | None):
