@@ -34,8 +34,9 @@ def main() -> None:
     parser.add_argument("--dtype", default="bfloat16")
     parser.add_argument("--prompts", type=int, default=64)
     parser.add_argument("--new-tokens", type=int, default=64)
-    parser.add_argument("--sdpa", default=None, choices=["math", "efficient", "flash", "cudnn"],
-                        help="force one SDPA backend for generate and the engines alike (default: PyTorch chooses)")
+    parser.add_argument("--sdpa", default=None,
+                        help="SDPA backends for generate and the engines alike, e.g. efficient or flash+efficient+math "
+                             "(default: PyTorch chooses for generate; the engines keep their own default)")
     parser.add_argument("--engine-sdpa", default=None,
                         help="SDPA backends for the engines only (FastDecoder's sdpa, e.g. efficient); generate keeps "
                              "PyTorch's choice")
@@ -113,7 +114,7 @@ def check(args) -> None:
     ok = False
     for name, opts in variants.items():
         try:
-            engine = Engine(model, tokenizer, backend="fast", sdpa=args.engine_sdpa, **opts)
+            engine = Engine(model, tokenizer, backend="fast", sdpa=args.engine_sdpa or args.sdpa, **opts)
             engine.eos_ids = set()  # as generate with eos_token_id=None: every row decodes all tokens
             reqs = [Request(p, new, logprobs=True) for p in prompts]
             start = time.perf_counter()
@@ -143,7 +144,8 @@ def check(args) -> None:
             logits_equal = bool(torch.equal(first, ref_first))
             eager_equal = None
             if cuda and opts["exact"]:  # the piece graphs replay exactly what the eager pieces compute
-                eager = FastDecoder(model, graphs=False, exact=True, exact_kv=opts["exact_kv"], sdpa=args.engine_sdpa)
+                eager = FastDecoder(model, graphs=False, exact=True, exact_kv=opts["exact_kv"],
+                                    sdpa=args.engine_sdpa or args.sdpa)
                 forced = torch.tensor([r[:8] for r in ref])
                 a = engine.fast.teacher_forced_logits(prompts, forced, pad_id=tokenizer.pad_token_id)
                 b = eager.teacher_forced_logits(prompts, forced, pad_id=tokenizer.pad_token_id)
@@ -202,16 +204,18 @@ def attention_kernels(fn) -> dict[str, int]:
     return counts
 
 
-def sdpa_backend(name: str | None):
-    """A context forcing one SDPA backend (None: PyTorch's own choice)."""
+def sdpa_backend(spec: str | None):
+    """A context restricting SDPA to `spec`'s backends (training.fastdecode.sdpa_backends; None: no restriction)."""
     import contextlib
 
-    if name is None:
-        return contextlib.nullcontext()
-    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from training.fastdecode import sdpa_backends
 
-    return sdpa_kernel({"math": SDPBackend.MATH, "efficient": SDPBackend.EFFICIENT_ATTENTION,
-                        "flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}[name])
+    backends = sdpa_backends(spec)
+    if not backends:
+        return contextlib.nullcontext()
+    from torch.nn.attention import sdpa_kernel
+
+    return sdpa_kernel(backends)
 
 
 if __name__ == "__main__":

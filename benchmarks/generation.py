@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--decode-gqa", choices=["group", "repeat"], default=None,
                         help="fast engine's decode attention (default: group with CUDA graphs, repeat without)")
     parser.add_argument("--no-graphs", action="store_true", help="fast engine without CUDA graphs (eager)")
+    parser.add_argument("--sdpa", default=None,
+                        help="SDPA backends for every method, generate included (e.g. flash+efficient+math)")
     parser.add_argument("--engine-sdpa", default=None,
                         help="SDPA backends of the fast engines (FastDecoder's sdpa, e.g. efficient; default: PyTorch's)")
     parser.add_argument("--no-sort", action="store_true", help="keep pool order (default: sort by length, as ckpt/)")
@@ -134,6 +136,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="16 prompts, batch 8 16, 16 new tokens")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
+    if args.sdpa:  # every method, generate included, under the same backends (for the whole run)
+        from torch.nn.attention import sdpa_kernel
+
+        from training.fastdecode import sdpa_backends
+
+        sdpa_kernel(sdpa_backends(args.sdpa)).__enter__()
+    args.engine_sdpa = args.engine_sdpa or args.sdpa
     if args.quick:
         args.prompts, args.batch, args.new_tokens = 16, [8, 16], [16]
 
@@ -169,7 +178,8 @@ def main() -> None:
     for name, engine in engines.items():
         f = engine.fast
         print(f"{name} engine: graphs={f.graphs} exact={f.exact} exact_kv={f.exact_kv} decode_gqa={f.decode_gqa}"
-              f" len_multiple={f.len_multiple} sdpa={f.sdpa or 'PyTorch chooses'}")
+              f" len_multiple={f.len_multiple} sdpa={f.sdpa}")
+    print(f"generate's SDPA backends: {args.sdpa or 'PyTorch chooses'}")
 
     # first-use costs (CUDA context, cuBLAS, kernels) outside every timing
     warm = prompts[:2]
@@ -235,6 +245,7 @@ def main() -> None:
     if args.out:
         meta = dict(device=device, device_name=where, dtype=dtype, torch=torch.__version__,
                     transformers=transformers.__version__, prompts=len(prompts), budget_s=args.budget_s,
+                    generate_sdpa=args.sdpa,
                     engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, exact_kv=e.fast.exact_kv, sdpa=e.fast.sdpa,
                                         decode_gqa=e.fast.decode_gqa) for name, e in engines.items()})
         from training.manifest import write_json_atomic

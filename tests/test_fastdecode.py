@@ -129,8 +129,9 @@ def test_sdpa_option_pins_the_engines_attention_backend(tiny, monkeypatch):
     assert [r.token_ids for r in got] == want
     assert allowed and all(pair == (True, False) for pair in allowed)  # inside the engine: math only
     assert torch.backends.cuda.flash_sdp_enabled()  # restored after it
-    with pytest.raises(ValueError, match="sdpa must be one or more of flash, efficient, math, cudnn"):
+    with pytest.raises(ValueError, match="sdpa must be 'any' or one or more of flash, efficient, math, cudnn"):
         FastDecoder(model, sdpa="fast")
+    assert FastDecoder(model).sdpa == "any"  # CPU: PyTorch's choice (its CPU kernels are reproducible)
 
 
 def test_fast_and_hf_backends_agree(tiny):

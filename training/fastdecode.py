@@ -199,18 +199,25 @@ def _inverse_cdf(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
 
 
 SDPA_BACKENDS = ("flash", "efficient", "math", "cudnn")
+# The engine's attention backends on CUDA unless told otherwise. PyTorch 2.11 (cu130, cuDNN 9.19) picks cuDNN's
+# attention on an H100 for transformers' calls, and its outputs are not reproducible from one call to the next:
+# `model.generate` run twice on the same batch (SmolLM2-135M, bf16, 128 rows x 256 greedy tokens) gave the same
+# tokens on only 21% of rows (2026-11-26, benchmarks/exact_check.py). Flash, memory-efficient and math
+# attention forwards are deterministic; with them the engine's greedy outputs equal generate's run under them.
+REPRODUCIBLE_SDPA = "flash+efficient+math"
 
 
 def sdpa_backends(spec: str | None) -> list | None:
-    """`"efficient"` or `"efficient+math"` as torch's SDPBackend list (None: no restriction)."""
-    if spec is None:
+    """`"efficient"` or `"efficient+math"` as torch's SDPBackend list ("any" or None: no restriction)."""
+    if spec is None or spec == "any":
         return None
     from torch.nn.attention import SDPBackend
 
     names = spec.split("+")
     bad = [n for n in names if n not in SDPA_BACKENDS]
     if bad or not names:
-        raise ValueError(f"sdpa must be one or more of {', '.join(SDPA_BACKENDS)} joined by '+', got {spec!r}")
+        raise ValueError(f"sdpa must be 'any' or one or more of {', '.join(SDPA_BACKENDS)} joined by '+', "
+                         f"got {spec!r}")
     return [{"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
              "math": SDPBackend.MATH, "cudnn": SDPBackend.CUDNN_ATTENTION}[n] for n in names]
 
@@ -327,8 +334,8 @@ class FastDecoder:
     transformers does (the default); "cache" keeps a head-repeated cache for padded batches and attends over
     views of it (no copy per layer: faster at large batches, 3x the cache memory with SmolLM2's GQA).
     `sdpa`: the attention backends SDPA may use in this engine's calls (graph captures included), a name or
-    "+"-joined names from {flash, efficient, math, cudnn}; None leaves PyTorch's own choice, which on CUDA can
-    differ between two calls of different shapes or strides (and so differ from `generate`'s). The list must
+    "+"-joined names from {flash, efficient, math, cudnn}, or "any" for PyTorch's own choice. Default: on CUDA
+    `REPRODUCIBLE_SDPA` (no cuDNN attention, whose outputs change from call to call), on CPU "any". The list must
     cover every call: "efficient" alone cannot run an unpadded batch's prefill (`enable_gqa`) on CUDA.
     """
 
@@ -344,12 +351,14 @@ class FastDecoder:
             raise ValueError(f"exact_kv must be 'copy' or 'cache', got {exact_kv!r}")
         if exact and static:
             raise ValueError("exact=True and static=True are different layouts; pick one")
-        self.sdpa_backends = sdpa_backends(sdpa)
-        self.sdpa = sdpa
         self.model = model
         config = model.config
         self.device = next(model.parameters()).device
         cuda = self.device.type == "cuda"
+        if sdpa is None:  # CUDA: reproducible kernels only (cuDNN's attention is not, see REPRODUCIBLE_SDPA)
+            sdpa = REPRODUCIBLE_SDPA if cuda else "any"
+        self.sdpa = sdpa
+        self.sdpa_backends = sdpa_backends(sdpa)
         self.graphs = cuda if graphs is None else bool(graphs)
         if self.graphs and not cuda:
             raise ValueError("CUDA graphs need a model on a CUDA device")
