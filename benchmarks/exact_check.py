@@ -42,6 +42,8 @@ def main() -> None:
                              "PyTorch's choice")
     parser.add_argument("--probe-generate", action="store_true",
                         help="also run generate under each forced backend and compare it with generate's own choice")
+    parser.add_argument("--eos", action="store_true",
+                        help="stop rows at the chat template's EOS ids (generate and engines alike; default: no EOS)")
     parser.add_argument("--kernels", action="store_true",
                         help="CUDA: count the attention kernels (by name) that generate and each engine launch")
     parser.add_argument("--out", default=None)
@@ -70,21 +72,26 @@ def check(args) -> None:
         ids[i, width - len(p):] = torch.tensor(p)
         mask[i, width - len(p):] = 1
     ids, mask = ids.to(args.device), mask.to(args.device)
+    # --eos: stop rows at the chat template's EOS ids, as ckpt/ and generation.py do (default: no EOS)
+    eos = sorted(Engine(model, tokenizer, backend="hf").eos_ids) if args.eos else None
+
+    def cut(row: list[int]) -> list[int]:
+        return next((row[:k] for k, tok in enumerate(row) if eos and tok in eos), row)
 
     def generate():
         with torch.inference_mode():
             return model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new, min_new_tokens=0,
-                                  do_sample=False, eos_token_id=None, pad_token_id=tokenizer.pad_token_id,
+                                  do_sample=False, eos_token_id=eos, pad_token_id=tokenizer.pad_token_id,
                                   temperature=None, top_p=None, top_k=None, output_logits=True,
                                   return_dict_in_generate=True)
 
-    warm = generate().sequences[:, width:].tolist()  # warm-up, and generate against itself
+    warm = [cut(r) for r in generate().sequences[:, width:].tolist()]  # warm-up, and generate against itself
     sync()
     start = time.perf_counter()
     out = generate()
     sync()
     gen_s = time.perf_counter() - start
-    ref = out.sequences[:, width:].tolist()
+    ref = [cut(r) for r in out.sequences[:, width:].tolist()]
     self_same = sum(a == b for a, b in zip(warm, ref)) / n
     print(f"generate run twice on the same batch: identical on {self_same:.1%} of rows", flush=True)
     ref_first = out.logits[0].float()
@@ -115,7 +122,8 @@ def check(args) -> None:
     for name, opts in variants.items():
         try:
             engine = Engine(model, tokenizer, backend="fast", sdpa=args.engine_sdpa or args.sdpa, **opts)
-            engine.eos_ids = set()  # as generate with eos_token_id=None: every row decodes all tokens
+            if not args.eos:
+                engine.eos_ids = set()  # as generate with eos_token_id=None: every row decodes all tokens
             reqs = [Request(p, new, logprobs=True) for p in prompts]
             start = time.perf_counter()
             engine.generate(reqs)  # allocates, captures and runs once
@@ -135,7 +143,7 @@ def check(args) -> None:
             numeric = []
             for i, (r, lp_ref) in enumerate(zip(results, ref_lp)):
                 same_upto = next((t for t, (x, y) in enumerate(zip(r.token_ids, ref[i])) if x != y), new)
-                at = next((t for t in range(min(same_upto + 1, len(r.logprobs)))
+                at = next((t for t in range(min(same_upto + 1, len(r.logprobs), len(lp_ref)))
                            if r.logprobs[t] != lp_ref[t]), None)
                 if at is not None:
                     numeric.append((at, len(prompts[i]) + at))
