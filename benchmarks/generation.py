@@ -136,13 +136,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="16 prompts, batch 8 16, 16 new tokens")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
+    args.engine_sdpa = args.engine_sdpa or args.sdpa
     if args.sdpa:  # every method, generate included, under the same backends (for the whole run)
         from torch.nn.attention import sdpa_kernel
 
         from training.fastdecode import sdpa_backends
 
-        sdpa_kernel(sdpa_backends(args.sdpa)).__enter__()
-    args.engine_sdpa = args.engine_sdpa or args.sdpa
+        with sdpa_kernel(sdpa_backends(args.sdpa)):
+            return run(args)
+    return run(args)
+
+
+def run(args) -> None:
     if args.quick:
         args.prompts, args.batch, args.new_tokens = 16, [8, 16], [16]
 
@@ -179,7 +184,10 @@ def main() -> None:
         f = engine.fast
         print(f"{name} engine: graphs={f.graphs} exact={f.exact} exact_kv={f.exact_kv} decode_gqa={f.decode_gqa}"
               f" len_multiple={f.len_multiple} sdpa={f.sdpa}")
-    print(f"generate's SDPA backends: {args.sdpa or 'PyTorch chooses'}")
+    b = torch.backends.cuda
+    enabled = [name for name, on in (("flash", b.flash_sdp_enabled()), ("efficient", b.mem_efficient_sdp_enabled()),
+                                     ("math", b.math_sdp_enabled()), ("cudnn", b.cudnn_sdp_enabled())) if on]
+    print(f"generate's SDPA backends (enabled now): {'+'.join(enabled)}")
 
     # first-use costs (CUDA context, cuBLAS, kernels) outside every timing
     warm = prompts[:2]
