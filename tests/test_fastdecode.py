@@ -454,9 +454,15 @@ def test_cuda_graphs_match_the_eager_static_step_and_model_generate(tiny_llama_d
     tol = 1e-4 if dtype == torch.float32 else 0.25  # replaying the graph = running its step (up to cuBLAS choices)
     torch.testing.assert_close(a, b, rtol=tol, atol=tol)
     assert next(iter(graphs.states.values())).graph is not None
+    from torch.nn.attention import sdpa_kernel
+
+    from training.fastdecode import REPRODUCIBLE_SDPA, sdpa_backends
+
     engine = Engine(model, tokenizer, backend="fast")
+    assert engine.fast.sdpa == REPRODUCIBLE_SDPA  # CUDA's default: no cuDNN attention
     got = [r.token_ids for r in engine.generate([Request(i, 32) for i in ids])]
-    ref = reference(model, tokenizer, ids, 32)
+    with sdpa_kernel(sdpa_backends(REPRODUCIBLE_SDPA)):
+        ref = reference(model, tokenizer, ids, 32)
     same = sum(x == y for x, y in zip(got, ref)) / len(ids)
     assert same >= (0.95 if dtype == torch.float32 else 0.8), same
     # the same graph (bucket 64) serves a smaller batch; sampling runs too
@@ -470,6 +476,17 @@ def test_cuda_graphs_match_the_eager_static_step_and_model_generate(tiny_llama_d
 @cuda
 @pytest.mark.parametrize("exact_kv", ["copy", "cache"])
 def test_cuda_exact_layout_piece_graphs_equal_model_generate_bit_for_bit(tiny_llama_dir, exact_kv):
+    """Against generate run with the engine's attention backends (REPRODUCIBLE_SDPA): with PyTorch's own pick
+    (cuDNN's attention on an H100) generate does not even reproduce itself."""
+    from torch.nn.attention import sdpa_kernel
+
+    from training.fastdecode import REPRODUCIBLE_SDPA, sdpa_backends
+
+    with sdpa_kernel(sdpa_backends(REPRODUCIBLE_SDPA)):
+        _exact_layout_equals_generate(tiny_llama_dir, exact_kv)
+
+
+def _exact_layout_equals_generate(tiny_llama_dir, exact_kv):
     model, tokenizer, _ = load(str(tiny_llama_dir), device="cuda", dtype="bfloat16")
     ids = [tokenizer.apply_chat_template([{"role": "user", "content": p * (1 + k % 3)}],
                                          add_generation_prompt=True)["input_ids"] for k, p in enumerate(PROMPTS * 8)]

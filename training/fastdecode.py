@@ -24,11 +24,7 @@ late so the GPU never waits for the CPU. On CPU (or `graphs=False`) the same ste
 over the written columns only and dropping finished rows from the batch (as the hf loop does), which
 makes it bit-equal to transformers on CPU; `static=True` runs the graph's layout eagerly instead (tests).
 
-Exact layout (`exact=True`, opt-in; `ckpt/` takes `-M exact=true` or `$CAUGHT_EXACT=1`). In bf16 the static
-layout's calls (a mask over every cache column, the rounded cache length, other strides) lead PyTorch to other
-SDPA kernels than `generate`'s calls, whose rounding differs, so greedy near-ties flip against `model.generate`
-(about half of the samples at batch 128-512 on an H100, 64 new tokens; with the memory-efficient kernel forced
-on both sides the static layout is identical to generate). The exact layout decodes
+Exact layout (`exact=True`, opt-in; `ckpt/` takes `-M exact=true` or `$CAUGHT_EXACT=1`). The exact layout decodes
 the batch as `generate` does: exactly n rows (no bucket), the prompt width unrounded (left padding as
 generate pads), no row dropped, and each step's attention over exactly the cache's first width + t + 1
 columns, called as transformers' sdpa integration calls it (a [n, 1, 1, L] bool padding mask with K/V repeated
@@ -38,14 +34,11 @@ its attention; for each next layer, the previous layer's o_proj + MLP and this l
 cache write; the last layer's o_proj + MLP + final norm + lm_head (layers + 1 replays, one graph pool), with
 the attentions eager between replays on views of the cache. Without graphs (CPU) the same pieces run eagerly,
 which the CPU tests check bit for bit against `generate` in bf16. `exact=False` (the default) keeps the static
-layout (one graph per step), the faster of the two. Measured on an H100 (SmolLM2-135M, bf16, 64 new tokens,
-2026-11-25): exact is 16x `generate` at batch 128 with 100% identical outputs, and 8.8x at batch 512 with 98%;
-static is 22x and 15x with 51% and 43%. Over 256 new tokens on CUDA exact is not identical (21% of rows at batch
-128 without EOS, parting from step 54 on; 2026-11-26) while the CPU's eager pieces are (100%). With one SDPA backend
-forced on generate and the engine alike (math or efficient) exact is 100% identical there, and so is the static
-layout under the efficient kernel: the difference is PyTorch's per-call kernel choice, which `sdpa` can pin for
-the engine (not for generate). Exact is not the default because its graphs are per row count (GEMM
-rounding depends on it): Inspect hands `ckpt/` batches of many different sizes, each of which costs a capture,
+layout (one graph per step), the faster of the two. Measured on an H200 (SmolLM2-135M, bf16,
+2026-11-26, reproducible attention on both sides, see REPRODUCIBLE_SDPA): both layouts give `generate`'s greedy
+tokens on 100% of samples at 64 and 256 new tokens, batch 128 and 512, EOS on; the static layout at 3.4-5.7x
+`generate`'s tokens/s, the exact one at 1.5-3.9x. Exact is not the default because its graphs are per row
+count (GEMM rounding depends on it): Inspect hands `ckpt/` batches of many different sizes, each of which costs a capture,
 which made sweep evaluations about 3x slower than with the static layout. Note also that `generate`'s own
 greedy outputs depend on the batch they are decoded in.
 
