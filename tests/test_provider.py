@@ -107,6 +107,13 @@ def test_unknown_model_arg_is_rejected(tiny_llama_dir):
         get_model(f"ckpt/{tiny_llama_dir}", colour="red", memoize=False)
 
 
+def test_sdpa_model_arg_reaches_the_engine_and_bad_names_are_refused(tiny_llama_dir):
+    model = get_model(f"ckpt/{tiny_llama_dir}", device="cpu", sdpa="math", memoize=False)
+    assert model.api.engine.fast is not None and model.api.engine.fast.sdpa == "math"
+    with pytest.raises(ValueError, match="sdpa must be 'any' or one or more of flash, efficient, math, cudnn"):
+        get_model(f"ckpt/{tiny_llama_dir}", device="cpu", sdpa="fastest", memoize=False)
+
+
 def test_a_cancelled_leader_still_serves_the_others():
     import anyio
 

@@ -11,7 +11,10 @@ requests to hand over, with no timed waits. Log-probabilities (`--logprobs --top
 the model itself. Model args: `device` (cpu, cuda, cuda:1; default cuda if available), `dtype`
 (float32, bfloat16; default bf16 on CUDA, fp32 on CPU), `batch_size` (default `--max-connections`, else
 32 on CPU and 256 on CUDA), `exact` (true/false: decode in the fast engine's layout that is bit-identical
-to `model.generate` in the same batch; default false, the faster static layout; see training.fastdecode).
+to `model.generate` in the same batch; default false, the faster static layout; see training.fastdecode),
+`sdpa` (the fast engine's attention backends: "any" for PyTorch's choice, or "+"-joined names from flash,
+efficient, math, cudnn; default on CUDA flash+efficient+math, whose greedy outputs are reproducible, which
+cuDNN's attention on an H100 is not; see training.fastdecode.REPRODUCIBLE_SDPA).
 """
 
 from __future__ import annotations
@@ -136,14 +139,18 @@ class CheckpointAPI(ModelAPI):
         batch_size: int | None = None,
         backend: str | None = None,
         exact: bool | str | None = None,
+        sdpa: str | None = None,
         **model_args: Any,
     ) -> None:
         config = config if config is not None else GenerateConfig()
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         if model_args:
             raise ValueError(
-                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact"
+                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact, sdpa"
             )
+        from training.fastdecode import sdpa_backends
+
+        sdpa_backends(sdpa)  # a bad name fails here, before the model loads
         from training.models import default_device, load
 
         started = time.perf_counter()
@@ -152,7 +159,8 @@ class CheckpointAPI(ModelAPI):
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
         # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see training.fastdecode)
         exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
-        fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
+        fast_options = ({} if exact is None else {"exact": _flag("exact", exact)}) | (
+            {} if sdpa is None else {"sdpa": sdpa})
         self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
                              **fast_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
