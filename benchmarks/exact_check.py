@@ -48,16 +48,18 @@ def main() -> None:
                         help="CUDA: count the attention kernels (by name) that generate and each engine launch")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    with sdpa_backend(args.sdpa):
+    from training.fastdecode import sdpa_context
+
+    with sdpa_context(args.sdpa):
         check(args)
 
 
 def check(args) -> None:
     import torch
-    from generation import chat_prompts
+    from generation import chat_prompts, cut
 
     from training.engine import Engine, Request
-    from training.fastdecode import FastDecoder
+    from training.fastdecode import FastDecoder, sdpa_context
     from training.models import load
 
     cuda = args.device.startswith("cuda")
@@ -75,9 +77,6 @@ def check(args) -> None:
     # --eos: stop rows at the chat template's EOS ids, as ckpt/ and generation.py do (default: no EOS)
     eos = sorted(Engine(model, tokenizer, backend="hf").eos_ids) if args.eos else None
 
-    def cut(row: list[int]) -> list[int]:
-        return next((row[:k] for k, tok in enumerate(row) if eos and tok in eos), row)
-
     def generate():
         with torch.inference_mode():
             return model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=new, min_new_tokens=0,
@@ -85,13 +84,13 @@ def check(args) -> None:
                                   temperature=None, top_p=None, top_k=None, output_logits=True,
                                   return_dict_in_generate=True)
 
-    warm = [cut(r) for r in generate().sequences[:, width:].tolist()]  # warm-up, and generate against itself
+    warm = [cut(r, set(eos or ()), new) for r in generate().sequences[:, width:].tolist()]  # warm-up, and generate against itself
     sync()
     start = time.perf_counter()
     out = generate()
     sync()
     gen_s = time.perf_counter() - start
-    ref = [cut(r) for r in out.sequences[:, width:].tolist()]
+    ref = [cut(r, set(eos or ()), new) for r in out.sequences[:, width:].tolist()]
     self_same = sum(a == b for a, b in zip(warm, ref)) / n
     print(f"generate run twice on the same batch: identical on {self_same:.1%} of rows", flush=True)
     ref_first = out.logits[0].float()
@@ -108,7 +107,7 @@ def check(args) -> None:
     if args.probe_generate:  # which backend does generate's own choice match?
         for name in ("flash", "efficient", "math", "cudnn"):
             try:
-                with sdpa_backend(name):
+                with sdpa_context(name):
                     forced = generate().sequences[:, width:].tolist()
                 share = sum(a == b for a, b in zip(forced, ref)) / n
                 rows[f"generate-{name}"] = dict(same_as_generate=share)
@@ -211,20 +210,6 @@ def attention_kernels(fn) -> dict[str, int]:
     for name, c in sorted(counts.items(), key=lambda x: -x[1])[:8]:
         print(f"    {c:>7}  {name}", flush=True)
     return counts
-
-
-def sdpa_backend(spec: str | None):
-    """A context restricting SDPA to `spec`'s backends (training.fastdecode.sdpa_backends; None: no restriction)."""
-    import contextlib
-
-    from training.fastdecode import sdpa_backends
-
-    backends = sdpa_backends(spec)
-    if not backends:
-        return contextlib.nullcontext()
-    from torch.nn.attention import sdpa_kernel
-
-    return sdpa_kernel(backends)
 
 
 if __name__ == "__main__":

@@ -137,14 +137,10 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     args.engine_sdpa = args.engine_sdpa or args.sdpa
-    if args.sdpa:  # every method, generate included, under the same backends (for the whole run)
-        from torch.nn.attention import sdpa_kernel
+    from training.fastdecode import sdpa_context
 
-        from training.fastdecode import sdpa_backends
-
-        with sdpa_kernel(sdpa_backends(args.sdpa)):
-            return run(args)
-    return run(args)
+    with sdpa_context(args.sdpa):  # every method, generate included, under the same backends (for the whole run)
+        run(args)
 
 
 def run(args) -> None:

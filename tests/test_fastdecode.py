@@ -132,6 +132,13 @@ def test_sdpa_option_pins_the_engines_attention_backend(tiny, monkeypatch):
     with pytest.raises(ValueError, match="sdpa must be 'any' or one or more of flash, efficient, math, cudnn"):
         FastDecoder(model, sdpa="fast")
     assert FastDecoder(model).sdpa == "any"  # CPU: PyTorch's choice (its CPU kernels are reproducible)
+    # the hf loop decodes under the same restriction (a fallback must not change the kernels)
+    allowed.clear()
+    hf = Engine(model, tokenizer, backend="hf", sdpa="math")
+    assert [r.token_ids for r in hf.generate([Request(i, 9) for i in ids])] == want
+    assert allowed and all(pair == (True, False) for pair in allowed)
+    with pytest.raises(ValueError, match="sdpa must be 'any'"):
+        Engine(model, tokenizer, backend="hf", sdpa="fast")
 
 
 def test_fast_and_hf_backends_agree(tiny):
@@ -454,14 +461,12 @@ def test_cuda_graphs_match_the_eager_static_step_and_model_generate(tiny_llama_d
     tol = 1e-4 if dtype == torch.float32 else 0.25  # replaying the graph = running its step (up to cuBLAS choices)
     torch.testing.assert_close(a, b, rtol=tol, atol=tol)
     assert next(iter(graphs.states.values())).graph is not None
-    from torch.nn.attention import sdpa_kernel
-
-    from training.fastdecode import REPRODUCIBLE_SDPA, sdpa_backends
+    from training.fastdecode import REPRODUCIBLE_SDPA, sdpa_context
 
     engine = Engine(model, tokenizer, backend="fast")
     assert engine.fast.sdpa == REPRODUCIBLE_SDPA  # CUDA's default: no cuDNN attention
     got = [r.token_ids for r in engine.generate([Request(i, 32) for i in ids])]
-    with sdpa_kernel(sdpa_backends(REPRODUCIBLE_SDPA)):
+    with sdpa_context(REPRODUCIBLE_SDPA):
         ref = reference(model, tokenizer, ids, 32)
     same = sum(x == y for x, y in zip(got, ref)) / len(ids)
     assert same >= (0.95 if dtype == torch.float32 else 0.8), same
@@ -478,11 +483,9 @@ def test_cuda_graphs_match_the_eager_static_step_and_model_generate(tiny_llama_d
 def test_cuda_exact_layout_piece_graphs_equal_model_generate_bit_for_bit(tiny_llama_dir, exact_kv):
     """Against generate run with the engine's attention backends (REPRODUCIBLE_SDPA): with PyTorch's own pick
     (cuDNN's attention on an H100) generate does not even reproduce itself."""
-    from torch.nn.attention import sdpa_kernel
+    from training.fastdecode import REPRODUCIBLE_SDPA, sdpa_context
 
-    from training.fastdecode import REPRODUCIBLE_SDPA, sdpa_backends
-
-    with sdpa_kernel(sdpa_backends(REPRODUCIBLE_SDPA)):
+    with sdpa_context(REPRODUCIBLE_SDPA):
         _exact_layout_equals_generate(tiny_llama_dir, exact_kv)
 
 

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
-from training.fastdecode import FastDecoder, Sampler, unsupported_reason
+from training.fastdecode import (
+    FastDecoder,
+    Sampler,
+    default_sdpa,
+    sdpa_backends,
+    sdpa_context,
+    unsupported_reason,
+)
 
 BACKENDS = ("auto", "fast", "hf")
 # auto uses the fast engine on CPU too: there it runs eagerly (no graphs), attending over exactly the written
@@ -58,13 +65,16 @@ class Engine:
     `training.fastdecode.FastDecoder` (exact, exact_kv, graphs, len_multiple, max_states, decode_gqa, static,
     sync_lag). `exact` (default off; opt-in) decodes in the layout whose greedy outputs are
     bit-identical to `model.generate` (attention over exactly generate's columns, piecewise CUDA graphs);
-    `exact=False` in the static layout (one graph per step: faster, but bf16 near-ties can flip).
+    `exact=False` in the static layout (one graph per step: faster). `sdpa`: the attention backends both loops
+    (fast and hf) decode under (training.fastdecode.sdpa_backends; default: REPRODUCIBLE_SDPA on CUDA, whose
+    greedy outputs repeat from run to run, PyTorch's choice on CPU).
     With "auto", a fast engine that fails at run time (other than out of memory) hands over to the hf loop.
     `prune_finished`: drop finished rows from the batch (the hf loop, and the fast engine without CUDA graphs,
     whose static batch keeps them).
     """
 
-    def __init__(self, model, tokenizer, prune_finished: bool = True, backend: str = "auto", **fast_options):
+    def __init__(self, model, tokenizer, prune_finished: bool = True, backend: str = "auto", sdpa: str | None = None,
+                 **fast_options):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
         self.model = model
@@ -72,6 +82,8 @@ class Engine:
         self.backend_requested = backend
         self.device = next(model.parameters()).device
         self.prune_finished = prune_finished
+        self.sdpa = sdpa if sdpa is not None else default_sdpa(self.device)  # both loops decode under it
+        sdpa_backends(self.sdpa)  # a bad name fails here
         eos = model.generation_config.eos_token_id
         eos = eos if isinstance(eos, list) else [eos]
         self.eos_ids = {int(e) for e in eos if e is not None}
@@ -86,7 +98,7 @@ class Engine:
             if reason is None and backend == "auto" and self.device.type != "cuda" and not FAST_ON_CPU:
                 reason = f"the model is on {self.device.type}, where the fast engine is not faster"
             if reason is None:
-                self.fast = FastDecoder(model, prune=prune_finished, **fast_options)
+                self.fast = FastDecoder(model, prune=prune_finished, sdpa=self.sdpa, **fast_options)
             elif backend == "fast":
                 raise ValueError(f"backend='fast' cannot run this model: {reason}")
             else:
@@ -127,8 +139,12 @@ class Engine:
         for r in requests:
             self.check_request(r)
 
-    @torch.inference_mode()
     def _generate_hf(self, requests: list[Request]) -> list[Result]:
+        with sdpa_context(self.sdpa):
+            return self._hf_loop(requests)
+
+    @torch.inference_mode()
+    def _hf_loop(self, requests: list[Request]) -> list[Result]:
         dev = self.device
         n = len(requests)
         width = max(len(r.prompt_ids) for r in requests)

@@ -200,6 +200,21 @@ SDPA_BACKENDS = ("flash", "efficient", "math", "cudnn")
 REPRODUCIBLE_SDPA = "flash+efficient+math"
 
 
+def default_sdpa(device: torch.device) -> str:
+    """The attention backends caught decodes with by default: REPRODUCIBLE_SDPA on CUDA, PyTorch's choice elsewhere."""
+    return REPRODUCIBLE_SDPA if device.type == "cuda" else "any"
+
+
+def sdpa_context(spec: str | None):
+    """A context restricting SDPA to `spec`'s backends (see sdpa_backends); "any" or None restricts nothing."""
+    backends = sdpa_backends(spec)
+    if not backends:
+        return contextlib.nullcontext()
+    from torch.nn.attention import sdpa_kernel
+
+    return sdpa_kernel(backends)
+
+
 def sdpa_backends(spec: str | None) -> list | None:
     """`"efficient"` or `"efficient+math"` as torch's SDPBackend list ("any" or None: no restriction)."""
     if spec is None or spec == "any":
@@ -348,10 +363,8 @@ class FastDecoder:
         config = model.config
         self.device = next(model.parameters()).device
         cuda = self.device.type == "cuda"
-        if sdpa is None:  # CUDA: reproducible kernels only (cuDNN's attention is not, see REPRODUCIBLE_SDPA)
-            sdpa = REPRODUCIBLE_SDPA if cuda else "any"
-        self.sdpa = sdpa
-        self.sdpa_backends = sdpa_backends(sdpa)
+        self.sdpa = sdpa if sdpa is not None else default_sdpa(self.device)
+        sdpa_backends(self.sdpa)  # a bad name fails here
         self.graphs = cuda if graphs is None else bool(graphs)
         if self.graphs and not cuda:
             raise ValueError("CUDA graphs need a model on a CUDA device")
@@ -415,10 +428,7 @@ class FastDecoder:
         with contextlib.ExitStack() as stack:
             if self.device.type == "cuda":
                 stack.enter_context(torch.cuda.device(self.device))
-            if self.sdpa_backends:
-                from torch.nn.attention import sdpa_kernel
-
-                stack.enter_context(sdpa_kernel(self.sdpa_backends))
+            stack.enter_context(sdpa_context(self.sdpa))
             yield
 
     # ---- the forward pass ----------------------------------------------------------------------------

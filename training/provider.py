@@ -12,7 +12,7 @@ the model itself. Model args: `device` (cpu, cuda, cuda:1; default cuda if avail
 (float32, bfloat16; default bf16 on CUDA, fp32 on CPU), `batch_size` (default `--max-connections`, else
 32 on CPU and 256 on CUDA), `exact` (true/false: decode in the fast engine's layout that is bit-identical
 to `model.generate` in the same batch; default false, the faster static layout; see training.fastdecode),
-`sdpa` (the fast engine's attention backends: "any" for PyTorch's choice, or "+"-joined names from flash,
+`sdpa` (the attention backends of either decoding loop: "any" for PyTorch's choice, or "+"-joined names from flash,
 efficient, math, cudnn; default on CUDA flash+efficient+math, whose greedy outputs are reproducible, which
 cuDNN's attention on an H100 is not; see training.fastdecode.REPRODUCIBLE_SDPA).
 """
@@ -159,10 +159,9 @@ class CheckpointAPI(ModelAPI):
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
         # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see training.fastdecode)
         exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
-        fast_options = ({} if exact is None else {"exact": _flag("exact", exact)}) | (
-            {} if sdpa is None else {"sdpa": sdpa})
+        fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
         self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
-                             **fast_options)
+                             sdpa=sdpa, **fast_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
         self.batcher = Batcher(self._run_batch, int(size))
         if config.max_connections is None and config.adaptive_connections is None and not config.batch:
