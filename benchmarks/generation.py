@@ -9,6 +9,7 @@ deployment side, in batches of each --batch size, for each --new-tokens budget, 
 * exact : `Engine(backend="fast", exact=True)` (training.fastdecode's exact layout: attention over exactly
           generate's columns, piecewise CUDA graphs; greedy outputs meant to be identical to generate's)
 * static: `Engine(backend="fast", exact=False)` (static KV cache, one CUDA graph per decode step)
+* fused : the static layout with its elementwise chains fused (`fused=True`, training.fusedops; CUDA only)
 * hf    : `Engine(backend="hf")` (the model's forward + DynamicCache, finished rows pruned)
 * generate : `model.generate(do_sample=False)` on the same left-padded batches, same EOS ids.
 
@@ -120,7 +121,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32, 128, 512])
     parser.add_argument("--budget-s", type=float, default=60.0, help="seconds per method and setting (slow ones)")
     parser.add_argument("--methods", nargs="+", default=["exact", "static", "generate"],
-                        choices=["exact", "static", "hf", "generate"])
+                        choices=["exact", "static", "fused", "hf", "generate"])
     parser.add_argument("--exact-kv", choices=["copy", "cache"], default="copy",
                         help="exact layout's K/V for attention: contiguous copies (as transformers) or cache views")
     parser.add_argument("--decode-gqa", choices=["group", "repeat"], default=None,
@@ -169,6 +170,8 @@ def run(args) -> None:
                                   sdpa=args.engine_sdpa, **(dict(graphs=False) if args.no_graphs else {}))
     if "static" in args.methods:
         engines["static"] = Engine(model, tokenizer, backend="fast", exact=False, **options)
+    if "fused" in args.methods:
+        engines["fused"] = Engine(model, tokenizer, backend="fast", exact=False, fused=True, **options)
     hf = Engine(model, tokenizer, backend="hf")
     eos = set(hf.eos_ids)
     where = torch.cuda.get_device_name(device) if device.startswith("cuda") else (platform.processor() or platform.machine())
@@ -178,7 +181,7 @@ def run(args) -> None:
           f"budget {args.budget_s:.0f}s per method and setting")
     for name, engine in engines.items():
         f = engine.fast
-        print(f"{name} engine: graphs={f.graphs} exact={f.exact} exact_kv={f.exact_kv} decode_gqa={f.decode_gqa}"
+        print(f"{name} engine: graphs={f.graphs} exact={f.exact} fused={f.fused} exact_kv={f.exact_kv} decode_gqa={f.decode_gqa}"
               f" len_multiple={f.len_multiple} sdpa={f.sdpa}")
     b = torch.backends.cuda
     enabled = [name for name, on in (("flash", b.flash_sdp_enabled()), ("efficient", b.mem_efficient_sdp_enabled()),
@@ -225,7 +228,7 @@ def run(args) -> None:
                 out, sec, peak = timed(fn, use, device, float("inf"))
                 result[name] = dict(outputs=out, seconds=sec, peak=peak, capture=capture)
             base = result.get("generate")
-            for method in ("exact", "static", "hf", "generate"):
+            for method in ("exact", "static", "fused", "hf", "generate"):
                 if method not in result:
                     continue
                 r = result[method]
@@ -250,7 +253,8 @@ def run(args) -> None:
         meta = dict(device=device, device_name=where, dtype=dtype, torch=torch.__version__,
                     transformers=transformers.__version__, prompts=len(prompts), budget_s=args.budget_s,
                     generate_sdpa=args.sdpa,
-                    engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, exact_kv=e.fast.exact_kv, sdpa=e.fast.sdpa,
+                    engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, fused=e.fast.fused,
+                                        exact_kv=e.fast.exact_kv, sdpa=e.fast.sdpa,
                                         decode_gqa=e.fast.decode_gqa) for name, e in engines.items()})
         from training.manifest import write_json_atomic
 

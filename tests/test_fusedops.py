@@ -1,0 +1,117 @@
+"""The fused decode-step kernels (training.fusedops): each equals the eager ops it replaces bit for bit, and the
+fused static step gives the unfused step's logits exactly. The kernels need CUDA (and Triton); on CPU only the
+refusal is checked."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from training.engine import Engine, Request
+from training.fastdecode import FastDecoder, _rms, _rotate_half
+from training.models import load
+
+PROMPTS = ["Write a haiku about the sea.", "What is 2+2?", "Name three colors.", "hi"]
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+def test_fused_is_refused_with_its_reason_where_it_cannot_run(tiny_llama_dir):
+    model, _, _ = load(str(tiny_llama_dir), device="cpu", dtype="float32")
+    with pytest.raises(ValueError, match="fused=True cannot run here: .*(Triton|CUDA)"):
+        FastDecoder(model, fused=True)
+    assert not FastDecoder(model).fused  # off unless asked for
+
+
+@cuda
+def test_cuda_norm_kernels_equal_llama_rmsnorm():
+    from training import fusedops as fo
+
+    gen = torch.Generator(device="cuda").manual_seed(0)
+    for scale in (1e-3, 1.0, 30.0, 3000.0):
+        x = (torch.randn(64, 576, device="cuda", generator=gen) * scale).bfloat16()
+        r = (torch.randn(64, 576, device="cuda", generator=gen) * scale).bfloat16()
+        w = torch.randn(576, device="cuda", generator=gen).bfloat16()
+        out, sq = fo.add_square(x, r)
+        assert torch.equal(out, x + r)
+        assert torch.equal(sq, (x + r).float().pow(2))
+        for eager_rsqrt in (False, True):
+            got = fo.rms_scale(out, sq.mean(-1, keepdim=True), w, 1e-5, eager_rsqrt)
+            assert torch.equal(got, _rms(x + r, w, 1e-5)), (scale, eager_rsqrt)
+        same, sq0 = fo.add_square(x)
+        assert same is x and torch.equal(sq0, x.float().pow(2))
+
+
+@cuda
+def test_cuda_rsqrt_check_covers_the_range():
+    from training import fusedops as fo
+
+    ok, checked = fo.rsqrt_matches_torch("cuda", 1.0, 4.0)
+    assert checked == (2 << 23) + 1 or not ok  # every fp32 in [1, 4]: two binades and 4.0 itself
+
+
+@cuda
+def test_cuda_rope_write_equals_eager_rope_and_cache_writes():
+    from training import fusedops as fo
+
+    gen = torch.Generator(device="cuda").manual_seed(1)
+    b, heads, kv, hd, length = 33, 9, 3, 64, 40
+    bf = dict(device="cuda", dtype=torch.bfloat16)
+    q = torch.randn(b, heads * hd, device="cuda", generator=gen).bfloat16()
+    k = torch.randn(b, kv * hd, device="cuda", generator=gen).bfloat16()
+    v = torch.randn(b, kv * hd, device="cuda", generator=gen).bfloat16()
+    cos = torch.randn(b, hd, device="cuda", generator=gen).bfloat16()
+    sin = torch.randn(b, hd, device="cuda", generator=gen).bfloat16()
+    kc, vc = torch.zeros(3, b, kv, length, hd, **bf), torch.zeros(3, b, kv, length, hd, **bf)
+    idx = torch.tensor([17], device="cuda")
+    qo = fo.rope_write(q, k, v, cos, sin, kc[1], vc[1], idx)
+    c, s = cos[:, None, None], sin[:, None, None]
+    qv, kv4 = q.view(b, kv, heads // kv, hd), k.view(b, kv, 1, hd)
+    assert torch.equal(qo.view(b, kv, heads // kv, hd), qv * c + _rotate_half(qv) * s)
+    assert torch.equal(kc[1][:, :, 17:18], kv4 * c + _rotate_half(kv4) * s)
+    assert torch.equal(vc[1][:, :, 17], v.view(b, kv, hd))
+    kc[1][:, :, 17] = 0
+    vc[1][:, :, 17] = 0
+    assert not kc.any() and not vc.any()  # nothing else written
+
+
+@cuda
+def test_cuda_silu_mul_equals_the_eager_activation_at_every_bf16_value():
+    from training import fusedops as fo
+
+    table = fo.act_table(torch.nn.SiLU(), torch.bfloat16, torch.device("cuda"))
+    gate = torch.arange(65536, dtype=torch.int32, device="cuda").to(torch.int16).view(torch.bfloat16)
+    up = torch.randn(65536, device="cuda", generator=torch.Generator(device="cuda").manual_seed(2)).bfloat16()
+    got, ref = fo.silu_mul(gate, up, table), F.silu(gate) * up
+    assert torch.equal(got.isnan(), ref.isnan())
+    assert torch.equal(got[~ref.isnan()], ref[~ref.isnan()])
+
+
+@cuda
+@pytest.mark.parametrize("decode_gqa", ["group", "repeat"])
+def test_cuda_fused_step_gives_the_unfused_logits_bit_for_bit(smollm_dir, decode_gqa):
+    model, tokenizer, _ = load(str(smollm_dir), device="cuda", dtype="bfloat16")
+    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p * (1 + k % 3)}],
+                                         add_generation_prompt=True)["input_ids"] for k, p in enumerate(PROMPTS * 5)]
+    forced = torch.randint(0, 1000, (len(ids), 12), generator=torch.Generator().manual_seed(0))
+    plain = FastDecoder(model, decode_gqa=decode_gqa)
+    fused = FastDecoder(model, decode_gqa=decode_gqa, fused=True)
+    assert fused.fused and not plain.fused and fused.act_table is not None
+    a = plain.teacher_forced_logits(ids, forced, pad_id=tokenizer.pad_token_id)
+    b = fused.teacher_forced_logits(ids, forced, pad_id=tokenizer.pad_token_id)
+    assert torch.equal(a, b), (a - b).abs().max()
+
+
+@cuda
+def test_cuda_fused_engine_decodes_as_the_unfused_one(smollm_dir):
+    model, tokenizer, _ = load(str(smollm_dir), device="cuda", dtype="bfloat16")
+    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
+           for p in PROMPTS * 3]
+    plain = Engine(model, tokenizer, backend="fast")
+    fused = Engine(model, tokenizer, backend="fast", fused=True)
+    requests = [Request(i, 24, stop=("\n\n",) if k % 2 else ()) for k, i in enumerate(ids)]
+    requests.append(Request(ids[0], 24, temperature=1.0, seed=3, logprobs=True))
+    got, ref = fused.generate(requests), plain.generate(requests)
+    assert [r.token_ids for r in got] == [r.token_ids for r in ref]
+    assert [r.finish for r in got] == [r.finish for r in ref]
+    assert got[-1].logprobs == ref[-1].logprobs

@@ -1,0 +1,215 @@
+"""Triton kernels that fuse the decode step's elementwise chains while rounding exactly as the eager ops do.
+
+A captured decode step of a small model is bound by how many kernels it runs, not by arithmetic: SmolLM2-135M's
+step runs about 40 kernels per layer, most of them tiny elementwise ops (RMSNorm's casts and scales, RoPE's
+neg/cat/mul/add, SiLU, the residual adds). These kernels replace those chains, one launch each, and keep the
+result bit-identical to the eager ops they replace, so greedy outputs still equal `model.generate`'s:
+
+* every intermediate that eager PyTorch rounds to the model dtype is rounded here too (fp32 math, then a
+  round-to-nearest-even cast), and nothing is contracted into an FMA (`enable_fp_fusion=False`);
+* RMSNorm's mean stays the eager reduction (`sq.mean(-1)` over the same fp32 squares: the same kernel on the
+  same values), since a reduction's summation order cannot be matched from outside;
+* SiLU is a lookup table of the model's own activation evaluated eagerly on all 65,536 16-bit values, so it is
+  exact whatever libm Triton links;
+* rsqrt uses the GPU's `rsqrt` as CUDA's `rsqrtf` does; `rsqrt_matches_torch` checks it against
+  `torch.rsqrt` over every fp32 value in a range (tests/test_fusedops.py), and `eager_rsqrt=True` computes it
+  with torch instead.
+
+Per layer the decode step then runs: add+square, mean, scale (input norm); q/k/v GEMMs; RoPE + cache write;
+attention; o GEMM; add+square, mean, scale (post-attention norm); gate/up GEMMs; SiLU*up; down GEMM — 16
+kernels instead of about 40. Used by `training.fastdecode.FastDecoder(fused=True)` on CUDA; needs Triton
+(shipped with CUDA builds of PyTorch); `available()` says whether it can run here.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+try:  # CUDA builds of torch ship Triton; CPU builds (and CI) do not
+    import triton
+    import triton.language as tl
+except ImportError:  # pragma: no cover - depends on the install
+    triton = None
+    tl = None
+
+FUSED_DTYPES = (torch.bfloat16, torch.float16)  # the SiLU table needs a 16-bit dtype
+
+
+def available(device: torch.device | None = None) -> str | None:
+    """None when the fused kernels can run on `device`, else why not."""
+    if triton is None:
+        return "Triton is not installed (CUDA builds of PyTorch ship it)"
+    if device is not None and device.type != "cuda":
+        return f"the fused kernels need a CUDA device, not {device.type}"
+    return None
+
+
+if triton is not None:
+
+    @triton.jit
+    def _rnd(x, dt: tl.constexpr):
+        # x (fp32) rounded to the 16-bit dt as eager PyTorch rounds (to nearest, ties to even), back in fp32
+        return x.to(dt, fp_downcast_rounding="rtne").to(tl.float32)
+
+    @triton.jit
+    def _rsqrt_kernel(x_ptr, out_ptr, N, BLOCK: tl.constexpr):
+        # the rsqrt _rms_scale_kernel uses, alone (rsqrt_matches_torch)
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        m = offs < N
+        tl.store(out_ptr + offs, tl.math.rsqrt(tl.load(x_ptr + offs, mask=m, other=1.0)), mask=m)
+
+    @triton.jit
+    def _add_square_kernel(x_ptr, r_ptr, out_ptr, sq_ptr, D, BLOCK: tl.constexpr, HAS_RES: tl.constexpr):
+        # one row: out = round(x + r) (eager: the residual add in the model dtype); sq = float(out) ** 2 (fp32)
+        row = tl.program_id(0).to(tl.int64)
+        cols = tl.arange(0, BLOCK)
+        m = cols < D
+        x = tl.load(x_ptr + row * D + cols, mask=m, other=0.0)
+        if HAS_RES:
+            r = tl.load(r_ptr + row * D + cols, mask=m, other=0.0)
+            h = _rnd(x.to(tl.float32) + r.to(tl.float32), out_ptr.dtype.element_ty)
+            tl.store(out_ptr + row * D + cols, h.to(out_ptr.dtype.element_ty), mask=m)
+        else:
+            h = x.to(tl.float32)
+        tl.store(sq_ptr + row * D + cols, h * h, mask=m)
+
+    @triton.jit
+    def _rms_scale_kernel(x_ptr, var_ptr, w_ptr, out_ptr, eps, D, BLOCK: tl.constexpr, EAGER_RSQRT: tl.constexpr):
+        # LlamaRMSNorm after its mean: h = float(x) * rsqrt(var + eps); out = round(w * round(h))
+        row = tl.program_id(0).to(tl.int64)
+        cols = tl.arange(0, BLOCK)
+        m = cols < D
+        x = tl.load(x_ptr + row * D + cols, mask=m, other=0.0).to(tl.float32)
+        if EAGER_RSQRT:  # var_ptr holds torch.rsqrt(var + eps) already
+            r = tl.load(var_ptr + row)
+        else:
+            r = tl.math.rsqrt(tl.load(var_ptr + row) + eps)
+        dt = out_ptr.dtype.element_ty
+        h = _rnd(x * r, dt)
+        w = tl.load(w_ptr + cols, mask=m, other=0.0).to(tl.float32)
+        tl.store(out_ptr + row * D + cols, _rnd(w * h, dt).to(dt), mask=m)
+
+    @triton.jit
+    def _rope_write_kernel(q_ptr, k_ptr, v_ptr, cos_ptr, sin_ptr, qo_ptr, kc_ptr, vc_ptr, idx_ptr,
+                           H, KV, s_b, s_h, s_l, HD: tl.constexpr):
+        # program (row, head): heads < H rotate a query head into qo; heads >= H rotate a key head and copy its
+        # value head into the caches at column idx. Eager: round(round(x * cos) + round(rotate_half(x) * sin))
+        row = tl.program_id(0).to(tl.int64)
+        head = tl.program_id(1)
+        j = tl.arange(0, HD)
+        half: tl.constexpr = HD // 2
+        partner = (j + half) % HD
+        cos = tl.load(cos_ptr + row * HD + j).to(tl.float32)
+        sin = tl.load(sin_ptr + row * HD + j).to(tl.float32)
+        dt = qo_ptr.dtype.element_ty
+        if head < H:
+            base = q_ptr + row * H * HD + head * HD
+            x = tl.load(base + j).to(tl.float32)
+            rot = tl.load(base + partner).to(tl.float32)
+            rot = tl.where(j < half, -rot, rot)
+            out = _rnd(_rnd(x * cos, dt) + _rnd(rot * sin, dt), dt).to(dt)
+            tl.store(qo_ptr + row * H * HD + head * HD + j, out)
+        else:
+            kh = head - H
+            base = k_ptr + row * KV * HD + kh * HD
+            x = tl.load(base + j).to(tl.float32)
+            rot = tl.load(base + partner).to(tl.float32)
+            rot = tl.where(j < half, -rot, rot)
+            out = _rnd(_rnd(x * cos, dt) + _rnd(rot * sin, dt), dt).to(dt)
+            col = tl.load(idx_ptr)
+            dst = row * s_b + kh * s_h + col * s_l + j
+            tl.store(kc_ptr + dst, out)
+            tl.store(vc_ptr + dst, tl.load(v_ptr + row * KV * HD + kh * HD + j))
+
+    @triton.jit
+    def _silu_mul_kernel(g_ptr, u_ptr, table_ptr, out_ptr, N, BLOCK: tl.constexpr):
+        # out = round(act(g) * u), act(g) read from the table at g's 16 bits
+        offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+        m = offs < N
+        bits = tl.load(g_ptr + offs, mask=m, other=0).to(tl.int32) & 0xFFFF
+        a = tl.load(table_ptr + bits, mask=m, other=0.0).to(tl.float32)
+        u = tl.load(u_ptr + offs, mask=m, other=0.0).to(tl.float32)
+        dt = out_ptr.dtype.element_ty
+        tl.store(out_ptr + offs, _rnd(a * u, dt).to(dt), mask=m)
+
+
+_LAUNCH = dict(enable_fp_fusion=False)  # no FMA contraction: eager rounds each product before adding
+
+
+def _block(n: int) -> int:
+    return triton.next_power_of_2(n)
+
+
+def add_square(x: torch.Tensor, residual: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x + residual rounded to x's dtype, or x itself; its fp32 squares) for rows of x [rows, D] (contiguous)."""
+    rows, d = x.shape
+    sq = torch.empty((rows, d), dtype=torch.float32, device=x.device)
+    out = torch.empty_like(x) if residual is not None else x
+    _add_square_kernel[(rows,)](x, residual if residual is not None else x, out, sq, d, BLOCK=_block(d),
+                                HAS_RES=residual is not None, **_LAUNCH)
+    return out, sq
+
+
+def rms_scale(x: torch.Tensor, var: torch.Tensor, weight: torch.Tensor, eps: float,
+              eager_rsqrt: bool = False) -> torch.Tensor:
+    """LlamaRMSNorm's output for rows of x [rows, D] (16-bit) given var = mean(float(x)^2) [rows, 1] (fp32)."""
+    rows, d = x.shape
+    out = torch.empty_like(x)
+    v = torch.rsqrt(var + eps) if eager_rsqrt else var
+    _rms_scale_kernel[(rows,)](x, v, weight, out, eps, d, BLOCK=_block(d), EAGER_RSQRT=eager_rsqrt, **_LAUNCH)
+    return out
+
+
+def rope_write(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
+               k_cache: torch.Tensor, v_cache: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """RoPE on one decode step's q [rows, H*hd] and k [rows, KV*hd] (the projections' outputs) with cos/sin
+    [rows, hd]; k and v [rows, KV*hd] are written into column idx[0] of k_cache/v_cache [rows, KV, L, hd] (any
+    strides with a contiguous last dim). Returns the rotated q [rows, H*hd]."""
+    rows = q.shape[0]
+    hd = cos.shape[-1]
+    heads, kv = q.shape[1] // hd, k.shape[1] // hd
+    if k_cache.stride() != v_cache.stride() or k_cache.stride(-1) != 1:
+        raise ValueError("k_cache and v_cache need the same strides and a contiguous last dimension")
+    qo = torch.empty_like(q)
+    _rope_write_kernel[(rows, heads + kv)](q, k, v, cos, sin, qo, k_cache, v_cache, idx, heads, kv,
+                                           k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), HD=hd, **_LAUNCH)
+    return qo
+
+
+def silu_mul(gate: torch.Tensor, up: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """round(act(gate) * up) with act read from `table` (see `act_table`); gate, up contiguous, same shape."""
+    out = torch.empty_like(up)
+    n = up.numel()
+    block = 1024
+    _silu_mul_kernel[(triton.cdiv(n, block),)](gate.view(torch.int16), up, table, out, n, BLOCK=block, **_LAUNCH)
+    return out
+
+
+def act_table(act, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """act evaluated eagerly at every value of the 16-bit `dtype`, indexed by the value's bits as uint16."""
+    if dtype not in FUSED_DTYPES:
+        raise ValueError(f"the activation table needs one of {FUSED_DTYPES}, got {dtype}")
+    bits = torch.arange(65536, dtype=torch.int32, device=device).to(torch.int16)  # 0..65535 as int16 bit patterns
+    with torch.inference_mode():
+        return act(bits.view(dtype)).contiguous()
+
+
+@functools.lru_cache(maxsize=4)
+def rsqrt_matches_torch(device: str = "cuda", low: float = 1e-6, high: float = 1e6) -> tuple[bool, int]:
+    """Whether the kernels' rsqrt equals torch.rsqrt at every fp32 value in [low, high] (all of them, in
+    chunks; about 0.3 billion values, well under a second on an H100). Returns (all equal, values checked)."""
+    dev = torch.device(device)
+    lo = torch.tensor(low, dtype=torch.float32).view(torch.int32).item()
+    hi = torch.tensor(high, dtype=torch.float32).view(torch.int32).item()
+    chunk, block = 1 << 24, 1024
+    checked = 0
+    for start in range(lo, hi + 1, chunk):
+        values = torch.arange(start, min(start + chunk, hi + 1), dtype=torch.int32, device=dev).view(torch.float32)
+        got = torch.empty_like(values)
+        _rsqrt_kernel[(triton.cdiv(values.numel(), block),)](values, got, values.numel(), BLOCK=block, **_LAUNCH)
+        if not torch.equal(got, torch.rsqrt(values)):
+            return False, checked
+        checked += values.numel()
+    return True, checked
