@@ -7,10 +7,11 @@ benchmarks/generation.py, shortest first) into the static layout's cache and cap
 `FastDecoder(fused=False)` (the eager ops, about 40 kernels per layer) and `fused=True` (training.fusedops).
 Per variant it prints:
 
-* `us/step`: mean wall time of --steps graph replays, timed with CUDA events (the step alone: no token choice,
-  no host loop);
-* `kernels` and `kernel us`: the kernels one eager run of the same step launches and their summed GPU time
-  (torch.profiler), i.e. what the graph replays; `top`: the three kernels with the most time;
+* `us/step`: mean wall time of --steps decode steps as `generate` replays them (each step the graph whose
+  attention spans the columns written so far, rounded up to 64), timed with CUDA events (the step alone: no
+  token choice, no host loop);
+* `kernels` and `kernel us`: the kernels one eager run of the middle step launches and their summed GPU time
+  (torch.profiler), i.e. what its graph replays; `top`: the three kernels with the most time;
 * `equal`: whether the fused variant's logits equal the unfused one's bit for bit over --steps teacher-forced
   steps (the same random tokens fed to both).
 
@@ -29,15 +30,16 @@ sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def profile_step(decoder, st) -> tuple[int, float, list[tuple[str, float]]]:
-    """Kernels, their summed µs, and the top three (name, µs) of one eager run of the static step."""
+def profile_step(decoder, st, length: int) -> tuple[int, float, list[tuple[str, float]]]:
+    """Kernels, their summed µs, and the top three (name, µs) of one eager run of the static step attending
+    over `length` columns."""
     import torch
     from torch.profiler import ProfilerActivity, profile
 
-    decoder._step(st)  # warm
+    decoder._step(st, length)  # warm
     torch.cuda.synchronize()
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        decoder._step(st)
+        decoder._step(st, length)
         torch.cuda.synchronize()
     kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     by_name: dict[str, float] = {}
@@ -52,6 +54,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--batch", type=int, nargs="+", default=[1, 32, 128, 512])
     parser.add_argument("--steps", type=int, default=64, help="decode steps replayed (and compared)")
+    parser.add_argument("--span", type=int, default=64, help="attention captured per this many columns")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
 
@@ -69,7 +72,7 @@ def main() -> None:
     pad = tokenizer.pad_token_id
     name = torch.cuda.get_device_name(args.device)
     print(f"device: {args.device} ({name})  torch {torch.__version__}  transformers {transformers.__version__}"
-          f"  SmolLM2-135M bf16  steps {args.steps}")
+          f"  SmolLM2-135M bf16  steps {args.steps}  span {args.span}")
     print(f"{'batch':>5} {'variant':<8}{'us/step':>9}{'x':>6}{'kernels':>8}{'kernel us':>10}{'equal':>7}  top kernels (us)")
     rows = []
     gen = torch.Generator().manual_seed(0)
@@ -78,23 +81,25 @@ def main() -> None:
         forced = torch.randint(0, model.config.vocab_size, (size, args.steps), generator=gen)
         result = {}
         for fused in (False, True):
-            dec = FastDecoder(model, fused=fused)
+            dec = FastDecoder(model, fused=fused, span=args.span)
             with dec._on_device(), torch.inference_mode():
-                logits = dec.teacher_forced_logits(batch, forced, pad)
+                logits = dec.teacher_forced_logits(batch, forced, pad)  # also captures the graphs
+                tok = torch.zeros(size, dtype=torch.long, device=args.device)
                 st, _ = dec._begin(batch, args.steps + 1, pad)
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-                st.graph.replay()  # warm
-                st.idx.fill_(max(map(len, batch)))
                 torch.cuda.synchronize()
                 start.record()
                 for _ in range(args.steps):
-                    st.graph.replay()
+                    dec._advance(st, tok)
                 end.record()
                 torch.cuda.synchronize()
                 us = start.elapsed_time(end) * 1000 / args.steps
-                st.idx.fill_(max(map(len, batch)))
-                kernels, kernel_us, top = profile_step(dec, st)
-            result[fused] = dict(us=us, kernels=kernels, kernel_us=kernel_us, top=top, logits=logits)
+                width = max(map(len, batch))
+                middle = min(-(-(width + args.steps // 2 + 1) // dec.span) * dec.span, st.mask.shape[1])
+                st, _ = dec._begin(batch, args.steps + 1, pad)
+                kernels, kernel_us, top = profile_step(dec, st, middle)
+            result[fused] = dict(us=us, kernels=kernels, kernel_us=kernel_us, top=top, logits=logits,
+                                 columns=(width, width + args.steps - 1, middle, st.mask.shape[1]))
             del dec, st
             torch.cuda.empty_cache()
         equal = torch.equal(result[False]["logits"], result[True]["logits"])
@@ -106,13 +111,15 @@ def main() -> None:
             print(f"{size:>5} {variant:<8}{r['us']:>9.1f}{ratio:>6.2f}{r['kernels']:>8}{r['kernel_us']:>10.1f}"
                   f"{('yes' if equal else 'NO') if fused else '':>7}  {tops}", flush=True)
             rows.append(dict(batch=size, bucket=bucket(size), variant=variant, us_per_step=r["us"],
+                             written_columns=r["columns"][:2], profiled_span=r["columns"][2], cache_columns=r["columns"][3],
                              ratio_vs_unfused=ratio, kernels=r["kernels"], kernel_us=r["kernel_us"],
                              top_kernels=r["top"], logits_equal=equal if fused else None))
     if args.out:
         from training.manifest import write_json_atomic
 
         write_json_atomic(args.out, dict(meta=dict(device=args.device, device_name=name, torch=torch.__version__,
-                                                   transformers=transformers.__version__, steps=args.steps),
+                                                   transformers=transformers.__version__, steps=args.steps,
+                                                   span=args.span),
                                          rows=rows))
         print(f"wrote {args.out}")
 

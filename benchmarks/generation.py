@@ -8,8 +8,9 @@ deployment side, in batches of each --batch size, for each --new-tokens budget, 
 
 * exact : `Engine(backend="fast", exact=True)` (training.fastdecode's exact layout: attention over exactly
           generate's columns, piecewise CUDA graphs; greedy outputs meant to be identical to generate's)
-* static: `Engine(backend="fast", exact=False)` (static KV cache, one CUDA graph per decode step)
-* fused : the static layout with its elementwise chains fused (`fused=True`, training.fusedops; CUDA only)
+* static: `Engine(backend="fast", exact=False, fused=False)` (static KV cache, CUDA graphs per decode step)
+* fused : the static layout with its elementwise chains fused (`fused=True`, training.fusedops; CUDA only;
+          the engine's default where it runs)
 * hf    : `Engine(backend="hf")` (the model's forward + DynamicCache, finished rows pruned)
 * generate : `model.generate(do_sample=False)` on the same left-padded batches, same EOS ids.
 
@@ -127,6 +128,9 @@ def main() -> None:
     parser.add_argument("--decode-gqa", choices=["group", "repeat"], default=None,
                         help="fast engine's decode attention (default: group with CUDA graphs, repeat without)")
     parser.add_argument("--no-graphs", action="store_true", help="fast engine without CUDA graphs (eager)")
+    parser.add_argument("--span", type=int, default=None,
+                        help="static/fused: attention captured per this many columns (default 64; a value >= the "
+                             "cache length: one graph attending over the whole cache)")
     parser.add_argument("--sdpa", default=None,
                         help="SDPA backends for every method, generate included (e.g. flash+efficient+math)")
     parser.add_argument("--engine-sdpa", default=None,
@@ -163,13 +167,14 @@ def run(args) -> None:
     prompts = chat_prompts(tokenizer, args.prompts)
     if not args.no_sort:
         prompts.sort(key=len)
-    options = dict(decode_gqa=args.decode_gqa, sdpa=args.engine_sdpa) | (dict(graphs=False) if args.no_graphs else {})
+    options = (dict(decode_gqa=args.decode_gqa, sdpa=args.engine_sdpa) | (dict(graphs=False) if args.no_graphs else {})
+               | (dict(span=args.span) if args.span else {}))
     engines = {}
     if "exact" in args.methods:
         engines["exact"] = Engine(model, tokenizer, backend="fast", exact=True, exact_kv=args.exact_kv,
                                   sdpa=args.engine_sdpa, **(dict(graphs=False) if args.no_graphs else {}))
     if "static" in args.methods:
-        engines["static"] = Engine(model, tokenizer, backend="fast", exact=False, **options)
+        engines["static"] = Engine(model, tokenizer, backend="fast", exact=False, fused=False, **options)
     if "fused" in args.methods:
         engines["fused"] = Engine(model, tokenizer, backend="fast", exact=False, fused=True, **options)
     hf = Engine(model, tokenizer, backend="hf")
@@ -181,7 +186,8 @@ def run(args) -> None:
           f"budget {args.budget_s:.0f}s per method and setting")
     for name, engine in engines.items():
         f = engine.fast
-        print(f"{name} engine: graphs={f.graphs} exact={f.exact} fused={f.fused} exact_kv={f.exact_kv} decode_gqa={f.decode_gqa}"
+        print(f"{name} engine: graphs={f.graphs} exact={f.exact} fused={f.fused} span={f.span} exact_kv={f.exact_kv}"
+              f" decode_gqa={f.decode_gqa}"
               f" len_multiple={f.len_multiple} sdpa={f.sdpa}")
     b = torch.backends.cuda
     enabled = [name for name, on in (("flash", b.flash_sdp_enabled()), ("efficient", b.mem_efficient_sdp_enabled()),
@@ -253,7 +259,7 @@ def run(args) -> None:
         meta = dict(device=device, device_name=where, dtype=dtype, torch=torch.__version__,
                     transformers=transformers.__version__, prompts=len(prompts), budget_s=args.budget_s,
                     generate_sdpa=args.sdpa,
-                    engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, fused=e.fast.fused,
+                    engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, fused=e.fast.fused, span=e.fast.span,
                                         exact_kv=e.fast.exact_kv, sdpa=e.fast.sdpa,
                                         decode_gqa=e.fast.decode_gqa) for name, e in engines.items()})
         from training.manifest import write_json_atomic

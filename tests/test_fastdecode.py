@@ -6,6 +6,7 @@ mask), so the math a graph captures is checked here too; `exact=True` without gr
 CUDA graphs capture eagerly, with the same attentions between them. The CUDA tests run only where a GPU is.
 """
 
+import functools
 import warnings
 
 import pytest
@@ -350,26 +351,31 @@ def test_other_supported_architectures_match_hf(arch):
 class _FakeGraph:
     def __init__(self, fn):
         self.fn = fn
+        self.replays = 0
 
     def replay(self):
+        self.replays += 1
         self.fn()
 
 
 class FakeGraphs(FastDecoder):
-    """The graph path's bookkeeping on CPU: a 'replay' runs the step into one static output buffer."""
+    """The graph path's bookkeeping on CPU: one 'graph' per span runs the step over that many columns into one
+    static output buffer."""
 
     def _state(self, rows, max_len, heads=None):
         st = super()._state(rows, max_len, heads)
-        if st.graph is None:
+        if not st.graphs:
             st.logits = torch.full((rows, self.lm_head.shape[0]), float("nan"))
-            st.graph = _FakeGraph(lambda: st.logits.copy_(self._step(st)))
+            st.graphs = {n: _FakeGraph(functools.partial(self._step, st, n, st.logits))
+                         for n in self._spans(st.mask.shape[1])}
+            st.graph = st.graphs[st.mask.shape[1]]
         return st
 
 
 def test_the_replay_path_with_static_output_buffers(tiny):
     model, tokenizer, ids = tiny
     engine = Engine(model, tokenizer, backend="fast", static=True, decode_gqa="group")
-    fake = FakeGraphs(model, static=True, decode_gqa="group")
+    fake = FakeGraphs(model, static=True, decode_gqa="group", span=16)
     reqs = [Request(i, 4 + 3 * k, temperature=0.9 * (k % 2), seed=k, logprobs=k == 2, top_logprobs=2 * (k == 2),
                     stop=("\x00x",) if k == 3 else ()) for k, i in enumerate(ids)]
     for _ in range(2):  # the second call reuses the state and its 'graph'
@@ -378,6 +384,11 @@ def test_the_replay_path_with_static_output_buffers(tiny):
         assert [(d.token_ids, d.finish) for d in got] == [(r.token_ids, r.finish) for r in ref]
         assert got[2].logprobs == pytest.approx(ref[2].logprobs, abs=1e-5) and len(got[2].top_logprobs) == 10
     assert len(fake.states) == 1 and all(st.graph is not None for st in fake.states.values())
+    [st] = fake.states.values()
+    width = max(len(i) for i in ids)
+    used = sorted(n for n, g in st.graphs.items() if g.replays)
+    # each step replays the shortest span covering the column it writes (width .. width + 11 - 1)
+    assert used == sorted({-(-(c + 1) // 16) * 16 for c in range(width, width + 12)}), (used, width)
 
 
 def generate_logits(model, tokenizer, ids, max_new_tokens):

@@ -94,7 +94,7 @@ def test_cuda_fused_step_gives_the_unfused_logits_bit_for_bit(smollm_dir, decode
     ids = [tokenizer.apply_chat_template([{"role": "user", "content": p * (1 + k % 3)}],
                                          add_generation_prompt=True)["input_ids"] for k, p in enumerate(PROMPTS * 5)]
     forced = torch.randint(0, 1000, (len(ids), 12), generator=torch.Generator().manual_seed(0))
-    plain = FastDecoder(model, decode_gqa=decode_gqa)
+    plain = FastDecoder(model, decode_gqa=decode_gqa, fused=False)
     fused = FastDecoder(model, decode_gqa=decode_gqa, fused=True)
     assert fused.fused and not plain.fused and fused.act_table is not None
     a = plain.teacher_forced_logits(ids, forced, pad_id=tokenizer.pad_token_id)
@@ -107,7 +107,8 @@ def test_cuda_fused_engine_decodes_as_the_unfused_one(smollm_dir):
     model, tokenizer, _ = load(str(smollm_dir), device="cuda", dtype="bfloat16")
     ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
            for p in PROMPTS * 3]
-    plain = Engine(model, tokenizer, backend="fast")
+    plain = Engine(model, tokenizer, backend="fast", fused=False)
+    assert Engine(model, tokenizer).fast.fused  # on by default where it runs
     fused = Engine(model, tokenizer, backend="fast", fused=True)
     requests = [Request(i, 24, stop=("\n\n",) if k % 2 else ()) for k, i in enumerate(ids)]
     requests.append(Request(ids[0], 24, temperature=1.0, seed=3, logprobs=True))

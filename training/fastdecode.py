@@ -15,7 +15,13 @@ dummy rows) over a cache of `max_len` columns (prompt width + new tokens, rounde
   [0, width) of the cache; the additive mask marks the prompt's real tokens;
 * decode step t writes column width + t for every row (a cache index held in a tensor, used with
   `index_copy_`), marks it valid in the mask and advances each row's position id; all of it inside the
-  graph, which reads only static buffers (token ids, position ids, cache index, mask).
+  graph, which reads only static buffers (token ids, position ids, cache index, mask);
+* the step is captured once per `span` (64) of attended columns: step t replays the graph whose attention
+  covers columns [0, width + t] rounded up to a span, so attention costs what has been written, not the
+  whole cache (masked columns add exactly nothing: the outputs are the same);
+* on CUDA with Triton and a 16-bit model, the step's elementwise chains run as fused kernels
+  (`training.fusedops`: 16 kernels per layer instead of about 40, rounding as the eager ops do, the same
+  logits bit for bit; `fused=False` turns them off).
 
 Choosing tokens (greedy, seeded sampling, log-probabilities) stays outside the graph, in
 `training.engine.Engine`'s semantics. Rows that finish keep decoding in the static batch; the loop stops
@@ -255,6 +261,11 @@ def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
     return weight * h.to(dtype)
 
 
+def _to_fp32(logits: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    """logits as fp32: a new tensor, or written into `out` (the same conversion, into a static buffer)."""
+    return logits.float() if out is None else out.copy_(logits)
+
+
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
     half = x.shape[-1] // 2
     return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
@@ -293,8 +304,10 @@ class _State:
     tok: torch.Tensor  # [rows] next input token
     pos: torch.Tensor  # [rows] its position id
     idx: torch.Tensor  # [1] the cache column it is written to (same for all rows)
-    graph: torch.cuda.CUDAGraph | None = None
-    logits: torch.Tensor | None = None  # the graph's output, [rows, vocab] fp32
+    graph: torch.cuda.CUDAGraph | None = None  # the step over every column (the largest span's graph)
+    graphs: dict[int, object] | None = None  # attended columns (a multiple of `span`, or max_len) -> its graph
+    next_col: int = 0  # the column the next captured step writes (known on the host: picks the graph)
+    logits: torch.Tensor | None = None  # the graphs' output, [rows, vocab] fp32
     capture_s: float = 0.0
     col: int | None = None  # eager steps: idx, known on the host (attention then spans columns [0, col])
     # the exact layout (FastDecoder(exact=True)): the residual stream, the current layer's query, the
@@ -341,6 +354,9 @@ class FastDecoder:
     identical to `generate`). `exact_kv`: "copy" hands attention contiguous (head-repeated) K/V as
     transformers does (the default); "cache" keeps a head-repeated cache for padded batches and attends over
     views of it (no copy per layer: faster at large batches, 3x the cache memory with SmolLM2's GQA).
+    `fused`: decode the static layout's step with training.fusedops' kernels (default None: wherever they run,
+    falling back to the unfused step, with a warning, if they fail to build; True: required, else an error).
+    `span`: captured steps attend over the written columns rounded up to this many (one graph per span).
     `sdpa`: the attention backends SDPA may use in this engine's calls (graph captures included), a name or
     "+"-joined names from {flash, efficient, math, cudnn}, or "any" for PyTorch's own choice. Default: on CUDA
     `REPRODUCIBLE_SDPA` (no cuDNN attention, whose outputs change from call to call), on CPU "any". The list must
@@ -349,7 +365,8 @@ class FastDecoder:
 
     def __init__(self, model, graphs: bool | None = None, len_multiple: int | None = None, max_states: int = 4,
                  decode_gqa: str | None = None, static: bool = False, prune: bool = True, sync_lag: int = 4,
-                 exact: bool = False, exact_kv: str = "copy", sdpa: str | None = None, fused: bool = False):
+                 exact: bool = False, exact_kv: str = "copy", sdpa: str | None = None, fused: bool | None = None,
+                 span: int = 64):
         reason = unsupported_reason(model)
         if reason is not None:
             raise UnsupportedModel(reason)
@@ -374,6 +391,9 @@ class FastDecoder:
         self.static = (self.graphs or static) and not self.exact
         self.prune = prune and not self.exact  # generate keeps every row: so does the exact layout
         self.max_states = max_states
+        if span < 1:
+            raise ValueError(f"span must be a positive number of columns, got {span}")
+        self.span = span
         self.decode_gqa = decode_gqa or ("group" if self.graphs else "repeat")
         self.sync_lag = sync_lag
         self.n_heads = config.num_attention_heads
@@ -382,11 +402,11 @@ class FastDecoder:
         self.n_rep = self.n_heads // self.n_kv
         self.scale = model.model.layers[0].self_attn.scaling
         self.max_positions = getattr(config, "max_position_embeddings", None)
-        self.fused = bool(fused)
-        if self.fused:
-            why = self._fused_unavailable(model)
-            if why:
-                raise ValueError(f"fused=True cannot run here: {why}")
+        why = self._fused_unavailable(model)
+        if fused and why:
+            raise ValueError(f"fused=True cannot run here: {why}")
+        self.fused_auto = fused is None  # on where it can run; a failure to build its kernels turns it off
+        self.fused = why is None if fused is None else bool(fused)
         self.eager_rsqrt = False  # set by _bind when the kernel's rsqrt differs from torch's on this GPU
         self.act_table: torch.Tensor | None = None
         self.states: OrderedDict[tuple[int, int], _State] = OrderedDict()
@@ -425,9 +445,22 @@ class FastDecoder:
         if self.fused:
             from training import fusedops
 
-            with torch.cuda.device(self.device):
-                self.act_table = fusedops.act_table(self.layers[0].act, self.dtype, self.device)
-                self.eager_rsqrt = not fusedops.rsqrt_matches_torch(str(self.device))[0]
+            try:
+                with torch.cuda.device(self.device):
+                    self.act_table = fusedops.act_table(self.layers[0].act, self.dtype, self.device)
+                    self.eager_rsqrt = not fusedops.rsqrt_matches_torch(str(self.device))[0]
+            except Exception as ex:  # e.g. Triton cannot compile for this GPU
+                self._unfuse(ex)
+
+    def _unfuse(self, ex: Exception) -> None:
+        """Fall back to the unfused step (same outputs, slower) when fused was not asked for explicitly."""
+        if not self.fused_auto or isinstance(ex, torch.OutOfMemoryError):
+            raise ex
+        import warnings
+
+        warnings.warn(f"the fused decode kernels failed ({type(ex).__name__}: {ex}); decoding unfused", stacklevel=3)
+        self.fused = False
+        self.act_table = None
 
     def _fused_unavailable(self, model) -> str | None:
         """Why the fused kernels (training.fusedops) cannot decode `model` here, or None."""
@@ -516,14 +549,15 @@ class FastDecoder:
             x = x[:, -1]
         return F.linear(_rms(x, self.norm, self.norm_eps), self.lm_head).float()
 
-    def _step(self, st: _State, length: int | None = None) -> torch.Tensor:
+    def _step(self, st: _State, length: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """One decode step over static buffers: reads tok/pos/idx/mask, writes cache column idx, advances
         pos and idx. No host syncs and no data-dependent Python: this is what a CUDA graph captures.
 
-        Eager steps pass `length` (= idx + 1, known on the host) to attend over the written columns only:
-        less work, and the same reduction lengths as transformers' DynamicCache (bit-equal on CPU)."""
-        if self.fused and length is None:
-            return self._fused_step(st)
+        `length`: attend over the first `length` cache columns only (default: all). Eager steps pass idx + 1
+        (known on the host): the same reduction lengths as transformers' DynamicCache (bit-equal on CPU);
+        captured steps pass their span. `out`: write the fp32 logits there (a graph's static output)."""
+        if self.fused:
+            return self._fused_step(st, length, out)
         b = st.tok.shape[0]
         hd, kv, rep = self.head_dim, self.n_kv, self.n_rep
         st.mask.index_fill_(1, st.idx, 0.0)
@@ -551,12 +585,12 @@ class FastDecoder:
             a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=attn_mask, scale=self.scale)
             x = x + F.linear(a.reshape(b, -1), *w.o)
             x = self._mlp(w, x)
-        logits = F.linear(_rms(x, self.norm, self.norm_eps), self.lm_head).float()
+        logits = _to_fp32(F.linear(_rms(x, self.norm, self.norm_eps), self.lm_head), out)
         st.pos.add_(1)
         st.idx.add_(1)
         return logits
 
-    def _fused_step(self, st: _State) -> torch.Tensor:
+    def _fused_step(self, st: _State, length: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """`_step` with its elementwise chains fused by training.fusedops (16 kernels per layer instead of about
         40), rounding as the eager ops do: the same logits, bit for bit (tests/test_fusedops.py)."""
         from training import fusedops as fo
@@ -564,7 +598,7 @@ class FastDecoder:
         b = st.tok.shape[0]
         hd, kv, rep = self.head_dim, self.n_kv, self.n_rep
         st.mask.index_fill_(1, st.idx, 0.0)
-        attn_mask = st.mask[:, None, None, :]
+        attn_mask = st.mask[:, None, None, :length]
         cos, sin = self._cos_sin(st.pos[:, None])  # [B, 1, hd]
         cos, sin = cos.view(b, hd), sin.view(b, hd)
         eager_rsqrt = self.eager_rsqrt
@@ -575,6 +609,8 @@ class FastDecoder:
             h = fo.rms_scale(x, sq.mean(-1, keepdim=True), w.in_norm, w.eps, eager_rsqrt)
             ck, cv = st.k[li], st.v[li]
             q = fo.rope_write(F.linear(h, *w.q), F.linear(h, *w.k), F.linear(h, *w.v), cos, sin, ck, cv, st.idx)
+            if length is not None:
+                ck, cv = ck[:, :, :length], cv[:, :, :length]
             if self.decode_gqa == "group":
                 q = q.view(b, kv, rep, hd)
             else:
@@ -586,7 +622,7 @@ class FastDecoder:
             residual = F.linear(fo.silu_mul(F.linear(h, *w.gate), F.linear(h, *w.up), self.act_table), *w.down)
         x, sq = fo.add_square(x, residual)
         h = fo.rms_scale(x, sq.mean(-1, keepdim=True), self.norm, self.norm_eps, eager_rsqrt)
-        logits = F.linear(h, self.lm_head).float()
+        logits = _to_fp32(F.linear(h, self.lm_head), out)
         st.pos.add_(1)
         st.idx.add_(1)
         return logits
@@ -736,28 +772,56 @@ class FastDecoder:
             if self.graphs:
                 self._capture_exact(st)
         elif self.graphs:
-            self._capture(st)
+            try:
+                self._capture(st)
+            except Exception as ex:  # a fused kernel that cannot compile or be captured: unfused (or raise)
+                if not self.fused:
+                    raise
+                self._unfuse(ex)
+                self._capture(st)
         self.captures += 1
         self.capture_seconds += st.capture_s
         self.states[key] = st
         return st
 
+    def _spans(self, max_len: int) -> list[int]:
+        """The attention lengths captured for a cache of max_len columns: multiples of `span`, and max_len."""
+        return sorted({min(max_len, s) for s in range(self.span, max_len + self.span, self.span)})
+
     def _capture(self, st: _State) -> None:
+        """Capture the decode step once per span of attended columns (`_spans`), all graphs in one memory pool
+        (they replay one at a time) and writing one static logits buffer: each step replays the graph whose
+        attention covers the columns written so far, rounded up to a span. The columns beyond a row's last
+        written one are masked, so a shorter span gives the same result with less attention work."""
         start = time.perf_counter()
-        st.idx.zero_()
+        rows, max_len = st.mask.shape
+        spans = self._spans(max_len)
+        st.logits = torch.zeros((rows, self.lm_head.shape[0]), dtype=torch.float32, device=self.device)
         side = torch.cuda.Stream(device=self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
-            for _ in range(3):  # warm-up: cuBLAS handles, SDPA kernel choice, allocator
-                self._step(st)
+            for _ in range(2):  # warm-up: cuBLAS handles, SDPA kernel choice, Triton kernels, allocator
+                for length in spans:
+                    st.idx.zero_()
+                    self._step(st, length, st.logits)
         torch.cuda.current_stream(self.device).wait_stream(side)
         st.idx.zero_()
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            st.logits = self._step(st)
+        pool = torch.cuda.graph_pool_handle()
+        st.graphs = {}
+        for length in spans:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=pool, capture_error_mode="thread_local"):
+                self._step(st, length, st.logits)
+            st.graphs[length] = graph
         torch.cuda.synchronize(self.device)
-        st.graph = graph
+        st.graph = st.graphs[max_len]
         st.capture_s = time.perf_counter() - start
+
+    def _replay(self, st: _State) -> None:
+        """Replay the captured step for column st.next_col: the graph of the shortest span covering it."""
+        length = min(-(-(st.next_col + 1) // self.span) * self.span, st.mask.shape[1])
+        st.graphs[length].replay()
+        st.next_col += 1
 
     @torch.inference_mode()
     def warmup(self, rows: int, max_len: int, padded: bool = True) -> float:
@@ -822,6 +886,7 @@ class FastDecoder:
         st.pos.zero_()
         st.pos[:n] = pos[:, -1] + 1
         st.idx.fill_(width)
+        st.next_col = width
         if st.exact:
             st.valid.zero_()
             st.valid[:, :width] = valid
@@ -835,8 +900,8 @@ class FastDecoder:
         st.tok[:n].copy_(tokens)
         if st.exact:
             return self._exact_step(st)
-        if st.graph is not None:
-            st.graph.replay()
+        if st.graphs:
+            self._replay(st)
             return st.logits[:n]
         if st.col is None:  # a static state stepped eagerly: all rows and columns, like the graph
             return self._step(st)[:n]

@@ -14,7 +14,9 @@ the model itself. Model args: `device` (cpu, cuda, cuda:1; default cuda if avail
 to `model.generate` in the same batch; default false, the faster static layout; see training.fastdecode),
 `sdpa` (the attention backends of either decoding loop: "any" for PyTorch's choice, or "+"-joined names from flash,
 efficient, math, cudnn; default on CUDA flash+efficient+math, whose greedy outputs are reproducible, which
-cuDNN's attention on an H100 is not; see training.fastdecode.REPRODUCIBLE_SDPA).
+cuDNN's attention on an H100 is not; see training.fastdecode.REPRODUCIBLE_SDPA), `fused` (true/false: the static
+layout's decode step with its elementwise ops fused by training.fusedops, the same logits bit for bit; default: on
+where it runs, i.e. CUDA with Triton and a 16-bit model).
 """
 
 from __future__ import annotations
@@ -140,13 +142,14 @@ class CheckpointAPI(ModelAPI):
         backend: str | None = None,
         exact: bool | str | None = None,
         sdpa: str | None = None,
+        fused: bool | str | None = None,
         **model_args: Any,
     ) -> None:
         config = config if config is not None else GenerateConfig()
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         if model_args:
             raise ValueError(
-                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact, sdpa"
+                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact, sdpa, fused"
             )
         from training.fastdecode import sdpa_backends
 
@@ -160,6 +163,8 @@ class CheckpointAPI(ModelAPI):
         # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see training.fastdecode)
         exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
         fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
+        if fused is not None:  # default: fused kernels where they run (CUDA, Triton, 16-bit, static layout)
+            fast_options["fused"] = _flag("fused", fused)
         self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
                              sdpa=sdpa, **fast_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
