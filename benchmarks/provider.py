@@ -9,7 +9,8 @@ Both decode greedily (ckpt/: temperature unset; hf/: -M do_sample=false) with th
 same samples, in the same dtype (default bf16 on CUDA, fp32 on CPU). hf/ is run at several --max-connections
 (its batch size) and its best is the reference; ckpt/ runs with --max-connections = --samples (its own
 batcher caps a batch at --ckpt-batch). Prints wall times, tokens/s and the ratio hf/best ÷ ckpt/, plus the
-share of samples whose outputs agree; `--also-exact` adds ckpt/ with -M exact=true; --out writes JSON.
+share of samples whose outputs agree; `--also-exact` adds ckpt/ with -M exact=true, `--also-unfused` ckpt/ with
+-M fused=false (same outputs, the decode step unfused); --out writes JSON.
 """
 
 from __future__ import annotations
@@ -48,6 +49,8 @@ def main() -> None:
     parser.add_argument("--dtype", default=None, help="float32, bfloat16 (default: bf16 on CUDA, fp32 on CPU)")
     parser.add_argument("--ckpt-batch", type=int, default=None, help="ckpt/ batch_size (default: 256 on CUDA)")
     parser.add_argument("--also-exact", action="store_true", help="also run ckpt/ with -M exact=true")
+    parser.add_argument("--also-unfused", action="store_true",
+                        help="also run ckpt/ with -M fused=false (the decode step without training.fusedops)")
     parser.add_argument("--quick", action="store_true", help="8 samples, 16 new tokens, hf/ batch 8")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--profile", default=None, help="write a cProfile of the timed ckpt/ run (main thread) here")
@@ -73,7 +76,8 @@ def main() -> None:
     ckpt_outs = {}
     with tempfile.TemporaryDirectory() as logs:
         # warm both model caches once so neither side pays first-load costs inside its timing
-        variants = [("ckpt/", {})] + ([("ckpt/ exact", {"exact": True})] if args.also_exact else [])
+        variants = ([("ckpt/", {})] + ([("ckpt/ exact", {"exact": True})] if args.also_exact else [])
+                    + ([("ckpt/ unfused", {"fused": False})] if args.also_unfused else []))
         for name, extra in variants:
             size = {"batch_size": args.ckpt_batch} if args.ckpt_batch else {}
             ckpt = get_model(f"ckpt/{path}", device=args.device, dtype=dtype, memoize=False, **size, **extra)
@@ -109,9 +113,9 @@ def main() -> None:
                 best = (wall_hf, conns, hf_out)
             del hf
 
-    print(f"{'provider':<9}{'batch':>6}{'wall s':>9}{'new tok':>9}{'tok/s':>8}")
+    print(f"{'provider':<14}{'batch':>6}{'wall s':>9}{'new tok':>9}{'tok/s':>8}")
     for name, batch, wall, tokens in rows:
-        print(f"{name:<9}{batch:>6}{wall:>9.1f}{tokens:>9}{tokens / wall:>8.1f}")
+        print(f"{name:<14}{batch:>6}{wall:>9.1f}{tokens:>9}{tokens / wall:>8.1f}")
     wall_hf, conns, hf_out = best
     target = 5 if args.device.startswith("cuda") else 2
     summary = {}
