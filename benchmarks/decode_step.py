@@ -4,7 +4,8 @@
 
 For each batch size, the embedded SmolLM2-135M (bf16) prefills that many chat prompts (the prompt pool, as
 benchmarks/generation.py, shortest first) into the static layout's cache and captures its decode step twice:
-`FastDecoder(fused=False)` (the eager ops, about 40 kernels per layer) and `fused=True` (training.fusedops).
+`FastDecoder(fused=False)` (the eager ops, about 40 kernels per layer), `fused=True, parallel=False`
+(training.fusedops' kernels, GEMMs one after another) and `fused=True` (q/k/v and gate/up GEMMs concurrently).
 Per variant it prints:
 
 * `us/step`: mean wall time of --steps decode steps as `generate` replays them (each step the graph whose
@@ -12,6 +13,7 @@ Per variant it prints:
   token choice, no host loop);
 * `kernels` and `kernel us`: the kernels one eager run of the middle step launches and their summed GPU time
   (torch.profiler), i.e. what its graph replays; `top`: the three kernels with the most time;
+* `prefill ms`: the prompts' prefill (eager, not captured), host to host;
 * `equal`: whether the fused variant's logits equal the unfused one's bit for bit over --steps teacher-forced
   steps (the same random tokens fed to both).
 
@@ -23,11 +25,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(1, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# the unfused step; fused with its GEMMs one after another; fused with q/k/v and gate/up GEMMs concurrent
+VARIANTS = {"unfused": dict(fused=False), "fused serial": dict(fused=True, parallel=False), "fused": dict(fused=True)}
 
 
 def profile_step(decoder, st, length: int) -> tuple[int, float, list[tuple[str, float]]]:
@@ -73,19 +80,23 @@ def main() -> None:
     name = torch.cuda.get_device_name(args.device)
     print(f"device: {args.device} ({name})  torch {torch.__version__}  transformers {transformers.__version__}"
           f"  SmolLM2-135M bf16  steps {args.steps}  span {args.span}")
-    print(f"{'batch':>5} {'variant':<8}{'us/step':>9}{'x':>6}{'kernels':>8}{'kernel us':>10}{'equal':>7}  top kernels (us)")
+    print(f"{'batch':>5} {'variant':<13}{'us/step':>9}{'x':>6}{'prefill ms':>9}{'kernels':>8}{'kernel us':>10}{'equal':>7}  top kernels (us)")
     rows = []
     gen = torch.Generator().manual_seed(0)
     for size in args.batch:
         batch = prompts[:size]
         forced = torch.randint(0, model.config.vocab_size, (size, args.steps), generator=gen)
         result = {}
-        for fused in (False, True):
-            dec = FastDecoder(model, fused=fused, span=args.span)
+        for variant in VARIANTS:
+            dec = FastDecoder(model, span=args.span, **VARIANTS[variant])
             with dec._on_device(), torch.inference_mode():
                 logits = dec.teacher_forced_logits(batch, forced, pad)  # also captures the graphs
                 tok = torch.zeros(size, dtype=torch.long, device=args.device)
-                st, _ = dec._begin(batch, args.steps + 1, pad)
+                torch.cuda.synchronize()
+                began = time.perf_counter()
+                st, _ = dec._begin(batch, args.steps + 1, pad)  # the prefill (eager), its state already made
+                torch.cuda.synchronize()
+                prefill_ms = (time.perf_counter() - began) * 1000
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 torch.cuda.synchronize()
                 start.record()
@@ -98,22 +109,22 @@ def main() -> None:
                 middle = min(-(-(width + args.steps // 2 + 1) // dec.span) * dec.span, st.mask.shape[1])
                 st, _ = dec._begin(batch, args.steps + 1, pad)
                 kernels, kernel_us, top = profile_step(dec, st, middle)
-            result[fused] = dict(us=us, kernels=kernels, kernel_us=kernel_us, top=top, logits=logits,
+            result[variant] = dict(us=us, prefill_ms=prefill_ms, kernels=kernels, kernel_us=kernel_us, top=top, logits=logits,
                                  columns=(width, width + args.steps - 1, middle, st.mask.shape[1]))
             del dec, st
             torch.cuda.empty_cache()
-        equal = torch.equal(result[False]["logits"], result[True]["logits"])
-        for fused in (False, True):
-            r = result[fused]
-            ratio = result[False]["us"] / r["us"]
-            variant = "fused" if fused else "unfused"
+        for variant, r in result.items():
+            equal = None if variant == "unfused" else torch.equal(result["unfused"]["logits"], r["logits"])
+            ratio = result["unfused"]["us"] / r["us"]
             tops = ", ".join(f"{n[:40]} {t:.0f}" for n, t in r["top"])
-            print(f"{size:>5} {variant:<8}{r['us']:>9.1f}{ratio:>6.2f}{r['kernels']:>8}{r['kernel_us']:>10.1f}"
-                  f"{('yes' if equal else 'NO') if fused else '':>7}  {tops}", flush=True)
+            print(f"{size:>5} {variant:<13}{r['us']:>9.1f}{ratio:>6.2f}{r['prefill_ms']:>9.1f}{r['kernels']:>8}"
+                  f"{r['kernel_us']:>10.1f}"
+                  f"{'' if equal is None else 'yes' if equal else 'NO':>7}  {tops}", flush=True)
             rows.append(dict(batch=size, bucket=bucket(size), variant=variant, us_per_step=r["us"],
+                             prefill_ms=r["prefill_ms"],
                              written_columns=r["columns"][:2], profiled_span=r["columns"][2], cache_columns=r["columns"][3],
                              ratio_vs_unfused=ratio, kernels=r["kernels"], kernel_us=r["kernel_us"],
-                             top_kernels=r["top"], logits_equal=equal if fused else None))
+                             top_kernels=r["top"], logits_equal=equal))
     if args.out:
         from training.manifest import write_json_atomic
 

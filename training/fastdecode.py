@@ -357,6 +357,7 @@ class FastDecoder:
     `fused`: decode the static layout's step with training.fusedops' kernels (default None: wherever they run,
     falling back to the unfused step, with a warning, if they fail to build; True: required, else an error).
     `span`: captured steps attend over the written columns rounded up to this many (one graph per span).
+    `parallel`: the fused step runs its q/k/v and gate/up GEMMs concurrently on side streams (same values).
     `sdpa`: the attention backends SDPA may use in this engine's calls (graph captures included), a name or
     "+"-joined names from {flash, efficient, math, cudnn}, or "any" for PyTorch's own choice. Default: on CUDA
     `REPRODUCIBLE_SDPA` (no cuDNN attention, whose outputs change from call to call), on CPU "any". The list must
@@ -366,7 +367,7 @@ class FastDecoder:
     def __init__(self, model, graphs: bool | None = None, len_multiple: int | None = None, max_states: int = 4,
                  decode_gqa: str | None = None, static: bool = False, prune: bool = True, sync_lag: int = 4,
                  exact: bool = False, exact_kv: str = "copy", sdpa: str | None = None, fused: bool | None = None,
-                 span: int = 64):
+                 span: int = 64, parallel: bool = True):
         reason = unsupported_reason(model)
         if reason is not None:
             raise UnsupportedModel(reason)
@@ -409,6 +410,8 @@ class FastDecoder:
         self.fused = why is None if fused is None else bool(fused)
         self.eager_rsqrt = False  # set by _bind when the kernel's rsqrt differs from torch's on this GPU
         self.act_table: torch.Tensor | None = None
+        self.parallel = parallel
+        self._side: list | None = None  # side streams of the fused step's parallel GEMMs (made on first use)
         self.states: OrderedDict[tuple[int, int], _State] = OrderedDict()
         self.captures = 0  # static batches made (each a capture with graphs) and their seconds, for profiling
         self.capture_seconds = 0.0
@@ -608,7 +611,7 @@ class FastDecoder:
             x, sq = fo.add_square(x, residual)
             h = fo.rms_scale(x, sq.mean(-1, keepdim=True), w.in_norm, w.eps, eager_rsqrt)
             ck, cv = st.k[li], st.v[li]
-            q = fo.rope_write(F.linear(h, *w.q), F.linear(h, *w.k), F.linear(h, *w.v), cos, sin, ck, cv, st.idx)
+            q = fo.rope_write(*self._linears(h, (w.q, w.k, w.v)), cos, sin, ck, cv, st.idx)
             if length is not None:
                 ck, cv = ck[:, :, :length], cv[:, :, :length]
             if self.decode_gqa == "group":
@@ -619,13 +622,36 @@ class FastDecoder:
             a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=attn_mask, scale=self.scale)
             x, sq = fo.add_square(x, F.linear(a.reshape(b, -1), *w.o))
             h = fo.rms_scale(x, sq.mean(-1, keepdim=True), w.post_norm, w.post_eps, eager_rsqrt)
-            residual = F.linear(fo.silu_mul(F.linear(h, *w.gate), F.linear(h, *w.up), self.act_table), *w.down)
+            residual = F.linear(fo.silu_mul(*self._linears(h, (w.gate, w.up)), self.act_table), *w.down)
         x, sq = fo.add_square(x, residual)
         h = fo.rms_scale(x, sq.mean(-1, keepdim=True), self.norm, self.norm_eps, eager_rsqrt)
         logits = _to_fp32(F.linear(h, self.lm_head), out)
         st.pos.add_(1)
         st.idx.add_(1)
         return logits
+
+    def _linears(self, h: torch.Tensor, layers: Sequence[tuple[torch.Tensor, torch.Tensor | None]]) -> list[torch.Tensor]:
+        """F.linear(h, *layer) for each layer, the first on the current stream and the others at the same time on
+        side streams (q with k and v; gate with up): at decode batch sizes each GEMM fills a fraction of the
+        GPU. The same cuBLAS calls (mm / addmm, as F.linear makes them) on the same inputs: the same values.
+        Their outputs are allocated on the current stream before the fork, so no memory crosses streams."""
+        if self.device.type != "cuda" or len(layers) == 1 or not self.parallel:
+            return [F.linear(h, *layer) for layer in layers]
+        if self._side is None:
+            self._side = [torch.cuda.Stream(device=self.device) for _ in range(2)]
+        main = torch.cuda.current_stream(self.device)
+        outs = [torch.empty((h.shape[0], weight.shape[0]), dtype=h.dtype, device=h.device) for weight, _ in layers[1:]]
+        for stream, (weight, bias), out in zip(self._side, layers[1:], outs):
+            stream.wait_stream(main)
+            with torch.cuda.stream(stream):
+                if bias is None:
+                    torch.mm(h, weight.t(), out=out)
+                else:
+                    torch.addmm(bias, h, weight.t(), out=out)
+        first = F.linear(h, *layers[0])
+        for stream in self._side[: len(outs)]:
+            main.wait_stream(stream)
+        return [first, *outs]
 
     # ---- the exact layout: graph pieces between eager attentions ------------------------------------
 
