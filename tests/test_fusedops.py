@@ -116,3 +116,38 @@ def test_cuda_fused_engine_decodes_as_the_unfused_one(smollm_dir):
     assert [r.token_ids for r in got] == [r.token_ids for r in ref]
     assert [r.finish for r in got] == [r.finish for r in ref]
     assert got[-1].logprobs == ref[-1].logprobs
+
+
+@cuda
+def test_cuda_rope_prefill_equals_eager_rope_and_cache_writes():
+    from training import fusedops as fo
+
+    gen = torch.Generator(device="cuda").manual_seed(4)
+    b, width, heads, kv, hd, length = 3, 7, 9, 3, 64, 16
+    q = torch.randn(b * width, heads * hd, device="cuda", generator=gen).bfloat16()
+    k = torch.randn(b * width, kv * hd, device="cuda", generator=gen).bfloat16()
+    v = torch.randn(b * width, kv * hd, device="cuda", generator=gen).bfloat16()
+    cos = torch.randn(b * width, hd, device="cuda", generator=gen).bfloat16()
+    sin = torch.randn(b * width, hd, device="cuda", generator=gen).bfloat16()
+    kc = torch.zeros(b, kv, length, hd, device="cuda", dtype=torch.bfloat16)
+    vc = torch.zeros_like(kc)
+    qo, ko = fo.rope_prefill(q, k, v, cos, sin, width, kc, vc)
+    c, s = cos.view(b, width, hd)[:, None], sin.view(b, width, hd)[:, None]
+    q4, k4 = q.view(b, width, heads, hd).transpose(1, 2), k.view(b, width, kv, hd).transpose(1, 2)
+    kr = k4 * c + _rotate_half(k4) * s
+    assert torch.equal(qo.view(b, width, heads, hd).transpose(1, 2), q4 * c + _rotate_half(q4) * s)
+    assert torch.equal(ko.view(b, width, kv, hd).transpose(1, 2), kr)
+    assert torch.equal(kc[:, :, :width], kr) and not kc[:, :, width:].any()
+    assert torch.equal(vc[:, :, :width], v.view(b, width, kv, hd).transpose(1, 2)) and not vc[:, :, width:].any()
+
+
+@cuda
+def test_cuda_fused_prefill_gives_the_unfused_logits_bit_for_bit(smollm_dir):
+    model, tokenizer, _ = load(str(smollm_dir), device="cuda", dtype="bfloat16")
+    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p * (1 + k % 3)}],
+                                         add_generation_prompt=True)["input_ids"] for k, p in enumerate(PROMPTS * 3)]
+    plain, fused = FastDecoder(model, fused=False), FastDecoder(model, fused=True)
+    for batch in (ids, [ids[0]] * 4):  # padded, and unpadded (no mask: flash attention, enable_gqa)
+        a = plain.prefill_logits(batch, pad_id=tokenizer.pad_token_id)
+        b = fused.prefill_logits(batch, pad_id=tokenizer.pad_token_id)
+        assert torch.equal(a, b), (a - b).abs().max()

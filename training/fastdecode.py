@@ -517,6 +517,8 @@ class FastDecoder:
                  all_logits: bool = False) -> torch.Tensor:
         """Run the left-padded prompts [B, W]; write their K/V into st's columns [0, W). Returns fp32 logits
         of the last column [B, V] (or of every column [B, W, V] with all_logits)."""
+        if self.fused:
+            return self._fused_prefill(ids, valid, pos, st, all_logits)
         b, width = ids.shape
         hd = self.head_dim
         padded = not bool(valid.all())
@@ -592,6 +594,55 @@ class FastDecoder:
         st.pos.add_(1)
         st.idx.add_(1)
         return logits
+
+    def _fused_prefill(self, ids: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor, st: _State | None,
+                       all_logits: bool = False) -> torch.Tensor:
+        """`_prefill` with training.fusedops' kernels and the parallel GEMMs: the same values, bit for bit. The
+        rows of the [B, W, D] residual stream are handled flat ([B*W, D]); every reduction, GEMM and attention
+        call sees the shapes and strides the eager prefill gives it."""
+        from training import fusedops as fo
+
+        b, width = ids.shape
+        n, hd = b * width, self.head_dim
+        padded = not bool(valid.all())
+        if padded:  # as _prefill
+            causal = torch.ones(width, width, dtype=torch.bool, device=ids.device).tril()
+            eye = torch.eye(width, dtype=torch.bool, device=ids.device)
+            mask = causal[None, None] & (valid[:, None, None, :] | eye[None, None])
+        cos, sin = self._cos_sin(pos)  # [B, W, hd]
+        cos, sin = cos.reshape(n, hd), sin.reshape(n, hd)
+        eager_rsqrt = self.eager_rsqrt
+        x = F.embedding(ids, self.embed).view(n, -1)
+        residual = None
+
+        def norm(x, sq, weight, eps):  # the mean over [B, W, D], as the eager RMSNorm reduces it
+            return fo.rms_scale(x, sq.view(b, width, -1).mean(-1, keepdim=True).view(n, 1), weight, eps, eager_rsqrt)
+
+        for li, w in enumerate(self.layers):
+            x, sq = fo.add_square(x, residual)
+            h = norm(x, sq, w.in_norm, w.eps)
+            q, k, v = self._linears(h, (w.q, w.k, w.v))
+            caches = (st.k[li, :b, :, :], st.v[li, :b, :, :]) if st is not None else ()
+            q, k = fo.rope_prefill(q, k, v, cos, sin, width, *caches)
+            q, k, v = (t.view(b, width, -1, hd).transpose(1, 2) for t in (q, k, v))
+            if padded:
+                a = F.scaled_dot_product_attention(q, _repeat_kv(k, self.n_rep), _repeat_kv(v, self.n_rep),
+                                                   attn_mask=mask, scale=self.scale)
+            else:
+                a = F.scaled_dot_product_attention(q, k, v, is_causal=width > 1, scale=self.scale,
+                                                   enable_gqa=self.n_rep > 1)
+            a = a.transpose(1, 2).reshape(b, width, -1)
+            x, sq = fo.add_square(x, F.linear(a, *w.o).view(n, -1))
+            h = norm(x, sq, w.post_norm, w.post_eps)
+            residual = F.linear(fo.silu_mul(*self._linears(h, (w.gate, w.up)), self.act_table), *w.down)
+        if all_logits:
+            x, sq = fo.add_square(x, residual)
+            h = norm(x, sq, self.norm, self.norm_eps)
+            return F.linear(h, self.lm_head).view(b, width, -1).float()
+        last = lambda t: t.view(b, width, -1)[:, -1].contiguous()  # noqa: E731
+        x, sq = fo.add_square(last(x), last(residual))
+        h = fo.rms_scale(x, sq.mean(-1, keepdim=True), self.norm, self.norm_eps, eager_rsqrt)
+        return F.linear(h, self.lm_head).float()
 
     def _fused_step(self, st: _State, length: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """`_step` with its elementwise chains fused by training.fusedops (16 kernels per layer instead of about

@@ -124,6 +124,39 @@ if triton is not None:
             tl.store(vc_ptr + dst, tl.load(v_ptr + row * KV * HD + kh * HD + j))
 
     @triton.jit
+    def _rope_prefill_kernel(q_ptr, k_ptr, v_ptr, cos_ptr, sin_ptr, qo_ptr, ko_ptr, kc_ptr, vc_ptr,
+                             W, H, KV, s_b, s_h, s_l, HD: tl.constexpr, HAS_CACHE: tl.constexpr):
+        # the prefill's RoPE: program (row = b * W + w, head): heads < H rotate a query head into qo; the others
+        # rotate a key head into ko and, with a cache, write it and its value head at (b, head, column w)
+        row = tl.program_id(0).to(tl.int64)
+        head = tl.program_id(1)
+        j = tl.arange(0, HD)
+        half: tl.constexpr = HD // 2
+        partner = (j + half) % HD
+        cos = tl.load(cos_ptr + row * HD + j).to(tl.float32)
+        sin = tl.load(sin_ptr + row * HD + j).to(tl.float32)
+        dt = qo_ptr.dtype.element_ty
+        if head < H:
+            base = q_ptr + row * H * HD + head * HD
+            x = tl.load(base + j).to(tl.float32)
+            rot = tl.load(base + partner).to(tl.float32)
+            rot = tl.where(j < half, -rot, rot)
+            out = _rnd(_rnd(x * cos, dt) + _rnd(rot * sin, dt), dt).to(dt)
+            tl.store(qo_ptr + row * H * HD + head * HD + j, out)
+        else:
+            kh = head - H
+            base = k_ptr + row * KV * HD + kh * HD
+            x = tl.load(base + j).to(tl.float32)
+            rot = tl.load(base + partner).to(tl.float32)
+            rot = tl.where(j < half, -rot, rot)
+            out = _rnd(_rnd(x * cos, dt) + _rnd(rot * sin, dt), dt).to(dt)
+            tl.store(ko_ptr + row * KV * HD + kh * HD + j, out)
+            if HAS_CACHE:
+                dst = (row // W) * s_b + kh * s_h + (row % W) * s_l + j
+                tl.store(kc_ptr + dst, out)
+                tl.store(vc_ptr + dst, tl.load(v_ptr + row * KV * HD + kh * HD + j))
+
+    @triton.jit
     def _silu_mul_kernel(g_ptr, u_ptr, table_ptr, out_ptr, N, BLOCK: tl.constexpr):
         # out = round(act(g) * u), act(g) read from the table at g's 16 bits
         offs = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -176,6 +209,25 @@ def rope_write(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Ten
     _rope_write_kernel[(rows, heads + kv)](q, k, v, cos, sin, qo, k_cache, v_cache, idx, heads, kv,
                                            k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), HD=hd, **_LAUNCH)
     return qo
+
+
+def rope_prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, width: int,
+                 k_cache: torch.Tensor | None = None, v_cache: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """RoPE on a prefill's q [b*W, H*hd] and k [b*W, KV*hd] (rows = (prompt, column), the projections' outputs)
+    with cos/sin [b*W, hd]; with caches [b, KV, L, hd], k (rotated) and v [b*W, KV*hd] are also written into
+    columns [0, W). Returns the rotated (q, k), laid out as the projections were."""
+    rows = q.shape[0]
+    hd = cos.shape[-1]
+    heads, kv = q.shape[1] // hd, k.shape[1] // hd
+    qo, ko = torch.empty_like(q), torch.empty_like(k)
+    cached = k_cache is not None
+    if cached and (k_cache.stride() != v_cache.stride() or k_cache.stride(-1) != 1):
+        raise ValueError("k_cache and v_cache need the same strides and a contiguous last dimension")
+    strides = k_cache.stride()[:3] if cached else (0, 0, 0)
+    _rope_prefill_kernel[(rows, heads + kv)](q, k, v, cos, sin, qo, ko, k_cache if cached else ko,
+                                             v_cache if cached else ko, width, heads, kv, *strides, HD=hd,
+                                             HAS_CACHE=cached, **_LAUNCH)
+    return qo, ko
 
 
 def silu_mul(gate: torch.Tensor, up: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
