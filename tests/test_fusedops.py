@@ -151,3 +151,25 @@ def test_cuda_fused_prefill_gives_the_unfused_logits_bit_for_bit(smollm_dir):
         a = plain.prefill_logits(batch, pad_id=tokenizer.pad_token_id)
         b = fused.prefill_logits(batch, pad_id=tokenizer.pad_token_id)
         assert torch.equal(a, b), (a - b).abs().max()
+
+
+@cuda
+@pytest.mark.parametrize("d", [576, 2048])
+def test_cuda_one_kernel_rmsnorm_equals_llama_rmsnorm_at_every_row_count(d):
+    """fo.rms: one kernel summing the mean in PyTorch's reduction order where that order is verified for the row
+    count's reduce width (else the three-kernel path): either way bit-equal to the eager RMSNorm."""
+    from training import fusedops as fo
+
+    gen = torch.Generator(device="cuda").manual_seed(5)
+    w = torch.randn(d, device="cuda", generator=gen).bfloat16()
+    for rows in (1, 2, 3, 8, 17, 64, 128, 512, 6400):
+        for scale in (1e-3, 1.0, 300.0):
+            x = (torch.randn(rows, d, device="cuda", generator=gen) * scale).bfloat16()
+            r = (torch.randn(rows, d, device="cuda", generator=gen) * scale).bfloat16()
+            got_x, got = fo.rms(x, r, w, 1e-5)
+            assert torch.equal(got_x, x + r)
+            assert torch.equal(got, _rms(x + r, w, 1e-5)), (rows, scale, fo.reduce_width(rows, d))
+            same, got1 = fo.rms(x, None, w, 1e-5)
+            assert same is x and torch.equal(got1, _rms(x, w, 1e-5))
+    # SmolLM2's widths (hidden 576): the one-kernel path is what runs on this GPU, not the fallback
+    assert d != 576 or all(fo.mean_matches_torch(width, d, torch.bfloat16, "cuda") for width in (32, 64, 128))

@@ -616,12 +616,8 @@ class FastDecoder:
         x = F.embedding(ids, self.embed).view(n, -1)
         residual = None
 
-        def norm(x, sq, weight, eps):  # the mean over [B, W, D], as the eager RMSNorm reduces it
-            return fo.rms_scale(x, sq.view(b, width, -1).mean(-1, keepdim=True).view(n, 1), weight, eps, eager_rsqrt)
-
         for li, w in enumerate(self.layers):
-            x, sq = fo.add_square(x, residual)
-            h = norm(x, sq, w.in_norm, w.eps)
+            x, h = fo.rms(x, residual, w.in_norm, w.eps, eager_rsqrt)  # its mean as eager's over [B, W, D]
             q, k, v = self._linears(h, (w.q, w.k, w.v))
             caches = (st.k[li, :b, :, :], st.v[li, :b, :, :]) if st is not None else ()
             q, k = fo.rope_prefill(q, k, v, cos, sin, width, *caches)
@@ -633,16 +629,13 @@ class FastDecoder:
                 a = F.scaled_dot_product_attention(q, k, v, is_causal=width > 1, scale=self.scale,
                                                    enable_gqa=self.n_rep > 1)
             a = a.transpose(1, 2).reshape(b, width, -1)
-            x, sq = fo.add_square(x, F.linear(a, *w.o).view(n, -1))
-            h = norm(x, sq, w.post_norm, w.post_eps)
+            x, h = fo.rms(x, F.linear(a, *w.o).view(n, -1), w.post_norm, w.post_eps, eager_rsqrt)
             residual = F.linear(fo.silu_mul(*self._linears(h, (w.gate, w.up)), self.act_table), *w.down)
         if all_logits:
-            x, sq = fo.add_square(x, residual)
-            h = norm(x, sq, self.norm, self.norm_eps)
+            _, h = fo.rms(x, residual, self.norm, self.norm_eps, eager_rsqrt)
             return F.linear(h, self.lm_head).view(b, width, -1).float()
         last = lambda t: t.view(b, width, -1)[:, -1].contiguous()  # noqa: E731
-        x, sq = fo.add_square(last(x), last(residual))
-        h = fo.rms_scale(x, sq.mean(-1, keepdim=True), self.norm, self.norm_eps, eager_rsqrt)
+        _, h = fo.rms(last(x), last(residual), self.norm, self.norm_eps, eager_rsqrt)
         return F.linear(h, self.lm_head).float()
 
     def _fused_step(self, st: _State, length: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
@@ -660,8 +653,7 @@ class FastDecoder:
         x = F.embedding(st.tok, self.embed)  # [B, D]
         residual = None
         for li, w in enumerate(self.layers):
-            x, sq = fo.add_square(x, residual)
-            h = fo.rms_scale(x, sq.mean(-1, keepdim=True), w.in_norm, w.eps, eager_rsqrt)
+            x, h = fo.rms(x, residual, w.in_norm, w.eps, eager_rsqrt)
             ck, cv = st.k[li], st.v[li]
             q = fo.rope_write(*self._linears(h, (w.q, w.k, w.v)), cos, sin, ck, cv, st.idx)
             if length is not None:
@@ -672,11 +664,9 @@ class FastDecoder:
                 q = q.view(b, kv * rep, 1, hd)
                 ck, cv = _repeat_kv(ck, rep), _repeat_kv(cv, rep)
             a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=attn_mask, scale=self.scale)
-            x, sq = fo.add_square(x, F.linear(a.reshape(b, -1), *w.o))
-            h = fo.rms_scale(x, sq.mean(-1, keepdim=True), w.post_norm, w.post_eps, eager_rsqrt)
+            x, h = fo.rms(x, F.linear(a.reshape(b, -1), *w.o), w.post_norm, w.post_eps, eager_rsqrt)
             residual = F.linear(fo.silu_mul(*self._linears(h, (w.gate, w.up)), self.act_table), *w.down)
-        x, sq = fo.add_square(x, residual)
-        h = fo.rms_scale(x, sq.mean(-1, keepdim=True), self.norm, self.norm_eps, eager_rsqrt)
+        _, h = fo.rms(x, residual, self.norm, self.norm_eps, eager_rsqrt)
         logits = _to_fp32(F.linear(h, self.lm_head), out)
         st.pos.add_(1)
         st.idx.add_(1)

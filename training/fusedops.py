@@ -92,6 +92,73 @@ if triton is not None:
         tl.store(out_ptr + row * D + cols, _rnd(w * h, dt).to(dt), mask=m)
 
     @triton.jit
+    def _tree_pairs(v, n: tl.constexpr):
+        # a warp's shfl_down reduction with offsets 1, 2, 4, ...: adjacent pairs first; v has n elements
+        return tl.sum(tl.reshape(v, [n // 2, 2]), axis=1)
+
+    @triton.jit
+    def _tree_halves(v, n: tl.constexpr):
+        # a block's shared-memory step: v[t] + v[t + n/2]
+        return tl.sum(tl.reshape(v, [2, n // 2]), axis=0)
+
+    @triton.jit
+    def _rms_exact_kernel(x_ptr, r_ptr, xo_ptr, w_ptr, out_ptr, factor, eps, D, NV,
+                          BW: tl.constexpr, K: tl.constexpr, BLOCK: tl.constexpr, HAS_RES: tl.constexpr):
+        # One row: xo = round(x + r) (with a residual), then LlamaRMSNorm of it, its mean summed in the order
+        # PyTorch's reduction kernel sums a contiguous fp32 row (training.fusedops.reduce_width): BW threads,
+        # thread t holding four accumulators fed by the 4-vectors t, t + BW, ..., combined ((a0+a1)+a2)+a3;
+        # then halves down to 32 lanes, then adjacent pairs (shfl_down 1, 2, 4, 8, 16); times factor = 1/D.
+        row = tl.program_id(0).to(tl.int64)
+        dt = out_ptr.dtype.element_ty
+        t = tl.arange(0, BW)
+        a0 = tl.zeros([BW], dtype=tl.float32)
+        a1 = tl.zeros([BW], dtype=tl.float32)
+        a2 = tl.zeros([BW], dtype=tl.float32)
+        a3 = tl.zeros([BW], dtype=tl.float32)
+        for k in tl.static_range(K):
+            vec = k * BW + t
+            ok = vec < NV
+            base = row * D + vec * 4
+            x0 = tl.load(x_ptr + base, mask=ok, other=0.0).to(tl.float32)
+            x1 = tl.load(x_ptr + base + 1, mask=ok, other=0.0).to(tl.float32)
+            x2 = tl.load(x_ptr + base + 2, mask=ok, other=0.0).to(tl.float32)
+            x3 = tl.load(x_ptr + base + 3, mask=ok, other=0.0).to(tl.float32)
+            if HAS_RES:
+                x0 = _rnd(x0 + tl.load(r_ptr + base, mask=ok, other=0.0).to(tl.float32), dt)
+                x1 = _rnd(x1 + tl.load(r_ptr + base + 1, mask=ok, other=0.0).to(tl.float32), dt)
+                x2 = _rnd(x2 + tl.load(r_ptr + base + 2, mask=ok, other=0.0).to(tl.float32), dt)
+                x3 = _rnd(x3 + tl.load(r_ptr + base + 3, mask=ok, other=0.0).to(tl.float32), dt)
+            a0 = a0 + x0 * x0
+            a1 = a1 + x1 * x1
+            a2 = a2 + x2 * x2
+            a3 = a3 + x3 * x3
+        v = ((a0 + a1) + a2) + a3
+        if BW >= 512:
+            v = _tree_halves(v, 512)
+        if BW >= 256:
+            v = _tree_halves(v, 256)
+        if BW >= 128:
+            v = _tree_halves(v, 128)
+        if BW >= 64:
+            v = _tree_halves(v, 64)
+        v = _tree_pairs(v, 32)
+        v = _tree_pairs(v, 16)
+        v = _tree_pairs(v, 8)
+        v = _tree_pairs(v, 4)
+        v = _tree_pairs(v, 2)
+        mean = tl.sum(v, axis=0) * factor
+        r = tl.math.rsqrt(mean + eps)
+        cols = tl.arange(0, BLOCK)
+        m = cols < D
+        x = tl.load(x_ptr + row * D + cols, mask=m, other=0.0).to(tl.float32)
+        if HAS_RES:
+            x = _rnd(x + tl.load(r_ptr + row * D + cols, mask=m, other=0.0).to(tl.float32), dt)
+            tl.store(xo_ptr + row * D + cols, x.to(dt), mask=m)
+        h = _rnd(x * r, dt)
+        w = tl.load(w_ptr + cols, mask=m, other=0.0).to(tl.float32)
+        tl.store(out_ptr + row * D + cols, _rnd(w * h, dt).to(dt), mask=m)
+
+    @triton.jit
     def _rope_write_kernel(q_ptr, k_ptr, v_ptr, cos_ptr, sin_ptr, qo_ptr, kc_ptr, vc_ptr, idx_ptr,
                            H, KV, s_b, s_h, s_l, HD: tl.constexpr):
         # program (row, head): heads < H rotate a query head into qo; heads >= H rotate a key head and copy its
@@ -193,6 +260,74 @@ def rms_scale(x: torch.Tensor, var: torch.Tensor, weight: torch.Tensor, eps: flo
     v = torch.rsqrt(var + eps) if eager_rsqrt else var
     _rms_scale_kernel[(rows,)](x, v, weight, out, eps, d, BLOCK=_block(d), EAGER_RSQRT=eager_rsqrt, **_LAUNCH)
     return out
+
+
+def reduce_width(rows: int, d: int) -> int | None:
+    """The threads per row PyTorch's CUDA reduction kernel gives `x.mean(-1)` on a contiguous fp32 [rows, d]
+    (ATen's ReduceConfig.set_block_dimension with 4-wide vectorized loads), or None where this module does not
+    replicate its order (d not a multiple of 4, or at most 128 elements: not vectorized)."""
+    if d % 4 or d <= 128:
+        return None
+    max_threads, warp = 512, 32
+
+    def pow2(n: int) -> int:
+        return max_threads if n >= max_threads else 1 << (n.bit_length() - 1)
+
+    dim0, dim1 = pow2(d // 4), pow2(rows)
+    width = min(dim0, warp)
+    height = min(dim1, max_threads // width)
+    width = min(dim0, max_threads // height)
+    if -(-(d // 4) // width) >= 16 * height or -(-(d // 4) // width) >= 256:
+        return None  # PyTorch splits such rows across warps too: not replicated
+    return width
+
+
+def rms(x: torch.Tensor, residual: torch.Tensor | None, weight: torch.Tensor, eps: float,
+        eager_rsqrt: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x + residual rounded, or x; LlamaRMSNorm of it) for rows of x [rows, D] (16-bit, contiguous): one kernel
+    where `mean_matches_torch` holds for this row count, else add_square + torch's mean + rms_scale."""
+    rows, d = x.shape
+    width = reduce_width(rows, d)
+    if width is None or eager_rsqrt or not mean_matches_torch(width, d, x.dtype, str(x.device)):
+        x, sq = add_square(x, residual)
+        return x, rms_scale(x, sq.mean(-1, keepdim=True), weight, eps, eager_rsqrt)
+    return _rms_exact(x, residual, weight, eps, width)
+
+
+def _rms_exact(x, residual, weight, eps, width):
+    rows, d = x.shape
+    out = torch.empty_like(x)
+    xo = torch.empty_like(x) if residual is not None else x
+    factor = float(torch.tensor(rows, dtype=torch.float32) / torch.tensor(rows * d, dtype=torch.float32))
+    _rms_exact_kernel[(rows,)](x, residual if residual is not None else x, xo, weight, out, factor, eps, d, d // 4,
+                               BW=width, K=-(-(d // 4) // width), BLOCK=_block(d), HAS_RES=residual is not None,
+                               **_LAUNCH)
+    return xo, out
+
+
+@functools.lru_cache(maxsize=64)
+def mean_matches_torch(width: int, d: int, dtype: torch.dtype, device: str = "cuda") -> bool:
+    """Whether the one-kernel RMSNorm equals the eager ops bit for bit for rows of d with this reduce width:
+    checked on random rows at several scales (a summation order that differed from PyTorch's would show in
+    the last bits of most rows)."""
+    dev = torch.device(device)
+    rows = {128: 1, 64: 8, 32: 64}.get(width)
+    if rows is None or reduce_width(rows, d) != width:
+        rows = next((n for n in (1, 2, 4, 8, 16, 64, 512) if reduce_width(n, d) == width), None)
+        if rows is None:
+            return False
+    gen = torch.Generator(device=dev).manual_seed(0)
+    weight = torch.randn(d, device=dev, generator=gen).to(dtype)
+    for scale in (1e-2, 1.0, 50.0):
+        x = (torch.randn(rows, d, device=dev, generator=gen) * scale).to(dtype)
+        r = (torch.randn(rows, d, device=dev, generator=gen) * scale).to(dtype)
+        ref_x = x + r
+        h = ref_x.to(torch.float32)
+        ref = weight * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + 1e-5)).to(dtype)
+        got_x, got = _rms_exact(x, r, weight, 1e-5, width)
+        if not (torch.equal(got_x, ref_x) and torch.equal(got, ref)):
+            return False
+    return True
 
 
 def rope_write(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor,
