@@ -157,6 +157,15 @@ def test_boolean_model_args_accept_text_and_refuse_anything_else():
         _flag("exact", "maybe")
 
 
+def test_fused_model_arg_reaches_the_engine_and_says_why_it_cannot_run(tiny_llama_dir):
+    off = get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, fused="false")
+    assert off.api.engine.fast is not None and not off.api.engine.fast.fused
+    with pytest.raises(ValueError, match="fused=True cannot run here"):  # CPU: no Triton kernels
+        get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, fused="true")
+    with pytest.raises(ValueError, match=r"fused='sometimes' is not a boolean"):
+        get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, fused="sometimes")
+
+
 def test_a_local_model_asks_inspect_for_full_batches_not_adaptive_concurrency(tiny_llama_dir, tmp_path):
     """Inspect's default adaptive concurrency starts at 20 requests in flight: for ckpt/ that meant an eval's
     requests reached the batcher 20 at a time. The model's config now asks for one batch's worth; an explicit

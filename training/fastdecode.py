@@ -20,8 +20,9 @@ dummy rows) over a cache of `max_len` columns (prompt width + new tokens, rounde
   covers columns [0, width + t] rounded up to a span, so attention costs what has been written, not the
   whole cache (masked columns add exactly nothing: the outputs are the same);
 * on CUDA with Triton and a 16-bit model, the step's elementwise chains run as fused kernels
-  (`training.fusedops`: 16 kernels per layer instead of about 40, rounding as the eager ops do, the same
-  logits bit for bit; `fused=False` turns them off).
+  (`training.fusedops`: about 13 kernels per layer instead of about 40, rounding as the eager ops do, the same
+  logits bit for bit; `fused=False` turns them off), and inside the captured step the q/k/v and gate/up GEMMs
+  run concurrently on side streams (the same cuBLAS calls).
 
 Choosing tokens (greedy, seeded sampling, log-probabilities) stays outside the graph, in
 `training.engine.Engine`'s semantics. Rows that finish keep decoding in the static batch; the loop stops
@@ -40,10 +41,11 @@ its attention; for each next layer, the previous layer's o_proj + MLP and this l
 cache write; the last layer's o_proj + MLP + final norm + lm_head (layers + 1 replays, one graph pool), with
 the attentions eager between replays on views of the cache. Without graphs (CPU) the same pieces run eagerly,
 which the CPU tests check bit for bit against `generate` in bf16. `exact=False` (the default) keeps the static
-layout (one graph per step), the faster of the two. Measured on an H200 (SmolLM2-135M, bf16,
-2026-11-26, reproducible attention on both sides, see REPRODUCIBLE_SDPA): both layouts give `generate`'s greedy
-tokens on 100% of samples at 64 and 256 new tokens, batch 128 and 512, EOS on; the static layout at 3.4-5.7x
-`generate`'s tokens/s, the exact one at 1.5-3.9x. Exact is not the default because its graphs are per row
+layout (graphs per step), the faster of the two. Measured on an H100 (SmolLM2-135M, bf16, 2026-11-26,
+reproducible attention on both sides, see REPRODUCIBLE_SDPA): the static layout, fused, gives `generate`'s
+greedy tokens on 100% of samples at 64 and 256 new tokens, batch 128 and 512, EOS on, at 10.1-10.7x
+`generate`'s tokens/s at batch 128 (8.8x in one run of six) and 5.2-6.2x at 512 (README, Performance); the
+exact layout was at 1.5-3.9x on an H200. Exact is not the default because its graphs are per row
 count (GEMM rounding depends on it): Inspect hands `ckpt/` batches of many different sizes, each of which costs a capture,
 which made sweep evaluations about 3x slower than with the static layout. Note also that `generate`'s own
 greedy outputs depend on the batch they are decoded in.
@@ -639,8 +641,8 @@ class FastDecoder:
         return F.linear(h, self.lm_head).float()
 
     def _fused_step(self, st: _State, length: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
-        """`_step` with its elementwise chains fused by training.fusedops (16 kernels per layer instead of about
-        40), rounding as the eager ops do: the same logits, bit for bit (tests/test_fusedops.py)."""
+        """`_step` with its elementwise chains fused by training.fusedops (about 13 kernels per layer instead of
+        about 40), rounding as the eager ops do: the same logits, bit for bit (tests/test_fusedops.py)."""
         from training import fusedops as fo
 
         b = st.tok.shape[0]

@@ -1,23 +1,26 @@
 """Triton kernels that fuse the decode step's elementwise chains while rounding exactly as the eager ops do.
 
 A captured decode step of a small model is bound by how many kernels it runs, not by arithmetic: SmolLM2-135M's
-step runs about 40 kernels per layer, most of them tiny elementwise ops (RMSNorm's casts and scales, RoPE's
-neg/cat/mul/add, SiLU, the residual adds). These kernels replace those chains, one launch each, and keep the
-result bit-identical to the eager ops they replace, so greedy outputs still equal `model.generate`'s:
+step ran about 40 kernels per layer, most of them tiny elementwise ops (RMSNorm's casts and scales, RoPE's
+neg/cat/mul/add, SiLU, the residual adds). These kernels replace those chains and keep the result bit-identical
+to the eager ops they replace, so greedy outputs still equal `model.generate`'s:
 
 * every intermediate that eager PyTorch rounds to the model dtype is rounded here too (fp32 math, then a
   round-to-nearest-even cast), and nothing is contracted into an FMA (`enable_fp_fusion=False`);
-* RMSNorm's mean stays the eager reduction (`sq.mean(-1)` over the same fp32 squares: the same kernel on the
-  same values), since a reduction's summation order cannot be matched from outside;
+* `rms` is RMSNorm (with the residual add before it) in one kernel, its mean summed in the order PyTorch's CUDA
+  reduction sums a contiguous fp32 row (`reduce_width`, `_rms_exact_kernel`; found by matching torch.mean's
+  sums bit for bit on an H100). `mean_matches_torch` checks that order against `h.pow(2).mean(-1)` on random
+  rows before a reduce width is first used; where it differs (another PyTorch, another GPU), `rms` runs
+  add+square, PyTorch's own mean over the same fp32 squares, and the scale as three kernels instead;
 * SiLU is a lookup table of the model's own activation evaluated eagerly on all 65,536 16-bit values, so it is
   exact whatever libm Triton links;
-* rsqrt uses the GPU's `rsqrt` as CUDA's `rsqrtf` does; `rsqrt_matches_torch` checks it against
-  `torch.rsqrt` over every fp32 value in a range (tests/test_fusedops.py), and `eager_rsqrt=True` computes it
-  with torch instead.
+* rsqrt uses the GPU's `rsqrt` as CUDA's `rsqrtf` does; `rsqrt_matches_torch` checks it against `torch.rsqrt`
+  over every fp32 value in a range when the engine starts, and `eager_rsqrt=True` computes it with torch
+  instead.
 
-Per layer the decode step then runs: add+square, mean, scale (input norm); q/k/v GEMMs; RoPE + cache write;
-attention; o GEMM; add+square, mean, scale (post-attention norm); gate/up GEMMs; SiLU*up; down GEMM — 16
-kernels instead of about 40. Used by `training.fastdecode.FastDecoder(fused=True)` on CUDA; needs Triton
+Per layer the decode step then runs: RMSNorm; q/k/v GEMMs; RoPE + cache write; attention; o GEMM; RMSNorm;
+gate/up GEMMs; SiLU*up; down GEMM: about 13 kernels instead of about 40. Used by
+`training.fastdecode.FastDecoder` (fused by default on CUDA) for its decode steps and prefill; needs Triton
 (shipped with CUDA builds of PyTorch); `available()` says whether it can run here.
 """
 
