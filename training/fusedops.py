@@ -161,42 +161,19 @@ if triton is not None:
         tl.store(out_ptr + row * D + cols, _rnd(w * h, dt).to(dt), mask=m)
 
     @triton.jit
-    def _rope_write_kernel(q_ptr, k_ptr, v_ptr, cos_ptr, sin_ptr, qo_ptr, kc_ptr, vc_ptr, idx_ptr,
-                           H, KV, s_b, s_h, s_l, HD: tl.constexpr):
-        # program (row, head): heads < H rotate a query head into qo; heads >= H rotate a key head and copy its
-        # value head into the caches at column idx. Eager: round(round(x * cos) + round(rotate_half(x) * sin))
-        row = tl.program_id(0).to(tl.int64)
-        head = tl.program_id(1)
-        j = tl.arange(0, HD)
-        half: tl.constexpr = HD // 2
-        partner = (j + half) % HD
-        cos = tl.load(cos_ptr + row * HD + j).to(tl.float32)
-        sin = tl.load(sin_ptr + row * HD + j).to(tl.float32)
-        dt = qo_ptr.dtype.element_ty
-        if head < H:
-            base = q_ptr + row * H * HD + head * HD
-            x = tl.load(base + j).to(tl.float32)
-            rot = tl.load(base + partner).to(tl.float32)
-            rot = tl.where(j < half, -rot, rot)
-            out = _rnd(_rnd(x * cos, dt) + _rnd(rot * sin, dt), dt).to(dt)
-            tl.store(qo_ptr + row * H * HD + head * HD + j, out)
-        else:
-            kh = head - H
-            base = k_ptr + row * KV * HD + kh * HD
-            x = tl.load(base + j).to(tl.float32)
-            rot = tl.load(base + partner).to(tl.float32)
-            rot = tl.where(j < half, -rot, rot)
-            out = _rnd(_rnd(x * cos, dt) + _rnd(rot * sin, dt), dt).to(dt)
-            col = tl.load(idx_ptr)
-            dst = row * s_b + kh * s_h + col * s_l + j
-            tl.store(kc_ptr + dst, out)
-            tl.store(vc_ptr + dst, tl.load(v_ptr + row * KV * HD + kh * HD + j))
+    def _rotated(base, j, partner, half: tl.constexpr, cos, sin, dt: tl.constexpr):
+        # one head at base, rotated as eager RoPE rounds it: round(round(x * cos) + round(rotate_half(x) * sin))
+        x = tl.load(base + j).to(tl.float32)
+        rot = tl.load(base + partner).to(tl.float32)
+        rot = tl.where(j < half, -rot, rot)
+        return _rnd(_rnd(x * cos, dt) + _rnd(rot * sin, dt), dt).to(dt)
 
     @triton.jit
-    def _rope_prefill_kernel(q_ptr, k_ptr, v_ptr, cos_ptr, sin_ptr, qo_ptr, ko_ptr, kc_ptr, vc_ptr,
-                             W, H, KV, s_b, s_h, s_l, HD: tl.constexpr, HAS_CACHE: tl.constexpr):
-        # the prefill's RoPE: program (row = b * W + w, head): heads < H rotate a query head into qo; the others
-        # rotate a key head into ko and, with a cache, write it and its value head at (b, head, column w)
+    def _rope_kernel(q_ptr, k_ptr, v_ptr, cos_ptr, sin_ptr, qo_ptr, ko_ptr, kc_ptr, vc_ptr, idx_ptr,
+                     W, H, KV, s_b, s_h, s_l, HD: tl.constexpr, PREFILL: tl.constexpr, HAS_CACHE: tl.constexpr):
+        # program (row, head): heads < H rotate a query head into qo; the others rotate a key head and, with a
+        # cache, write it and its value head there: a decode step's row r at (r, head, column idx[0]); a
+        # prefill's row b * W + w at (b, head, column w), its rotated key also into ko
         row = tl.program_id(0).to(tl.int64)
         head = tl.program_id(1)
         j = tl.arange(0, HD)
@@ -206,22 +183,17 @@ if triton is not None:
         sin = tl.load(sin_ptr + row * HD + j).to(tl.float32)
         dt = qo_ptr.dtype.element_ty
         if head < H:
-            base = q_ptr + row * H * HD + head * HD
-            x = tl.load(base + j).to(tl.float32)
-            rot = tl.load(base + partner).to(tl.float32)
-            rot = tl.where(j < half, -rot, rot)
-            out = _rnd(_rnd(x * cos, dt) + _rnd(rot * sin, dt), dt).to(dt)
+            out = _rotated(q_ptr + row * H * HD + head * HD, j, partner, half, cos, sin, dt)
             tl.store(qo_ptr + row * H * HD + head * HD + j, out)
         else:
             kh = head - H
-            base = k_ptr + row * KV * HD + kh * HD
-            x = tl.load(base + j).to(tl.float32)
-            rot = tl.load(base + partner).to(tl.float32)
-            rot = tl.where(j < half, -rot, rot)
-            out = _rnd(_rnd(x * cos, dt) + _rnd(rot * sin, dt), dt).to(dt)
-            tl.store(ko_ptr + row * KV * HD + kh * HD + j, out)
-            if HAS_CACHE:
+            out = _rotated(k_ptr + row * KV * HD + kh * HD, j, partner, half, cos, sin, dt)
+            if PREFILL:
+                tl.store(ko_ptr + row * KV * HD + kh * HD + j, out)
                 dst = (row // W) * s_b + kh * s_h + (row % W) * s_l + j
+            else:
+                dst = row * s_b + kh * s_h + tl.load(idx_ptr) * s_l + j
+            if HAS_CACHE:
                 tl.store(kc_ptr + dst, out)
                 tl.store(vc_ptr + dst, tl.load(v_ptr + row * KV * HD + kh * HD + j))
 
@@ -347,8 +319,8 @@ def rope_write(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Ten
     if k_cache.stride() != v_cache.stride() or k_cache.stride(-1) != 1:
         raise ValueError("k_cache and v_cache need the same strides and a contiguous last dimension")
     qo = torch.empty_like(q)
-    _rope_write_kernel[(rows, heads + kv)](q, k, v, cos, sin, qo, k_cache, v_cache, idx, heads, kv,
-                                           k_cache.stride(0), k_cache.stride(1), k_cache.stride(2), HD=hd, **_LAUNCH)
+    _rope_kernel[(rows, heads + kv)](q, k, v, cos, sin, qo, qo, k_cache, v_cache, idx, 1, heads, kv,
+                                     *k_cache.stride()[:3], HD=hd, PREFILL=False, HAS_CACHE=True, **_LAUNCH)
     return qo
 
 
@@ -365,9 +337,9 @@ def rope_prefill(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.T
     if cached and (k_cache.stride() != v_cache.stride() or k_cache.stride(-1) != 1):
         raise ValueError("k_cache and v_cache need the same strides and a contiguous last dimension")
     strides = k_cache.stride()[:3] if cached else (0, 0, 0)
-    _rope_prefill_kernel[(rows, heads + kv)](q, k, v, cos, sin, qo, ko, k_cache if cached else ko,
-                                             v_cache if cached else ko, width, heads, kv, *strides, HD=hd,
-                                             HAS_CACHE=cached, **_LAUNCH)
+    _rope_kernel[(rows, heads + kv)](q, k, v, cos, sin, qo, ko, k_cache if cached else ko,
+                                     v_cache if cached else ko, qo, width, heads, kv, *strides, HD=hd,
+                                     PREFILL=True, HAS_CACHE=cached, **_LAUNCH)
     return qo, ko
 
 
