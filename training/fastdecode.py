@@ -19,7 +19,7 @@ dummy rows) over a cache of `max_len` columns (prompt width + new tokens, rounde
 * the step is captured once per `span` (64) of attended columns: step t replays the graph whose attention
   covers columns [0, width + t] rounded up to a span, so attention costs what has been written, not the
   whole cache (masked columns add exactly nothing: the outputs are the same);
-* on CUDA with Triton and a 16-bit model, the step's elementwise chains run as fused kernels
+* on CUDA with Triton and a bf16 model, the step's elementwise chains run as fused kernels
   (`training.fusedops`: about 13 kernels per layer instead of about 40, rounding as the eager ops do, the same
   logits bit for bit; `fused=False` turns them off), and inside the captured step the q/k/v and gate/up GEMMs
   run concurrently on side streams (the same cuBLAS calls).

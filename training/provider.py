@@ -16,7 +16,7 @@ to `model.generate` in the same batch; default false, the faster static layout; 
 efficient, math, cudnn; default on CUDA flash+efficient+math, whose greedy outputs are reproducible, which
 cuDNN's attention on an H100 is not; see training.fastdecode.REPRODUCIBLE_SDPA), `fused` (true/false: the static
 layout's decode step with its elementwise ops fused by training.fusedops, the same logits bit for bit; default: on
-where it runs, i.e. CUDA with Triton and a 16-bit model).
+where it runs, i.e. CUDA with Triton and a bf16 model).
 """
 
 from __future__ import annotations
