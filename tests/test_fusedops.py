@@ -23,6 +23,16 @@ def test_fused_is_refused_with_its_reason_where_it_cannot_run(tiny_llama_dir):
     assert not FastDecoder(model).fused  # off unless asked for
 
 
+def test_reduce_width_follows_aten_reduce_config():
+    """The threads per row ATen's reduction gives a contiguous fp32 [rows, d] mean (set_block_dimension with 4-wide
+    loads): a warp for 16+ rows, wider blocks for fewer rows, none where the order is not replicated."""
+    from training.fusedops import reduce_width
+
+    assert [reduce_width(r, 576) for r in (1, 2, 4, 8, 16, 128, 6400)] == [128, 128, 128, 64, 32, 32, 32]
+    assert [reduce_width(r, 2048) for r in (1, 8, 64)] == [512, 64, 32]
+    assert reduce_width(64, 130) is None and reduce_width(64, 128) is None  # not vectorized: not replicated
+
+
 @cuda
 def test_cuda_norm_kernels_equal_llama_rmsnorm():
     from training import fusedops as fo
