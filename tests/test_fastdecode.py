@@ -436,9 +436,10 @@ def test_exact_layout_greedy_equals_model_generate_in_bf16(tiny_bf16):
         FastDecoder(model, exact=True, static=True)
 
 
-def test_exact_layout_matches_generate_on_smollm2_in_bf16_where_static_does_not(smollm_dir):
-    """SmolLM2 in bf16 on a mixed-length batch: greedy near-ties that the static layout's extra masked columns
-    flip (as on the GPU at batch 128-512), the exact layout does not."""
+def test_exact_and_eager_layouts_match_generate_on_smollm2_in_bf16(smollm_dir):
+    """SmolLM2 in bf16 on a mixed-length batch with greedy near-ties: the exact layout and the CPU's eager layout
+    give generate's tokens. The static layout, run eagerly on CPU over its extra masked columns, differs from
+    generate on the 2-core CI machine's CPU but not on the GPU machine's CPU (2026-11-26): not asserted."""
     model, tokenizer, _ = load(str(smollm_dir), device="cpu", dtype="bfloat16")
     prompts = ["Hi", "Why is the sky blue?", "Write a short poem about the sea and the wind over the harbour at night.",
                "What is the capital of France?"]
@@ -451,7 +452,8 @@ def test_exact_layout_matches_generate_on_smollm2_in_bf16_where_static_does_not(
     assert exact.fast.exact and not static.fast.exact and not eager.fast.exact
     assert [r.token_ids for r in exact.generate([Request(i, 8) for i in ids])] == ref
     assert [r.token_ids for r in eager.generate([Request(i, 8) for i in ids])] == ref
-    assert [r.token_ids for r in static.generate([Request(i, 8) for i in ids])] != ref
+    # its prefill is the eager one: the first token of every row is generate's
+    assert [r.token_ids[:1] for r in static.generate([Request(i, 8) for i in ids])] == [t[:1] for t in ref]
 
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
