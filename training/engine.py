@@ -62,8 +62,8 @@ class Engine:
     """Decodes batches of `Request`s with one resident model.
 
     `backend`: "auto", "fast" (raises if the model is not supported) or "hf". `fast_options` go to
-    `training.fastdecode.FastDecoder` (exact, exact_kv, graphs, len_multiple, max_states, decode_gqa, static,
-    sync_lag). `exact` (default off; opt-in) decodes in the layout whose greedy outputs are
+    `training.fastdecode.FastDecoder` (exact, exact_kv, fused, span, parallel, graphs, len_multiple, max_states,
+    decode_gqa, static, sync_lag). `exact` (default off; opt-in) decodes in the layout whose greedy outputs are
     bit-identical to `model.generate` (attention over exactly generate's columns, piecewise CUDA graphs);
     `exact=False` in the static layout (one graph per step: faster). `sdpa`: the attention backends both loops
     (fast and hf) decode under (training.fastdecode.sdpa_backends; default: REPRODUCIBLE_SDPA on CUDA, whose

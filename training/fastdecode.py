@@ -306,7 +306,6 @@ class _State:
     tok: torch.Tensor  # [rows] next input token
     pos: torch.Tensor  # [rows] its position id
     idx: torch.Tensor  # [1] the cache column it is written to (same for all rows)
-    graph: torch.cuda.CUDAGraph | None = None  # the step over every column (the largest span's graph)
     graphs: dict[int, object] | None = None  # attended columns (a multiple of `span`, or max_len) -> its graph
     next_col: int = 0  # the column the next captured step writes (known on the host: picks the graph)
     logits: torch.Tensor | None = None  # the graphs' output, [rows, vocab] fp32
@@ -516,34 +515,92 @@ class FastDecoder:
         h = F.linear(w.act(F.linear(h, *w.gate)) * F.linear(h, *w.up), *w.down)
         return x + h
 
+    # The forward pass below is one code path for both variants: the eager ops (CPU, and `fused=False`) and
+    # training.fusedops' kernels (`fused`). Only _norm, _act_mul and the two RoPE helpers differ between them,
+    # and each variant rounds as the eager ops do, so both give the same values bit for bit.
+
+    def _norm(self, x: torch.Tensor, residual: torch.Tensor | None, weight: torch.Tensor,
+              eps: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x + residual, or x; LlamaRMSNorm of it), over the last dimension of x (any leading shape)."""
+        if not self.fused:
+            if residual is not None:
+                x = x + residual
+            return x, _rms(x, weight, eps)
+        from training import fusedops as fo
+
+        shape, d = x.shape, x.shape[-1]
+        flat = lambda t: t.reshape(-1, d).contiguous()  # noqa: E731  (a view unless t is strided)
+        x, h = fo.rms(flat(x), None if residual is None else flat(residual), weight, eps, self.eager_rsqrt)
+        return x.view(shape), h.view(shape)
+
+    def _act_mul(self, w: _Layer, h: torch.Tensor) -> torch.Tensor:
+        """act(gate(h)) * up(h), the MLP's input to its down projection."""
+        gate, up = self._linears(h, (w.gate, w.up))
+        if not self.fused:
+            return w.act(gate) * up
+        from training import fusedops as fo
+
+        return fo.silu_mul(gate, up, self.act_table)
+
+    def _rope_prefill(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor,
+                      sin: torch.Tensor, st: _State | None, li: int) -> tuple[torch.Tensor, ...]:
+        """RoPE on the prompts' q, k ([B, W, heads * hd], the projections' outputs) with cos/sin [B, W, hd]; with
+        a state, layer li's K/V are written into its cache columns [0, W). Returns q, k, v as [B, heads, W, hd]
+        views laid out as transformers' (the projections' memory, transposed)."""
+        b, width, hd = q.shape[0], q.shape[1], self.head_dim
+        heads = lambda t: t.view(b, width, -1, hd).transpose(1, 2)  # noqa: E731
+        if self.fused:
+            from training import fusedops as fo
+
+            n = b * width
+            caches = (st.k[li, :b], st.v[li, :b]) if st is not None else ()
+            q, k = fo.rope_prefill(q.view(n, -1), k.view(n, -1), v.view(n, -1), cos.reshape(n, hd),
+                                   sin.reshape(n, hd), width, *caches)
+            return heads(q), heads(k), heads(v)
+        q, k, v = heads(q), heads(k), heads(v)
+        cos, sin = cos[:, None], sin[:, None]
+        q = q * cos + _rotate_half(q) * sin
+        k = k * cos + _rotate_half(k) * sin
+        if st is not None:
+            cached = st.k.shape[2]  # the exact layout's "cache" K/V: repeated per query head
+            st.k[li, :b, :, :width] = k if cached == k.shape[1] else _repeat_kv(k, self.n_rep)
+            st.v[li, :b, :, :width] = v if cached == v.shape[1] else _repeat_kv(v, self.n_rep)
+        return q, k, v
+
+    def _rope_decode(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor,
+                     sin: torch.Tensor, st: _State, li: int) -> torch.Tensor:
+        """RoPE on one decode step's q, k ([B, heads * hd]) with cos/sin [B, 1, hd]; k and v are written into
+        layer li's cache at column st.idx. Returns the rotated q [B, heads * hd]."""
+        b, hd = q.shape[0], self.head_dim
+        if self.fused:
+            from training import fusedops as fo
+
+            return fo.rope_write(q, k, v, cos.view(b, hd), sin.view(b, hd), st.k[li], st.v[li], st.idx)
+        q = q.view(b, -1, hd)
+        k = k.view(b, -1, hd)
+        q = q * cos + _rotate_half(q) * sin
+        k = k * cos + _rotate_half(k) * sin
+        st.k[li].index_copy_(2, st.idx, k[:, :, None])
+        st.v[li].index_copy_(2, st.idx, v.view(b, -1, 1, hd))
+        return q.view(b, -1)
+
     def _prefill(self, ids: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor, st: _State | None,
                  all_logits: bool = False) -> torch.Tensor:
         """Run the left-padded prompts [B, W]; write their K/V into st's columns [0, W). Returns fp32 logits
         of the last column [B, V] (or of every column [B, W, V] with all_logits)."""
-        if self.fused:
-            return self._fused_prefill(ids, valid, pos, st, all_logits)
         b, width = ids.shape
-        hd = self.head_dim
         padded = not bool(valid.all())
         if padded:
             # causal and key is a real token; the diagonal keeps padding queries finite (they are never used)
             causal = torch.ones(width, width, dtype=torch.bool, device=ids.device).tril()
             eye = torch.eye(width, dtype=torch.bool, device=ids.device)
             mask = causal[None, None] & (valid[:, None, None, :] | eye[None, None])
-        cos, sin = self._cos_sin(pos)
-        cos, sin = cos[:, None], sin[:, None]
+        cos, sin = self._cos_sin(pos)  # [B, W, hd]
         x = F.embedding(ids, self.embed)
+        residual = None  # the last sublayer's output, added to x by the next norm
         for li, w in enumerate(self.layers):
-            h = _rms(x, w.in_norm, w.eps)
-            q = F.linear(h, *w.q).view(b, width, -1, hd).transpose(1, 2)
-            k = F.linear(h, *w.k).view(b, width, -1, hd).transpose(1, 2)
-            v = F.linear(h, *w.v).view(b, width, -1, hd).transpose(1, 2)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
-            if st is not None:
-                heads = st.k.shape[2]  # the exact layout's "cache" K/V: repeated per query head
-                st.k[li, :b, :, :width] = k if heads == k.shape[1] else _repeat_kv(k, self.n_rep)
-                st.v[li, :b, :, :width] = v if heads == v.shape[1] else _repeat_kv(v, self.n_rep)
+            x, h = self._norm(x, residual, w.in_norm, w.eps)
+            q, k, v = self._rope_prefill(*self._linears(h, (w.q, w.k, w.v)), cos, sin, st, li)
             if padded:  # as transformers' sdpa path with a mask: K/V repeated per query head
                 a = F.scaled_dot_product_attention(q, _repeat_kv(k, self.n_rep), _repeat_kv(v, self.n_rep),
                                                    attn_mask=mask, scale=self.scale)
@@ -551,11 +608,12 @@ class FastDecoder:
                 a = F.scaled_dot_product_attention(q, k, v, is_causal=width > 1, scale=self.scale,
                                                    enable_gqa=self.n_rep > 1)
             a = a.transpose(1, 2).reshape(b, width, -1)
-            x = x + F.linear(a, *w.o)
-            x = self._mlp(w, x)
+            x, h = self._norm(x, F.linear(a, *w.o), w.post_norm, w.post_eps)
+            residual = F.linear(self._act_mul(w, h), *w.down)
         if not all_logits:
-            x = x[:, -1]
-        return F.linear(_rms(x, self.norm, self.norm_eps), self.lm_head).float()
+            x, residual = x[:, -1], residual[:, -1]
+        _, h = self._norm(x, residual, self.norm, self.norm_eps)
+        return F.linear(h, self.lm_head).float()
 
     def _step(self, st: _State, length: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """One decode step over static buffers: reads tok/pos/idx/mask, writes cache column idx, advances
@@ -564,111 +622,26 @@ class FastDecoder:
         `length`: attend over the first `length` cache columns only (default: all). Eager steps pass idx + 1
         (known on the host): the same reduction lengths as transformers' DynamicCache (bit-equal on CPU);
         captured steps pass their span. `out`: write the fp32 logits there (a graph's static output)."""
-        if self.fused:
-            return self._fused_step(st, length, out)
         b = st.tok.shape[0]
         hd, kv, rep = self.head_dim, self.n_kv, self.n_rep
         st.mask.index_fill_(1, st.idx, 0.0)
         attn_mask = st.mask[:, None, None, :length]
         cos, sin = self._cos_sin(st.pos[:, None])  # [B, 1, hd]
-        cos, sin = cos[:, None], sin[:, None]  # [B, 1, 1, hd]
         x = F.embedding(st.tok, self.embed)  # [B, D]
+        residual = None
         for li, w in enumerate(self.layers):
-            h = _rms(x, w.in_norm, w.eps)
+            x, h = self._norm(x, residual, w.in_norm, w.eps)
+            q = self._rope_decode(*self._linears(h, (w.q, w.k, w.v)), cos, sin, st, li)
+            ck, cv = st.k[li][:, :, :length], st.v[li][:, :, :length]
             if self.decode_gqa == "group":  # the rep query heads of a KV head as rep query rows
-                q = F.linear(h, *w.q).view(b, kv, rep, hd)
-            else:
-                q = F.linear(h, *w.q).view(b, kv * rep, 1, hd)
-            k = F.linear(h, *w.k).view(b, kv, 1, hd)
-            v = F.linear(h, *w.v).view(b, kv, 1, hd)
-            q = q * cos + _rotate_half(q) * sin
-            k = k * cos + _rotate_half(k) * sin
-            ck, cv = st.k[li], st.v[li]
-            ck.index_copy_(2, st.idx, k)
-            cv.index_copy_(2, st.idx, v)
-            if length is not None:
-                ck, cv = ck[:, :, :length], cv[:, :, :length]
-            if self.decode_gqa == "repeat":
-                ck, cv = _repeat_kv(ck, rep), _repeat_kv(cv, rep)
-            a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=attn_mask, scale=self.scale)
-            x = x + F.linear(a.reshape(b, -1), *w.o)
-            x = self._mlp(w, x)
-        logits = _to_fp32(F.linear(_rms(x, self.norm, self.norm_eps), self.lm_head), out)
-        st.pos.add_(1)
-        st.idx.add_(1)
-        return logits
-
-    def _fused_prefill(self, ids: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor, st: _State | None,
-                       all_logits: bool = False) -> torch.Tensor:
-        """`_prefill` with training.fusedops' kernels and the parallel GEMMs: the same values, bit for bit. The
-        rows of the [B, W, D] residual stream are handled flat ([B*W, D]); every reduction, GEMM and attention
-        call sees the shapes and strides the eager prefill gives it."""
-        from training import fusedops as fo
-
-        b, width = ids.shape
-        n, hd = b * width, self.head_dim
-        padded = not bool(valid.all())
-        if padded:  # as _prefill
-            causal = torch.ones(width, width, dtype=torch.bool, device=ids.device).tril()
-            eye = torch.eye(width, dtype=torch.bool, device=ids.device)
-            mask = causal[None, None] & (valid[:, None, None, :] | eye[None, None])
-        cos, sin = self._cos_sin(pos)  # [B, W, hd]
-        cos, sin = cos.reshape(n, hd), sin.reshape(n, hd)
-        eager_rsqrt = self.eager_rsqrt
-        x = F.embedding(ids, self.embed).view(n, -1)
-        residual = None
-
-        for li, w in enumerate(self.layers):
-            x, h = fo.rms(x, residual, w.in_norm, w.eps, eager_rsqrt)  # its mean as eager's over [B, W, D]
-            q, k, v = self._linears(h, (w.q, w.k, w.v))
-            caches = (st.k[li, :b, :, :], st.v[li, :b, :, :]) if st is not None else ()
-            q, k = fo.rope_prefill(q, k, v, cos, sin, width, *caches)
-            q, k, v = (t.view(b, width, -1, hd).transpose(1, 2) for t in (q, k, v))
-            if padded:
-                a = F.scaled_dot_product_attention(q, _repeat_kv(k, self.n_rep), _repeat_kv(v, self.n_rep),
-                                                   attn_mask=mask, scale=self.scale)
-            else:
-                a = F.scaled_dot_product_attention(q, k, v, is_causal=width > 1, scale=self.scale,
-                                                   enable_gqa=self.n_rep > 1)
-            a = a.transpose(1, 2).reshape(b, width, -1)
-            x, h = fo.rms(x, F.linear(a, *w.o).view(n, -1), w.post_norm, w.post_eps, eager_rsqrt)
-            residual = F.linear(fo.silu_mul(*self._linears(h, (w.gate, w.up)), self.act_table), *w.down)
-        if all_logits:
-            _, h = fo.rms(x, residual, self.norm, self.norm_eps, eager_rsqrt)
-            return F.linear(h, self.lm_head).view(b, width, -1).float()
-        last = lambda t: t.view(b, width, -1)[:, -1].contiguous()  # noqa: E731
-        _, h = fo.rms(last(x), last(residual), self.norm, self.norm_eps, eager_rsqrt)
-        return F.linear(h, self.lm_head).float()
-
-    def _fused_step(self, st: _State, length: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
-        """`_step` with its elementwise chains fused by training.fusedops (about 13 kernels per layer instead of
-        about 40), rounding as the eager ops do: the same logits, bit for bit (tests/test_fusedops.py)."""
-        from training import fusedops as fo
-
-        b = st.tok.shape[0]
-        hd, kv, rep = self.head_dim, self.n_kv, self.n_rep
-        st.mask.index_fill_(1, st.idx, 0.0)
-        attn_mask = st.mask[:, None, None, :length]
-        cos, sin = self._cos_sin(st.pos[:, None])  # [B, 1, hd]
-        cos, sin = cos.view(b, hd), sin.view(b, hd)
-        eager_rsqrt = self.eager_rsqrt
-        x = F.embedding(st.tok, self.embed)  # [B, D]
-        residual = None
-        for li, w in enumerate(self.layers):
-            x, h = fo.rms(x, residual, w.in_norm, w.eps, eager_rsqrt)
-            ck, cv = st.k[li], st.v[li]
-            q = fo.rope_write(*self._linears(h, (w.q, w.k, w.v)), cos, sin, ck, cv, st.idx)
-            if length is not None:
-                ck, cv = ck[:, :, :length], cv[:, :, :length]
-            if self.decode_gqa == "group":
                 q = q.view(b, kv, rep, hd)
             else:
                 q = q.view(b, kv * rep, 1, hd)
                 ck, cv = _repeat_kv(ck, rep), _repeat_kv(cv, rep)
             a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=attn_mask, scale=self.scale)
-            x, h = fo.rms(x, F.linear(a.reshape(b, -1), *w.o), w.post_norm, w.post_eps, eager_rsqrt)
-            residual = F.linear(fo.silu_mul(*self._linears(h, (w.gate, w.up)), self.act_table), *w.down)
-        _, h = fo.rms(x, residual, self.norm, self.norm_eps, eager_rsqrt)
+            x, h = self._norm(x, F.linear(a.reshape(b, -1), *w.o), w.post_norm, w.post_eps)
+            residual = F.linear(self._act_mul(w, h), *w.down)
+        _, h = self._norm(x, residual, self.norm, self.norm_eps)
         logits = _to_fp32(F.linear(h, self.lm_head), out)
         st.pos.add_(1)
         st.idx.add_(1)
@@ -681,7 +654,7 @@ class FastDecoder:
         F.linear makes them) on the same inputs: the same values. Their outputs are allocated on the current
         stream before the fork, so no memory crosses streams. Run eagerly (the prefill), forking streams costs
         more host time than it saves (38.6 vs 20.4 ms for a batch of 128 prompts on an H100), so it does not."""
-        if not (self._capturing and self.parallel) or len(layers) == 1:
+        if not (self._capturing and self.parallel and self.fused) or len(layers) == 1:
             return [F.linear(h, *layer) for layer in layers]
         if self._side is None:
             self._side = [torch.cuda.Stream(device=self.device) for _ in range(2)]
@@ -893,7 +866,6 @@ class FastDecoder:
                 self._step(st, length, st.logits)
             st.graphs[length] = graph
         torch.cuda.synchronize(self.device)
-        st.graph = st.graphs[max_len]
         st.capture_s = time.perf_counter() - start
 
     def _replay(self, st: _State) -> None:

@@ -153,18 +153,19 @@ class CheckpointAPI(ModelAPI):
             )
         from training.fastdecode import sdpa_backends
 
-        sdpa_backends(sdpa)  # a bad name fails here, before the model loads
+        # bad values fail here, before the model loads
+        sdpa_backends(sdpa)
+        # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see training.fastdecode)
+        exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
+        fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
+        if fused is not None:  # default: fused kernels where they run (CUDA, Triton, bf16, static layout)
+            fast_options["fused"] = _flag("fused", fused)
         from training.models import default_device, load
 
         started = time.perf_counter()
         self.device = device or default_device()
         self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
-        # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see training.fastdecode)
-        exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
-        fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
-        if fused is not None:  # default: fused kernels where they run (CUDA, Triton, 16-bit, static layout)
-            fast_options["fused"] = _flag("fused", fused)
         self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
                              sdpa=sdpa, **fast_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
