@@ -19,10 +19,13 @@ bf16 dense) on CUDA; on CPU no MFU unless --peak-tflops is given.
 Configurations (--configs), each for --methods:
 * old       : the settings before issue 6: batch 16, padded batches, fp32 master weights + bf16 autocast,
               TRL's defaults (gradient checkpointing, entropy/accuracy metrics every step)
-* new-bN    : Hyper's defaults (packing, no gradient checkpointing, loss only) at batch N
-* compile-bN: new-bN with torch.compile
+* new-bN    : Hyper's defaults (packing, no gradient checkpointing, loss only; on CUDA, graphed steps) at batch N
+* eager-bN  : new-bN without CUDA graphs (each step's kernels launched one by one from Python)
+* graphs-bN : new-bN with CUDA graphs required (`training.graphstep`)
+* compile-bN: new-bN with torch.compile (no CUDA graphs)
 * bf16-bN   : new-bN with pure bf16 weights
-* compile+bf16-bN: both
+* compile+bf16-bN, graphs+bf16-bN, ...: combinations
+The table's last column compares each row with the same method's eager row at the same batch, when run.
 """
 
 from __future__ import annotations
@@ -105,12 +108,17 @@ def configs(names: list[str]) -> dict[str, dict]:
             continue
         kind, _, batch = name.partition("-b")
         kinds = kind.split("+")
-        if not batch.isdigit() or not set(kinds) <= {"new", "compile", "bf16"} or len(set(kinds)) < len(kinds):
-            raise SystemExit(f"unknown config {name!r}; accepted: old, new-bN, compile-bN, bf16-bN, compile+bf16-bN "
-                             "(N = batch size)")
+        if (not batch.isdigit() or not set(kinds) <= {"new", "eager", "graphs", "compile", "bf16"}
+                or len(set(kinds)) < len(kinds) or len(set(kinds) & {"eager", "graphs", "compile"}) > 1):
+            raise SystemExit(f"unknown config {name!r}; accepted: old, new-bN, eager-bN, graphs-bN, compile-bN, "
+                             "bf16-bN and combinations with bf16 such as compile+bf16-bN (N = batch size)")
         extra = {}
         if "compile" in kinds:
             extra["compile"] = True
+        if "eager" in kinds:
+            extra["cuda_graphs"] = False
+        if "graphs" in kinds:
+            extra["cuda_graphs"] = True
         if "bf16" in kinds:
             extra["precision"] = "bf16"
         out[name] = dict(batch_size=int(batch), **extra)
@@ -139,7 +147,7 @@ def run_one(model_path: str, records: list[dict], hyper, device: str, warmup: in
     timed = hyper.max_steps - warmup
     seconds = marks[hyper.max_steps] - marks[warmup]
     return {"step_seconds": seconds / timed, "timed_steps": timed, "wall_seconds": wall,
-            "train_loss": stats["train_loss"], "timings": stats["timings"],
+            "train_loss": stats["train_loss"], "timings": stats["timings"], "cuda_graphs": stats["cuda_graphs"],
             "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
 
 
@@ -205,16 +213,21 @@ def main() -> None:
                 print(f"{method:5s} {name:13s} batch {hyper.batch_size:4d}  {tokens_s:10,.0f} tok/s  "
                       f"{row['step_ms']:8.1f} ms/step  MFU {f'{100 * mfu:5.1f}%' if mfu is not None else '    -'}  "
                       f"loss {r['train_loss']:.3f}"
-                      + (f"  mem {r['peak_memory_gib']:.1f} GiB" if r["peak_memory_gib"] is not None else ""),
+                      + (f"  mem {r['peak_memory_gib']:.1f} GiB" if r["peak_memory_gib"] is not None else "")
+                      + (f"  graphs {r['cuda_graphs']}" if r["cuda_graphs"] else ""),
                       flush=True)
-    print("\n| method | config | batch | tokens/s | ms/step | MFU | vs old |")
-    print("|---|---|---|---|---|---|---|")
+    print("\n| method | config | batch | tokens/s | ms/step | MFU | peak GiB | vs old | vs eager |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
-        old = next((r for r in rows if r["method"] == row["method"] and r["config"] == "old"), None)
+        same = [r for r in rows if r["method"] == row["method"]]
+        old = next((r for r in same if r["config"] == "old"), None)
+        eager = next((r for r in same if r["config"] == f"eager-b{row['batch']}"), None)
         ratio = f"{row['tokens_per_s'] / old['tokens_per_s']:.2f}x" if old else "-"
+        vs_eager = f"{row['tokens_per_s'] / eager['tokens_per_s']:.2f}x" if eager else "-"
         mfu = f"{100 * row['mfu']:.1f}%" if row["mfu"] is not None else "-"
+        mem = f"{row['peak_memory_gib']:.1f}" if row["peak_memory_gib"] is not None else "-"
         print(f"| {row['method']} | {row['config']} | {row['batch']} | {row['tokens_per_s']:,.0f} | "
-              f"{row['step_ms']:.1f} | {mfu} | {ratio} |")
+              f"{row['step_ms']:.1f} | {mfu} | {mem} | {ratio} | {vs_eager} |")
     result = {"device": device_name, "model": args.model, "parameters": params, "peak_tflops": peak,
               "tokens_per_example": {"min": min(lengths), "mean": mean_len, "max": max(lengths), "p5": q[0],
                                      "p95": q[-1]},

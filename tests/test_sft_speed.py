@@ -144,10 +144,12 @@ def test_training_benchmark_configs():
     spec = importlib.util.spec_from_file_location("training_speed", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    got = bench.configs(["new-b128", "compile+bf16-b384", "bf16-b8"])
+    got = bench.configs(["new-b128", "compile+bf16-b384", "bf16-b8", "eager-b256", "graphs+bf16-b64"])
     assert got == {"new-b128": {"batch_size": 128},
                    "compile+bf16-b384": {"batch_size": 384, "compile": True, "precision": "bf16"},
-                   "bf16-b8": {"batch_size": 8, "precision": "bf16"}}
-    for bad in ["fast-b8", "compile+compile-b8", "new-bx", "new"]:
+                   "bf16-b8": {"batch_size": 8, "precision": "bf16"},
+                   "eager-b256": {"batch_size": 256, "cuda_graphs": False},
+                   "graphs+bf16-b64": {"batch_size": 64, "cuda_graphs": True, "precision": "bf16"}}
+    for bad in ["fast-b8", "compile+compile-b8", "new-bx", "new", "graphs+compile-b8", "eager+graphs-b8"]:
         with pytest.raises(SystemExit, match="accepted: old, new-bN"):
             bench.configs([bad])

@@ -31,7 +31,10 @@ class Hyper(BaseModel):
     in pure bf16 (faster, coarser updates), "fp32" no autocast (exact reference); `gradient_checkpointing`
     (TRL's default, which recomputes activations: only worth it for long sequences or large models);
     `compile` runs the model through `torch.compile`; `lean_loss` computes only the loss in TRL's fused LM
-    head (no entropy / token-accuracy metrics, which sync the GPU every step).
+    head (no entropy / token-accuracy metrics, which sync the GPU every step); `cuda_graphs` replays each step's
+    forward and backward from a CUDA graph (`training.graphstep`: one capture per batch shape, rows padded to full
+    width and a multiple of 8), None: on where it can run (CUDA, packing, lean loss, no compile, no gradient
+    checkpointing).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -50,6 +53,19 @@ class Hyper(BaseModel):
     gradient_checkpointing: bool = False
     compile: bool = False
     lean_loss: bool = True
+    cuda_graphs: bool | None = None
+
+
+def graphs_refusal(hyper: Hyper, device: str) -> str | None:
+    """Why `hyper` cannot train with CUDA graphs on `device` (None when it can)."""
+    reasons = [why for bad, why in [
+        (not device.startswith("cuda"), f"device {device!r} is not CUDA"),
+        (hyper.compile, "compile=True (torch.compile and CUDA graphs are alternatives)"),
+        (hyper.gradient_checkpointing, "gradient_checkpointing=True"),
+        (not hyper.lean_loss, "lean_loss=False (the metrics synchronise the GPU)"),
+        (not hyper.packing, "packing=False (graphs need packed rows)"),
+    ] if bad]
+    return "; ".join(reasons) or None
 
 
 def _as_dataset(records: list[dict]):
@@ -149,6 +165,19 @@ def _trainer_class(lean: bool):
 
             inner = self.model.get_base_model() if hasattr(self.model, "get_base_model") else self.model
             add_fused_lm_head(inner, outputs=("log_probs",))  # replaces TRL's head, which also computed metrics
+            self.graphed = None
+
+        def use_graphs(self, autocast):
+            """Run each step's forward and backward through `training.graphstep.GraphedStep`."""
+            from training.graphstep import GraphedStep
+
+            self.graphed = GraphedStep(self.model, autocast=autocast)
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            if self.graphed is None:
+                return super().training_step(model, inputs, num_items_in_batch)
+            model.train()
+            return self.graphed(self._prepare_inputs(inputs))
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs["use_cache"] = False
@@ -189,6 +218,10 @@ def finetune(
     from training.models import resolve
 
     parent_path = resolve(parent)
+    refusal = graphs_refusal(hyper, device)
+    if hyper.cuda_graphs and refusal:
+        raise ValueError(f"cuda_graphs=True cannot run: {refusal}")
+    graphs = hyper.cuda_graphs is not False and refusal is None
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -205,6 +238,13 @@ def finetune(
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
         timings["load"] = time.perf_counter() - t0
+        if graphs:
+            from training.graphstep import unsupported_reason
+
+            unsupported = unsupported_reason(model)
+            if unsupported and hyper.cuda_graphs:
+                raise ValueError(f"cuda_graphs=True cannot run: {unsupported}")
+            graphs = unsupported is None
         t0 = time.perf_counter()
         peft_config = None
         if hyper.method == "lora":
@@ -235,14 +275,16 @@ def finetune(
             # with AVX512-BF16); bf16: the weights are bf16 already; fp32: no autocast
             bf16=hyper.precision == "mixed",
             gradient_checkpointing=hyper.gradient_checkpointing,
+            logging_nan_inf_filter=False,  # the filter reads every step's loss on the host: a GPU sync per step
             dataloader_num_workers=0,
             eos_token=tokenizer.eos_token,
         )
         if hyper.packing:
-            # with compile, full-width rows and a row count rounded up to 8 keep the shapes few
+            # with compile or graphs, full-width rows and a row count rounded up to 8 keep the shapes few
+            few_shapes = hyper.compile or graphs
             collator = PackedCollator(tokenizer.pad_token_id, hyper.max_length,
-                                      multiple=hyper.max_length if hyper.compile else 8,
-                                      row_multiple=8 if hyper.compile else 1)
+                                      multiple=hyper.max_length if few_shapes else 8,
+                                      row_multiple=8 if few_shapes else 1)
         else:
             collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
         counting = _Counting(collator)
@@ -275,6 +317,8 @@ def finetune(
             peft_config=peft_config, callbacks=[Checker()], data_collator=counting,
         )
         trainer.remove_callback(PrinterCallback)  # keep the console for the command's own progress
+        if graphs:
+            trainer.use_graphs(torch.bfloat16 if hyper.precision == "mixed" else None)
         if hyper.compile:
             trainer.model.compile()  # in place: the module (and its parameters) stay the same objects
         timings["setup"] = time.perf_counter() - t0
@@ -299,6 +343,7 @@ def finetune(
             "tokens": counting.tokens,
             "checks": checks,
             "timings": {k: round(v, 3) for k, v in timings.items()},
+            "cuda_graphs": dict(trainer.graphed.stats) if graphs else None,
         }
         if finalize:
             finalize(save, stats)
