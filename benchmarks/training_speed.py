@@ -11,7 +11,9 @@ train-against SFT trains on.
 
 Each configuration runs `training.sft.finetune` (the code the project trains with) for --warmup + --steps
 optimizer steps; the clock runs from the end of the warm-up steps to the end (a GPU sync at both ends).
-tokens/s counts real tokens (no padding): steps x batch x the records' mean length. MFU = 6 x parameters x
+tokens/s counts real tokens (no padding): steps x batch x the records' mean length. On CUDA each timed step's
+own time is also read from events on the GPU's timeline; "median" is the median step (with CUDA graphs: a replay,
+leaving out the steps that meet a new batch shape, which run eagerly or capture a graph). MFU = 6 x parameters x
 tokens/s / peak FLOP/s (the usual model-FLOPs convention for both methods: LoRA does less work per token, about
 4 x parameters, so its MFU reads as if it did the full backward). Peak: --peak-tflops, by default 989 (H100 SXM,
 bf16 dense) on CUDA; on CPU no MFU unless --peak-tflops is given.
@@ -19,11 +21,12 @@ bf16 dense) on CUDA; on CPU no MFU unless --peak-tflops is given.
 Configurations (--configs), each for --methods:
 * old       : the settings before issue 6: batch 16, padded batches, fp32 master weights + bf16 autocast,
               TRL's defaults (gradient checkpointing, entropy/accuracy metrics every step)
-* new-bN    : Hyper's defaults (packing, no gradient checkpointing, loss only; on CUDA, graphed steps) at batch N
+* new-bN    : Hyper's defaults (packing, no gradient checkpointing, loss only; on CUDA, graphed steps up to batch 64)
 * eager-bN  : new-bN without CUDA graphs (each step's kernels launched one by one from Python)
 * graphs-bN : new-bN with CUDA graphs required (`training.graphstep`)
 * compile-bN: new-bN with torch.compile (no CUDA graphs)
 * bf16-bN   : new-bN with pure bf16 weights
+* liger-bN  : new-bN with Liger's RMSNorm and SwiGLU kernels
 * compile+bf16-bN, graphs+bf16-bN, ...: combinations
 The table's last column compares each row with the same method's eager row at the same batch, when run.
 """
@@ -108,10 +111,10 @@ def configs(names: list[str]) -> dict[str, dict]:
             continue
         kind, _, batch = name.partition("-b")
         kinds = kind.split("+")
-        if (not batch.isdigit() or not set(kinds) <= {"new", "eager", "graphs", "compile", "bf16"}
+        if (not batch.isdigit() or not set(kinds) <= {"new", "eager", "graphs", "compile", "bf16", "liger"}
                 or len(set(kinds)) < len(kinds) or len(set(kinds) & {"eager", "graphs", "compile"}) > 1):
             raise SystemExit(f"unknown config {name!r}; accepted: old, new-bN, eager-bN, graphs-bN, compile-bN, "
-                             "bf16-bN and combinations with bf16 such as compile+bf16-bN (N = batch size)")
+                             "bf16-bN, liger-bN and combinations such as compile+bf16-bN or eager+liger-bN (N = batch size)")
         extra = {}
         if "compile" in kinds:
             extra["compile"] = True
@@ -121,6 +124,8 @@ def configs(names: list[str]) -> dict[str, dict]:
             extra["cuda_graphs"] = True
         if "bf16" in kinds:
             extra["precision"] = "bf16"
+        if "liger" in kinds:
+            extra["liger"] = True
         out[name] = dict(batch_size=int(batch), **extra)
     return out
 
@@ -131,9 +136,13 @@ def run_one(model_path: str, records: list[dict], hyper, device: str, warmup: in
     from training.sft import finetune
 
     marks: dict[int, float] = {}
+    events: dict[int, object] = {}
     cuda = device.startswith("cuda")
 
     def on_step(model, step):  # called at step 0 and after every step; sync only where the clock reads
+        if cuda and step >= warmup:  # an event per step on the GPU's timeline: no sync
+            events[step] = torch.cuda.Event(enable_timing=True)
+            events[step].record()
         if step in (warmup, hyper.max_steps):
             if cuda:
                 torch.cuda.synchronize()
@@ -146,7 +155,9 @@ def run_one(model_path: str, records: list[dict], hyper, device: str, warmup: in
     wall = time.perf_counter() - start
     timed = hyper.max_steps - warmup
     seconds = marks[hyper.max_steps] - marks[warmup]
+    steps = [events[i].elapsed_time(events[i + 1]) / 1000 for i in range(warmup, hyper.max_steps)] if cuda else []
     return {"step_seconds": seconds / timed, "timed_steps": timed, "wall_seconds": wall,
+            "median_step_seconds": statistics.median(steps) if steps else None, "step_seconds_each": steps,
             "train_loss": stats["train_loss"], "timings": stats["timings"], "cuda_graphs": stats["cuda_graphs"],
             "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
 
@@ -216,8 +227,9 @@ def main() -> None:
                       + (f"  mem {r['peak_memory_gib']:.1f} GiB" if r["peak_memory_gib"] is not None else "")
                       + (f"  graphs {r['cuda_graphs']}" if r["cuda_graphs"] else ""),
                       flush=True)
-    print("\n| method | config | batch | tokens/s | ms/step | MFU | peak GiB | vs old | vs eager |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("\n| method | config | batch | tokens/s | ms/step | MFU | median ms/step | MFU at median | peak GiB "
+          "| vs old | vs eager |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         same = [r for r in rows if r["method"] == row["method"]]
         old = next((r for r in same if r["config"] == "old"), None)
@@ -226,8 +238,11 @@ def main() -> None:
         vs_eager = f"{row['tokens_per_s'] / eager['tokens_per_s']:.2f}x" if eager else "-"
         mfu = f"{100 * row['mfu']:.1f}%" if row["mfu"] is not None else "-"
         mem = f"{row['peak_memory_gib']:.1f}" if row["peak_memory_gib"] is not None else "-"
+        med = row["median_step_seconds"]
+        med_mfu = f"{100 * row['mfu'] * row['step_seconds'] / med:.1f}%" if med and row["mfu"] is not None else "-"
         print(f"| {row['method']} | {row['config']} | {row['batch']} | {row['tokens_per_s']:,.0f} | "
-              f"{row['step_ms']:.1f} | {mfu} | {mem} | {ratio} | {vs_eager} |")
+              f"{row['step_ms']:.1f} | {mfu} | {f'{1000 * med:.1f}' if med else '-'} | {med_mfu} | {mem} | {ratio} "
+              f"| {vs_eager} |")
     result = {"device": device_name, "model": args.model, "parameters": params, "peak_tflops": peak,
               "tokens_per_example": {"min": min(lengths), "mean": mean_len, "max": max(lengths), "p5": q[0],
                                      "p95": q[-1]},

@@ -9,7 +9,7 @@ import contextlib
 import pytest
 
 from training.graphstep import GraphedStep, block_causal_mask, packed_nll, unsupported_reason
-from training.sft import Hyper, PackedCollator, finetune, graphs_refusal
+from training.sft import GRAPHS_AUTO_MAX_BATCH, Hyper, PackedCollator, finetune, graphs_refusal
 
 needs_cuda = pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
 
@@ -157,6 +157,7 @@ def test_cuda_graphed_training_equals_eager_training(tiny_llama_dir, lora):
                for i, n in enumerate([3, 3, 8, 3, 8, 8])]
     runs = {}
     for graphed in (False, True):
+        torch.manual_seed(0)  # the same LoRA initialisation in both runs
         model = _model(tiny_llama_dir, "cuda", lora=lora)
         step = GraphedStep(model, autocast=torch.bfloat16)
         params = step.params
@@ -188,9 +189,14 @@ def test_finetune_with_cuda_graphs(smollm_dir, tmp_path):
                for i in range(64)]
     got = {}
     for graphs in (False, True):
-        hyper = Hyper(method="lora", max_steps=8, batch_size=8, learning_rate=1e-3, cuda_graphs=graphs)
+        hyper = Hyper(method="lora", max_steps=8, batch_size=8, learning_rate=2e-4, cuda_graphs=graphs)
         _, stats = finetune(str(smollm_dir), records, tmp_path / f"g{graphs}", hyper, "cuda")
         got[graphs] = stats
     assert got[False]["cuda_graphs"] is None
     assert got[True]["cuda_graphs"]["replays"] >= 6 and got[True]["cuda_graphs"]["captures"] >= 1
-    assert got[True]["train_loss"] == pytest.approx(got[False]["train_loss"], rel=0.02)
+    # other layouts (full-width rows, every position scored): the same loss up to rounding
+    assert got[True]["train_loss"] == pytest.approx(got[False]["train_loss"], rel=0.005)
+    auto = finetune(str(smollm_dir), records, tmp_path / "auto", Hyper(method="lora", max_steps=2, batch_size=8), "cuda")
+    assert auto[1]["cuda_graphs"] is not None  # on by default at small batches
+    big = Hyper(method="lora", max_steps=1, batch_size=GRAPHS_AUTO_MAX_BATCH + 1)
+    assert finetune(str(smollm_dir), records, tmp_path / "big", big, "cuda")[1]["cuda_graphs"] is None

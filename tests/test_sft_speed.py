@@ -153,3 +153,37 @@ def test_training_benchmark_configs():
     for bad in ["fast-b8", "compile+compile-b8", "new-bx", "new", "graphs+compile-b8", "eager+graphs-b8"]:
         with pytest.raises(SystemExit, match="accepted: old, new-bN"):
             bench.configs([bad])
+
+
+def test_liger_refusals(tiny_llama_dir, tmp_path):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from training.sft import use_liger
+
+    records = [{"prompt": [{"role": "user", "content": "hi"}], "completion": [{"role": "assistant", "content": "yo"}]}]
+    with pytest.raises(ValueError, match="liger=True needs a CUDA device, not 'cpu'"):
+        finetune(str(tiny_llama_dir), records, tmp_path / "out", Hyper(liger=True, max_steps=1), "cpu")
+    assert not (tmp_path / "out").exists()
+    gpt2 = GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64))
+    with pytest.raises(ValueError, match="liger"):  # the package missing (CPU machines), or GPT-2 not supported
+        use_liger(gpt2)
+    try:
+        import liger_kernel  # noqa: F401
+    except ImportError:
+        return
+    with pytest.raises(ValueError, match="supports llama, mistral and qwen2 models, not 'gpt2'"):
+        use_liger(gpt2)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
+def test_finetune_with_liger_learns_like_torch(smollm_dir, tmp_path):
+    pytest.importorskip("liger_kernel")
+    records = [{"prompt": [{"role": "user", "content": f"Tell me about {i}" + " please" * (i % 5)}],
+                "completion": [{"role": "assistant", "content": f"{i} is" + " fine" * (1 + i % 4)}]}
+               for i in range(64)]
+    losses = {}
+    for liger in (False, True):
+        hyper = Hyper(method="full", max_steps=8, batch_size=8, learning_rate=2e-5, liger=liger)
+        _, stats = finetune(str(smollm_dir), records, tmp_path / f"l{liger}", hyper, "cuda")
+        losses[liger] = stats["train_loss"]
+    assert losses[True] == pytest.approx(losses[False], rel=0.02)
