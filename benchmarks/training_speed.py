@@ -130,7 +130,8 @@ def configs(names: list[str]) -> dict[str, dict]:
     return out
 
 
-def run_one(model_path: str, records: list[dict], hyper, device: str, warmup: int, out_dir: Path) -> dict:
+def run_one(model_path: str, records: list[dict], hyper, device: str, warmup: int, out_dir: Path,
+            profile: int = 0) -> dict:
     import torch
 
     from training.sft import finetune
@@ -151,7 +152,17 @@ def run_one(model_path: str, records: list[dict], hyper, device: str, warmup: in
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    _, stats = finetune(model_path, records, out_dir, hyper, device, on_step=on_step, check_every=1)
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as torch_profile
+
+        with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+            _, stats = finetune(model_path, records, out_dir, hyper, device, on_step=on_step, check_every=1)
+        print(f"profile of the whole run ({hyper.max_steps} steps, loading included): GPU kernels by self time")
+        order = "self_device_time_total" if cuda else "self_cpu_time_total"
+        print(prof.key_averages().table(sort_by=order, row_limit=profile, max_name_column_width=70))
+    else:
+        _, stats = finetune(model_path, records, out_dir, hyper, device, on_step=on_step, check_every=1)
     wall = time.perf_counter() - start
     timed = hyper.max_steps - warmup
     seconds = marks[hyper.max_steps] - marks[warmup]
@@ -174,6 +185,9 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, default=None)
     parser.add_argument("--quick", action="store_true",
                         help="CPU smoke run: a tiny random Llama (unless --model), 2 timed steps, old vs new at batch 4")
+    parser.add_argument("--profile", type=int, default=0, metavar="ROWS",
+                        help="run each configuration under torch.profiler and print its top ROWS GPU kernels (the "
+                             "timings are then the profiled run's)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
 
@@ -215,7 +229,8 @@ def main() -> None:
                 lr = 2e-4 if method == "lora" else 2e-5
                 hyper = Hyper(method=method, learning_rate=lr, max_steps=args.warmup + args.steps, max_length=256,
                               **settings)
-                r = run_one(path, records, hyper, args.device, args.warmup, Path(tmp) / f"{method}-{name}")
+                r = run_one(path, records, hyper, args.device, args.warmup, Path(tmp) / f"{method}-{name}",
+                            profile=args.profile)
                 tokens_s = hyper.batch_size * mean_len / r["step_seconds"]
                 mfu = 6 * params * tokens_s / (peak * 1e12) if peak else None
                 row = {"method": method, "config": name, "batch": hyper.batch_size, "tokens_per_s": tokens_s,
