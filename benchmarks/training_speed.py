@@ -27,6 +27,7 @@ Configurations (--configs), each for --methods:
 * compile-bN: new-bN with torch.compile (no CUDA graphs)
 * bf16-bN   : new-bN with pure bf16 weights
 * liger-bN  : new-bN with Liger's RMSNorm and SwiGLU kernels
+* master-bN : new-bN computing in bf16 with fp32 master weights in the optimizer
 * compile+bf16-bN, graphs+bf16-bN, ...: combinations
 The table's last column compares each row with the same method's eager row at the same batch, when run.
 """
@@ -111,10 +112,11 @@ def configs(names: list[str]) -> dict[str, dict]:
             continue
         kind, _, batch = name.partition("-b")
         kinds = kind.split("+")
-        if (not batch.isdigit() or not set(kinds) <= {"new", "eager", "graphs", "compile", "bf16", "liger"}
-                or len(set(kinds)) < len(kinds) or len(set(kinds) & {"eager", "graphs", "compile"}) > 1):
+        if (not batch.isdigit() or not set(kinds) <= {"new", "eager", "graphs", "compile", "bf16", "liger", "master"}
+                or len(set(kinds)) < len(kinds) or len(set(kinds) & {"eager", "graphs", "compile"}) > 1
+                or len(set(kinds) & {"bf16", "master"}) > 1):
             raise SystemExit(f"unknown config {name!r}; accepted: old, new-bN, eager-bN, graphs-bN, compile-bN, "
-                             "bf16-bN, liger-bN and combinations such as compile+bf16-bN or eager+liger-bN (N = batch size)")
+                             "bf16-bN, master-bN, liger-bN and combinations such as compile+bf16-bN or eager+liger-bN (N = batch size)")
         extra = {}
         if "compile" in kinds:
             extra["compile"] = True
@@ -126,6 +128,8 @@ def configs(names: list[str]) -> dict[str, dict]:
             extra["precision"] = "bf16"
         if "liger" in kinds:
             extra["liger"] = True
+        if "master" in kinds:
+            extra["precision"] = "bf16-master"
         out[name] = dict(batch_size=int(batch), **extra)
     return out
 

@@ -187,3 +187,48 @@ def test_finetune_with_liger_learns_like_torch(smollm_dir, tmp_path):
         _, stats = finetune(str(smollm_dir), records, tmp_path / f"l{liger}", hyper, "cuda")
         losses[liger] = stats["train_loss"]
     assert losses[True] == pytest.approx(losses[False], rel=0.02)
+
+
+def test_master_adamw_keeps_updates_that_bf16_rounds_away():
+    """Tiny updates accumulate in the fp32 masters (pure bf16 weights would not move), and the model holds the
+    masters rounded to bf16."""
+    import torch
+
+    from training.master import MasterAdamW
+
+    torch.manual_seed(0)
+    w = torch.nn.Parameter(torch.ones(64, dtype=torch.bfloat16))
+    pure = torch.nn.Parameter(torch.ones(64, dtype=torch.bfloat16))
+    opt, ref = MasterAdamW([w], lr=1e-4, weight_decay=0.0), torch.optim.AdamW([pure], lr=1e-4, weight_decay=0.0)
+    for _ in range(100):
+        for p, o in ((w, opt), (pure, ref)):
+            p.grad = torch.ones_like(p)
+            o.step()
+            o.zero_grad()
+            assert p.grad is None
+    master = opt.pairs[0][1]
+    assert master.dtype == torch.float32 and float(master[0].detach()) == pytest.approx(1 - 100 * 1e-4, rel=1e-4)
+    assert torch.equal(w.data, master.to(torch.bfloat16))  # 0.99 in bf16: the updates reached the model
+    assert torch.equal(pure.data, torch.ones_like(pure))  # each 1e-4 step is below bf16's resolution at 1.0
+    opt.restore_masters()
+    assert w.dtype == torch.float32 and torch.equal(w.data, master)
+
+
+@pytest.mark.parametrize("method", ["full", "lora"])
+def test_finetune_bf16_master_learns_like_mixed_and_saves_fp32(tiny_llama_dir, tmp_path, method):
+    import torch
+    from safetensors import safe_open
+
+    torch.set_num_threads(1)
+    records = [{"prompt": [{"role": "user", "content": f"Tell me about {i}" + " please" * (i % 5)}],
+                "completion": [{"role": "assistant", "content": f"{i} is" + " fine" * (1 + i % 4)}]}
+               for i in range(16)]
+    losses = {}
+    for precision in ("mixed", "bf16-master"):
+        hyper = Hyper(method=method, max_steps=4, batch_size=4, learning_rate=1e-2 if method == "lora" else 1e-3,
+                      precision=precision)
+        out, stats = finetune(str(tiny_llama_dir), records, tmp_path / precision, hyper, "cpu", merge=True)
+        losses[precision] = stats["train_loss"]
+        with safe_open(out / "model.safetensors", "pt") as f:
+            assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
+    assert losses["bf16-master"] == pytest.approx(losses["mixed"], rel=0.05)

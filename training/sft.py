@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Precision = Literal["mixed", "bf16", "fp32"]
+Precision = Literal["mixed", "bf16", "bf16-master", "fp32"]
 
 
 class Hyper(BaseModel):
@@ -28,7 +28,9 @@ class Hyper(BaseModel):
     `packing` packs each batch's examples into as few rows of `max_length` tokens as fit (position ids restart
     per example, so attention is block-diagonal per example: the same loss as the padded batch without the
     padding); `precision` "mixed" keeps fp32 master weights under bf16 autocast (the old behavior), "bf16" trains
-    in pure bf16 (faster, coarser updates), "fp32" no autocast (exact reference); `gradient_checkpointing`
+    in pure bf16 (faster, coarser updates), "bf16-master" computes in bf16 with fp32 master weights in the
+    optimizer (`training.master`: bf16's speed, mixed's updates; a LoRA run's frozen base is held in bf16; the
+    checkpoint is saved in fp32), "fp32" no autocast (exact reference); `gradient_checkpointing`
     (TRL's default, which recomputes activations: only worth it for long sequences or large models);
     `compile` runs the model through `torch.compile`; `lean_loss` computes only the loss in TRL's fused LM
     head (no entropy / token-accuracy metrics, which sync the GPU every step); `cuda_graphs` replays each step's
@@ -263,7 +265,7 @@ def finetune(
     timings: dict[str, float] = {"checks": 0.0}
     try:
         t0 = time.perf_counter()
-        dtype = torch.bfloat16 if hyper.precision == "bf16" else torch.float32
+        dtype = torch.bfloat16 if hyper.precision in ("bf16", "bf16-master") else torch.float32
         model = AutoModelForCausalLM.from_pretrained(
             parent_path, dtype=dtype, use_safetensors=True, trust_remote_code=False
         ).to(device)
@@ -347,11 +349,24 @@ def finetune(
                 if on_step:
                     self._check(model, state.global_step)
 
+        master = hyper.precision == "bf16-master"
+        optimizer = None
+        if master:
+            from training.master import MasterAdamW
+
+            optimizer = (MasterAdamW, {"lr": hyper.learning_rate, "betas": (config.adam_beta1, config.adam_beta2),
+                                       "eps": config.adam_epsilon, "weight_decay": config.weight_decay,
+                                       "fused": cuda})
         trainer = _trainer_class(hyper.lean_loss)(
             model=model, args=config, train_dataset=_as_dataset(records), processing_class=tokenizer,
             peft_config=peft_config, callbacks=[Checker()], data_collator=counting,
+            optimizer_cls_and_kwargs=optimizer,
         )
         trainer.remove_callback(PrinterCallback)  # keep the console for the command's own progress
+        if master:  # PEFT makes its adapters fp32: compute in bf16 throughout, the optimizer keeps fp32 copies
+            for p in trainer.model.parameters():
+                if p.requires_grad and p.dtype != torch.bfloat16:
+                    p.data = p.data.to(torch.bfloat16)
         if graphs:
             trainer.use_graphs(torch.bfloat16 if hyper.precision == "mixed" else None)
         if hyper.compile:
@@ -363,6 +378,10 @@ def finetune(
         timings["train"] = seconds
         t0 = time.perf_counter()
         trained = trainer.model
+        if master:
+            opt = trainer.optimizer
+            getattr(opt, "optimizer", opt).restore_masters()
+            trained.float()  # the masters are fp32; a bf16 base holds bf16 values exactly in fp32
         save = tmp / "checkpoint"
         if hyper.method == "lora" and merge:
             trained = trained.merge_and_unload()
