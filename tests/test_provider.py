@@ -186,3 +186,70 @@ def test_a_local_model_asks_inspect_for_full_batches_not_adaptive_concurrency(ti
     assert sum(sizes) == 70 and sizes[0] == 32, sizes  # adaptive concurrency gave 20 first
     explicit = get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, config=GenerateConfig(max_connections=8))
     assert explicit.config.max_connections == explicit.api.max_connections() == 8
+
+
+def _adapter(base, out, seed, modules_to_save=None):
+    import json
+
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
+    torch.manual_seed(seed)
+    peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", lora_dropout=0.0,
+                                            modules_to_save=modules_to_save))
+    with torch.no_grad():
+        for name, p in peft.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.3)  # a non-trivial adapter
+    peft.save_pretrained(out)
+    config = json.loads((out / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(base)
+    (out / "adapter_config.json").write_text(json.dumps(config))
+    return out
+
+
+def test_shared_base_gives_each_checkpoint_its_own_outputs_and_weights(tiny_llama_dir, tmp_path):
+    """share=true: the base and two adapters on it use one model and one Engine; every batch sees exactly the
+    weights a separate load gives (adapters merged in place, then restored), in any order."""
+    import torch
+
+    from training.models import load, release_models
+
+    names = {"a": str(_adapter(tiny_llama_dir, tmp_path / "a", 1)), "b": str(_adapter(tiny_llama_dir, tmp_path / "b", 2)),
+             "base": str(tiny_llama_dir)}
+    prompts = ["Hello there", "Name a colour.", "Count to three."]
+    cfg = GenerateConfig(max_tokens=8)
+
+    def complete(model):
+        async def main():
+            return await asyncio.gather(*(model.generate([ChatMessageUser(content=p)], config=cfg) for p in prompts))
+        return [o.completion for o in asyncio.run(main())]
+
+    release_models()
+    own = {k: complete(get_model(f"ckpt/{v}", device="cpu", memoize=False)) for k, v in names.items()}
+    assert own["a"] != own["base"] and own["b"] != own["a"]  # the adapters matter
+    shared = {k: get_model(f"ckpt/{v}", device="cpu", memoize=False, share="true") for k, v in names.items()}
+    base = shared["a"].api.shared
+    assert base is not None and all(m.api.shared is base for m in shared.values())
+    assert all(m.api.engine is base.engine for m in shared.values())
+    for k in ["a", "b", "base", "a", "base", "b"]:
+        assert complete(shared[k]) == own[k], k
+        reference = load(names[k], device="cpu")[0].state_dict()
+        for name, value in base.model.state_dict().items():
+            assert torch.equal(value, reference[name]), (k, name)
+    assert shared["a"].api.profile()["shared_swaps"] == 6
+    shared["a"].api.release()
+    assert complete(shared["b"]) == own["b"]  # the others keep the base
+    with pytest.raises(RuntimeError, match="released"):
+        complete(shared["a"])
+    release_models()
+
+
+def test_shared_base_refuses_adapters_with_more_than_linear_weights(tiny_llama_dir, tmp_path):
+    path = _adapter(tiny_llama_dir, tmp_path / "m", 3, modules_to_save=["lm_head"])
+    with pytest.raises(ValueError, match="modules_to_save or trainable tokens.*share=false"):
+        get_model(f"ckpt/{path}", device="cpu", memoize=False, share="true")
+    with pytest.raises(ValueError, match="share"):
+        get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, share="sometimes")

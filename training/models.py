@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 import json
 import os
+import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -178,9 +180,97 @@ def inspect_model(name: str, **model_args):
 
 
 def release_models() -> None:
-    """Drop every pooled checkpoint model (and its GPU memory)."""
+    """Drop every pooled checkpoint model and every shared base (and their GPU memory)."""
     while _resident:
         _release(_resident.popitem(last=False)[1])
+    _shared.clear()
+    gc.collect()
+
+
+class SharedBase:
+    """One loaded base model, with one Engine, shared by the `ckpt/` models of the checkpoints built on it (the base
+    itself and LoRA adapters trained on it), instead of a model and an Engine (and its CUDA graphs) per checkpoint.
+
+    `activate(adapter)` makes the model hold `adapter` merged into the base (None: the base itself): the linear
+    weights are restored from a pristine copy, then PEFT loads the adapter into the model and merges it in place
+    (`merge_and_unload`, the same merge `load` does on a fresh base), so the weight tensors, and the Engine's CUDA
+    graphs that hold their addresses, stay valid. Callers hold `lock` from `activate` to the end of their decode.
+    Adapters that change more than linear weights (`modules_to_save`, trainable tokens) are not shared
+    (`can_share`). Costs one extra copy of the linear weights, made at the first adapter.
+    """
+
+    def __init__(self, path: Path, device: str, dtype: str | None, engine_options: dict):
+        import torch
+
+        from training.engine import Engine
+
+        self.model, self.tokenizer, self.path = load(str(path), device=device, dtype=dtype)
+        self.engine = Engine(self.model, self.tokenizer, **engine_options)
+        self.linears = [m for _, m in self.model.named_modules() if isinstance(m, torch.nn.Linear)]
+        self.pristine: list | None = None
+        self.active: Path | None = None
+        self.lock = threading.Lock()
+        self.swaps = 0
+        self.swap_seconds = 0.0
+
+    @staticmethod
+    def can_share(adapter: Path) -> bool:
+        config = json.loads((adapter / "adapter_config.json").read_text())
+        return (config.get("peft_type", "LORA") == "LORA" and not config.get("modules_to_save")
+                and not config.get("trainable_token_indices"))
+
+    def activate(self, adapter: Path | None) -> None:
+        import torch
+        from peft import PeftModel
+
+        if adapter == self.active:
+            return
+        started = time.perf_counter()
+        with torch.no_grad():
+            if self.active is not None:
+                for module, weight in zip(self.linears, self.pristine):
+                    module.weight.copy_(weight)
+                self.active = None
+            if adapter is not None:
+                if self.pristine is None:
+                    self.pristine = [m.weight.detach().clone() for m in self.linears]
+                merged = PeftModel.from_pretrained(self.model, adapter).merge_and_unload()
+                if merged is not self.model:
+                    raise RuntimeError(f"merging {adapter} did not return the shared base model")
+                self.active = adapter
+        self.swaps += 1
+        self.swap_seconds += time.perf_counter() - started
+
+
+
+# Shared bases kept in the registry (least recently used first out). A base leaves the registry, not the models
+# that use it: its memory is freed once the last `ckpt/` model using it is released.
+SHARED_MAX = 2
+_shared: OrderedDict[tuple, SharedBase] = OrderedDict()
+
+
+def shared_base(name: str, device: str, dtype: str | None, engine_options: dict) -> tuple[SharedBase, Path | None, Path]:
+    """(the shared base, the adapter to activate or None, the checkpoint's path) for checkpoint `name`: an adapter
+    shares its base's model, a full checkpoint is the base itself. Raises ValueError for an adapter that cannot be
+    shared (see `SharedBase.can_share`)."""
+    from training.manifest import fingerprint
+
+    path = resolve(name)
+    adapter = path if is_adapter(path) else None
+    if adapter is not None and not SharedBase.can_share(adapter):
+        raise ValueError(f"adapter {adapter} changes more than linear weights (modules_to_save or trainable "
+                         "tokens): it cannot share its base; load it with share=false")
+    base = resolve(adapter_base(adapter)) if adapter is not None else path
+    key = (str(base), fingerprint(base), device, str(dtype), tuple(sorted((k, str(v)) for k, v in engine_options.items())))
+    if key in _shared:
+        _shared.move_to_end(key)
+    else:
+        for k in [k for k in _shared if k[0] == key[0] and k[1] != key[1]]:  # older weights under the same path
+            del _shared[k]
+        while len(_shared) >= SHARED_MAX:
+            _shared.popitem(last=False)
+        _shared[key] = SharedBase(base, device, dtype, engine_options)
+    return _shared[key], adapter, path
 
 
 def _release(model) -> None:

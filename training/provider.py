@@ -16,7 +16,9 @@ to `model.generate` in the same batch; default false, the faster static layout; 
 efficient, math, cudnn; default on CUDA flash+efficient+math, whose greedy outputs are reproducible, which
 cuDNN's attention on an H100 is not; see training.fastdecode.REPRODUCIBLE_SDPA), `fused` (true/false: the static
 layout's decode step with its elementwise ops fused by training.fusedops, the same logits bit for bit; default: on
-where it runs, i.e. CUDA with Triton and a bf16 model).
+where it runs, i.e. CUDA with Triton and a bf16 model), `share` (true/false: checkpoints on one base, the base and
+LoRA adapters trained on it, use one resident model and Engine, each adapter merged in place while its batches
+run, the same weights as a separate load; default false, `$CAUGHT_SHARE` sets it; see training.models.SharedBase).
 """
 
 from __future__ import annotations
@@ -143,13 +145,14 @@ class CheckpointAPI(ModelAPI):
         exact: bool | str | None = None,
         sdpa: str | None = None,
         fused: bool | str | None = None,
+        share: bool | str | None = None,
         **model_args: Any,
     ) -> None:
         config = config if config is not None else GenerateConfig()
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         if model_args:
             raise ValueError(
-                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact, sdpa, fused"
+                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact, sdpa, fused, share"
             )
         from training.fastdecode import sdpa_backends
 
@@ -160,14 +163,23 @@ class CheckpointAPI(ModelAPI):
         fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
         if fused is not None:  # default: fused kernels where they run (CUDA, Triton, bf16, static layout)
             fast_options["fused"] = _flag("fused", fused)
-        from training.models import default_device, load
+        from training.models import default_device, load, shared_base
 
+        # share: checkpoints on one base use one resident model and Engine, adapters merged in place when their
+        # batch runs (training.models.SharedBase); off by default; $CAUGHT_SHARE sets the default
+        share = share if share is not None else os.environ.get("CAUGHT_SHARE")
+        share = share is not None and _flag("share", share)
         started = time.perf_counter()
         self.device = device or default_device()
-        self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
-        self.engine = Engine(self.model, self.tokenizer, backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"),
-                             sdpa=sdpa, **fast_options)
+        engine_options = dict(backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"), sdpa=sdpa, **fast_options)
+        self.shared, self.adapter = None, None
+        if share:
+            self.shared, self.adapter, self.path = shared_base(model_name, self.device, dtype, engine_options)
+            self.model, self.tokenizer, self.engine = self.shared.model, self.shared.tokenizer, self.shared.engine
+        else:
+            self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
+            self.engine = Engine(self.model, self.tokenizer, **engine_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
         self.batcher = Batcher(self._run_batch, int(size))
         if config.max_connections is None and config.adaptive_connections is None and not config.batch:
@@ -183,7 +195,12 @@ class CheckpointAPI(ModelAPI):
 
     def _run_batch(self, requests: list[Request]) -> list[Result]:
         started = time.perf_counter()
-        results = self.engine.generate(requests)
+        if self.shared is not None:
+            with self.shared.lock:  # one checkpoint's weights in the shared model at a time
+                self.shared.activate(self.adapter)
+                results = self.engine.generate(requests)
+        else:
+            results = self.engine.generate(requests)
         self.stats["decode_seconds"] += time.perf_counter() - started
         self.stats["batch_sizes"].append(len(requests))
         self.stats["new_tokens"] += sum(len(r.token_ids) for r in results)
@@ -192,13 +209,22 @@ class CheckpointAPI(ModelAPI):
     def profile(self) -> dict[str, float | int]:
         """This model's counters so far: load seconds, batches (and their sizes), requests, new tokens, decode
         seconds (the engine, in the worker thread), and the fast engine's static batches and capture seconds."""
-        fast, sizes = self.engine.fast, list(self.stats["batch_sizes"])
+        fast, sizes = self.engine.fast if self.engine else None, list(self.stats["batch_sizes"])
+        shared = {"shared_swaps": self.shared.swaps, "shared_swap_seconds": self.shared.swap_seconds} \
+            if self.shared is not None else {}
+        # with a shared base, captures and swaps count for every checkpoint on the base
         return {**self.stats, "batch_sizes": sizes, "batches": len(sizes), "requests": sum(sizes),
-                "captures": fast.captures if fast else 0, "capture_seconds": fast.capture_seconds if fast else 0.0}
+                "captures": fast.captures if fast else 0, "capture_seconds": fast.capture_seconds if fast else 0.0,
+                **shared}
 
     def release(self) -> None:
         """Free the weights, KV caches and CUDA graphs (`training.models.inspect_model` calls this when the
-        checkpoint leaves its pool); a released model refuses further requests."""
+        checkpoint leaves its pool); a released model refuses further requests. A model on a shared base only lets
+        go of it (the base is freed when no model uses it and it has left `training.models`' registry)."""
+        if self.shared is not None:
+            self.shared = self.engine = self.model = None
+            self.batcher.run_batch = _released
+            return
         if self.engine.fast is not None:
             self.engine.fast.clear()
         self.engine.fast = None
@@ -240,6 +266,8 @@ class CheckpointAPI(ModelAPI):
             logprobs=bool(config.logprobs),
             top_logprobs=config.top_logprobs or 0,
         )
+        if self.engine is None:  # released from a shared base
+            _released([request])
         self.engine.check_request(request)  # an over-long prompt fails its own sample, not the batch
         result = await self.batcher.submit(request)
         return ModelOutput(
