@@ -39,6 +39,18 @@ def tiny_llama_dir(tmp_path_factory, smollm_dir):
     return path
 
 
+@pytest.fixture(scope="session")
+def chat_records():
+    """`chat_records(n)`: n small prompt/completion chat records of varied lengths, for fine-tuning tests."""
+
+    def make(n: int) -> list[dict]:
+        return [{"prompt": [{"role": "user", "content": f"Tell me about {i}" + " please" * (i % 5)}],
+                 "completion": [{"role": "assistant", "content": f"{i} is" + " fine" * (1 + i % 4)}]}
+                for i in range(n)]
+
+    return make
+
+
 @pytest.fixture()
 def checkpoints_dir(tmp_path, monkeypatch):
     root = tmp_path / "checkpoints"

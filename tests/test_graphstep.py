@@ -181,12 +181,10 @@ def test_cuda_graphed_training_equals_eager_training(tiny_llama_dir, lora):
 
 
 @needs_cuda
-def test_finetune_with_cuda_graphs(smollm_dir, tmp_path):
+def test_finetune_with_cuda_graphs(smollm_dir, tmp_path, chat_records):
     """The trainer's own loop (clipping, fused AdamW, scheduler) around graphed steps: it learns as fast as the
     eager loop."""
-    records = [{"prompt": [{"role": "user", "content": f"Tell me about {i}" + " please" * (i % 5)}],
-                "completion": [{"role": "assistant", "content": f"{i} is" + " fine" * (1 + i % 4)}]}
-               for i in range(64)]
+    records = chat_records(64)
     got = {}
     for graphs in (False, True):
         hyper = Hyper(method="lora", max_steps=8, batch_size=8, learning_rate=2e-4, cuda_graphs=graphs)

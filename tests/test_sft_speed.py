@@ -76,13 +76,11 @@ def test_packed_batch_has_the_padded_batch_loss_and_gradient(tiny_llama_dir):
     torch.testing.assert_close(grad_c, grad_a, rtol=1e-4, atol=1e-6)
 
 
-def test_finetune_packed_equals_padded(tiny_llama_dir, tmp_path):
+def test_finetune_packed_equals_padded(tiny_llama_dir, tmp_path, chat_records):
     import torch
 
     torch.set_num_threads(1)
-    records = [{"prompt": [{"role": "user", "content": f"Tell me about {i}" + " please" * (i % 5)}],
-                "completion": [{"role": "assistant", "content": f"{i} is" + " fine" * (1 + i % 4)}]}
-               for i in range(8)]
+    records = chat_records(8)
     losses = {}
     for packing in (False, True):
         hyper = Hyper(method="lora", max_steps=2, batch_size=4, learning_rate=1e-2, precision="fp32", packing=packing)
@@ -176,11 +174,9 @@ def test_liger_refusals(tiny_llama_dir, tmp_path):
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA GPU")
-def test_finetune_with_liger_learns_like_torch(smollm_dir, tmp_path):
+def test_finetune_with_liger_learns_like_torch(smollm_dir, tmp_path, chat_records):
     pytest.importorskip("liger_kernel")
-    records = [{"prompt": [{"role": "user", "content": f"Tell me about {i}" + " please" * (i % 5)}],
-                "completion": [{"role": "assistant", "content": f"{i} is" + " fine" * (1 + i % 4)}]}
-               for i in range(64)]
+    records = chat_records(64)
     losses = {}
     for liger in (False, True):
         hyper = Hyper(method="full", max_steps=8, batch_size=8, learning_rate=2e-5, liger=liger)
@@ -215,14 +211,12 @@ def test_master_adamw_keeps_updates_that_bf16_rounds_away():
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])
-def test_finetune_bf16_master_learns_like_mixed_and_saves_fp32(tiny_llama_dir, tmp_path, method):
+def test_finetune_bf16_master_learns_like_mixed_and_saves_fp32(tiny_llama_dir, tmp_path, chat_records, method):
     import torch
     from safetensors import safe_open
 
     torch.set_num_threads(1)
-    records = [{"prompt": [{"role": "user", "content": f"Tell me about {i}" + " please" * (i % 5)}],
-                "completion": [{"role": "assistant", "content": f"{i} is" + " fine" * (1 + i % 4)}]}
-               for i in range(16)]
+    records = chat_records(16)
     losses = {}
     for precision in ("mixed", "bf16-master"):
         hyper = Hyper(method=method, max_steps=4, batch_size=4, learning_rate=1e-2 if method == "lora" else 1e-3,
