@@ -208,6 +208,10 @@ def test_master_adamw_keeps_updates_that_bf16_rounds_away():
     assert torch.equal(pure.data, torch.ones_like(pure))  # each 1e-4 step is below bf16's resolution at 1.0
     opt.restore_masters()
     assert w.dtype == torch.float32 and torch.equal(w.data, master)
+    # given fp32 weights, the masters keep them and the model holds them rounded to bf16 (what autocast would use)
+    full = torch.nn.Parameter(torch.full((8,), 0.1))
+    MasterAdamW([full], lr=1e-4)
+    assert full.dtype == torch.bfloat16 and torch.equal(full.data, torch.full((8,), 0.1).to(torch.bfloat16))
 
 
 @pytest.mark.parametrize("method", ["full", "lora"])

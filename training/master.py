@@ -6,6 +6,12 @@ updates but pays for the casts on every activation. `MasterAdamW` is the usual l
 the model's parameters are bf16, and AdamW runs on fp32 master copies of them; each step copies the gradients up to
 fp32, updates the masters, and rounds them back into the model. `restore_masters()` puts the fp32 masters into the
 model at the end (the checkpoint is saved in fp32, as with autocast).
+
+The masters are made from the parameters as the optimizer receives them, and only then are the parameters cast to
+bf16, so give it the full-precision weights: masters made from weights already rounded to bf16 sit exactly on
+bf16's grid, and no update smaller than half a bf16 step reaches the model until enough of them add up (measured on
+SmolLM2 at lr 2e-5: six steps of full fine-tuning learned less than half as much as under autocast). From fp32
+weights, the model holds exactly what autocast would cast them to.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ class MasterAdamW(torch.optim.AdamW):
     """AdamW over fp32 master copies of (bf16) parameters. Takes what `torch.optim.AdamW` takes; the scheduler and
     the trainer see the masters' param groups."""
 
-    def __init__(self, params, **kwargs):
+    def __init__(self, params, compute_dtype: torch.dtype = torch.bfloat16, **kwargs):
         groups = list(params)
         if groups and not isinstance(groups[0], dict):
             groups = [{"params": groups}]
@@ -27,6 +33,7 @@ class MasterAdamW(torch.optim.AdamW):
             masters = []
             for p in group["params"]:
                 master = p.detach().to(torch.float32).clone().requires_grad_(True)
+                p.data = p.data.to(compute_dtype)
                 self.pairs.append((p, master))
                 masters.append(master)
             master_groups.append({**group, "params": masters})

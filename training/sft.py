@@ -265,7 +265,10 @@ def finetune(
     timings: dict[str, float] = {"checks": 0.0}
     try:
         t0 = time.perf_counter()
-        dtype = torch.bfloat16 if hyper.precision in ("bf16", "bf16-master") else torch.float32
+        # bf16-master: the weights being trained load in fp32 (the optimizer makes its masters from them, then
+        # casts them to bf16); a LoRA run's frozen base loads in bf16
+        bf16_base = hyper.precision == "bf16" or (hyper.precision == "bf16-master" and hyper.method == "lora")
+        dtype = torch.bfloat16 if bf16_base else torch.float32
         model = AutoModelForCausalLM.from_pretrained(
             parent_path, dtype=dtype, use_safetensors=True, trust_remote_code=False
         ).to(device)
@@ -363,10 +366,6 @@ def finetune(
             optimizer_cls_and_kwargs=optimizer,
         )
         trainer.remove_callback(PrinterCallback)  # keep the console for the command's own progress
-        if master:  # PEFT makes its adapters fp32: compute in bf16 throughout, the optimizer keeps fp32 copies
-            for p in trainer.model.parameters():
-                if p.requires_grad and p.dtype != torch.bfloat16:
-                    p.data = p.data.to(torch.bfloat16)
         if graphs:
             trainer.use_graphs(torch.bfloat16 if hyper.precision == "mixed" else None)
         if hyper.compile:
