@@ -13,6 +13,9 @@ engine in the provider's worker thread; `et_capture` is the CUDA-graph captures 
 evaluations as four Inspect evals, one after another (`eval_*`, summed in `evals_separate`), after the model
 was released again, so both pay one load. Train and eval settings come from --config (default
 experiments/headline-subset.toml). `--profile FILE` writes a cProfile of the second cell's evaluations.
+With `$CAUGHT_SHARE=1` the checkpoints share their base's resident model and engine (`ckpt/ -M share=true`): the
+evaluations then start with the organism's base still loaded, as between a real sweep's cells, and `et_swaps` is
+the time spent merging adapters into it.
 
 Setup, not timed as part of the cell: the organism (built here from the config's organism recipe, with
 --organism-steps, unless --organism names one) and a caught file of k catch-split inputs framed for testing (as
@@ -99,7 +102,8 @@ def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, d
     from training.compare import evaluate_checkpoint
     from training.models import release_models
 
-    release_models()
+    # with $CAUGHT_SHARE=1, the organism's shared base stays, as it does between a real sweep's cells
+    release_models(keep_shared=True)
     profiler = None
     if profile:
         import cProfile
@@ -118,6 +122,8 @@ def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, d
     counters = pooled_profile(checkpoint, device)
     for name in ("load_seconds", "decode_seconds", "capture_seconds"):
         phases[f"et_{name.removesuffix('_seconds')}"] = counters[name]
+    if "shared_swap_seconds" in counters:  # adapter merges into the shared base (inside decode)
+        phases["et_swaps"] = counters["shared_swap_seconds"]
     phases["et_inspect"] = phases["evals_together"] - counters["load_seconds"] - counters["decode_seconds"]
     batches = counters["batch_sizes"]
     # the reference: the same four evaluations as four Inspect evals, one after another (one load between them)
@@ -209,7 +215,7 @@ def main() -> None:
                   f"({ph['evals_separate'] / ph['evals_together']:.1f}x); batch sizes {row['eval_batches']}", flush=True)
     print("\n| phase | " + " | ".join(f"{r['method']} {r['run']}" for r in rows) + " |")
     print("|---|" + "---|" * len(rows))
-    for phase in PHASES:
+    for phase in PHASES + (("et_swaps",) if all("et_swaps" in r["phases"] for r in rows) else ()):
         print(f"| {phase} | " + " | ".join(f"{r['phases'][phase]:.2f}" for r in rows) + " |")
     result = {"device": args.device, "host": platform.node(), "config": args.config, "scenario": args.scenario,
               "k": args.k, "organism_setup_seconds": setup, "train": cfg.train.model_dump(),

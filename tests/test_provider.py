@@ -244,6 +244,11 @@ def test_shared_base_gives_each_checkpoint_its_own_outputs_and_weights(tiny_llam
     assert complete(shared["b"]) == own["b"]  # the others keep the base
     with pytest.raises(RuntimeError, match="released"):
         complete(shared["a"])
+    release_models(keep_shared=True)  # the pooled models go, the base stays for the next checkpoints on it
+    again = get_model(f"ckpt/{names['a']}", device="cpu", memoize=False, share="true")
+    assert again.api.shared is base and complete(again) == own["a"]
+    release_models()
+    assert get_model(f"ckpt/{names['a']}", device="cpu", memoize=False, share="true").api.shared is not base
     release_models()
 
 

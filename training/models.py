@@ -179,12 +179,13 @@ def inspect_model(name: str, **model_args):
     return model
 
 
-def release_models() -> None:
-    """Drop every pooled checkpoint model and every shared base (and their GPU memory)."""
+def release_models(keep_shared: bool = False) -> None:
+    """Drop every pooled checkpoint model and (unless `keep_shared`) every shared base, and their GPU memory."""
     while _resident:
         _release(_resident.popitem(last=False)[1])
-    _shared.clear()
-    gc.collect()
+    if not keep_shared:
+        _shared.clear()
+        gc.collect()
 
 
 class SharedBase:
