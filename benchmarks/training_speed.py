@@ -156,17 +156,17 @@ def run_one(model_path: str, records: list[dict], hyper, device: str, warmup: in
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    if profile:
-        from torch.profiler import ProfilerActivity
-        from torch.profiler import profile as torch_profile
+    from contextlib import nullcontext
 
-        with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-            _, stats = finetune(model_path, records, out_dir, hyper, device, on_step=on_step, check_every=1)
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    with torch_profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) if profile else nullcontext() as prof:
+        _, stats = finetune(model_path, records, out_dir, hyper, device, on_step=on_step, check_every=1)
+    if profile:
         print(f"profile of the whole run ({hyper.max_steps} steps, loading included): GPU kernels by self time")
         order = "self_device_time_total" if cuda else "self_cpu_time_total"
         print(prof.key_averages().table(sort_by=order, row_limit=profile, max_name_column_width=70))
-    else:
-        _, stats = finetune(model_path, records, out_dir, hyper, device, on_step=on_step, check_every=1)
     wall = time.perf_counter() - start
     timed = hyper.max_steps - warmup
     seconds = marks[hyper.max_steps] - marks[warmup]

@@ -247,6 +247,11 @@ def test_shared_base_gives_each_checkpoint_its_own_outputs_and_weights(tiny_llam
     release_models(keep_shared=True)  # the pooled models go, the base stays for the next checkpoints on it
     again = get_model(f"ckpt/{names['a']}", device="cpu", memoize=False, share="true")
     assert again.api.shared is base and complete(again) == own["a"]
+    # an adapter rewritten under the same path while it is the merged one: merged again, not reused
+    rewritten = _adapter(tiny_llama_dir, tmp_path / "a", 5)
+    fresh = complete(get_model(f"ckpt/{rewritten}", device="cpu", memoize=False))
+    assert fresh != own["a"]
+    assert complete(get_model(f"ckpt/{rewritten}", device="cpu", memoize=False, share="true")) == fresh
     release_models()
     assert get_model(f"ckpt/{names['a']}", device="cpu", memoize=False, share="true").api.shared is not base
     release_models()

@@ -97,7 +97,7 @@ class GraphedStep:
     new_graph: Callable = None
     capture: Callable = None
     graphs: dict = field(default_factory=dict)
-    seen: Counter = field(default_factory=Counter)
+    seen: set = field(default_factory=set)  # shapes run eagerly once (the next one of each is captured)
     stats: Counter = field(default_factory=Counter)
     pool: object = None
 
@@ -121,8 +121,8 @@ class GraphedStep:
         key = tuple((k, tuple(batch[k].shape), batch[k].dtype) for k in INPUTS)
         captured = self.graphs.get(key)
         if captured is None:
-            self.seen[key] += 1
-            if self.seen[key] == 1:
+            if key not in self.seen:
+                self.seen.add(key)
                 self.stats["eager"] += 1
                 loss = self._loss(batch)
                 loss.backward()
@@ -140,10 +140,7 @@ class GraphedStep:
         inputs = {k: batch[k].clone() for k in INPUTS}
         for p in self.params:
             p.grad = None  # the graph allocates its own gradients, in its pool
-        if torch.cuda.is_available() and batch["input_ids"].is_cuda:
-            torch.cuda.synchronize()
-            torch.cuda.empty_cache()  # the eager steps' cached blocks: let the graph's pool have the memory
-        graph = self.new_graph()
+        graph = self.new_graph()  # (torch.cuda.graph syncs and empties the cache: the pool gets the eager blocks)
         with self.capture(graph, self.pool):
             loss = self._loss(inputs)
             loss.backward()

@@ -119,11 +119,8 @@ def load(name: str, device: str | None = None, dtype: str | None = None):
     torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if device.startswith("cuda") else torch.float32)
     kwargs = dict(dtype=torch_dtype, use_safetensors=True, trust_remote_code=False)
     if is_adapter(path):
-        from peft import PeftModel
-
         base_path = resolve(adapter_base(path))
-        model = AutoModelForCausalLM.from_pretrained(base_path, **kwargs)
-        model = PeftModel.from_pretrained(model, path).merge_and_unload()
+        model = merge_adapter(AutoModelForCausalLM.from_pretrained(base_path, **kwargs), path)
         tok_path = path if (path / "tokenizer_config.json").is_file() else base_path
     else:
         model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
@@ -133,6 +130,14 @@ def load(name: str, device: str | None = None, dtype: str | None = None):
         tokenizer.pad_token = tokenizer.eos_token
     model.to(device).eval()
     return model, tokenizer, path
+
+
+def merge_adapter(model, adapter: Path):
+    """`model` with the PEFT adapter at `adapter` merged into its weights in place (PEFT's merge_and_unload: the
+    same module and weight tensors come back)."""
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, adapter).merge_and_unload()
 
 
 def inference_args(device: str | None = None) -> dict[str, str]:
@@ -209,7 +214,7 @@ class SharedBase:
         self.engine = Engine(self.model, self.tokenizer, **engine_options)
         self.linears = [m for _, m in self.model.named_modules() if isinstance(m, torch.nn.Linear)]
         self.pristine: list | None = None
-        self.active: Path | None = None
+        self.active: tuple[Path, str] | None = None  # the merged adapter and its weights' fingerprint
         self.lock = threading.Lock()
         self.swaps = 0
         self.swap_seconds = 0.0
@@ -222,9 +227,12 @@ class SharedBase:
 
     def activate(self, adapter: Path | None) -> None:
         import torch
-        from peft import PeftModel
 
-        if adapter == self.active:
+        from training.manifest import fingerprint
+
+        # the adapter's files as they are now: one rewritten under the same path is merged again
+        wanted = None if adapter is None else (adapter, fingerprint(adapter))
+        if wanted == self.active:
             return
         started = time.perf_counter()
         with torch.no_grad():
@@ -235,13 +243,11 @@ class SharedBase:
             if adapter is not None:
                 if self.pristine is None:
                     self.pristine = [m.weight.detach().clone() for m in self.linears]
-                merged = PeftModel.from_pretrained(self.model, adapter).merge_and_unload()
-                if merged is not self.model:
+                if merge_adapter(self.model, adapter) is not self.model:
                     raise RuntimeError(f"merging {adapter} did not return the shared base model")
-                self.active = adapter
+                self.active = wanted
         self.swaps += 1
         self.swap_seconds += time.perf_counter() - started
-
 
 
 # Shared bases kept in the registry (least recently used first out). A base leaves the registry, not the models
