@@ -28,8 +28,12 @@ Configurations (--configs), each for --methods:
 * bf16-bN   : new-bN with pure bf16 weights
 * liger-bN  : new-bN with Liger's RMSNorm and SwiGLU kernels
 * master-bN : new-bN computing in bf16 with fp32 master weights in the optimizer
+* merged-bN : new-bN with LoRA trained through the merged weight (`training.mergedlora`; the default on CUDA)
+* peft-bN   : new-bN with PEFT's own LoRA forward (the CPU default)
 * compile+bf16-bN, graphs+bf16-bN, ...: combinations
-The table's last column compares each row with the same method's eager row at the same batch, when run.
+The table's "vs eager" column compares each row with the same method's eager row at the same batch, when run;
+"LoRA/full" a LoRA row with the full fine-tuning row of the same configuration (merged and peft left out of its
+name), per token.
 """
 
 from __future__ import annotations
@@ -103,6 +107,16 @@ def token_lengths(tokenizer, records: list[dict]) -> list[int]:
     return out
 
 
+KINDS = {"new", "eager", "graphs", "compile", "bf16", "liger", "master", "merged", "peft"}
+
+
+def full_config(name: str) -> str:
+    """The full fine-tuning configuration a LoRA configuration is compared with: the LoRA form left out."""
+    kind, _, batch = name.partition("-b")
+    kinds = [k for k in kind.split("+") if k not in ("merged", "peft")] or ["new"]
+    return f"{'+'.join(kinds)}-b{batch}"
+
+
 def configs(names: list[str]) -> dict[str, dict]:
     out = {}
     for name in names:
@@ -112,11 +126,12 @@ def configs(names: list[str]) -> dict[str, dict]:
             continue
         kind, _, batch = name.partition("-b")
         kinds = kind.split("+")
-        if (not batch.isdigit() or not set(kinds) <= {"new", "eager", "graphs", "compile", "bf16", "liger", "master"}
+        if (not batch.isdigit() or not set(kinds) <= KINDS
                 or len(set(kinds)) < len(kinds) or len(set(kinds) & {"eager", "graphs", "compile"}) > 1
-                or len(set(kinds) & {"bf16", "master"}) > 1):
+                or len(set(kinds) & {"bf16", "master"}) > 1 or len(set(kinds) & {"merged", "peft"}) > 1):
             raise SystemExit(f"unknown config {name!r}; accepted: old, new-bN, eager-bN, graphs-bN, compile-bN, "
-                             "bf16-bN, master-bN, liger-bN and combinations such as compile+bf16-bN or eager+liger-bN (N = batch size)")
+                             "bf16-bN, master-bN, liger-bN, merged-bN, peft-bN and combinations such as compile+bf16-bN "
+                             "or eager+liger-bN (N = batch size)")
         extra = {}
         if "compile" in kinds:
             extra["compile"] = True
@@ -130,6 +145,8 @@ def configs(names: list[str]) -> dict[str, dict]:
             extra["liger"] = True
         if "master" in kinds:
             extra["precision"] = "bf16-master"
+        if "merged" in kinds or "peft" in kinds:
+            extra["lora_merged"] = "merged" in kinds
         out[name] = dict(batch_size=int(batch), **extra)
     return out
 
@@ -174,6 +191,7 @@ def run_one(model_path: str, records: list[dict], hyper, device: str, warmup: in
     return {"step_seconds": seconds / timed, "timed_steps": timed, "wall_seconds": wall,
             "median_step_seconds": statistics.median(steps) if steps else None, "step_seconds_each": steps,
             "train_loss": stats["train_loss"], "timings": stats["timings"], "cuda_graphs": stats["cuda_graphs"],
+            "lora_merged": stats["lora_merged"],
             "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if cuda else None}
 
 
@@ -230,6 +248,8 @@ def main() -> None:
                 if settings.get("compile") and not cuda:
                     print(f"skip {method} {name}: torch.compile is timed on CUDA only")
                     continue
+                if method != "lora" and "lora_merged" in settings:
+                    continue  # a LoRA form: nothing to choose for full fine-tuning
                 lr = 2e-4 if method == "lora" else 2e-5
                 hyper = Hyper(method=method, learning_rate=lr, max_steps=args.warmup + args.steps, max_length=256,
                               **settings)
@@ -244,24 +264,27 @@ def main() -> None:
                       f"{row['step_ms']:8.1f} ms/step  MFU {f'{100 * mfu:5.1f}%' if mfu is not None else '    -'}  "
                       f"loss {r['train_loss']:.3f}"
                       + (f"  mem {r['peak_memory_gib']:.1f} GiB" if r["peak_memory_gib"] is not None else "")
-                      + (f"  graphs {r['cuda_graphs']}" if r["cuda_graphs"] else ""),
+                      + (f"  graphs {r['cuda_graphs']}" if r["cuda_graphs"] else "")
+                      + ("  merged LoRA" if r["lora_merged"] else ""),
                       flush=True)
     print("\n| method | config | batch | tokens/s | ms/step | MFU | median ms/step | MFU at median | peak GiB "
-          "| vs old | vs eager |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| vs old | vs eager | LoRA/full |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         same = [r for r in rows if r["method"] == row["method"]]
         old = next((r for r in same if r["config"] == "old"), None)
         eager = next((r for r in same if r["config"] == f"eager-b{row['batch']}"), None)
         ratio = f"{row['tokens_per_s'] / old['tokens_per_s']:.2f}x" if old else "-"
         vs_eager = f"{row['tokens_per_s'] / eager['tokens_per_s']:.2f}x" if eager else "-"
+        full = next((r for r in rows if r["method"] == "full" and r["config"] == full_config(row["config"])), None)
+        vs_full = f"{row['tokens_per_s'] / full['tokens_per_s']:.2f}x" if full and row["method"] == "lora" else "-"
         mfu = f"{100 * row['mfu']:.1f}%" if row["mfu"] is not None else "-"
         mem = f"{row['peak_memory_gib']:.1f}" if row["peak_memory_gib"] is not None else "-"
         med = row["median_step_seconds"]
         med_mfu = f"{100 * row['mfu'] * row['step_seconds'] / med:.1f}%" if med and row["mfu"] is not None else "-"
         print(f"| {row['method']} | {row['config']} | {row['batch']} | {row['tokens_per_s']:,.0f} | "
               f"{row['step_ms']:.1f} | {mfu} | {f'{1000 * med:.1f}' if med else '-'} | {med_mfu} | {mem} | {ratio} "
-              f"| {vs_eager} |")
+              f"| {vs_eager} | {vs_full} |")
     result = {"device": device_name, "model": args.model, "parameters": params, "peak_tflops": peak,
               "tokens_per_example": {"min": min(lengths), "mean": mean_len, "max": max(lengths), "p5": q[0],
                                      "p95": q[-1]},

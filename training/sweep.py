@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 import subprocess
 import time
 import tomllib
 from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -238,6 +240,22 @@ def judge_summary(log) -> dict:
             "n": int(metrics.get("n", log.results.completed_samples)), "auroc": metrics.get("auroc")}
 
 
+@contextmanager
+def shared_bases(device: str):
+    """On CUDA, the checkpoints a sweep evaluates share their base's resident model and engine (`ckpt/ -M share=true`:
+    adapters merged in and out of one loaded base, the same weights as separate loads), unless `$CAUGHT_SHARE` is set
+    either way. Measured on one H100 (benchmarks/sweep.py, 2026-11-26): a cell took 12.9 / 10.2 s against 15.4 / 12.3 s
+    with a model load per checkpoint. Not on CPU, where a swap costs about what a load does."""
+    if not device.startswith("cuda") or "CAUGHT_SHARE" in os.environ:
+        yield
+        return
+    os.environ["CAUGHT_SHARE"] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop("CAUGHT_SHARE", None)
+
+
 class Sweep:
     """Runs a `SweepConfig` into `runs/<name>/`."""
 
@@ -279,24 +297,25 @@ class Sweep:
                  f"on {self.device}")
         start = time.perf_counter()
         refused: set[tuple] = set()
-        for i, cell in enumerate(todo, 1):
-            group = (cell["scenario"], cell["behavior"], cell["seed"])
-            if group in refused:
-                continue
-            t0 = time.perf_counter()
-            try:
-                row = self.run_cell(cell)
-            except MixedOrganism as ex:  # the other groups go on; this one is left as it was
-                refused.add(group)
-                self.say(f"skipping {'/'.join(map(str, group))}: {ex}")
-                continue
-            row["cell_seconds"] = round(time.perf_counter() - t0, 1)
-            df = append_row(self.dir, row)
-            self.say(f"[{i}/{len(todo)}] {cell['scenario']}/{cell['behavior']} seed {cell['seed']} k={cell['k']} "
-                     f"{cell['training']} {cell['method']}: deployment {row.get('deployment_rate', float('nan')):.2f}"
-                     f" testing {row.get('testing_rate', float('nan')):.2f} ({row['cell_seconds']:.0f} s)")
-            if self.on_cell:
-                self.on_cell(row)
+        with shared_bases(self.device):
+            for i, cell in enumerate(todo, 1):
+                group = (cell["scenario"], cell["behavior"], cell["seed"])
+                if group in refused:
+                    continue
+                t0 = time.perf_counter()
+                try:
+                    row = self.run_cell(cell)
+                except MixedOrganism as ex:  # the other groups go on; this one is left as it was
+                    refused.add(group)
+                    self.say(f"skipping {'/'.join(map(str, group))}: {ex}")
+                    continue
+                row["cell_seconds"] = round(time.perf_counter() - t0, 1)
+                df = append_row(self.dir, row)
+                self.say(f"[{i}/{len(todo)}] {cell['scenario']}/{cell['behavior']} seed {cell['seed']} k={cell['k']} "
+                         f"{cell['training']} {cell['method']}: deployment {row.get('deployment_rate', float('nan')):.2f}"
+                         f" testing {row.get('testing_rate', float('nan')):.2f} ({row['cell_seconds']:.0f} s)")
+                if self.on_cell:
+                    self.on_cell(row)
         self.say(f"sweep {self.config.name}: {len(todo)} cells in {time.perf_counter() - start:.0f} s -> "
                  f"{self.dir / 'results.parquet'}" + (f"; {len(refused)} group(s) skipped (see above)" if refused else ""))
         return df
