@@ -145,9 +145,23 @@ def test_bf16_master_merged_lora_merges_into_the_fp32_base(tiny_llama_dir, tmp_p
     for precision in ("mixed", "bf16-master"):
         hyper = Hyper(method="lora", max_steps=4, batch_size=4, learning_rate=1e-2, precision=precision,
                       lora_merged=True)
-        _, stats = finetune(str(tiny_llama_dir), records, tmp_path / precision, hyper, "cpu",
-                            on_step=inspect if precision == "bf16-master" else None, check_every=2)
+        out, stats = finetune(str(tiny_llama_dir), records, tmp_path / precision, hyper, "cpu",
+                              on_step=inspect if precision == "bf16-master" else None, check_every=2, merge=True)
         losses[precision] = stats["train_loss"]
+        if precision == "bf16-master":
+            saved = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).model.layers[1].mlp.down_proj.weight
+    # the merged save holds the exact fp32 base plus the adapter (the same training, saved as an adapter)
+    from safetensors.torch import load_file
+
+    hyper = Hyper(method="lora", max_steps=4, batch_size=4, learning_rate=1e-2, precision="bf16-master",
+                  lora_merged=True)
+    out, _ = finetune(str(tiny_llama_dir), records, tmp_path / "adapter", hyper, "cpu", check_every=2)
+    adapter = load_file(out / "adapter_model.safetensors")
+    prefix = "base_model.model.model.layers.1.mlp.down_proj"
+    delta = (hyper.lora_alpha / hyper.lora_r) * adapter[f"{prefix}.lora_B.weight"] @ adapter[f"{prefix}.lora_A.weight"]
+    assert delta.abs().max() > 0
+    torch.testing.assert_close(saved, reference + delta, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(saved, reference.bfloat16().float() + delta, rtol=1e-5, atol=1e-6)
     assert seen[0][:4] == (torch.bfloat16, torch.float32, True, torch.bfloat16)
     assert seen[-1][4] == torch.bfloat16  # the trained adapters compute in bf16 too (fp32 masters in the optimizer)
     assert losses["bf16-master"] == pytest.approx(losses["mixed"], rel=0.05)

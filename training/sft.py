@@ -400,6 +400,10 @@ def finetune(
             opt = trainer.optimizer
             getattr(opt, "optimizer", opt).restore_masters()
             trained.float()  # the masters are fp32; a bf16 base holds bf16 values exactly in fp32
+            if lora_merged:
+                from training.mergedlora import restore_fp32_base
+
+                restore_fp32_base(trained)  # the base's own fp32 weights, kept for the merge
         save = tmp / "checkpoint"
         if hyper.method == "lora" and merge:
             trained = trained.merge_and_unload()
