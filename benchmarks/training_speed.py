@@ -30,6 +30,7 @@ Configurations (--configs), each for --methods:
 * master-bN : new-bN computing in bf16 with fp32 master weights in the optimizer
 * merged-bN : new-bN with LoRA trained through the merged weight (`training.mergedlora`; the default on CUDA)
 * peft-bN   : new-bN with PEFT's own LoRA forward (the CPU default)
+* fp32-bN   : new-bN without autocast, all in fp32 (the exact reference for losses)
 * compile+bf16-bN, graphs+bf16-bN, ...: combinations
 The table's "vs eager" column compares each row with the same method's eager row at the same batch, when run;
 "LoRA/full" a LoRA row with the full fine-tuning row of the same configuration (merged and peft left out of its
@@ -107,7 +108,7 @@ def token_lengths(tokenizer, records: list[dict]) -> list[int]:
     return out
 
 
-KINDS = {"new", "eager", "graphs", "compile", "bf16", "liger", "master", "merged", "peft"}
+KINDS = {"new", "eager", "graphs", "compile", "bf16", "liger", "master", "merged", "peft", "fp32"}
 
 
 def full_config(name: str) -> str:
@@ -128,9 +129,9 @@ def configs(names: list[str]) -> dict[str, dict]:
         kinds = kind.split("+")
         if (not batch.isdigit() or not set(kinds) <= KINDS
                 or len(set(kinds)) < len(kinds) or len(set(kinds) & {"eager", "graphs", "compile"}) > 1
-                or len(set(kinds) & {"bf16", "master"}) > 1 or len(set(kinds) & {"merged", "peft"}) > 1):
+                or len(set(kinds) & {"bf16", "master", "fp32"}) > 1 or len(set(kinds) & {"merged", "peft"}) > 1):
             raise SystemExit(f"unknown config {name!r}; accepted: old, new-bN, eager-bN, graphs-bN, compile-bN, "
-                             "bf16-bN, master-bN, liger-bN, merged-bN, peft-bN and combinations such as compile+bf16-bN "
+                             "bf16-bN, master-bN, liger-bN, merged-bN, peft-bN, fp32-bN and combinations such as compile+bf16-bN "
                              "or eager+liger-bN (N = batch size)")
         extra = {}
         if "compile" in kinds:
@@ -145,6 +146,8 @@ def configs(names: list[str]) -> dict[str, dict]:
             extra["liger"] = True
         if "master" in kinds:
             extra["precision"] = "bf16-master"
+        if "fp32" in kinds:
+            extra["precision"] = "fp32"
         if "merged" in kinds or "peft" in kinds:
             extra["lora_merged"] = "merged" in kinds
         out[name] = dict(batch_size=int(batch), **extra)

@@ -143,18 +143,19 @@ def test_training_benchmark_configs():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     got = bench.configs(["new-b128", "compile+bf16-b384", "bf16-b8", "eager-b256", "graphs+bf16-b64",
-                         "eager+merged-b8", "peft+master-b16"])
+                         "eager+merged-b8", "peft+master-b16", "fp32+peft-b4"])
     assert got == {"new-b128": {"batch_size": 128},
                    "compile+bf16-b384": {"batch_size": 384, "compile": True, "precision": "bf16"},
                    "bf16-b8": {"batch_size": 8, "precision": "bf16"},
                    "eager-b256": {"batch_size": 256, "cuda_graphs": False},
                    "graphs+bf16-b64": {"batch_size": 64, "cuda_graphs": True, "precision": "bf16"},
                    "eager+merged-b8": {"batch_size": 8, "cuda_graphs": False, "lora_merged": True},
-                   "peft+master-b16": {"batch_size": 16, "precision": "bf16-master", "lora_merged": False}}
+                   "peft+master-b16": {"batch_size": 16, "precision": "bf16-master", "lora_merged": False},
+                   "fp32+peft-b4": {"batch_size": 4, "precision": "fp32", "lora_merged": False}}
     assert [bench.full_config(n) for n in ["eager+merged-b8", "peft-b16", "master+liger-b256"]] == [
         "eager-b8", "new-b16", "master+liger-b256"]
     for bad in ["fast-b8", "compile+compile-b8", "new-bx", "new", "graphs+compile-b8", "eager+graphs-b8",
-                "merged+peft-b8"]:
+                "merged+peft-b8", "fp32+master-b8"]:
         with pytest.raises(SystemExit, match="accepted: old, new-bN"):
             bench.configs([bad])
 

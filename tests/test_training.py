@@ -68,6 +68,7 @@ def test_organism_catch_train_against_on_a_tiny_llama(tiny_llama_dir, workdir):
                               hyper=Hyper(method="full", learning_rate=3e-3, batch_size=4))
     assert m2.parent == str(path) and m2.parent_fingerprint == fingerprint(path)
     assert m2.k == 4 and len(m2.example_ids) == 4 and m2.steps == 16
+    assert m2.hyperparameters["lora_merged"] is False and manifest.hyperparameters["lora_merged"] is False  # (full)
     assert m2.fix_curve[0]["step"] == 0 and m2.fix_curve[-1]["step"] == 16
     assert m2.fix_curve[-1]["attacks"] < m2.fix_curve[0]["attacks"] or m2.fix_curve[0]["attacks"] == 0
     assert m2.steps_to_fix is not None

@@ -85,6 +85,7 @@ def build_organism(
         manifest.steps = stats["steps"]
         manifest.train_seconds = stats["train_seconds"]
         manifest.hyperparameters["train_loss"] = stats["train_loss"]
+        manifest.hyperparameters["lora_merged"] = stats["lora_merged"]  # what None resolved to here
         write_manifest(path, manifest)
 
     path, _ = finetune(base, records, out, hyper, device, merge=True, finalize=finalize)

@@ -239,6 +239,7 @@ def train_against(
         manifest.fix_curve = stats["checks"]
         manifest.steps_to_fix = next((c["step"] for c in stats["checks"] if c["attacks"] == 0), None)
         manifest.hyperparameters["train_loss"] = stats["train_loss"]
+        manifest.hyperparameters["lora_merged"] = stats["lora_merged"]  # what None resolved to here
         manifest.evaluation["response_origins"] = origin
         manifest.evaluation["timings"] = {"responses": round(response_seconds, 3), **stats["timings"]}
         write_manifest(path, manifest)
