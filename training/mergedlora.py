@@ -11,7 +11,8 @@ on a CPU.
 
 The function and its gradients are PEFT's (in fp32 they agree to rounding: tested). In bf16 the GEMM sees the
 merged weight rounded to bf16 once, as full fine-tuning's forward sees its fp32 master weights rounded; PEFT
-rounds the base and the adapter's product separately. The effective weight is formed in fp32, from the base's fp32
+rounds the base and the adapter's product separately (and stays further from exact training: on SmolLM2, 12 steps,
+mean loss fp32 2.751, mixed precision 2.763 merged, 2.793 PEFT's form). The effective weight is formed in fp32, from the base's fp32
 weights where the model had them when it was patched (`use_merged_lora` keeps a reference to them, so a model whose
 frozen base is cast to bf16 afterwards, as bf16-master training does, still merges into the fp32 base): merged into
 a base already rounded to bf16, an adapter's product smaller than half a bf16 step would be rounded away, and the
@@ -33,8 +34,8 @@ import torch.nn.functional as F
 class _MergedWeight(torch.autograd.Function):
     """(W + s·B·A) formed in fp32 and returned in the compute dtype; the adapter's gradients come from the merged
     weight's gradient G (in the compute dtype, as the GEMM wrote it) through two thin GEMMs in that dtype:
-    dA = s·Bᵀ·G, dB = s·G·Aᵀ. (Through autograd they would run in fp32 on an upcast G: thin fp32 GEMMs are slow,
-    about 40 µs each on an H100, and there are two per layer.)"""
+    dA = s·Bᵀ·G, dB = s·G·Aᵀ. (Through autograd they ran in fp32 on an upcast G, two thin fp32 GEMMs per layer:
+    that version trained at 0.83x PEFT's form at batch 8 on an H100, this one at 1.13x.)"""
 
     @staticmethod
     def forward(ctx, base, lora_a, lora_b, scaling, dtype):
