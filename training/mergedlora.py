@@ -105,11 +105,3 @@ def use_merged_lora(model) -> int:
         raise ValueError("lora_merged=True: the model has no LoRA Linear layers")
     return patched
 
-
-def restore_fp32_base(model) -> None:
-    """Put the fp32 base weights kept by `use_merged_lora` back into the model's base layers (before saving a model
-    whose frozen base was cast to bf16 for training, so that a merged save holds the exact base)."""
-    for module in model.modules():
-        kept = getattr(module, "merged_base", None)
-        if kept is not None:
-            module.base_layer.weight.data = kept

@@ -274,12 +274,9 @@ def finetune(
     timings: dict[str, float] = {"checks": 0.0}
     try:
         t0 = time.perf_counter()
-        # bf16-master: the weights being trained load in fp32 (the optimizer makes its masters from them, then
-        # casts them to bf16); a LoRA run's frozen base loads in bf16, unless the LoRA layers train through their
-        # merged weight, which is formed from the fp32 base (the model is cast to bf16 after patching)
-        bf16_base = hyper.precision == "bf16" or (hyper.precision == "bf16-master" and hyper.method == "lora"
-                                                  and not lora_merged)
-        dtype = torch.bfloat16 if bf16_base else torch.float32
+        # bf16-master loads in fp32 too: the optimizer makes its masters from the trained weights, and the frozen
+        # ones (a LoRA run's base) keep their fp32 values for the merged LoRA form and for the saved checkpoint
+        dtype = torch.bfloat16 if hyper.precision == "bf16" else torch.float32
         model = AutoModelForCausalLM.from_pretrained(
             parent_path, dtype=dtype, use_safetensors=True, trust_remote_code=False
         ).to(device)
@@ -380,11 +377,12 @@ def finetune(
         if lora_merged:
             from training.mergedlora import use_merged_lora
 
-            use_merged_lora(trainer.model)
-            if hyper.precision == "bf16-master":  # the frozen base computes in bf16; the merge reads its fp32 copy
-                for p in trainer.model.parameters():
-                    if not p.requires_grad:
-                        p.data = p.data.to(torch.bfloat16)
+            use_merged_lora(trainer.model)  # (keeps the fp32 base weights it merges into)
+        # bf16-master: the frozen weights compute in bf16, their fp32 values kept for the save (MasterAdamW casts the
+        # trained ones when it is made)
+        frozen = [(p, p.data) for p in trainer.model.parameters() if not p.requires_grad] if master else []
+        for p, _ in frozen:
+            p.data = p.data.to(torch.bfloat16)
         if graphs:
             trainer.use_graphs(torch.bfloat16 if hyper.precision == "mixed" else None)
         if hyper.compile:
@@ -399,11 +397,8 @@ def finetune(
         if master:
             opt = trainer.optimizer
             getattr(opt, "optimizer", opt).restore_masters()
-            trained.float()  # the masters are fp32; a bf16 base holds bf16 values exactly in fp32
-            if lora_merged:
-                from training.mergedlora import restore_fp32_base
-
-                restore_fp32_base(trained)  # the base's own fp32 weights, kept for the merge
+            for p, data in frozen:  # a merged save (merge=True) holds the exact base, not its bf16 rounding
+                p.data = data
         save = tmp / "checkpoint"
         if hyper.method == "lora" and merge:
             trained = trained.merge_and_unload()
