@@ -16,7 +16,7 @@ experiments/headline-subset.toml). `--profile FILE` writes a cProfile of the sec
 With `$CAUGHT_SHARE=1` the checkpoints share their base's resident model and engine (`ckpt/ -M share=true`): the
 evaluations then start with the organism's base still loaded, as between a real sweep's cells, and `et_swaps` is
 the time spent merging adapters into it. (A real sweep, `caught sweep`, shares bases by default on CUDA:
-`training.sweep.shared_bases`; this benchmark measures either way, so set `$CAUGHT_SHARE` to choose.)
+`training.models.sharing`; this benchmark measures either way, so set `$CAUGHT_SHARE` to choose.)
 
 Setup, not timed as part of the cell: the organism (built here from the config's organism recipe, with
 --organism-steps, unless --organism names one) and a caught file of k catch-split inputs framed for testing (as

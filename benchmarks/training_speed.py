@@ -108,13 +108,16 @@ def token_lengths(tokenizer, records: list[dict]) -> list[int]:
     return out
 
 
-KINDS = {"new", "eager", "graphs", "compile", "bf16", "liger", "master", "merged", "peft", "fp32"}
+# what each kind in a configuration's name sets in Hyper (kinds that set one field exclude each other)
+KINDS = {"new": {}, "eager": {"cuda_graphs": False}, "graphs": {"cuda_graphs": True}, "compile": {"compile": True},
+         "bf16": {"precision": "bf16"}, "master": {"precision": "bf16-master"}, "fp32": {"precision": "fp32"},
+         "liger": {"liger": True}, "merged": {"lora_merged": True}, "peft": {"lora_merged": False}}
 
 
 def full_config(name: str) -> str:
     """The full fine-tuning configuration a LoRA configuration is compared with: the LoRA form left out."""
     kind, _, batch = name.partition("-b")
-    kinds = [k for k in kind.split("+") if k not in ("merged", "peft")] or ["new"]
+    kinds = [k for k in kind.split("+") if "lora_merged" not in KINDS.get(k, {})] or ["new"]
     return f"{'+'.join(kinds)}-b{batch}"
 
 
@@ -127,30 +130,13 @@ def configs(names: list[str]) -> dict[str, dict]:
             continue
         kind, _, batch = name.partition("-b")
         kinds = kind.split("+")
-        if (not batch.isdigit() or not set(kinds) <= KINDS
-                or len(set(kinds)) < len(kinds) or len(set(kinds) & {"eager", "graphs", "compile"}) > 1
-                or len(set(kinds) & {"bf16", "master", "fp32"}) > 1 or len(set(kinds) & {"merged", "peft"}) > 1):
+        fields = [f for k in kinds for f in KINDS.get(k, {"?": None})]
+        if (not batch.isdigit() or not set(kinds) <= set(KINDS) or len(set(kinds)) < len(kinds)
+                or len(set(fields)) < len(fields) or {"graphs", "compile"} <= set(kinds)):
             raise SystemExit(f"unknown config {name!r}; accepted: old, new-bN, eager-bN, graphs-bN, compile-bN, "
-                             "bf16-bN, master-bN, liger-bN, merged-bN, peft-bN, fp32-bN and combinations such as compile+bf16-bN "
-                             "or eager+liger-bN (N = batch size)")
-        extra = {}
-        if "compile" in kinds:
-            extra["compile"] = True
-        if "eager" in kinds:
-            extra["cuda_graphs"] = False
-        if "graphs" in kinds:
-            extra["cuda_graphs"] = True
-        if "bf16" in kinds:
-            extra["precision"] = "bf16"
-        if "liger" in kinds:
-            extra["liger"] = True
-        if "master" in kinds:
-            extra["precision"] = "bf16-master"
-        if "fp32" in kinds:
-            extra["precision"] = "fp32"
-        if "merged" in kinds or "peft" in kinds:
-            extra["lora_merged"] = "merged" in kinds
-        out[name] = dict(batch_size=int(batch), **extra)
+                             "bf16-bN, master-bN, liger-bN, merged-bN, peft-bN, fp32-bN and combinations such as "
+                             "compile+bf16-bN or eager+liger-bN (N = batch size)")
+        out[name] = dict(batch_size=int(batch), **{f: v for k in kinds for f, v in KINDS[k].items()})
     return out
 
 

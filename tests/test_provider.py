@@ -263,3 +263,28 @@ def test_shared_base_refuses_adapters_with_more_than_linear_weights(tiny_llama_d
         get_model(f"ckpt/{path}", device="cpu", memoize=False, share="true")
     with pytest.raises(ValueError, match="share"):
         get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, share="sometimes")
+
+
+def test_share_default_comes_from_the_environment_else_the_sharing_block(tiny_llama_dir, monkeypatch):
+    """`ckpt/` without -M share: $CAUGHT_SHARE decides if set, else `training.models.sharing` (a sweep on CUDA), else
+    no sharing; an explicit model arg always wins."""
+    from inspect_ai.model import get_model
+
+    from training.models import release_models, share_default, sharing
+
+    def shares(**args):
+        return get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, **args).api.shared is not None
+
+    monkeypatch.delenv("CAUGHT_SHARE", raising=False)
+    try:
+        assert share_default() is False and not shares()
+        with sharing(True):
+            assert shares() and not shares(share="false")
+            monkeypatch.setenv("CAUGHT_SHARE", "0")
+            assert not shares() and shares(share="true")
+        monkeypatch.delenv("CAUGHT_SHARE")
+        assert share_default() is False and not shares()
+        monkeypatch.setenv("CAUGHT_SHARE", "1")
+        assert shares()
+    finally:
+        release_models()

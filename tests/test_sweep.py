@@ -277,20 +277,3 @@ def test_committed_headline_results_resume_under_the_subset_config():
     assert SweepConfig(**stored["config"]).settings() == subset.settings()
     done = read_results(Path("results/headline"))
     assert set(done["scenario"]) <= set(subset.scenarios) | {"headlines"}
-
-
-def test_sweeps_on_cuda_share_resident_bases_unless_told(monkeypatch):
-    import os
-
-    from training.sweep import shared_bases
-
-    monkeypatch.delenv("CAUGHT_SHARE", raising=False)
-    with shared_bases("cpu"):
-        assert "CAUGHT_SHARE" not in os.environ
-    with shared_bases("cuda:0"):
-        assert os.environ["CAUGHT_SHARE"] == "1"
-    assert "CAUGHT_SHARE" not in os.environ
-    monkeypatch.setenv("CAUGHT_SHARE", "0")
-    with shared_bases("cuda"):
-        assert os.environ["CAUGHT_SHARE"] == "0"
-    assert os.environ["CAUGHT_SHARE"] == "0"

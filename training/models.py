@@ -14,6 +14,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +249,25 @@ class SharedBase:
                 self.active = wanted
         self.swaps += 1
         self.swap_seconds += time.perf_counter() - started
+
+
+_sharing = [False]  # the default of `ckpt/`'s share arg where neither -M share nor $CAUGHT_SHARE says
+
+
+def share_default() -> bool | str:
+    """`ckpt/`'s share when its model args do not say: `$CAUGHT_SHARE` if set, else what `sharing` set (off)."""
+    return os.environ.get("CAUGHT_SHARE", _sharing[-1])
+
+
+@contextmanager
+def sharing(on: bool):
+    """Within the block, `ckpt/` models share resident bases by default (`$CAUGHT_SHARE` still decides if set). A
+    sweep on CUDA runs its cells in `sharing(True)`."""
+    _sharing.append(on)
+    try:
+        yield
+    finally:
+        _sharing.pop()
 
 
 # Shared bases kept in the registry (least recently used first out). A base leaves the registry, not the models

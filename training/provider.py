@@ -18,7 +18,8 @@ cuDNN's attention on an H100 is not; see training.fastdecode.REPRODUCIBLE_SDPA),
 layout's decode step with its elementwise ops fused by training.fusedops, the same logits bit for bit; default: on
 where it runs, i.e. CUDA with Triton and a bf16 model), `share` (true/false: checkpoints on one base, the base and
 LoRA adapters trained on it, use one resident model and Engine, each adapter merged in place while its batches
-run, the same weights as a separate load; default false, `$CAUGHT_SHARE` sets it; see training.models.SharedBase).
+run, the same weights as a separate load; default `$CAUGHT_SHARE`, else false, except in a sweep on CUDA; see
+training.models.SharedBase and training.models.sharing).
 """
 
 from __future__ import annotations
@@ -163,12 +164,11 @@ class CheckpointAPI(ModelAPI):
         fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
         if fused is not None:  # default: fused kernels where they run (CUDA, Triton, bf16, static layout)
             fast_options["fused"] = _flag("fused", fused)
-        from training.models import default_device, load, shared_base
+        from training.models import default_device, load, share_default, shared_base
 
         # share: checkpoints on one base use one resident model and Engine, adapters merged in place when their
-        # batch runs (training.models.SharedBase); off by default; $CAUGHT_SHARE sets the default
-        share = share if share is not None else os.environ.get("CAUGHT_SHARE")
-        share = share is not None and _flag("share", share)
+        # batch runs (training.models.SharedBase); default: $CAUGHT_SHARE, else off (on in a sweep on CUDA)
+        share = _flag("share", share if share is not None else share_default())
         started = time.perf_counter()
         self.device = device or default_device()
         # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default

@@ -15,13 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import platform
 import subprocess
 import time
 import tomllib
 from collections.abc import Callable
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal
@@ -240,22 +238,6 @@ def judge_summary(log) -> dict:
             "n": int(metrics.get("n", log.results.completed_samples)), "auroc": metrics.get("auroc")}
 
 
-@contextmanager
-def shared_bases(device: str):
-    """On CUDA, the checkpoints a sweep evaluates share their base's resident model and engine (`ckpt/ -M share=true`:
-    adapters merged in and out of one loaded base, the same weights as separate loads), unless `$CAUGHT_SHARE` is set
-    either way. Measured on one H100 (benchmarks/sweep.py, 2026-11-26): a cell took 12.9 / 10.2 s against 15.4 / 12.3 s
-    with a model load per checkpoint. Not on CPU, where a swap costs about what a load does."""
-    if not device.startswith("cuda") or "CAUGHT_SHARE" in os.environ:
-        yield
-        return
-    os.environ["CAUGHT_SHARE"] = "1"
-    try:
-        yield
-    finally:
-        os.environ.pop("CAUGHT_SHARE", None)
-
-
 class Sweep:
     """Runs a `SweepConfig` into `runs/<name>/`."""
 
@@ -297,7 +279,13 @@ class Sweep:
                  f"on {self.device}")
         start = time.perf_counter()
         refused: set[tuple] = set()
-        with shared_bases(self.device):
+        from training.models import sharing
+
+        # on CUDA the checkpoints evaluated share their base's resident model and engine (adapters merged in and out:
+        # the same weights as separate loads); measured on one H100 (benchmarks/sweep.py, 2026-11-26): a cell took
+        # 12.9 / 10.2 s against 15.4 / 12.3 s with a model load per checkpoint. Not on CPU, where a swap costs about
+        # what a load does. $CAUGHT_SHARE overrides either way.
+        with sharing(self.device.startswith("cuda")):
             for i, cell in enumerate(todo, 1):
                 group = (cell["scenario"], cell["behavior"], cell["seed"])
                 if group in refused:
