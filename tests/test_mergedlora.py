@@ -145,23 +145,9 @@ def test_bf16_master_merged_lora_merges_into_the_fp32_base(tiny_llama_dir, tmp_p
     for precision in ("mixed", "bf16-master"):
         hyper = Hyper(method="lora", max_steps=4, batch_size=4, learning_rate=1e-2, precision=precision,
                       lora_merged=True)
-        out, stats = finetune(str(tiny_llama_dir), records, tmp_path / precision, hyper, "cpu",
-                              on_step=inspect if precision == "bf16-master" else None, check_every=2, merge=True)
+        _, stats = finetune(str(tiny_llama_dir), records, tmp_path / precision, hyper, "cpu",
+                            on_step=inspect if precision == "bf16-master" else None, check_every=2)
         losses[precision] = stats["train_loss"]
-        if precision == "bf16-master":
-            saved = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).model.layers[1].mlp.down_proj.weight
-    # the merged save holds the exact fp32 base plus the adapter (the same training, saved as an adapter)
-    from safetensors.torch import load_file
-
-    hyper = Hyper(method="lora", max_steps=4, batch_size=4, learning_rate=1e-2, precision="bf16-master",
-                  lora_merged=True)
-    out, _ = finetune(str(tiny_llama_dir), records, tmp_path / "adapter", hyper, "cpu", check_every=2)
-    adapter = load_file(out / "adapter_model.safetensors")
-    prefix = "base_model.model.model.layers.1.mlp.down_proj"
-    delta = (hyper.lora_alpha / hyper.lora_r) * adapter[f"{prefix}.lora_B.weight"] @ adapter[f"{prefix}.lora_A.weight"]
-    assert delta.abs().max() > 0
-    torch.testing.assert_close(saved, reference + delta, rtol=1e-5, atol=1e-6)
-    assert not torch.allclose(saved, reference.bfloat16().float() + delta, rtol=1e-5, atol=1e-6)
     assert seen[0][:4] == (torch.bfloat16, torch.float32, True, torch.bfloat16)
     assert seen[-1][4] == torch.bfloat16  # the trained adapters compute in bf16 too (fp32 masters in the optimizer)
     assert losses["bf16-master"] == pytest.approx(losses["mixed"], rel=0.05)
@@ -186,3 +172,28 @@ def test_merged_weight_is_formed_in_fp32_under_autocast():
     ones = torch.ones(48, 32, dtype=torch.bfloat16)  # d(sum W)/dA = s·Bᵀ·1, d/dB = s·1·Aᵀ
     torch.testing.assert_close(a.grad, 2.0 * (b.detach().bfloat16().t() @ ones).float(), rtol=1e-2, atol=1e-6)
     torch.testing.assert_close(b.grad, 2.0 * (ones @ a.detach().bfloat16().t()).float(), rtol=1e-2, atol=1e-6)
+
+
+@pytest.mark.parametrize("merged", [True, False])
+def test_bf16_master_lora_merged_save_holds_the_exact_fp32_base(tiny_llama_dir, tmp_path, chat_records, merged):
+    """bf16-master, either LoRA form: the base computes in bf16, but a merged save (merge=True) is the fp32 base plus
+    the adapter (the same training saved as an adapter), not the base's bf16 rounding plus the adapter."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    torch.set_num_threads(1)
+    layer = lambda m: m.model.layers[1].mlp.down_proj.weight  # noqa: E731
+    reference = layer(AutoModelForCausalLM.from_pretrained(tiny_llama_dir, dtype=torch.float32))
+    records = chat_records(16)
+    hyper = Hyper(method="lora", max_steps=3, batch_size=4, learning_rate=1e-2, precision="bf16-master",
+                  lora_merged=merged)
+    out, _ = finetune(str(tiny_llama_dir), records, tmp_path / "merged", hyper, "cpu", merge=True)
+    saved = layer(AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32))
+    out, _ = finetune(str(tiny_llama_dir), records, tmp_path / "adapter", hyper, "cpu")
+    adapter = load_file(out / "adapter_model.safetensors")
+    prefix = "base_model.model.model.layers.1.mlp.down_proj"
+    delta = (hyper.lora_alpha / hyper.lora_r) * adapter[f"{prefix}.lora_B.weight"] @ adapter[f"{prefix}.lora_A.weight"]
+    assert delta.abs().max() > 0
+    torch.testing.assert_close(saved, reference + delta, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(saved, reference.bfloat16().float() + delta, rtol=1e-5, atol=1e-6)
