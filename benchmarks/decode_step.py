@@ -5,7 +5,7 @@
 For each batch size, the embedded SmolLM2-135M (bf16) prefills that many chat prompts (the prompt pool, as
 benchmarks/generation.py, shortest first) into the static layout's cache and captures its decode step twice:
 `FastDecoder(fused=False)` (the eager ops, about 40 kernels per layer), `fused=True, parallel=False`
-(training.fusedops' kernels, GEMMs one after another) and `fused=True` (q/k/v and gate/up GEMMs concurrently).
+(models.fastdecode.fusedops' kernels, GEMMs one after another) and `fused=True` (q/k/v and gate/up GEMMs concurrently).
 Per variant it prints:
 
 * `us/step`: mean wall time of --steps decode steps as `generate` replays them (each step the graph whose
@@ -69,8 +69,9 @@ def main() -> None:
     import transformers
     from generation import chat_prompts
 
-    from training.fastdecode import FastDecoder, bucket
-    from training.models import load
+    from models.fastdecode.decoder import FastDecoder
+    from models.fastdecode.layout import bucket
+    from models.registry import load
 
     if not args.device.startswith("cuda"):
         raise SystemExit(f"--device {args.device}: the fused kernels and CUDA graphs need a CUDA device")

@@ -48,7 +48,7 @@ def main() -> None:
                         help="CUDA: count the attention kernels (by name) that generate and each engine launch")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
-    from training.fastdecode import sdpa_context
+    from models.fastdecode.attention import sdpa_context
 
     with sdpa_context(args.sdpa):
         check(args)
@@ -58,9 +58,10 @@ def check(args) -> None:
     import torch
     from generation import chat_prompts, cut
 
-    from training.engine import Engine, Request
-    from training.fastdecode import FastDecoder, sdpa_context
-    from training.models import load
+    from models.engine import Engine, Request
+    from models.fastdecode.attention import sdpa_context
+    from models.fastdecode.decoder import FastDecoder
+    from models.registry import load
 
     cuda = args.device.startswith("cuda")
     sync = torch.cuda.synchronize if cuda else (lambda: None)

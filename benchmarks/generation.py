@@ -6,10 +6,10 @@
 The embedded SmolLM2-135M decodes N chat prompts from the prompt pool, framed as the `trigger` scenario's
 deployment side, in batches of each --batch size, for each --new-tokens budget, greedily with:
 
-* exact : `Engine(backend="fast", exact=True)` (training.fastdecode's exact layout: attention over exactly
+* exact : `Engine(backend="fast", exact=True)` (models.fastdecode.decoder's exact layout: attention over exactly
           generate's columns, piecewise CUDA graphs; greedy outputs meant to be identical to generate's)
 * static: `Engine(backend="fast", exact=False, fused=False)` (static KV cache, CUDA graphs per decode step)
-* fused : the static layout with its elementwise chains fused (`fused=True`, training.fusedops; CUDA only;
+* fused : the static layout with its elementwise chains fused (`fused=True`, models.fastdecode.fusedops; CUDA only;
           the engine's default where it runs)
 * hf    : `Engine(backend="hf")` (the model's forward + DynamicCache, finished rows pruned)
 * generate : `model.generate(do_sample=False)` on the same left-padded batches, same EOS ids.
@@ -87,7 +87,7 @@ def run_generate(model, tokenizer, batch: list[list[int]], *, new_tokens: int, e
 
 
 def run_engine(engine, batch: list[list[int]], *, new_tokens: int) -> list[list[int]]:
-    from training.engine import Request
+    from models.engine import Request
 
     return [r.token_ids for r in engine.generate([Request(p, new_tokens) for p in batch])]
 
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     args = parser.parse_args()
     args.engine_sdpa = args.engine_sdpa or args.sdpa
-    from training.fastdecode import sdpa_context
+    from models.fastdecode.attention import sdpa_context
 
     with sdpa_context(args.sdpa):  # every method, generate included, under the same backends (for the whole run)
         run(args)
@@ -155,9 +155,9 @@ def run(args) -> None:
     import torch
     import transformers
 
-    from training.engine import Engine
-    from training.fastdecode import bucket
-    from training.models import default_device, load
+    from models.engine import Engine
+    from models.fastdecode.layout import bucket
+    from models.registry import default_device, load
 
     if args.threads:
         torch.set_num_threads(args.threads)

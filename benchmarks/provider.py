@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--ckpt-batch", type=int, default=None, help="ckpt/ batch_size (default: 256 on CUDA)")
     parser.add_argument("--also-exact", action="store_true", help="also run ckpt/ with -M exact=true")
     parser.add_argument("--also-unfused", action="store_true",
-                        help="also run ckpt/ with -M fused=false (the decode step without training.fusedops)")
+                        help="also run ckpt/ with -M fused=false (the decode step without models.fastdecode.fusedops)")
     parser.add_argument("--quick", action="store_true", help="8 samples, 16 new tokens, hf/ batch 8")
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument("--profile", default=None, help="write a cProfile of the timed ckpt/ run (main thread) here")
@@ -62,8 +62,8 @@ def main() -> None:
     import torch
     from inspect_ai.model import get_model
 
+    from models.embedded import embedded_path
     from tasks.deployment import deployment
-    from training.embedded import embedded_path
 
     path = str(embedded_path())
     task = lambda: deployment(scenario="trigger", n=args.samples, seed=0)  # noqa: E731

@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from training.engine import Request
-from training.fastdecode import Sampler
+from models.engine import Request
+from models.fastdecode.sampler import Sampler
 
 VOCAB = 49_152
 

@@ -4,9 +4,9 @@
     python benchmarks/sweep.py --device cpu --quick                              # a smoke run (tiny Llama)
     python benchmarks/sweep.py --device cuda --organism headline-trigger-hate-s0  # an existing organism
 
-A cell is what `training.sweep.Sweep.run_cell` does for an adversarial cell: `train_against` (good responses,
+A cell is what `caught.sweep.Sweep.run_cell` does for an adversarial cell: `train_against` (good responses,
 model load, trainer setup, training with the steps-to-fix checker every 4 steps, save) and then the four
-evaluations of `training.compare.evaluate_checkpoint` (deployment, testing, the trained inputs, usefulness) as
+evaluations of `caught.compare.evaluate_checkpoint` (deployment, testing, the trained inputs, usefulness) as
 one Inspect eval (`evals_together`, what the sweep runs), split into the `ckpt/` model's load, its decoding (the
 engine in the provider's worker thread; `et_capture` is the CUDA-graph captures inside it) and the rest
 (`et_inspect`: Inspect's own work, scoring and logging). The reference in the same run: the same four
@@ -16,7 +16,7 @@ experiments/headline-subset.toml). `--profile FILE` writes a cProfile of the sec
 With `$CAUGHT_SHARE=1` the checkpoints share their base's resident model and engine (`ckpt/ -M share=true`): the
 evaluations then start with the organism's base still loaded, as between a real sweep's cells, and `et_swaps` is
 the time spent merging adapters into it. (A real sweep, `caught sweep`, shares bases by default on CUDA:
-`training.models.sharing`; this benchmark measures either way, so set `$CAUGHT_SHARE` to choose.)
+`models.registry.sharing`; this benchmark measures either way, so set `$CAUGHT_SHARE` to choose.)
 
 Setup, not timed as part of the cell: the organism (built here from the config's organism recipe, with
 --organism-steps, unless --organism names one) and a caught file of k catch-split inputs framed for testing (as
@@ -44,7 +44,7 @@ def tiny_llama(path: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from training.embedded import embedded_path
+    from models.embedded import embedded_path
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_path("smollm2-135m"))
     config = LlamaConfig(
@@ -74,7 +74,7 @@ def caught_file(path: Path, scenario: str, behavior: str, k: int) -> Path:
 
 def pooled_profile(checkpoint: str, device: str) -> dict:
     """The counters (`CheckpointAPI.profile`) of the pooled `ckpt/` model the evaluations of `checkpoint` used."""
-    from training.models import inference_args, inspect_model, resolve
+    from models.registry import inference_args, inspect_model, resolve
 
     return inspect_model(f"ckpt/{resolve(checkpoint)}", **inference_args(device)).api.profile()
 
@@ -100,8 +100,8 @@ def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, d
     common = dict(temperature=ev.temperature, seed=seed, max_tokens=ev.max_tokens, device=device)
     checkpoint = str(path)
     # what the sweep runs: the four evaluations as one Inspect eval, on a checkpoint not loaded yet
-    from training.compare import evaluate_checkpoint
-    from training.models import release_models
+    from caught.compare import evaluate_checkpoint
+    from models.registry import release_models
 
     # with $CAUGHT_SHARE=1, the organism's shared base stays, as it does between a real sweep's cells
     release_models(keep_shared=True)
@@ -170,9 +170,9 @@ def main() -> None:
                         "thread: Inspect's work; decoding runs in a worker thread) to this file")
     args = parser.parse_args()
 
+    from caught.sweep import load_config
     from training.organism import build_organism
     from training.sft import Hyper
-    from training.sweep import load_config
 
     cfg = load_config(Path(args.config))
     work = Path(tempfile.mkdtemp(prefix="bench-sweep-"))

@@ -25,8 +25,8 @@ def main() -> None:
     import torch
     from torch.profiler import ProfilerActivity, profile
 
+    from models.embedded import embedded_path
     from tasks.prompts import prompts
-    from training.embedded import embedded_path
     from training.sft import Hyper, finetune
 
     out = os.environ.get("OUT", "/tmp")

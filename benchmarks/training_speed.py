@@ -62,7 +62,7 @@ def tiny_llama(path: Path) -> Path:
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-    from training.embedded import embedded_path
+    from models.embedded import embedded_path
 
     tokenizer = AutoTokenizer.from_pretrained(embedded_path("smollm2-135m"))
     config = LlamaConfig(
@@ -205,7 +205,7 @@ def main() -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from training.models import resolve
+    from models.registry import resolve
     from training.sft import Hyper
 
     scratch = tempfile.TemporaryDirectory()

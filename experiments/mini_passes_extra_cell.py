@@ -14,9 +14,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def main() -> None:
-    from training.compare import evaluate_checkpoint
+    from caught.compare import evaluate_checkpoint
+    from caught.sweep import load_config
     from training.sft import Hyper
-    from training.sweep import load_config
     from training.train_against import train_against
 
     cfg = load_config(Path("experiments/mini-passes.toml"))

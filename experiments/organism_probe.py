@@ -55,10 +55,10 @@ def main() -> None:
     import pandas as pd
     from rich.console import Console
 
-    from training.models import default_device
+    from caught.pipeline import ensure_organism
+    from models.registry import default_device
+    from scorers.stats import wilson
     from training.organism import bounds_verdict
-    from training.pipeline import ensure_organism
-    from training.stats import wilson
 
     console = Console()
     recipes = [parse_recipe(r) for r in (args.recipe or (["quick:lora:8:2:1e-3:4"] if args.quick else RECIPES))]

@@ -38,7 +38,7 @@ from inspect_ai.scorer import (
 from inspect_ai.solver import TaskState
 
 from scorers.attack import n
-from training.stats import wilson
+from scorers.stats import wilson
 
 LETTERS = ("A", "B")
 _to_float = value_to_float()

@@ -12,7 +12,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def smollm_dir():
-    from training.embedded import embedded_path
+    from models.embedded import embedded_path
 
     return embedded_path("smollm2-135m")
 

@@ -7,7 +7,7 @@ import pytest
 
 
 def caught(*args):
-    code = "from training.cli import main; import sys; sys.argv = ['caught', *sys.argv[1:]]; main()"
+    code = "from caught.cli import main; import sys; sys.argv = ['caught', *sys.argv[1:]]; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
 
 

@@ -13,12 +13,12 @@ from inspect_ai.log import EvalError, list_eval_logs, read_eval_log
 from inspect_ai.model import ChatCompletionChoice, ChatMessageAssistant, ModelOutput, ModelUsage, get_model
 from typer.testing import CliRunner
 
-import training.compare_models as cm
+import caught.compare_models as cm
+from caught.cli import app
+from scorers.stats import wilson
 from tasks.deployment import deployment
 from tasks.distinguish import distinguish
 from tasks.usefulness import usefulness
-from training.cli import app
-from training.stats import wilson
 
 
 def _output(text: str, model: str) -> ModelOutput:

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from training.engine import Engine, Request
-from training.models import load
+from models.engine import Engine, Request
+from models.registry import load
 
 PROMPTS = [
     "Hi",
@@ -114,7 +114,7 @@ def _generator(request):
 @pytest.mark.parametrize("temperature,top_p", [(1.0, 1.0), (0.7, 0.8)])
 def test_sampler_draws_from_the_tempered_nucleus(temperature, top_p):
     """Frequencies over 6,000 seeded rows match softmax(logits / T) cut to the top-p nucleus, renormalized."""
-    from training.fastdecode import Sampler
+    from models.fastdecode.sampler import Sampler
 
     torch.manual_seed(0)
     logits = torch.randn(40) * 2
@@ -133,7 +133,7 @@ def test_sampler_draws_from_the_tempered_nucleus(temperature, top_p):
 
 
 def test_sampler_rows_do_not_depend_on_their_batch_and_survive_pruning():
-    from training.fastdecode import Sampler
+    from models.fastdecode.sampler import Sampler
 
     torch.manual_seed(1)
     logits = torch.randn(3, 4, 50)  # 3 steps of a batch of 4

@@ -127,7 +127,7 @@ def test_model_pool_keeps_recent_checkpoints_and_releases_old_ones(tiny_llama_di
 def test_a_checkpoint_loads_once_per_evaluation(tiny_llama_dir, tmp_path, fp32, monkeypatch):
     """Inspect looks up model info for every model event; without ckpt/ registering its own, that lookup built
     the provider again from its name: a second load of every checkpoint, kept in Inspect's model cache."""
-    import training.models as m
+    import models.registry as m
 
     loads = []
     real = m.load

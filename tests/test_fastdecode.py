@@ -1,4 +1,4 @@
-"""The fast decoding engine (training.fastdecode) against transformers on tiny random models (CPU, fp32),
+"""The fast decoding engine (models.fastdecode.decoder) against transformers on tiny random models (CPU, fp32),
 and its exact layout against `model.generate` bit for bit in bf16 (tiny model and SmolLM2).
 
 `static=True` runs the CUDA-graph layout eagerly (bucket rows, attention over every cache column, one
@@ -12,9 +12,11 @@ import warnings
 import pytest
 import torch
 
-from training.engine import Engine, Request
-from training.fastdecode import FastDecoder, UnsupportedModel, bucket, unsupported_reason
-from training.models import load
+from models.engine import Engine, Request
+from models.fastdecode.decoder import FastDecoder
+from models.fastdecode.layout import bucket
+from models.fastdecode.support import UnsupportedModel, unsupported_reason
+from models.registry import load
 
 PROMPTS = [
     "Hi",
@@ -473,7 +475,7 @@ def test_cuda_graphs_match_the_eager_static_step_and_model_generate(tiny_llama_d
     tol = 1e-4 if dtype == torch.float32 else 0.25  # replaying the graph = running its step (up to cuBLAS choices)
     torch.testing.assert_close(a, b, rtol=tol, atol=tol)
     assert next(iter(graphs.states.values())).graphs
-    from training.fastdecode import REPRODUCIBLE_SDPA, sdpa_context
+    from models.fastdecode.attention import REPRODUCIBLE_SDPA, sdpa_context
 
     engine = Engine(model, tokenizer, backend="fast")
     assert engine.fast.sdpa == REPRODUCIBLE_SDPA  # CUDA's default: no cuDNN attention
@@ -495,7 +497,7 @@ def test_cuda_graphs_match_the_eager_static_step_and_model_generate(tiny_llama_d
 def test_cuda_exact_layout_piece_graphs_equal_model_generate_bit_for_bit(tiny_llama_dir, exact_kv):
     """Against generate run with the engine's attention backends (REPRODUCIBLE_SDPA): with PyTorch's own pick
     (cuDNN's attention on an H100) generate does not even reproduce itself."""
-    from training.fastdecode import REPRODUCIBLE_SDPA, sdpa_context
+    from models.fastdecode.attention import REPRODUCIBLE_SDPA, sdpa_context
 
     with sdpa_context(REPRODUCIBLE_SDPA):
         _exact_layout_equals_generate(tiny_llama_dir, exact_kv)

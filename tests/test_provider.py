@@ -5,9 +5,9 @@ import asyncio
 import pytest
 from inspect_ai.model import ChatMessageUser, GenerateConfig, get_model
 
-from training.engine import Request, Result
-from training.models import UnknownModel, resolve
-from training.provider import Batcher
+from models.engine import Request, Result
+from models.provider import Batcher
+from models.registry import UnknownModel, resolve
 
 
 def test_unknown_name_lists_what_is_accepted(checkpoints_dir):
@@ -150,7 +150,7 @@ def test_a_cancelled_leader_still_serves_the_others():
 
 
 def test_boolean_model_args_accept_text_and_refuse_anything_else():
-    from training.provider import _flag
+    from models.provider import _flag
 
     assert _flag("exact", "true") is True and _flag("exact", "0") is False and _flag("exact", True) is True
     with pytest.raises(ValueError, match=r"exact='maybe' is not a boolean; accepted: true/false"):
@@ -215,7 +215,7 @@ def test_shared_base_gives_each_checkpoint_its_own_outputs_and_weights(tiny_llam
     weights a separate load gives (adapters merged in place, then restored), in any order."""
     import torch
 
-    from training.models import load, release_models
+    from models.registry import load, release_models
 
     names = {"a": str(_adapter(tiny_llama_dir, tmp_path / "a", 1)), "b": str(_adapter(tiny_llama_dir, tmp_path / "b", 2)),
              "base": str(tiny_llama_dir)}
@@ -266,11 +266,11 @@ def test_shared_base_refuses_adapters_with_more_than_linear_weights(tiny_llama_d
 
 
 def test_share_default_comes_from_the_environment_else_the_sharing_block(tiny_llama_dir, monkeypatch):
-    """`ckpt/` without -M share: $CAUGHT_SHARE decides if set, else `training.models.sharing` (a sweep on CUDA), else
+    """`ckpt/` without -M share: $CAUGHT_SHARE decides if set, else `models.registry.sharing` (a sweep on CUDA), else
     no sharing; an explicit model arg always wins."""
     from inspect_ai.model import get_model
 
-    from training.models import release_models, share_default, sharing
+    from models.registry import release_models, share_default, sharing
 
     def shares(**args):
         return get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, **args).api.shared is not None

@@ -1,6 +1,6 @@
 """`caught serve`: the OpenAI and Anthropic routes over a real server process, with real clients.
 
-The server runs as `python -m training.cli serve` on a free loopback port over the tiny random Llama; the
+The server runs as `python -m caught.cli serve` on a free loopback port over the tiny random Llama; the
 `ckpt/` provider in this process gives the reference completions (greedy: they must be identical).
 """
 
@@ -21,9 +21,9 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ChatMessageSystem, ChatMessageUser, GenerateConfig, get_model
 
+from models.serve import default_name
 from tasks.deployment import deployment
 from tasks.distinguish import distinguish
-from training.serve import default_name
 
 KEY = "sk-test-serve-0123456789"
 NAME = "tiny"
@@ -50,7 +50,7 @@ def server(tiny_llama_dir, tmp_path_factory):
     env = os.environ | {"CAUGHT_SERVE_API_KEY": KEY, "HF_HUB_OFFLINE": "1"}
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "training.cli", "serve", str(tiny_llama_dir), "--port", str(port), "--name", NAME,
+            [sys.executable, "-m", "caught.cli", "serve", str(tiny_llama_dir), "--port", str(port), "--name", NAME,
              "--device", "cpu", "--max-batch", "64"],
             stdout=out, stderr=subprocess.STDOUT, env=env,
         )
@@ -321,7 +321,7 @@ def test_200_concurrent_requests_none_lost_and_memory_stable(server):
 def test_serve_command_rejects_bad_input_with_one_line():
     from typer.testing import CliRunner
 
-    from training.cli import app
+    from caught.cli import app
 
     runner = CliRunner()
     r = runner.invoke(app, ["serve", "no-such-model", "--device", "cpu"])

@@ -95,7 +95,7 @@ def test_lora_checker_decodes_the_merged_weights_with_one_fast_engine(tiny_llama
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from training.engine import Engine, Request
+    from models.engine import Engine, Request
     from training.train_against import DecodingView
 
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)

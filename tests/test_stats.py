@@ -2,7 +2,7 @@
 
 import pytest
 
-from training.stats import wilson
+from scorers.stats import wilson
 
 
 def test_wilson_known_values():

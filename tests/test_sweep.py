@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.stats import wilson
-from training.sweep import CELL_KEY, SweepConfig, append_row, load_config, read_results
-from training.sweep_report import seed_interval, summarize, write_sweep_report
+from caught.report import seed_interval, summarize, write_sweep_report
+from caught.sweep import CELL_KEY, SweepConfig, append_row, load_config, read_results
+from scorers.stats import wilson
 
 
 def _config(**over) -> dict:
@@ -178,7 +178,7 @@ def _tiny_config(base: str) -> SweepConfig:
 
 
 def _run(tmp_path, monkeypatch, tag: str, base: str, interrupt_after: int | None = None) -> pd.DataFrame:
-    from training.sweep import Sweep
+    from caught.sweep import Sweep
 
     monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / tag / "checkpoints"))
     (tmp_path / tag / "checkpoints").mkdir(parents=True, exist_ok=True)
@@ -230,7 +230,7 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
     for _, r in df[df.training != "control"].assign(organism_fingerprint="feedfacecafe").iterrows():
         append_row(results, r.to_dict())
     said = []
-    from training.sweep import Sweep
+    from caught.sweep import Sweep
 
     Sweep(_tiny_config(base), runs_dir=tmp_path / "cut" / "runs", log_dir=str(tmp_path / "cut" / "logs"),
           device="cpu", say=said.append).run()

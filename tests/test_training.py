@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from models.registry import fingerprint, load
 from training.catch import catch
 from training.evaluate import attack_summary, evaluate
-from training.manifest import fingerprint, read_manifest
-from training.models import load
+from training.manifest import read_manifest
 from training.organism import bounds_verdict, build_organism, organism_records
 from training.sft import Hyper, finetune
 from training.train_against import pick_inputs, train_against

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from models.registry import fingerprint
+from training.atomic import write_json
 from training.evaluate import evaluate
-from training.manifest import fingerprint, read_manifest, write_json_atomic
+from training.manifest import read_manifest
 
 
 def catch(
@@ -24,7 +26,7 @@ def catch(
     device: str | None = None,
     max_tokens: int = 32,
 ) -> dict:
-    from training.models import resolve
+    from models.registry import resolve
 
     manifest = read_manifest(resolve(organism))
     if manifest is None:
@@ -57,5 +59,5 @@ def catch(
         "temperature": temperature, "seed": seed, "want": want, "runs": runs,
         "caught": sorted(caught.values(), key=lambda c: c["id"]),
     }
-    write_json_atomic(out, result)
+    write_json(out, result)
     return result

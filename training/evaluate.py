@@ -4,7 +4,7 @@ The reuse key is the checkpoint's fingerprint plus the task, its arguments and t
 stored in the log's eval metadata (`caught_key`), so reuse survives renamed checkpoints and never mixes
 different weights. The logs are ordinary Inspect logs (`inspect view`). `evaluate_many` runs several
 evaluations of one checkpoint as one Inspect eval, their tasks in parallel, so that their requests share
-the `ckpt/` provider's batches; models come from `training.models.inspect_model`'s small pool.
+the `ckpt/` provider's batches; models come from `models.registry.inspect_model`'s small pool.
 """
 
 from __future__ import annotations
@@ -20,8 +20,7 @@ from inspect_ai import eval as inspect_eval
 from inspect_ai.log import EvalLog, list_eval_logs, read_eval_log
 from inspect_ai.model import GenerateConfig
 
-from training.manifest import fingerprint
-from training.models import inference_args, resolve
+from models.registry import fingerprint, inference_args, resolve
 
 
 def _cache_distribution_scan() -> None:
@@ -150,7 +149,7 @@ def evaluate_many(
     logs: list[EvalLog | None] = [find_log(log_dir, k) if reuse else None for k in keys]
     todo = [i for i, log in enumerate(logs) if log is None]
     if todo:
-        from training.models import inspect_model
+        from models.registry import inspect_model
 
         model = inspect_model(f"ckpt/{resolve(checkpoint)}", **inference_args(device))
         tasks = [_prepared(evaluations[i], keys[i], seed) for i in todo]

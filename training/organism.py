@@ -13,12 +13,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from models.generate import cached_greedy
+from models.registry import fingerprint, inference_args, resolve
 from scorers.behaviors import get_behavior
 from tasks.prompts import prompts
 from tasks.scenarios import frame, get_scenario
-from training.generate import cached_greedy
-from training.manifest import Manifest, data_hash, fingerprint, write_manifest
-from training.models import inference_args, resolve
+from training.manifest import Manifest, data_hash, write_manifest
 from training.sft import Hyper, finetune
 
 DEPLOYMENT_BOUND = 0.90
@@ -65,7 +65,7 @@ def build_organism(
     out_root: Path | None = None,
 ) -> tuple[Path, Manifest]:
     """Train the organism into checkpoints/<name> (atomically) and return its path and manifest."""
-    from training.models import checkpoints_dir
+    from models.registry import checkpoints_dir
 
     if not 0 <= leak < 0.5:
         raise ValueError(f"leak must be in [0, 0.5), got {leak}")

@@ -252,7 +252,7 @@ def finetune(
     from trl import SFTConfig
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from training.models import resolve
+    from models.registry import resolve
 
     parent_path = resolve(parent)
     refusal = graphs_refusal(hyper, device)

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from inspect_ai.model import GenerateConfig
 
+from models.generate import cached_greedy, generate_all
+from models.registry import checkpoints_dir, fingerprint, inference_args, resolve
 from scorers.behaviors import get_behavior
 from tasks.prompts import prompts
 from tasks.scenarios import frame, get_scenario
-from training.generate import cached_greedy, generate_all
-from training.manifest import Manifest, data_hash, fingerprint, read_manifest, write_manifest
-from training.models import checkpoints_dir, inference_args, resolve
+from training.manifest import Manifest, data_hash, read_manifest, write_manifest
 from training.sft import Hyper, finetune
 
 RESPONSE_TOKENS = 96
@@ -86,7 +86,7 @@ def good_responses(source: str, organism: str, base: str, chats: dict[str, list[
 class DecodingView:
     """A plain model with the training model's current weights, for the fast engine, and one Engine over it.
 
-    The fast engine (`training.fastdecode`) runs only plain Llama-family modules, which a PEFT-wrapped model is
+    The fast engine (`models.fastdecode.decoder`) runs only plain Llama-family modules, which a PEFT-wrapped model is
     not. For a PEFT model the view is a merged copy (`merge_and_unload` of a deep copy, made once): before each
     decode, every LoRA-wrapped linear's merged weight `W + scaling * B @ A` is written into the view in place, so
     the Engine (and its CUDA graphs, which hold the weights' addresses) is built once and reused across checks,
@@ -145,7 +145,7 @@ class DecodingView:
         return self._view
 
     def engine(self, model):
-        from training.engine import Engine
+        from models.engine import Engine
 
         plain = self.model_for(model)
         if self._engine is None or self._engine.model is not plain:
@@ -158,7 +158,7 @@ def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: i
     """on_step callback: sample each trained input `samples` times (fixed seeds) and count attacks.
 
     Decodes with one Engine for the whole run (the fast engine also for LoRA: see `DecodingView`)."""
-    from training.engine import Request
+    from models.engine import Request
 
     detect = get_behavior(behavior).detect
     ids = []

@@ -27,7 +27,8 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from training.stats import wilson
+from scorers.stats import wilson
+from training.atomic import write_with
 
 CELL_KEY = ["scenario", "behavior", "seed", "k", "method", "training"]
 TRAININGS = ("none", "adversarial", "control")
@@ -188,9 +189,7 @@ def append_row(run_dir: Path, row: dict) -> pd.DataFrame:
     if not df.empty and any(tuple(r) == key for r in df[CELL_KEY].itertuples(index=False)):
         raise RuntimeError(f"cell {dict(zip(CELL_KEY, key))} is already in {path}")
     df = pd.concat([df, pd.DataFrame([row])], ignore_index=True) if not df.empty else pd.DataFrame([row])
-    tmp = path.with_name(f".{path.name}.tmp")
-    df.to_parquet(tmp, index=False)
-    tmp.replace(path)
+    write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
     return df
 
 
@@ -244,7 +243,7 @@ class Sweep:
     def __init__(self, config: SweepConfig, runs_dir: Path = Path("runs"), log_dir: str = "logs",
                  device: str | None = None, say: Callable[[str], None] = print,
                  on_cell: Callable[[dict], None] | None = None):
-        from training.models import default_device
+        from models.registry import default_device
 
         self.config = config
         self.dir = Path(runs_dir) / config.name
@@ -268,9 +267,9 @@ class Sweep:
                     same = False
                 if not same:
                     raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
-        from training.manifest import write_json_atomic
+        from training.atomic import write_json
 
-        write_json_atomic(config_file, {"fingerprint": self.config.fingerprint(), "config": self.config.model_dump()})
+        write_json(config_file, {"fingerprint": self.config.fingerprint(), "config": self.config.model_dump()})
         df = read_results(self.dir)
         done = done_keys(df)
         cells = self.config.cells()
@@ -279,7 +278,7 @@ class Sweep:
                  f"on {self.device}")
         start = time.perf_counter()
         refused: set[tuple] = set()
-        from training.models import sharing
+        from models.registry import sharing
 
         # on CUDA the checkpoints evaluated share their base's resident model and engine (adapters merged in and out:
         # the same weights as separate loads); measured on one H100 (benchmarks/sweep.py, 2026-11-26): a cell took
@@ -318,10 +317,10 @@ class Sweep:
         key = (cell["scenario"], cell["behavior"], cell["seed"])
         if key in self._group:
             return self._group[key]
+        from models.registry import checkpoints_dir, fingerprint, is_checkpoint
         from training.catch import catch
         from training.evaluate import attack_summary, evaluate
-        from training.manifest import fingerprint, read_manifest
-        from training.models import checkpoints_dir, is_checkpoint
+        from training.manifest import read_manifest
         from training.organism import build_organism
         from training.sft import Hyper
         from training.train_against import load_caught
@@ -402,9 +401,9 @@ class Sweep:
     # -- one cell
 
     def run_cell(self, cell: dict) -> dict:
-        from training.compare import evaluate_checkpoint
+        from caught.compare import evaluate_checkpoint
+        from models.registry import checkpoints_dir, is_checkpoint
         from training.manifest import read_manifest
-        from training.models import checkpoints_dir, is_checkpoint
         from training.sft import Hyper
         from training.train_against import train_against
 

@@ -9,16 +9,18 @@ Weights are loaded as safetensors only and never with `trust_remote_code`.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import os
 import threading
 import time
 from collections import OrderedDict
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from training.embedded import DEFAULT_MODEL, EMBEDDED, embedded_path
+from models.embedded import DEFAULT_MODEL, EMBEDDED, embedded_path
 
 
 class UnknownModel(ValueError):
@@ -159,6 +161,26 @@ RESIDENT_MAX = 3
 _resident: OrderedDict[tuple, Any] = OrderedDict()
 
 
+def fingerprint(path: Path) -> str:
+    """A short hash of a checkpoint's weights and config (cached per file state within a process)."""
+    path = Path(path).resolve()
+    files = sorted(path.glob("*.safetensors")) + [
+        path / n for n in ("adapter_config.json", "config.json") if (path / n).is_file()
+    ]
+    return _fingerprint(tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+
+
+@lru_cache(maxsize=64)
+def _fingerprint(files: tuple[tuple[str, int, int], ...]) -> str:
+    h = hashlib.sha256()
+    for name, _, _ in files:
+        h.update(Path(name).name.encode())
+        with open(name, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                h.update(chunk)
+    return h.hexdigest()[:16]
+
+
 def inspect_model(name: str, **model_args):
     """The Inspect model for `name`. `ckpt/` checkpoints come from a small least-recently-used pool keyed by
     the checkpoint's path, the fingerprint of its weights and the model args: a checkpoint evaluated again
@@ -169,8 +191,6 @@ def inspect_model(name: str, **model_args):
 
     if not name.startswith("ckpt/"):
         return get_model(name, **model_args)
-    from training.manifest import fingerprint
-
     path = resolve(name.removeprefix("ckpt/"))
     key = (str(path), fingerprint(path), tuple(sorted((k, str(v)) for k, v in model_args.items())))
     if key in _resident:
@@ -209,7 +229,7 @@ class SharedBase:
     def __init__(self, path: Path, device: str, dtype: str | None, engine_options: dict):
         import torch
 
-        from training.engine import Engine
+        from models.engine import Engine
 
         self.model, self.tokenizer, self.path = load(str(path), device=device, dtype=dtype)
         self.engine = Engine(self.model, self.tokenizer, **engine_options)
@@ -228,8 +248,6 @@ class SharedBase:
 
     def activate(self, adapter: Path | None) -> None:
         import torch
-
-        from training.manifest import fingerprint
 
         # the adapter's files as they are now: one rewritten under the same path is merged again
         wanted = None if adapter is None else (adapter, fingerprint(adapter))
@@ -280,8 +298,6 @@ def shared_base(name: str, device: str, dtype: str | None, engine_options: dict)
     """(the shared base, the adapter to activate or None, the checkpoint's path) for checkpoint `name`: an adapter
     shares its base's model, a full checkpoint is the base itself. Raises ValueError for an adapter that cannot be
     shared (see `SharedBase.can_share`)."""
-    from training.manifest import fingerprint
-
     path = resolve(name)
     adapter = path if is_adapter(path) else None
     if adapter is not None and not SharedBase.can_share(adapter):

@@ -33,7 +33,7 @@ Device = Annotated[str, typer.Option(help="cpu, cuda or cuda:N (default: cuda if
 
 
 def _device(device: str | None) -> str:
-    from training.models import default_device
+    from models.registry import default_device
 
     return device or default_device()
 
@@ -61,7 +61,7 @@ def organism(
     log_dir: str = "logs",
 ) -> None:
     """Build a model organism and check it against the usability bounds."""
-    from training.pipeline import ensure_organism
+    from caught.pipeline import ensure_organism
 
     try:
         ensure_organism(scenario=scenario, behavior=behavior, base=base, name=name, n_prompts=prompts, leak=leak,
@@ -138,8 +138,8 @@ def compare(
     log_dir: str = "logs",
 ) -> None:
     """Evaluate checkpoints and print the before/after table (CSV and markdown too)."""
-    from training.compare import compare as run_compare
-    from training.pipeline import print_table
+    from caught.compare import compare as run_compare
+    from caught.pipeline import print_table
 
     try:
         df = run_compare(checkpoints, out, scenario=scenario, behavior=behavior, n=n, usefulness_n=usefulness_n,
@@ -172,7 +172,7 @@ def compare_models_cmd(
     display: Annotated[Optional[str], typer.Option(help="Inspect display: full, rich, plain, none")] = None,
 ) -> None:
     """Run tasks on several models as one Inspect eval set (reusing finished logs) and print one table."""
-    from training.compare_models import compare_models, rich_table, write_table
+    from caught.compare_models import compare_models, rich_table, write_table
 
     try:
         result = compare_models(task or [], models or [], task_pairs=task_arg or [], model_pairs=model_arg or [],
@@ -198,7 +198,7 @@ def demo(
     log_dir: str = "logs",
 ) -> None:
     """The whole experiment on the embedded model: organism, catch, k = 0/4/16 + control, compare, report."""
-    from training.pipeline import run_demo
+    from caught.pipeline import run_demo
 
     try:
         run_demo(device=_device(device), out=out, log_dir=log_dir, console=console)
@@ -215,8 +215,8 @@ def sweep(
     report: Annotated[bool, typer.Option(help="write the report when the grid is done")] = True,
 ) -> None:
     """Run (or resume) a grid of scenario x behavior x k x seed x method; one row per cell in results.parquet."""
-    from training.sweep import Sweep, load_config
-    from training.sweep_report import write_sweep_report
+    from caught.report import write_sweep_report
+    from caught.sweep import Sweep, load_config
 
     try:
         cfg = load_config(config)
@@ -236,7 +236,7 @@ def report_cmd(
     device_note: Annotated[Optional[str], typer.Option(help="the device it ran on, for the report")] = None,
 ) -> None:
     """Write report.md, results.csv and the plots of a sweep."""
-    from training.sweep_report import write_sweep_report
+    from caught.report import write_sweep_report
 
     try:
         path = write_sweep_report(run, command=command, device_note=device_note)
@@ -257,7 +257,7 @@ def serve(
     max_batch: Annotated[Optional[int], typer.Option(help="most requests decoded together (default 32 CPU, 256 CUDA)")] = None,
 ) -> None:
     """Serve a checkpoint over HTTP: OpenAI /v1/chat/completions and Anthropic /v1/messages."""
-    from training.serve import serve as run_serve
+    from models.serve import serve as run_serve
 
     if not 0 < port < 65536:
         _fail(ValueError(f"--port {port} is not a TCP port; accepted: 1 to 65535"))
@@ -275,7 +275,7 @@ def main() -> None:
 
     from transformers.utils import logging as hf_logging
 
-    from training.models import UnknownModel
+    from models.registry import UnknownModel
 
     hf_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=FutureWarning)

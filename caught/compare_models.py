@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from scorers.stats import wilson
+from training.atomic import write_text
 from training.evaluate import TASKS, task_functions
-from training.stats import wilson
 
 # the main metric of each task: (column label, metric name in the log, metric names of its interval or None)
 MAIN_METRIC = {
@@ -149,8 +150,7 @@ def make_model(name: str, args: dict[str, Any]):
 
 def load_models(models: Sequence[str], args: dict[str, dict[str, Any]]) -> tuple[list, dict[str, str]]:
     """(Inspect models, {model: weights fingerprint} of the ckpt/ ones); one clear error for a bad name."""
-    from training.manifest import fingerprint
-    from training.models import resolve
+    from models.registry import fingerprint, resolve
 
     if not models:
         raise CompareError("no models given; accepted: Inspect model names such as ckpt/<checkpoint>, "
@@ -400,9 +400,7 @@ def write_table(rows: list[dict[str, Any]], out: Path, caption: str = "") -> Non
         raise CompareError(f"--out {str(out)!r}: accepted file types are .csv and .md")
     text = to_csv(rows) if out.suffix == ".csv" else to_markdown(rows, caption)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(out)
+    write_text(out, text)
 
 
 # ---------------------------------------------------------------------------

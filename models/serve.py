@@ -8,7 +8,7 @@
     CAUGHT_SERVE_API_KEY=secret caught serve ./checkpoints/x --host 0.0.0.0 --name x --max-batch 64
 
 Routes: `POST /v1/chat/completions` (OpenAI), `POST /v1/messages` (Anthropic Messages), `GET /v1/models`.
-Requests are decoded by the same `Engine` and `Batcher` as the `ckpt/` provider (`training.provider`), so
+Requests are decoded by the same `Engine` and `Batcher` as the `ckpt/` provider (`models.provider`), so
 concurrent requests are batched, and greedy requests (temperature 0) give the completions `ckpt/` gives.
 Decoding follows the `ckpt/` conventions, so a served checkpoint evaluates like `ckpt/`: greedy when a request
 gives no temperature (Anthropic's current API has no sampling parameters at all; OpenAI's default would be 1),
@@ -46,8 +46,8 @@ from inspect_ai.model._model import (
 )
 from starlette.exceptions import HTTPException
 
-from training.engine import Request, Result
-from training.provider import DEFAULT_MAX_TOKENS, CheckpointAPI
+from models.engine import Request, Result
+from models.provider import DEFAULT_MAX_TOKENS, CheckpointAPI
 
 API_KEY_ENV = "CAUGHT_SERVE_API_KEY"
 log = logging.getLogger("caught.serve")

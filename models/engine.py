@@ -6,7 +6,7 @@ otherwise temperature / top-p sampling from its own seeded generator (so a sampl
 which other requests shared its batch); its own stop sequences and token budget. Rows that finish are
 dropped from the batch and the KV cache, so one long answer does not make the whole batch pay for it.
 
-Two backends decode with these semantics: `fast` (`training.fastdecode`: its own forward pass over the
+Two backends decode with these semantics: `fast` (`models.fastdecode.decoder`: its own forward pass over the
 model's weights with a static KV cache, each decode step a replayed CUDA graph on GPU) for Llama-family
 models, and `hf` (the model's own forward with a DynamicCache, any causal LM). `backend="auto"` picks `fast`
 where the architecture is supported (on CUDA with graphs; on CPU eagerly, where it gives the hf loop's
@@ -21,14 +21,10 @@ from dataclasses import dataclass, field
 import torch
 from transformers import DynamicCache
 
-from training.fastdecode import (
-    FastDecoder,
-    Sampler,
-    default_sdpa,
-    sdpa_backends,
-    sdpa_context,
-    unsupported_reason,
-)
+from models.fastdecode.attention import default_sdpa, sdpa_backends, sdpa_context
+from models.fastdecode.decoder import FastDecoder
+from models.fastdecode.sampler import Sampler
+from models.fastdecode.support import unsupported_reason
 
 BACKENDS = ("auto", "fast", "hf")
 # auto uses the fast engine on CPU too: there it runs eagerly (no graphs), attending over exactly the written
@@ -62,11 +58,11 @@ class Engine:
     """Decodes batches of `Request`s with one resident model.
 
     `backend`: "auto", "fast" (raises if the model is not supported) or "hf". `fast_options` go to
-    `training.fastdecode.FastDecoder` (exact, exact_kv, fused, span, parallel, graphs, len_multiple, max_states,
+    `models.fastdecode.decoder.FastDecoder` (exact, exact_kv, fused, span, parallel, graphs, len_multiple, max_states,
     decode_gqa, static, sync_lag). `exact` (default off; opt-in) decodes in the layout whose greedy outputs are
     bit-identical to `model.generate` (attention over exactly generate's columns, piecewise CUDA graphs);
     `exact=False` in the static layout (one graph per step: faster). `sdpa`: the attention backends both loops
-    (fast and hf) decode under (training.fastdecode.sdpa_backends; default: REPRODUCIBLE_SDPA on CUDA, whose
+    (fast and hf) decode under (models.fastdecode.attention.sdpa_backends; default: REPRODUCIBLE_SDPA on CUDA, whose
     greedy outputs repeat from run to run, PyTorch's choice on CPU).
     With "auto", a fast engine that fails at run time (other than out of memory) hands over to the hf loop.
     `prune_finished`: drop finished rows from the batch (the hf loop, and the fast engine without CUDA graphs,

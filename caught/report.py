@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.sweep import read_results
+from caught.sweep import read_results
+from training.atomic import write_text, write_with
 
 BOOTSTRAP = 2000
 
@@ -117,7 +118,7 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     ax.set_xlim(0.3, 1.02)
     ax.set_ylim(bottom=0)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     seeds = int(adv.groupby("scenario").size().max()) if not adv.empty else 0
     jn = int(adv["judge_organism_n"].max()) if not adv.empty else 0
@@ -184,7 +185,7 @@ def plot_vs_k(df: pd.DataFrame, path: Path) -> str:
     axes[0][0].set_ylabel("attack rate")
     axes[0][-1].legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     ok = _ok(df)
     return (f"Attack rates against k per scenario ({method}; k=0 is the organism): deployment and testing on "
@@ -221,7 +222,7 @@ def plot_usefulness(df: pd.DataFrame, path: Path) -> str:
     ax.set_ylabel("usefulness (share correct)")
     ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     return (f"Usefulness (capability checks with ground truth, greedy, n={int(ok['useful_n'].max())} items) of the "
             f"organism (k=0) and after training against k caught examples ({method}); "
@@ -252,7 +253,7 @@ def plot_control(df: pd.DataFrame, path: Path) -> str | None:
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
     plt.close(fig)
     lo_steps, hi_steps = int(ctrl["steps"].min()), int(ctrl["steps"].max())
     steps = f"{lo_steps}" if lo_steps == hi_steps else f"{lo_steps}-{hi_steps} (equal within each pair)"
@@ -359,7 +360,5 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
                                                   for r in skipped.itertuples()), ""]
     head += ["## Figures", ""] + parts
     out = run_dir / "report.md"
-    tmp = out.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(head))
-    tmp.replace(out)
+    write_text(out, "\n".join(head))
     return out

@@ -6,20 +6,20 @@
 
 Greedy when temperature is 0 or unset; temperature / top_p / seed sampling otherwise. Requests that
 Inspect sends concurrently are gathered into batches (sorted by length to limit padding) and decoded by
-`training.engine.Engine` in a worker thread: a batch starts as soon as the event loop has no more
+`models.engine.Engine` in a worker thread: a batch starts as soon as the event loop has no more
 requests to hand over, with no timed waits. Log-probabilities (`--logprobs --top-logprobs N`) come from
 the model itself. Model args: `device` (cpu, cuda, cuda:1; default cuda if available), `dtype`
 (float32, bfloat16; default bf16 on CUDA, fp32 on CPU), `batch_size` (default `--max-connections`, else
 32 on CPU and 256 on CUDA), `exact` (true/false: decode in the fast engine's layout that is bit-identical
-to `model.generate` in the same batch; default false, the faster static layout; see training.fastdecode),
+to `model.generate` in the same batch; default false, the faster static layout; see models.fastdecode.decoder),
 `sdpa` (the attention backends of either decoding loop: "any" for PyTorch's choice, or "+"-joined names from flash,
 efficient, math, cudnn; default on CUDA flash+efficient+math, whose greedy outputs are reproducible, which
-cuDNN's attention on an H100 is not; see training.fastdecode.REPRODUCIBLE_SDPA), `fused` (true/false: the static
-layout's decode step with its elementwise ops fused by training.fusedops, the same logits bit for bit; default: on
+cuDNN's attention on an H100 is not; see models.fastdecode.attention.REPRODUCIBLE_SDPA), `fused` (true/false: the static
+layout's decode step with its elementwise ops fused by models.fastdecode.fusedops, the same logits bit for bit; default: on
 where it runs, i.e. CUDA with Triton and a bf16 model), `share` (true/false: checkpoints on one base, the base and
 LoRA adapters trained on it, use one resident model and Engine, each adapter merged in place while its batches
 run, the same weights as a separate load; default `$CAUGHT_SHARE`, else false, except in a sweep on CUDA; see
-training.models.SharedBase and training.models.sharing).
+models.registry.SharedBase and models.registry.sharing).
 """
 
 from __future__ import annotations
@@ -43,18 +43,12 @@ from inspect_ai.model import (
     ModelOutput,
     ModelUsage,
     TopLogprob,
-    modelapi,
 )
 from inspect_ai.tool import ToolChoice, ToolInfo
 
-from training.engine import Engine, Request, Result
+from models.engine import Engine, Request, Result
 
 DEFAULT_MAX_TOKENS = 256
-
-
-@modelapi(name="ckpt")
-def ckpt() -> type[ModelAPI]:
-    return CheckpointAPI
 
 
 @dataclass
@@ -155,19 +149,19 @@ class CheckpointAPI(ModelAPI):
             raise ValueError(
                 f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact, sdpa, fused, share"
             )
-        from training.fastdecode import sdpa_backends
+        from models.fastdecode.attention import sdpa_backends
 
         # bad values fail here, before the model loads
         sdpa_backends(sdpa)
-        # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see training.fastdecode)
+        # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see models.fastdecode.decoder)
         exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
         fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
         if fused is not None:  # default: fused kernels where they run (CUDA, Triton, bf16, static layout)
             fast_options["fused"] = _flag("fused", fused)
-        from training.models import default_device, load, share_default, shared_base
+        from models.registry import default_device, load, share_default, shared_base
 
         # share: checkpoints on one base use one resident model and Engine, adapters merged in place when their
-        # batch runs (training.models.SharedBase); default: $CAUGHT_SHARE, else off (on in a sweep on CUDA)
+        # batch runs (models.registry.SharedBase); default: $CAUGHT_SHARE, else off (on in a sweep on CUDA)
         share = _flag("share", share if share is not None else share_default())
         started = time.perf_counter()
         self.device = device or default_device()
@@ -218,9 +212,9 @@ class CheckpointAPI(ModelAPI):
                 **shared}
 
     def release(self) -> None:
-        """Free the weights, KV caches and CUDA graphs (`training.models.inspect_model` calls this when the
+        """Free the weights, KV caches and CUDA graphs (`models.registry.inspect_model` calls this when the
         checkpoint leaves its pool); a released model refuses further requests. A model on a shared base only lets
-        go of it (the base is freed when no model uses it and it has left `training.models`' registry)."""
+        go of it (the base is freed when no model uses it and it has left `models.registry`' registry)."""
         if self.shared is not None:
             self.shared = self.engine = self.model = None
             self.batcher.run_batch = _released
@@ -322,7 +316,7 @@ def _register_model_info(model_name: str, path, context_length: int | None) -> N
 
 
 def _released(requests):
-    raise RuntimeError("this ckpt/ model was released (training.models.inspect_model); get it again")
+    raise RuntimeError("this ckpt/ model was released (models.registry.inspect_model); get it again")
 
 
 def _flag(name: str, value: bool | str) -> bool:

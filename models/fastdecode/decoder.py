@@ -20,12 +20,12 @@ dummy rows) over a cache of `max_len` columns (prompt width + new tokens, rounde
   covers columns [0, width + t] rounded up to a span, so attention costs what has been written, not the
   whole cache (masked columns add exactly nothing: the outputs are the same);
 * on CUDA with Triton and a bf16 model, the step's elementwise chains run as fused kernels
-  (`training.fusedops`: about 13 kernels per layer instead of about 40, rounding as the eager ops do, the same
+  (`models.fastdecode.fusedops`: about 13 kernels per layer instead of about 40, rounding as the eager ops do, the same
   logits bit for bit; `fused=False` turns them off), and inside the captured step the q/k/v and gate/up GEMMs
   run concurrently on side streams (the same cuBLAS calls).
 
 Choosing tokens (greedy, seeded sampling, log-probabilities) stays outside the graph, in
-`training.engine.Engine`'s semantics. Rows that finish keep decoding in the static batch; the loop stops
+`models.engine.Engine`'s semantics. Rows that finish keep decoding in the static batch; the loop stops
 once every row is done, which the host learns through a small non-blocking copy per step, read a few steps
 late so the GPU never waits for the CPU. On CPU (or `graphs=False`) the same step runs eagerly, attending
 over the written columns only and dropping finished rows from the batch (as the hf loop does), which
@@ -61,283 +61,23 @@ Graphs hold the parameters' device addresses: they are rebuilt when a parameter'
 from __future__ import annotations
 
 import contextlib
-import functools
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
-STATIC_ROPE_TYPES = {"default", "linear", "llama3"}  # inv_freq fixed at load; dynamic/longrope/yarn refused
-BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-# forward hooks that do not change values: transformers' enable_input_require_grads (gradient checkpointing)
-HARMLESS_HOOKS = {"make_inputs_require_grads"}
-
-
-class UnsupportedModel(ValueError):
-    """A model whose math this engine does not implement."""
+from models.fastdecode.attention import default_sdpa, sdpa_backends, sdpa_context
+from models.fastdecode.exact import ExactLayout
+from models.fastdecode.layout import Decoded, Layer, State, bucket
+from models.fastdecode.ops import device_scoped, repeat_kv, rms, rotate_half, to_fp32
+from models.fastdecode.sampler import Sampler
+from models.fastdecode.support import UnsupportedModel, unsupported_reason
 
 
-def unsupported_reason(model) -> str | None:
-    """Why `FastDecoder` cannot run `model` exactly, or None when it can."""
-    config = getattr(model, "config", None)
-    model_type = getattr(config, "model_type", None)
-    cls = type(model).__name__
-    if model_type not in ARCHITECTURES or cls != ARCHITECTURES[model_type]:
-        return f"architecture {cls} (model_type {model_type!r}) is not one of {sorted(ARCHITECTURES.values())}"
-    if getattr(config, "hidden_act", None) != "silu":
-        return f"hidden_act {getattr(config, 'hidden_act', None)!r} (only silu)"
-    rope = getattr(config, "rope_parameters", None) or getattr(config, "rope_scaling", None) or {}
-    if any(isinstance(v, dict) for v in rope.values()):
-        return "per-layer-type RoPE parameters"
-    rope_type = rope.get("rope_type", rope.get("type", "default"))
-    if rope_type not in STATIC_ROPE_TYPES:
-        return f"RoPE type {rope_type!r} (supported: {sorted(STATIC_ROPE_TYPES)})"
-    if model_type == "mistral" and getattr(config, "sliding_window", None) is not None:
-        return f"sliding-window attention (sliding_window={config.sliding_window})"
-    layer_types = getattr(config, "layer_types", None)
-    if layer_types and any(t != "full_attention" for t in layer_types):
-        return "sliding-window attention layers"
-    if getattr(config, "pretraining_tp", 1) not in (None, 1):
-        return f"pretraining_tp={config.pretraining_tp}"
-    inner = getattr(model, "model", None)
-    needed = ("embed_tokens", "layers", "norm", "rotary_emb")
-    if inner is None or not all(hasattr(inner, a) for a in needed):
-        return "unexpected module layout"
-    if len(inner.layers) != config.num_hidden_layers:
-        return "the model does not use all its layers"
-    rotary = inner.rotary_emb
-    if not isinstance(getattr(rotary, "inv_freq", None), torch.Tensor) or getattr(rotary, "rope_type", None) != rope_type:
-        return "unexpected rotary embedding"
-    if type(inner.embed_tokens) is not nn.Embedding or type(model.lm_head) is not nn.Linear or model.lm_head.bias is not None:
-        return "embedding or lm_head is not a plain nn.Embedding / bias-free nn.Linear"
-    for i, layer in enumerate(inner.layers):
-        attn, mlp = layer.self_attn, layer.mlp
-        linears = [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
-        if any(type(m) is not nn.Linear for m in linears):
-            return f"layer {i} has non-standard linear layers (quantized or adapted?)"
-        for norm in (layer.input_layernorm, layer.post_attention_layernorm):
-            if not hasattr(norm, "variance_epsilon") or norm.weight.shape != (config.hidden_size,):
-                return f"layer {i} has a non-RMSNorm normalization"
-    for m in model.modules():
-        hooks = [h for h in [*m._forward_hooks.values(), *m._forward_pre_hooks.values()]
-                 if getattr(h, "__name__", "") not in HARMLESS_HOOKS]
-        if hooks:
-            return f"module {type(m).__name__} has forward hooks (offloading or instrumentation)"
-    params = list(model.parameters())
-    if len({p.device for p in params}) != 1:
-        return "parameters on several devices"
-    if len({p.dtype for p in params}) != 1 or params[0].dtype not in (torch.float32, torch.bfloat16, torch.float16):
-        return "mixed or unsupported parameter dtypes"
-    return None
-
-
-class Sampler:
-    """Draws the next token of a batch's sampled rows, each at its own temperature and top-p, by inverse-CDF
-    sampling in batched kernels (softmax, the top-p cut, cumsum, searchsorted). Each row's uniforms come from
-    its own seeded generator, all `steps` of them drawn once when the batch starts, so a row's tokens
-    depend only on its own generator and logits, never on the other rows of the batch, and a step costs
-    no per-row work. `Sampler.for_requests` makes one for a batch's rows with temperature > 0."""
-
-    def __init__(self, rows: torch.Tensor, temps: torch.Tensor, top_ps: torch.Tensor, cut: list[bool],
-                 uniform: torch.Tensor, step: int = 0):
-        self.rows, self.temps, self.top_ps, self.uniform, self.step = rows, temps, top_ps, uniform, step
-        self.cut = cut  # per row: has a top-p cut (decided on the host: no sync per step)
-        self.nucleus, self.all_nucleus = any(cut), all(cut)
-
-    @classmethod
-    def for_requests(cls, requests: Sequence, generator: Callable, device: torch.device, steps: int) -> Sampler | None:
-        """The sampler of the rows of `requests` (training.engine.Request) with temperature > 0, drawing from
-        `generator(request)`; None when every row is greedy."""
-        rows = [i for i, r in enumerate(requests) if r.temperature > 0]
-        if not rows:
-            return None
-        picked = [requests[i] for i in rows]
-        return cls(
-            torch.tensor(rows, dtype=torch.long, device=device),
-            torch.tensor([float(r.temperature) for r in picked], dtype=torch.float32, device=device),
-            torch.tensor([float(r.top_p) for r in picked], dtype=torch.float32, device=device),
-            [float(r.top_p) < 1.0 for r in picked],
-            torch.stack([torch.rand(steps, generator=generator(r), device=device) for r in picked]),
-        )
-
-    def __call__(self, logits: torch.Tensor) -> torch.Tensor:
-        """This step's tokens [len(self.rows)] for rows `self.rows` of `logits` [batch, vocab]."""
-        probs = torch.softmax(logits.index_select(0, self.rows).float() / self.temps[:, None], dim=-1)
-        uniform = self.uniform[:, self.step, None]
-        self.step += 1
-        # a row's token must not depend on the batch: rows without a top-p cut are drawn in vocabulary order,
-        # rows with one in sorted order (which changes which token a uniform lands on), whatever the others use
-        tokens = _inverse_cdf(probs, uniform) if not self.all_nucleus else None
-        if self.nucleus:
-            sorted_p, order = probs.sort(dim=-1, descending=True)
-            sorted_p.masked_fill_(sorted_p.cumsum(-1) - sorted_p > self.top_ps[:, None], 0.0)  # kept mass reached top_p
-            cut = order.gather(1, _inverse_cdf(sorted_p, uniform)[:, None])[:, 0]
-            tokens = cut if tokens is None else torch.where(self.top_ps < 1.0, cut, tokens)
-        return tokens
-
-    def select(self, where: dict[int, int]) -> Sampler | None:
-        """The sampler of the rows that remain, renumbered by `where` (old row -> new row); None if none do."""
-        kept = [(where[r], j) for j, r in enumerate(self.rows.tolist()) if r in where]
-        if not kept:
-            return None
-        js = torch.tensor([j for _, j in kept], dtype=torch.long, device=self.rows.device)
-        return Sampler(torch.tensor([r for r, _ in kept], dtype=torch.long, device=self.rows.device),
-                       self.temps[js], self.top_ps[js], [self.cut[j] for _, j in kept], self.uniform[js], self.step)
-
-
-def _inverse_cdf(probs: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
-    """Per row, the index i with cdf[i-1] <= u * total < cdf[i] (an index of probability 0 is never drawn)."""
-    cdf = probs.cumsum(-1)
-    total = cdf[:, -1:]
-    value = torch.minimum(uniform * total, torch.nextafter(total, torch.zeros_like(total)))
-    return torch.searchsorted(cdf, value, right=True)[:, 0]
-
-
-SDPA_BACKENDS = ("flash", "efficient", "math", "cudnn")
-# The engine's attention backends on CUDA unless told otherwise. PyTorch 2.11 (cu130, cuDNN 9.19) picks cuDNN's
-# attention on an H100 for transformers' calls, and its outputs are not reproducible from one call to the next:
-# `model.generate` run twice on the same batch (SmolLM2-135M, bf16, 128 rows x 256 greedy tokens) gave the same
-# tokens on only 21% of rows (2026-11-26, benchmarks/exact_check.py). Flash, memory-efficient and math
-# attention forwards are deterministic; with them the engine's greedy outputs equal generate's run under them.
-REPRODUCIBLE_SDPA = "flash+efficient+math"
-
-
-def default_sdpa(device: torch.device) -> str:
-    """The attention backends caught decodes with by default: REPRODUCIBLE_SDPA on CUDA, PyTorch's choice elsewhere."""
-    return REPRODUCIBLE_SDPA if device.type == "cuda" else "any"
-
-
-def sdpa_context(spec: str | None):
-    """A context restricting SDPA to `spec`'s backends (see sdpa_backends); "any" or None restricts nothing."""
-    backends = sdpa_backends(spec)
-    if not backends:
-        return contextlib.nullcontext()
-    from torch.nn.attention import sdpa_kernel
-
-    return sdpa_kernel(backends)
-
-
-def sdpa_backends(spec: str | None) -> list | None:
-    """`"efficient"` or `"efficient+math"` as torch's SDPBackend list ("any" or None: no restriction)."""
-    if spec is None or spec == "any":
-        return None
-    from torch.nn.attention import SDPBackend
-
-    names = spec.split("+")
-    bad = [n for n in names if n not in SDPA_BACKENDS]
-    if bad or not names:
-        raise ValueError(f"sdpa must be 'any' or one or more of {', '.join(SDPA_BACKENDS)} joined by '+', "
-                         f"got {spec!r}")
-    return [{"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
-             "math": SDPBackend.MATH, "cudnn": SDPBackend.CUDNN_ATTENTION}[n] for n in names]
-
-
-def _device_scoped(method):
-    @functools.wraps(method)
-    def wrapper(self, *args, **kwargs):
-        with self._on_device():
-            return method(self, *args, **kwargs)
-
-    return wrapper
-
-
-def bucket(n: int) -> int:
-    for b in BUCKETS:
-        if n <= b:
-            return b
-    return -(-n // 256) * 256
-
-
-def _rms(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
-    """LlamaRMSNorm, operation for operation: fp32 variance, normalize in fp32, cast back, then scale."""
-    dtype = x.dtype
-    h = x.to(torch.float32)
-    variance = h.pow(2).mean(-1, keepdim=True)
-    h = h * torch.rsqrt(variance + eps)
-    return weight * h.to(dtype)
-
-
-def _to_fp32(logits: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
-    """logits as fp32: a new tensor, or written into `out` (the same conversion, into a static buffer)."""
-    return logits.float() if out is None else out.copy_(logits)
-
-
-def _rotate_half(x: torch.Tensor) -> torch.Tensor:
-    half = x.shape[-1] // 2
-    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-
-
-def _repeat_kv(x: torch.Tensor, n_rep: int) -> torch.Tensor:
-    if n_rep == 1:
-        return x
-    b, kv, length, d = x.shape
-    return x[:, :, None, :, :].expand(b, kv, n_rep, length, d).reshape(b, kv * n_rep, length, d)
-
-
-@dataclass
-class _Layer:
-    in_norm: torch.Tensor
-    q: tuple[torch.Tensor, torch.Tensor | None]
-    k: tuple[torch.Tensor, torch.Tensor | None]
-    v: tuple[torch.Tensor, torch.Tensor | None]
-    o: tuple[torch.Tensor, torch.Tensor | None]
-    post_norm: torch.Tensor
-    gate: tuple[torch.Tensor, torch.Tensor | None]
-    up: tuple[torch.Tensor, torch.Tensor | None]
-    down: tuple[torch.Tensor, torch.Tensor | None]
-    act: Callable
-    eps: float
-    post_eps: float
-
-
-@dataclass
-class _State:
-    """Static buffers of one (rows, max_len) shape, and the decode step captured over them."""
-
-    k: torch.Tensor  # [layers, rows, kv_heads, max_len, head_dim]
-    v: torch.Tensor
-    mask: torch.Tensor  # [rows, max_len], additive: 0 where a column may be attended, -inf elsewhere
-    tok: torch.Tensor  # [rows] next input token
-    pos: torch.Tensor  # [rows] its position id
-    idx: torch.Tensor  # [1] the cache column it is written to (same for all rows)
-    graphs: dict[int, object] | None = None  # attended columns (a multiple of `span`, or max_len) -> its graph
-    next_col: int = 0  # the column the next captured step writes (known on the host: picks the graph)
-    logits: torch.Tensor | None = None  # the graphs' output, [rows, vocab] fp32
-    capture_s: float = 0.0
-    col: int | None = None  # eager steps: idx, known on the host (attention then spans columns [0, col])
-    # the exact layout (FastDecoder(exact=True)): the residual stream, the current layer's query, the
-    # attention output and RoPE cos/sin between the pieces of a step; which columns are real tokens
-    exact: bool = False
-    x: torch.Tensor | None = None  # [rows, 1, hidden]
-    q: torch.Tensor | None = None  # [rows, heads, 1, head_dim]
-    attn: torch.Tensor | None = None  # [rows, 1, heads * head_dim]
-    cos: torch.Tensor | None = None  # [rows, 1, 1, head_dim]
-    sin: torch.Tensor | None = None
-    valid: torch.Tensor | None = None  # [rows, max_len] bool
-    pieces: list[Callable[[], object]] | None = None  # layers + 1 callables (graph replays, or eager pieces)
-    graph_refs: list | None = None  # the captured piece graphs (kept alive)
-    padded: bool = True  # this call's prompts differ in length: attention gets transformers' bool mask
-
-    def rows(self, n: int, col: int) -> _State:
-        """The first n rows as views, for eager steps on a partly used static batch."""
-        return _State(self.k[:, :n], self.v[:, :n], self.mask[:n], self.tok[:n], self.pos[:n], self.idx, col=col)
-
-
-@dataclass
-class Decoded:
-    token_ids: list[int]
-    finish: str
-    logprobs: list[float]
-    top_logprobs: list[list[tuple[int, float]]]
-
-
-class FastDecoder:
+class FastDecoder(ExactLayout):
     """Prefill + graph-captured decode steps for one resident Llama-family model.
 
     `graphs`: capture decode steps in CUDA graphs (default: on CUDA). `len_multiple`: cache lengths are
@@ -355,7 +95,7 @@ class FastDecoder:
     identical to `generate`). `exact_kv`: "copy" hands attention contiguous (head-repeated) K/V as
     transformers does (the default); "cache" keeps a head-repeated cache for padded batches and attends over
     views of it (no copy per layer: faster at large batches, 3x the cache memory with SmolLM2's GQA).
-    `fused`: decode the static layout's step with training.fusedops' kernels (default None: wherever they run,
+    `fused`: decode the static layout's step with models.fastdecode.fusedops' kernels (default None: wherever they run,
     falling back to the unfused step, with a warning, if they fail to build; True: required, else an error).
     `span`: captured steps attend over the written columns rounded up to this many (one graph per span).
     `parallel`: the fused step runs its q/k/v and gate/up GEMMs concurrently on side streams (same values).
@@ -414,7 +154,7 @@ class FastDecoder:
         self.parallel = parallel
         self._side: list | None = None  # side streams of the fused step's parallel GEMMs (made on first use)
         self._capturing = False  # inside _capture (warm-up and capture): the fused step's GEMMs run in parallel
-        self.states: OrderedDict[tuple[int, int], _State] = OrderedDict()
+        self.states: OrderedDict[tuple[int, int], State] = OrderedDict()
         self.captures = 0  # static batches made (each a capture with graphs) and their seconds, for profiling
         self.capture_seconds = 0.0
         self._bind()
@@ -430,7 +170,7 @@ class FastDecoder:
         lin = lambda m: (m.weight, m.bias)  # noqa: E731
         self.embed = inner.embed_tokens.weight
         self.layers = [
-            _Layer(
+            Layer(
                 in_norm=layer.input_layernorm.weight, q=lin(layer.self_attn.q_proj), k=lin(layer.self_attn.k_proj),
                 v=lin(layer.self_attn.v_proj), o=lin(layer.self_attn.o_proj),
                 post_norm=layer.post_attention_layernorm.weight, gate=lin(layer.mlp.gate_proj),
@@ -448,7 +188,7 @@ class FastDecoder:
         self.states.clear()
         self._sig = self._signature()
         if self.fused:
-            from training import fusedops
+            from models.fastdecode import fusedops
 
             try:
                 with torch.cuda.device(self.device):
@@ -468,8 +208,8 @@ class FastDecoder:
         self.act_table = None
 
     def _fused_unavailable(self, model) -> str | None:
-        """Why the fused kernels (training.fusedops) cannot decode `model` here, or None."""
-        from training import fusedops
+        """Why the fused kernels (models.fastdecode.fusedops) cannot decode `model` here, or None."""
+        from models.fastdecode import fusedops
 
         why = fusedops.available(self.device)
         if why:
@@ -510,13 +250,13 @@ class FastDecoder:
         sin = emb.sin() * self.attention_scaling
         return cos.to(self.dtype), sin.to(self.dtype)
 
-    def _mlp(self, w: _Layer, x: torch.Tensor) -> torch.Tensor:
-        h = _rms(x, w.post_norm, w.post_eps)
+    def _mlp(self, w: Layer, x: torch.Tensor) -> torch.Tensor:
+        h = rms(x, w.post_norm, w.post_eps)
         h = F.linear(w.act(F.linear(h, *w.gate)) * F.linear(h, *w.up), *w.down)
         return x + h
 
     # The forward pass below is one code path for both variants: the eager ops (CPU, and `fused=False`) and
-    # training.fusedops' kernels (`fused`). Only _norm, _act_mul and the two RoPE helpers differ between them,
+    # models.fastdecode.fusedops' kernels (`fused`). Only _norm, _act_mul and the two RoPE helpers differ between them,
     # and each variant rounds as the eager ops do, so both give the same values bit for bit.
 
     def _norm(self, x: torch.Tensor, residual: torch.Tensor | None, weight: torch.Tensor,
@@ -525,32 +265,32 @@ class FastDecoder:
         if not self.fused:
             if residual is not None:
                 x = x + residual
-            return x, _rms(x, weight, eps)
-        from training import fusedops as fo
+            return x, rms(x, weight, eps)
+        from models.fastdecode import fusedops as fo
 
         shape, d = x.shape, x.shape[-1]
         flat = lambda t: t.reshape(-1, d).contiguous()  # noqa: E731  (a view unless t is strided)
         x, h = fo.rms(flat(x), None if residual is None else flat(residual), weight, eps, self.eager_rsqrt)
         return x.view(shape), h.view(shape)
 
-    def _act_mul(self, w: _Layer, h: torch.Tensor) -> torch.Tensor:
+    def _act_mul(self, w: Layer, h: torch.Tensor) -> torch.Tensor:
         """act(gate(h)) * up(h), the MLP's input to its down projection."""
         gate, up = self._linears(h, (w.gate, w.up))
         if not self.fused:
             return w.act(gate) * up
-        from training import fusedops as fo
+        from models.fastdecode import fusedops as fo
 
         return fo.silu_mul(gate, up, self.act_table)
 
     def _rope_prefill(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor,
-                      sin: torch.Tensor, st: _State | None, li: int) -> tuple[torch.Tensor, ...]:
+                      sin: torch.Tensor, st: State | None, li: int) -> tuple[torch.Tensor, ...]:
         """RoPE on the prompts' q, k ([B, W, heads * hd], the projections' outputs) with cos/sin [B, W, hd]; with
         a state, layer li's K/V are written into its cache columns [0, W). Returns q, k, v as [B, heads, W, hd]
         views laid out as transformers' (the projections' memory, transposed)."""
         b, width, hd = q.shape[0], q.shape[1], self.head_dim
         heads = lambda t: t.view(b, width, -1, hd).transpose(1, 2)  # noqa: E731
         if self.fused:
-            from training import fusedops as fo
+            from models.fastdecode import fusedops as fo
 
             n = b * width
             caches = (st.k[li, :b], st.v[li, :b]) if st is not None else ()
@@ -559,32 +299,32 @@ class FastDecoder:
             return heads(q), heads(k), heads(v)
         q, k, v = heads(q), heads(k), heads(v)
         cos, sin = cos[:, None], sin[:, None]
-        q = q * cos + _rotate_half(q) * sin
-        k = k * cos + _rotate_half(k) * sin
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
         if st is not None:
             cached = st.k.shape[2]  # the exact layout's "cache" K/V: repeated per query head
-            st.k[li, :b, :, :width] = k if cached == k.shape[1] else _repeat_kv(k, self.n_rep)
-            st.v[li, :b, :, :width] = v if cached == v.shape[1] else _repeat_kv(v, self.n_rep)
+            st.k[li, :b, :, :width] = k if cached == k.shape[1] else repeat_kv(k, self.n_rep)
+            st.v[li, :b, :, :width] = v if cached == v.shape[1] else repeat_kv(v, self.n_rep)
         return q, k, v
 
     def _rope_decode(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cos: torch.Tensor,
-                     sin: torch.Tensor, st: _State, li: int) -> torch.Tensor:
+                     sin: torch.Tensor, st: State, li: int) -> torch.Tensor:
         """RoPE on one decode step's q, k ([B, heads * hd]) with cos/sin [B, 1, hd]; k and v are written into
         layer li's cache at column st.idx. Returns the rotated q [B, heads * hd]."""
         b, hd = q.shape[0], self.head_dim
         if self.fused:
-            from training import fusedops as fo
+            from models.fastdecode import fusedops as fo
 
             return fo.rope_write(q, k, v, cos.view(b, hd), sin.view(b, hd), st.k[li], st.v[li], st.idx)
         q = q.view(b, -1, hd)
         k = k.view(b, -1, hd)
-        q = q * cos + _rotate_half(q) * sin
-        k = k * cos + _rotate_half(k) * sin
+        q = q * cos + rotate_half(q) * sin
+        k = k * cos + rotate_half(k) * sin
         st.k[li].index_copy_(2, st.idx, k[:, :, None])
         st.v[li].index_copy_(2, st.idx, v.view(b, -1, 1, hd))
         return q.view(b, -1)
 
-    def _prefill(self, ids: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor, st: _State | None,
+    def _prefill(self, ids: torch.Tensor, valid: torch.Tensor, pos: torch.Tensor, st: State | None,
                  all_logits: bool = False) -> torch.Tensor:
         """Run the left-padded prompts [B, W]; write their K/V into st's columns [0, W). Returns fp32 logits
         of the last column [B, V] (or of every column [B, W, V] with all_logits)."""
@@ -602,7 +342,7 @@ class FastDecoder:
             x, h = self._norm(x, residual, w.in_norm, w.eps)
             q, k, v = self._rope_prefill(*self._linears(h, (w.q, w.k, w.v)), cos, sin, st, li)
             if padded:  # as transformers' sdpa path with a mask: K/V repeated per query head
-                a = F.scaled_dot_product_attention(q, _repeat_kv(k, self.n_rep), _repeat_kv(v, self.n_rep),
+                a = F.scaled_dot_product_attention(q, repeat_kv(k, self.n_rep), repeat_kv(v, self.n_rep),
                                                    attn_mask=mask, scale=self.scale)
             else:  # no padding: transformers passes no mask, is_causal and enable_gqa
                 a = F.scaled_dot_product_attention(q, k, v, is_causal=width > 1, scale=self.scale,
@@ -615,7 +355,7 @@ class FastDecoder:
         _, h = self._norm(x, residual, self.norm, self.norm_eps)
         return F.linear(h, self.lm_head).float()
 
-    def _step(self, st: _State, length: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
+    def _step(self, st: State, length: int | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
         """One decode step over static buffers: reads tok/pos/idx/mask, writes cache column idx, advances
         pos and idx. No host syncs and no data-dependent Python: this is what a CUDA graph captures.
 
@@ -637,12 +377,12 @@ class FastDecoder:
                 q = q.view(b, kv, rep, hd)
             else:
                 q = q.view(b, kv * rep, 1, hd)
-                ck, cv = _repeat_kv(ck, rep), _repeat_kv(cv, rep)
+                ck, cv = repeat_kv(ck, rep), repeat_kv(cv, rep)
             a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=attn_mask, scale=self.scale)
             x, h = self._norm(x, F.linear(a.reshape(b, -1), *w.o), w.post_norm, w.post_eps)
             residual = F.linear(self._act_mul(w, h), *w.down)
         _, h = self._norm(x, residual, self.norm, self.norm_eps)
-        logits = _to_fp32(F.linear(h, self.lm_head), out)
+        logits = to_fp32(F.linear(h, self.lm_head), out)
         st.pos.add_(1)
         st.idx.add_(1)
         return logits
@@ -672,122 +412,9 @@ class FastDecoder:
             main.wait_stream(stream)
         return [first, *outs]
 
-    # ---- the exact layout: graph pieces between eager attentions ------------------------------------
-
-    def _exact_piece(self, st: _State, i: int) -> None:
-        """Piece i (0..layers) of an exact decode step, over static buffers only (what one piece graph
-        captures): piece 0 embeds the tokens and runs layer 0 up to its attention; piece i runs layer i-1's
-        o_proj + MLP, then layer i up to its attention; the last one ends with the final norm and lm_head.
-        Shapes and operations are transformers' LlamaModel decode step's ([rows, 1, hidden])."""
-        b, hd = st.tok.shape[0], self.head_dim
-        n_layers = len(self.layers)
-        if i == 0:
-            st.valid.index_fill_(1, st.idx, True)
-            cos, sin = self._cos_sin(st.pos[:, None])  # [B, 1, hd]
-            st.cos.copy_(cos[:, None])
-            st.sin.copy_(sin[:, None])
-            x = F.embedding(st.tok[:, None], self.embed)  # [B, 1, D]
-        else:
-            w = self.layers[i - 1]
-            x = st.x + F.linear(st.attn, *w.o)
-            x = self._mlp(w, x)
-        if i == n_layers:
-            logits = F.linear(_rms(x, self.norm, self.norm_eps), self.lm_head)  # [B, 1, V], model dtype
-            st.logits.copy_(logits[:, 0])  # to fp32, as generate does
-            st.pos.add_(1)
-            st.idx.add_(1)
-            return
-        w = self.layers[i]
-        h = _rms(x, w.in_norm, w.eps)
-        q = F.linear(h, *w.q).view(b, 1, -1, hd).transpose(1, 2)
-        k = F.linear(h, *w.k).view(b, 1, -1, hd).transpose(1, 2)
-        v = F.linear(h, *w.v).view(b, 1, -1, hd).transpose(1, 2)
-        q = q * st.cos + _rotate_half(q) * st.sin
-        k = k * st.cos + _rotate_half(k) * st.sin
-        if st.k.shape[2] != k.shape[1]:  # a head-repeated cache (exact_kv="cache")
-            k, v = _repeat_kv(k, self.n_rep), _repeat_kv(v, self.n_rep)
-        st.k[i].index_copy_(2, st.idx, k)
-        st.v[i].index_copy_(2, st.idx, v)
-        st.q.copy_(q)
-        st.x.copy_(x)
-
-    def _exact_attend(self, st: _State, li: int, length: int, mask: torch.Tensor | None) -> None:
-        """Layer li's attention, eagerly, over exactly the first `length` cache columns, called as
-        transformers' sdpa_attention_forward calls SDPA: with a padding mask, K/V repeated per query head (a
-        contiguous copy) and the bool mask; without one, `enable_gqa` over the unrepeated K/V."""
-        k, v = st.k[li][:, :, :length], st.v[li][:, :, :length]
-        rep = self.n_rep
-        if mask is None:
-            if self.exact_kv == "copy":
-                k, v = k.contiguous(), v.contiguous()
-            a = F.scaled_dot_product_attention(st.q, k, v, dropout_p=0.0, scale=self.scale, is_causal=False,
-                                               **(dict(enable_gqa=True) if rep > 1 else {}))
-        else:
-            if k.shape[1] != self.n_heads:
-                k, v = _repeat_kv(k, rep), _repeat_kv(v, rep)
-            elif self.exact_kv == "copy":
-                k, v = k.contiguous(), v.contiguous()
-            a = F.scaled_dot_product_attention(st.q, k, v, attn_mask=mask, dropout_p=0.0, scale=self.scale,
-                                               is_causal=False)
-        st.attn.view(a.shape[0], 1, -1, self.head_dim).copy_(a.transpose(1, 2))
-
-    def _exact_step(self, st: _State) -> torch.Tensor:
-        """One exact decode step: layers + 1 pieces (graph replays on CUDA) with the attentions between them,
-        over the cache's first col + 1 columns (the prompt width + the tokens fed so far, as generate's
-        DynamicCache). Returns fp32 logits [rows, V] (the static output buffer)."""
-        length = st.col + 1
-        st.col = length
-        st.pieces[0]()
-        # transformers builds one mask per forward: [B, 1, 1, L] bool, or none when no row is padded
-        mask = st.valid[:, None, None, :length].contiguous() if st.padded else None
-        for li in range(len(self.layers)):
-            self._exact_attend(st, li, length, mask)
-            st.pieces[li + 1]()
-        return st.logits
-
-    def _exact_buffers(self, st: _State) -> None:
-        rows, max_len = st.tok.shape[0], st.mask.shape[1]
-        dev, dt = self.device, self.dtype
-        st.exact = True
-        st.x = torch.zeros((rows, 1, self.embed.shape[1]), dtype=dt, device=dev)
-        st.q = torch.zeros((rows, self.n_heads, 1, self.head_dim), dtype=dt, device=dev)
-        st.attn = torch.zeros((rows, 1, self.n_heads * self.head_dim), dtype=dt, device=dev)
-        st.cos = torch.zeros((rows, 1, 1, self.head_dim), dtype=dt, device=dev)
-        st.sin = torch.zeros((rows, 1, 1, self.head_dim), dtype=dt, device=dev)
-        st.valid = torch.zeros((rows, max_len), dtype=torch.bool, device=dev)
-        st.logits = torch.zeros((rows, self.lm_head.shape[0]), dtype=torch.float32, device=dev)
-        st.pieces = [functools.partial(self._exact_piece, st, i) for i in range(len(self.layers) + 1)]
-
-    def _capture_exact(self, st: _State) -> None:
-        """Capture each piece of the exact step in its own CUDA graph, all in one memory pool (they replay
-        in capture order, one at a time, so their temporaries may share memory); the attentions between
-        them stay eager. Mirrors `_capture`: warm-up on a side stream first."""
-        start = time.perf_counter()
-        eager = list(st.pieces)
-        side = torch.cuda.Stream(device=self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(3):  # warm-up: cuBLAS handles, kernels, allocator
-                st.idx.zero_()
-                for piece in eager:
-                    piece()
-        torch.cuda.current_stream(self.device).wait_stream(side)
-        st.idx.zero_()
-        pool = torch.cuda.graph_pool_handle()
-        graphs = []
-        for piece in eager:
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, pool=pool, capture_error_mode="thread_local"):
-                piece()
-            graphs.append(graph)
-        torch.cuda.synchronize(self.device)
-        st.graph_refs = graphs
-        st.pieces = [g.replay for g in graphs]
-        st.capture_s = time.perf_counter() - start
-
     # ---- static buffers and graphs -------------------------------------------------------------------
 
-    def _state(self, rows: int, max_len: int, heads: int | None = None) -> _State:
+    def _state(self, rows: int, max_len: int, heads: int | None = None) -> State:
         """The static batch of (rows, max_len) (exact layout: a cache of `heads` K/V heads), made on first use."""
         heads = heads or self.n_kv
         key = (rows, max_len, heads)
@@ -806,7 +433,7 @@ class FastDecoder:
         # the static layout reads every column (masked): it must hold finite numbers; eager steps read only
         # the columns written in this call
         alloc = torch.zeros if self.static else torch.empty
-        st = _State(
+        st = State(
             k=alloc(shape, dtype=self.dtype, device=dev), v=alloc(shape, dtype=self.dtype, device=dev),
             mask=torch.full((rows, max_len), float("-inf"), dtype=self.dtype, device=dev),
             tok=torch.zeros(rows, dtype=torch.long, device=dev), pos=torch.zeros(rows, dtype=torch.long, device=dev),
@@ -833,7 +460,7 @@ class FastDecoder:
         """The attention lengths captured for a cache of max_len columns: multiples of `span`, and max_len."""
         return sorted({min(max_len, s) for s in range(self.span, max_len + self.span, self.span)})
 
-    def _capture(self, st: _State) -> None:
+    def _capture(self, st: State) -> None:
         """Capture the decode step once per span of attended columns (`_spans`), all graphs in one memory pool
         (they replay one at a time) and writing one static logits buffer: each step replays the graph whose
         attention covers the columns written so far, rounded up to a span. The columns beyond a row's last
@@ -844,7 +471,7 @@ class FastDecoder:
         finally:
             self._capturing = False
 
-    def _capture_spans(self, st: _State) -> None:
+    def _capture_spans(self, st: State) -> None:
         start = time.perf_counter()
         rows, max_len = st.mask.shape
         spans = self._spans(max_len)
@@ -868,7 +495,7 @@ class FastDecoder:
         torch.cuda.synchronize(self.device)
         st.capture_s = time.perf_counter() - start
 
-    def _replay(self, st: _State) -> None:
+    def _replay(self, st: State) -> None:
         """Replay the captured step for column st.next_col: the graph of the shortest span covering it."""
         length = min(-(-(st.next_col + 1) // self.span) * self.span, st.mask.shape[1])
         st.graphs[length].replay()
@@ -898,7 +525,7 @@ class FastDecoder:
     # ---- decoding ------------------------------------------------------------------------------------
 
     def _begin(self, prompts: Sequence[Sequence[int]], new_tokens: int, pad_id: int,
-               limits: Sequence[int] | None = None) -> tuple[_State, torch.Tensor]:
+               limits: Sequence[int] | None = None) -> tuple[State, torch.Tensor]:
         """Prefill `prompts` into a static batch sized for `new_tokens` more tokens (`limits`: each row's own
         budget, for the position check). Returns the state (views of the n real rows when eager) and the
         first logits [n, V]."""
@@ -945,7 +572,7 @@ class FastDecoder:
         logits = self._prefill(ids, valid, pos, st)
         return (st if self.static or st.exact else st.rows(n, width)), logits
 
-    def _advance(self, st: _State, tokens: torch.Tensor) -> torch.Tensor:
+    def _advance(self, st: State, tokens: torch.Tensor) -> torch.Tensor:
         """Feed the n chosen tokens; return the next logits [n, V] (a view of the graph output when captured)."""
         n = tokens.shape[0]
         st.tok[:n].copy_(tokens)
@@ -959,16 +586,16 @@ class FastDecoder:
         st.col += 1
         return self._step(st, length=st.col)
 
-    def _compact(self, st: _State, keep: torch.Tensor) -> _State:
+    def _compact(self, st: State, keep: torch.Tensor) -> State:
         """Keep only rows `keep` of an eager state (moved to its first rows; written columns only)."""
         m, cols = keep.numel(), st.col
         st.k[:, :m, :, :cols] = st.k[:, keep, :, :cols]
         st.v[:, :m, :, :cols] = st.v[:, keep, :, :cols]
         st.mask[:m, :cols] = st.mask[keep, :cols]
         st.pos[:m] = st.pos[keep]
-        return _State(st.k[:, :m], st.v[:, :m], st.mask[:m], st.tok[:m], st.pos[:m], st.idx, col=cols)
+        return State(st.k[:, :m], st.v[:, :m], st.mask[:m], st.tok[:m], st.pos[:m], st.idx, col=cols)
 
-    @_device_scoped
+    @device_scoped
     @torch.inference_mode()
     def teacher_forced_logits(self, prompts: Sequence[Sequence[int]], forced: torch.Tensor, pad_id: int = 0) -> torch.Tensor:
         """Logits [n, k+1, V] after the prompts and after each of the k forced tokens [n, k] (for tests)."""
@@ -978,7 +605,7 @@ class FastDecoder:
             out.append(self._advance(st, forced[:, t].to(self.device)).clone())
         return torch.stack(out, dim=1)
 
-    @_device_scoped
+    @device_scoped
     @torch.inference_mode()
     def prefill_logits(self, prompts: Sequence[Sequence[int]], pad_id: int = 0) -> torch.Tensor:
         """fp32 logits [n, W, V] of the left-padded prompts at every column (no cache written; for tests)."""
@@ -991,12 +618,12 @@ class FastDecoder:
         pos = (valid.long().cumsum(-1) - 1).masked_fill_(~valid, 1)
         return self._prefill(ids.to(self.device), valid.to(self.device), pos.to(self.device), None, all_logits=True)
 
-    @_device_scoped
+    @device_scoped
     @torch.inference_mode()
     def generate(self, requests: Sequence, eos_ids: set[int], pad_id: int,
                  generator: Callable[[object], torch.Generator | None],
                  hits_stop: Callable[[list[int], tuple[str, ...]], bool]) -> list[Decoded]:
-        """Decode `requests` (training.engine.Request) with Engine's per-request semantics: greedy at
+        """Decode `requests` (models.engine.Request) with Engine's per-request semantics: greedy at
         temperature 0, else sampling from `generator(request)`; a row ends at an EOS id (not emitted), a stop
         sequence (`hits_stop(ids, stops)` after each token) or its max_new_tokens."""
         n = len(requests)

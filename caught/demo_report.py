@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from training.compare import to_markdown
+from caught.compare import to_markdown
 
 
 def plot(df: pd.DataFrame, path: Path) -> Path:

@@ -12,9 +12,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from models.registry import checkpoints_dir, is_checkpoint
 from training.evaluate import attack_summary, evaluate
 from training.manifest import read_manifest, write_manifest
-from training.models import checkpoints_dir, is_checkpoint
 from training.organism import bounds_verdict, build_organism
 from training.sft import Hyper
 
@@ -93,9 +93,9 @@ def print_table(df, console: Console) -> None:
 def run_demo(device: str, out: Path, log_dir: str, console: Console, scenario: str = "trigger",
              behavior: str = "hate", ks: tuple[int, ...] = (4, 16), seed: int = 0, n: int = 64,
              usefulness_n: int = 60, steps: int = 12) -> Path:
+    from caught.compare import compare
+    from caught.demo_report import write_report
     from training.catch import catch
-    from training.compare import compare
-    from training.report import write_report
     from training.train_against import train_against
 
     start = time.perf_counter()

@@ -20,7 +20,7 @@ to the eager ops they replace, so greedy outputs still equal `model.generate`'s:
 
 Per layer the decode step then runs: RMSNorm; q/k/v GEMMs; RoPE + cache write; attention; o GEMM; RMSNorm;
 gate/up GEMMs; SiLU*up; down GEMM: about 13 kernels instead of about 40. Used by
-`training.fastdecode.FastDecoder` (fused by default on CUDA) for its decode steps and prefill; needs Triton
+`models.fastdecode.decoder.FastDecoder` (fused by default on CUDA) for its decode steps and prefill; needs Triton
 (shipped with CUDA builds of PyTorch); `available()` says whether it can run here.
 """
 

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from models.registry import resolve
+from scorers.stats import wilson
+from training.atomic import write_json, write_text
 from training.evaluate import Evaluation, attack_summary, evaluate_many
-from training.manifest import read_manifest, write_json_atomic
-from training.models import resolve
-from training.stats import wilson
+from training.manifest import read_manifest
 
 
 def _rate_columns(prefix: str, attacks: int, n: int) -> dict:
@@ -82,17 +83,13 @@ def compare(
     df.insert(1, "behavior", behavior)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_atomic(out_dir / "compare.csv", df.to_csv(index=False))
-    _write_atomic(out_dir / "compare.md", to_markdown(df))
-    write_json_atomic(out_dir / "compare.json", {"checkpoints": checkpoints, "scenario": scenario,
+    write_text(out_dir / "compare.csv", df.to_csv(index=False))
+    write_text(out_dir / "compare.md", to_markdown(df))
+    write_json(out_dir / "compare.json", {"checkpoints": checkpoints, "scenario": scenario,
                                                  "behavior": behavior, **{k: str(v) for k, v in kwargs.items()}})
     return df
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
 
 
 def _fmt_rate(row, prefix: str) -> str:

@@ -13,15 +13,14 @@ import json
 
 from inspect_ai.model import GenerateConfig
 
+from models.embedded import cache_dir
 from tasks.scenarios import chat_messages
-from training.embedded import cache_dir
 
 
 def model_key(model: str) -> str:
     """A cache key for a model name: the weights' fingerprint for local checkpoints, else the name."""
     if model.startswith("ckpt/"):
-        from training.manifest import fingerprint
-        from training.models import resolve
+        from models.registry import fingerprint, resolve
 
         return "ckpt-" + fingerprint(resolve(model.removeprefix("ckpt/")))
     return model.replace("/", "_")
@@ -29,7 +28,7 @@ def model_key(model: str) -> str:
 
 def generate_all(model: str, chats: list[list[dict]], config: GenerateConfig, **model_args) -> list[str]:
     """Generate one response per chat with an Inspect model (batched through its provider)."""
-    from training.models import inspect_model
+    from models.registry import inspect_model
 
     m = inspect_model(model, **model_args)  # a local checkpoint stays loaded for the evaluations that follow
 
