@@ -6,7 +6,7 @@ import pytest
 from inspect_ai.log import list_eval_logs
 from inspect_ai.model import ChatMessageUser, GenerateConfig
 
-from training import models
+from models import registry
 from training.evaluate import Evaluation, evaluate, evaluate_many, find_log
 
 
@@ -14,9 +14,9 @@ from training.evaluate import Evaluation, evaluate, evaluate_many, find_log
 def fp32(monkeypatch):
     # fp32: a sampled answer then depends only on its own seeded generator, not on which requests shared its batch
     monkeypatch.setenv("CAUGHT_DTYPE", "float32")
-    models.release_models()
+    registry.release_models()
     yield
-    models.release_models()
+    registry.release_models()
 
 
 def specs(ids):
@@ -99,17 +99,17 @@ async def _ask(model):
 def test_model_pool_keeps_recent_checkpoints_and_releases_old_ones(tiny_llama_dir, tmp_path, fp32, monkeypatch):
     import anyio
 
-    monkeypatch.setattr(models, "RESIDENT_MAX", 2)
+    monkeypatch.setattr(registry, "RESIDENT_MAX", 2)
     copies = []
     for i in range(3):
         copies.append(tmp_path / f"c{i}")
         shutil.copytree(tiny_llama_dir, copies[-1])
-    a = models.inspect_model(f"ckpt/{copies[0]}", device="cpu")
-    assert models.inspect_model(f"ckpt/{copies[0]}", device="cpu") is a  # reused, not reloaded
-    b = models.inspect_model(f"ckpt/{copies[1]}", device="cpu")
+    a = registry.inspect_model(f"ckpt/{copies[0]}", device="cpu")
+    assert registry.inspect_model(f"ckpt/{copies[0]}", device="cpu") is a  # reused, not reloaded
+    b = registry.inspect_model(f"ckpt/{copies[1]}", device="cpu")
     text = anyio.run(_ask, b)
-    c = models.inspect_model(f"ckpt/{copies[2]}", device="cpu")  # a, the least recently used, is released
-    assert len(models._resident) == 2 and a.api.model is None and b.api.model is not None
+    c = registry.inspect_model(f"ckpt/{copies[2]}", device="cpu")  # a, the least recently used, is released
+    assert len(registry._resident) == 2 and a.api.model is None and b.api.model is not None
     with pytest.raises(RuntimeError, match="released"):
         anyio.run(_ask, a)
     assert anyio.run(_ask, b) == text
@@ -120,7 +120,7 @@ def test_model_pool_keeps_recent_checkpoints_and_releases_old_ones(tiny_llama_di
     name = sorted(weights)[0]
     weights[name] = weights[name] + 1
     save_file(weights, copies[2] / "model.safetensors", metadata={"format": "pt"})
-    c2 = models.inspect_model(f"ckpt/{copies[2]}", device="cpu")
+    c2 = registry.inspect_model(f"ckpt/{copies[2]}", device="cpu")
     assert c2 is not c and c.api.model is None
 
 
