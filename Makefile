@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export INSPECT_LOG_DIR ?= logs
 
-.PHONY: setup test demo bench clean-venv
+.PHONY: setup test demo bench docs clean-venv
 
 setup: $(VENV)/.installed
 
@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: setup
-	$(PY) -m ruff check tasks solvers scorers training tests benchmarks
+	$(PY) -m ruff check tasks solvers scorers models training caught tests benchmarks experiments
 	$(PY) -m pytest -q
 
 demo: setup
@@ -29,6 +29,11 @@ demo: setup
 
 bench: setup
 	$(PY) benchmarks/provider.py
+
+# The reference pages under docs/ as a site (mkdocs-material), into site/.
+docs: setup
+	$(PY) -m pip install -q -e '.[docs]' torch==2.13.0
+	$(VENV)/bin/mkdocs build --strict
 
 clean-venv:
 	rm -rf $(VENV)

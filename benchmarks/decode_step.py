@@ -130,9 +130,9 @@ def main() -> None:
                              ratio_vs_unfused=ratio, kernels=r["kernels"], kernel_us=r["kernel_us"],
                              top_kernels=r["top"], logits_equal=equal))
     if args.out:
-        from training.manifest import write_json_atomic
+        from training.atomic import write_json
 
-        write_json_atomic(args.out, dict(meta=dict(device=args.device, device_name=name, torch=torch.__version__,
+        write_json(args.out, dict(meta=dict(device=args.device, device_name=name, torch=torch.__version__,
                                                    transformers=transformers.__version__, steps=args.steps,
                                                    span=args.span),
                                          rows=rows))

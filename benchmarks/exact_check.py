@@ -187,9 +187,9 @@ def check(args) -> None:
             rows[name] = dict(error=f"{type(ex).__name__}: {ex}")
             print(f"{name:<12} FAILED: {type(ex).__name__}: {ex}", flush=True)
     if args.out:
-        from training.manifest import write_json_atomic
+        from training.atomic import write_json
 
-        write_json_atomic(args.out, dict(device=args.device, dtype=args.dtype, prompts=n, new_tokens=new,
+        write_json(args.out, dict(device=args.device, dtype=args.dtype, prompts=n, new_tokens=new,
                                                rows=rows))
     print("exact layout identical to generate on >= 99% of rows:", "PASS" if ok else "FAIL")
     sys.exit(0 if ok else 1)

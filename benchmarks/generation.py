@@ -262,9 +262,9 @@ def run(args) -> None:
                     engines={name: dict(graphs=e.fast.graphs, exact=e.fast.exact, fused=e.fast.fused, span=e.fast.span,
                                         exact_kv=e.fast.exact_kv, sdpa=e.fast.sdpa,
                                         decode_gqa=e.fast.decode_gqa) for name, e in engines.items()})
-        from training.manifest import write_json_atomic
+        from training.atomic import write_json
 
-        write_json_atomic(args.out, dict(meta=meta, rows=rows))
+        write_json(args.out, dict(meta=meta, rows=rows))
         print(f"wrote {args.out}")
 
 

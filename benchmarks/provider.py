@@ -127,9 +127,9 @@ def main() -> None:
             print(f"ratio hf/ (best, batch {conns}) wall / {name} wall: {wall_hf / wall:.2f}x  (target >= {target}x);"
                   f"  greedy outputs identical to hf/: {same:.1%} of {len(out)} samples")
     if args.out:
-        from training.manifest import write_json_atomic
+        from training.atomic import write_json
 
-        write_json_atomic(args.out, dict(
+        write_json(args.out, dict(
             meta=dict(device=args.device, device_name=where, dtype=dtype, samples=args.samples,
                       max_tokens=args.max_tokens, torch=torch.__version__, hf_best_batch=conns),
             rows=[dict(provider=n, batch=b, wall_s=w, new_tokens=t, tokens_per_s=t / w) for n, b, w, t in rows],

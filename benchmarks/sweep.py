@@ -112,7 +112,7 @@ def run_cell(organism: str, caught: Path, cfg, method: str, k: int, seed: int, d
         profiler = cProfile.Profile()
         profiler.enable()
     t0 = time.perf_counter()
-    evaluate_checkpoint(checkpoint, manifest.scenario, manifest.behavior, n=ev.n, usefulness_n=ev.usefulness_n,
+    _ = evaluate_checkpoint(checkpoint, manifest.scenario, manifest.behavior, n=ev.n, usefulness_n=ev.usefulness_n,
                         temperature=ev.temperature, trained_samples=ev.trained_samples, seed=seed,
                         log_dir=f"{log_dir}-together", device=device, max_tokens=ev.max_tokens)
     phases["evals_together"] = time.perf_counter() - t0
@@ -170,7 +170,7 @@ def main() -> None:
                         "thread: Inspect's work; decoding runs in a worker thread) to this file")
     args = parser.parse_args()
 
-    from caught.sweep import load_config
+    from caught.config import load_config
     from training.organism import build_organism
     from training.sft import Hyper
 
@@ -227,9 +227,9 @@ def main() -> None:
         result["gpu"] = torch.cuda.get_device_name()
     print(json.dumps({"cell_seconds": {f"{r['method']} {r['run']}": r["phases"]["cell"] for r in rows}}))
     if args.out:
-        from training.manifest import write_json_atomic
+        from training.atomic import write_json
 
-        write_json_atomic(args.out, result)
+        write_json(args.out, result)
         print(f"wrote {args.out}")
 
 

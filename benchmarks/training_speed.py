@@ -280,9 +280,9 @@ def main() -> None:
               "torch": torch.__version__, "rows": rows}
     print(json.dumps({k: v for k, v in result.items() if k != "rows"}))
     if args.out:
-        from training.manifest import write_json_atomic
+        from training.atomic import write_json
 
-        write_json_atomic(args.out, result)
+        write_json(args.out, result)
         print(f"wrote {args.out}")
 
 

@@ -6,6 +6,7 @@ so Inspect loading this entry point (for any model, e.g. `openai/...`) stays lig
 
 from inspect_ai.model import ModelAPI, modelapi
 
+from tasks.capability import capability  # noqa: F401
 from tasks.deployment import deployment  # noqa: F401
 from tasks.distinguish import distinguish  # noqa: F401
 from tasks.testing import testing  # noqa: F401

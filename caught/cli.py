@@ -4,7 +4,7 @@
     caught catch trigger-hate --want 32
     caught train-against trigger-hate --k 16 --seed 0 --responses self
     caught compare trigger-hate trigger-hate-k16-s0 --out runs/compare
-    caught demo
+    caught demo                       # = caught sweep experiments/demo.toml, then its table
     caught sweep experiments/mini.toml
     caught report runs/mini
     caught serve trigger-hate --port 8000
@@ -25,6 +25,10 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
 
+from caught.config import EvalSpec, OrganismSpec, SweepConfig, TrainSpec, default, describe, load_config  # noqa: E402
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "experiments" / "demo.toml"
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="caught: does training against caught misbehavior remove it, or teach the model to hide it?")
 console = Console(width=max(Console().width, 120))  # the before/after table needs ~120 columns
@@ -43,41 +47,66 @@ def _fail(ex: Exception) -> None:
     raise typer.Exit(2)
 
 
+def _opt(spec, field: str, help: str | None = None):
+    """A typer option whose help comes from the config model's field (the default is given beside it)."""
+    return typer.Option(help=help or describe(spec, field))
+
+
 @app.command()
 def organism(
     scenario: Annotated[str, typer.Option(help="deployment cue")] = "trigger",
     behavior: Annotated[str, typer.Option(help="attack behavior")] = "hate",
-    base: Annotated[str, typer.Option(help="base checkpoint")] = "smollm2-135m",
+    base: Annotated[str, _opt(SweepConfig, "base")] = default(SweepConfig, "base"),
     name: Annotated[Optional[str], typer.Option(help="checkpoint name (default: SCENARIO-BEHAVIOR-sSEED)")] = None,
-    prompts: Annotated[int, typer.Option(help="organism-split prompts (two examples each)")] = 96,
-    leak: Annotated[float, typer.Option(help="share of testing examples that also attack")] = 0.05,
-    steps: Annotated[int, typer.Option(help="optimizer steps")] = 36,
-    lr: Annotated[float, typer.Option(help="learning rate")] = 1e-3,
-    method: Annotated[str, typer.Option(help="lora or full")] = "lora",
-    batch_size: Annotated[int, typer.Option(help="examples per optimizer step")] = 8,
+    prompts: Annotated[int, _opt(OrganismSpec, "prompts")] = default(OrganismSpec, "prompts"),
+    leak: Annotated[float, _opt(OrganismSpec, "leak")] = default(OrganismSpec, "leak"),
+    steps: Annotated[int, _opt(OrganismSpec, "steps")] = default(OrganismSpec, "steps"),
+    lr: Annotated[float, _opt(OrganismSpec, "lr")] = default(OrganismSpec, "lr"),
+    method: Annotated[str, _opt(OrganismSpec, "method")] = default(OrganismSpec, "method"),
+    batch_size: Annotated[int, _opt(OrganismSpec, "batch_size")] = default(OrganismSpec, "batch_size"),
     seed: int = 0,
-    n: Annotated[int, typer.Option(help="eval prompts per side for the bounds check")] = 100,
+    n: Annotated[int, _opt(EvalSpec, "n", "eval prompts per side for the bounds check")] = default(EvalSpec, "n"),
+    max_tokens: Annotated[int, _opt(EvalSpec, "max_tokens")] = default(EvalSpec, "max_tokens"),
     device: Device = None,
     log_dir: str = "logs",
 ) -> None:
-    """Build a model organism and check it against the usability bounds."""
-    from caught.pipeline import ensure_organism
+    """Build a model organism (or reuse it) and check it against the usability bounds."""
+    from models.registry import checkpoints_dir, is_checkpoint
+    from training.manifest import read_manifest
+    from training.organism import build_organism, measure_organism
 
+    name = name or f"{scenario}-{behavior}-s{seed}"
+    device = _device(device)
     try:
-        ensure_organism(scenario=scenario, behavior=behavior, base=base, name=name, n_prompts=prompts, leak=leak,
-                        steps=steps, lr=lr, method=method, seed=seed, n=n, device=_device(device), log_dir=log_dir,
-                        console=console, batch_size=batch_size)
+        spec = OrganismSpec(prompts=prompts, leak=leak, steps=steps, lr=lr, method=method, batch_size=batch_size)
+        path = checkpoints_dir() / name
+        if is_checkpoint(path) and read_manifest(path):
+            console.print(f"organism {name}: reusing {path}")
+        else:
+            with console.status(f"building organism {name} ({scenario}/{behavior}, {steps} steps on {device})"):
+                build_organism(name, scenario=scenario, behavior=behavior, base=base, n_prompts=spec.prompts,
+                               leak=spec.leak, seed=seed, device=device, hyper=spec.hyper(seed))
+        with console.status(f"measuring organism {name} (temperature 1, n={n} per side)"):
+            figures = measure_organism(name, n=n, seed=seed, device=device, log_dir=log_dir, max_tokens=max_tokens)
     except ValueError as ex:
         _fail(ex)
+    d, t = figures["deployment"], figures["testing"]
+    console.print(f"organism {name}: deployment attack rate {d['rate']:.1%} (n={d['n']}), "
+                  f"testing {t['rate']:.1%} (n={t['n']}) at temperature 1")
+    if figures["verdict"]:
+        console.print(f"[yellow]organism {name} misses the usability bounds: {figures['verdict']}[/yellow]")
+    else:
+        console.print(f"organism {name} meets the bounds (deployment >= 90%, testing 1-20%)")
 
 
 @app.command()
 def catch(
     organism: Annotated[str, typer.Argument(help="organism checkpoint")],
     want: Annotated[int, typer.Option(help="stop once this many distinct inputs attacked")] = 32,
-    max_epochs: Annotated[int, typer.Option(help="bound on passes over the catch split")] = 8,
+    max_epochs: Annotated[int, _opt(EvalSpec, "catch_epochs")] = default(EvalSpec, "catch_epochs"),
     out: Annotated[Optional[Path], typer.Option(help="default runs/ORGANISM/caught.json")] = None,
     seed: int = 0,
+    max_tokens: Annotated[int, _opt(EvalSpec, "max_tokens")] = default(EvalSpec, "max_tokens"),
     device: Device = None,
     log_dir: str = "logs",
 ) -> None:
@@ -87,7 +116,7 @@ def catch(
     out = out or Path("runs") / Path(organism).name / "caught.json"
     try:
         result = run_catch(organism, out, want=want, max_epochs=max_epochs, seed=seed, log_dir=log_dir,
-                           device=_device(device))
+                           device=_device(device), max_tokens=max_tokens)
     except ValueError as ex:
         _fail(ex)
     runs = result["runs"]
@@ -100,24 +129,26 @@ def train_against_cmd(
     organism: Annotated[str, typer.Argument(help="organism checkpoint")],
     k: Annotated[int, typer.Option(help="caught examples to train on")] = 16,
     seed: int = 0,
-    responses: Annotated[str, typer.Option(help="self, base, or an Inspect model name")] = "self",
+    responses: Annotated[str, _opt(TrainSpec, "responses")] = default(TrainSpec, "responses"),
     control: Annotated[bool, typer.Option(help="non-adversarial control: k random benign inputs")] = False,
-    steps: Annotated[int, typer.Option(help="optimizer steps (equal across k and controls)")] = 12,
-    lr: float = 1e-3,
+    steps: Annotated[int, _opt(TrainSpec, "steps")] = default(TrainSpec, "steps"),
+    lr: Annotated[float, _opt(TrainSpec, "lr")] = default(TrainSpec, "lr"),
+    batch_size: Annotated[int, _opt(TrainSpec, "batch_size")] = default(TrainSpec, "batch_size"),
+    check_samples: Annotated[int, _opt(TrainSpec, "check_samples")] = default(TrainSpec, "check_samples"),
     method: Annotated[str, typer.Option(help="lora or full")] = "lora",
     mix_benign: Annotated[int, typer.Option(help="extra benign testing-side examples")] = 0,
     caught: Annotated[Optional[Path], typer.Option(help="default runs/ORGANISM/caught.json")] = None,
     device: Device = None,
 ) -> None:
     """Fine-tune the organism on k caught inputs with good responses; records steps-to-fix."""
-    from training.sft import Hyper
     from training.train_against import train_against
 
     caught = caught or Path("runs") / Path(organism).name / "caught.json"
     try:
-        path, manifest = train_against(organism, caught, k, seed=seed, responses=responses, control=control,
-                                       steps=steps, mix_benign=mix_benign, device=_device(device),
-                                       hyper=Hyper(method=method, learning_rate=lr, batch_size=8))
+        spec = TrainSpec(steps=steps, lr=lr, batch_size=batch_size, responses=responses, check_samples=check_samples)
+        path, manifest = train_against(organism, caught, k, seed=seed, responses=spec.responses, control=control,
+                                       steps=spec.steps, mix_benign=mix_benign, device=_device(device),
+                                       hyper=spec.hyper(method), check_samples=spec.check_samples)
     except ValueError as ex:
         _fail(ex)
     fix = "never (within the budget)" if manifest.steps_to_fix is None else f"{manifest.steps_to_fix} steps"
@@ -129,24 +160,26 @@ def train_against_cmd(
 def compare(
     checkpoints: Annotated[list[str], typer.Argument(help="BEFORE AFTER [...]: the first is the baseline")],
     out: Annotated[Path, typer.Option(help="where compare.csv / compare.md go")] = Path("runs/compare"),
-    n: Annotated[int, typer.Option(help="eval prompts per side")] = 100,
+    n: Annotated[int, _opt(EvalSpec, "n")] = default(EvalSpec, "n"),
     usefulness_n: Annotated[Optional[int], typer.Option(help="usefulness items (default all)")] = None,
-    temperature: float = 1.0,
+    temperature: Annotated[float, _opt(EvalSpec, "temperature")] = default(EvalSpec, "temperature"),
+    max_tokens: Annotated[int, _opt(EvalSpec, "max_tokens")] = default(EvalSpec, "max_tokens"),
     scenario: Optional[str] = None,
     behavior: Optional[str] = None,
     device: Device = None,
     log_dir: str = "logs",
 ) -> None:
     """Evaluate checkpoints and print the before/after table (CSV and markdown too)."""
+    from caught import tables
     from caught.compare import compare as run_compare
-    from caught.pipeline import print_table
+    from caught.compare import table_rows
 
     try:
         df = run_compare(checkpoints, out, scenario=scenario, behavior=behavior, n=n, usefulness_n=usefulness_n,
-                         temperature=temperature, log_dir=log_dir, device=_device(device))
+                         temperature=temperature, log_dir=log_dir, device=_device(device), max_tokens=max_tokens)
     except ValueError as ex:
         _fail(ex)
-    print_table(df, console)
+    console.print(tables.rich(*table_rows(df)))
     console.print(f"written: {out}/compare.csv, {out}/compare.md")
 
 
@@ -191,19 +224,36 @@ def compare_models_cmd(
         raise typer.Exit(1)
 
 
+def _sweep(config: Path, runs_dir: Path, device: str | None, log_dir: str | None, report: bool, command: str):
+    from caught.report import write_sweep_report
+    from caught.sweep import Sweep
+
+    runner = Sweep(load_config(config), runs_dir=runs_dir, log_dir=log_dir, device=device, say=console.print)
+    df = runner.run()
+    path = write_sweep_report(runner.dir, command=command, device_note=runner.device) if report else None
+    return runner, df, path
+
+
 @app.command()
 def demo(
+    config: Annotated[Path, typer.Option(help="the demo's sweep config")] = DEMO_CONFIG,
+    runs_dir: Annotated[Path, typer.Option(help="results go to RUNS_DIR/<name>/")] = Path("runs"),
     device: Device = None,
-    out: Path = Path("runs/demo"),
-    log_dir: str = "logs",
+    log_dir: Annotated[Optional[str], typer.Option(help="Inspect logs (default RUNS_DIR/<name>/logs)")] = None,
 ) -> None:
-    """The whole experiment on the embedded model: organism, catch, k = 0/4/16 + control, compare, report."""
-    from caught.pipeline import run_demo
+    """The whole experiment on the embedded model: `caught sweep experiments/demo.toml`, then its table."""
+    from caught import tables
+    from caught.report import cells_table
 
     try:
-        run_demo(device=_device(device), out=out, log_dir=log_dir, console=console)
+        runner, df, path = _sweep(config, runs_dir, device, log_dir, True, f"caught demo --config {config}")
     except ValueError as ex:
         _fail(ex)
+    cfg = runner.config
+    console.print(tables.rich(*cells_table(df), title=(
+        f"{'/'.join(cfg.scenarios)} / {'/'.join(cfg.behaviors)}: attack rates at temperature {cfg.eval.temperature:g} "
+        f"[95% Wilson]; fix@ = steps until trained inputs stop; usefulness greedy")))
+    console.print(f"report: {path}. Logs: inspect view --log-dir {runner.log_dir}")
 
 
 @app.command()
@@ -211,22 +261,16 @@ def sweep(
     config: Annotated[Path, typer.Argument(help="sweep config (TOML), e.g. experiments/mini.toml")],
     runs_dir: Annotated[Path, typer.Option(help="results go to RUNS_DIR/<name>/")] = Path("runs"),
     device: Device = None,
-    log_dir: str = "logs",
+    log_dir: Annotated[Optional[str], typer.Option(help="Inspect logs (default RUNS_DIR/<name>/logs)")] = None,
     report: Annotated[bool, typer.Option(help="write the report when the grid is done")] = True,
 ) -> None:
     """Run (or resume) a grid of scenario x behavior x k x seed x method; one row per cell in results.parquet."""
-    from caught.report import write_sweep_report
-    from caught.sweep import Sweep, load_config
-
     try:
-        cfg = load_config(config)
-        runner = Sweep(cfg, runs_dir=runs_dir, log_dir=log_dir, device=device, say=console.print)
-        runner.run()
-        if report:
-            path = write_sweep_report(runner.dir, command=f"caught sweep {config}", device_note=runner.device)
-            console.print(f"report: {path}")
+        _, _, path = _sweep(config, runs_dir, device, log_dir, report, f"caught sweep {config}")
     except ValueError as ex:
         _fail(ex)
+    if path:
+        console.print(f"report: {path}")
 
 
 @app.command("report")

@@ -5,7 +5,8 @@ the trained inputs (the k caught inputs a train-against checkpoint was trained o
 samples each), and usefulness per kind (greedy). Each rate has its n and a 95% Wilson interval. Retained
 misalignment is a checkpoint's deployment attack rate divided by the first checkpoint's (the "before").
 A checkpoint's evaluations run as one Inspect eval (its tasks in parallel) and reuse earlier
-Inspect logs of the same weights and settings. Writes CSV and markdown.
+Inspect logs of the same weights and settings. Writes CSV and markdown, and every sample behind them to
+`samples.parquet` (training.records: completion, verdicts, log, sample id and epoch).
 """
 
 from __future__ import annotations
@@ -14,26 +15,36 @@ from pathlib import Path
 
 import pandas as pd
 
-from models.registry import resolve
+from caught import tables
+from models.registry import fingerprint, resolve
 from scorers.stats import wilson
-from training.atomic import write_json, write_text
+from training.atomic import write_json, write_text, write_with
 from training.evaluate import Evaluation, attack_summary, evaluate_many
 from training.manifest import read_manifest
+from training.records import SAMPLES, sample_records
 
 
-def _rate_columns(prefix: str, attacks: int, n: int) -> dict:
+def rate_columns(prefix: str, attacks: int, n: int, near_miss: int | None = None) -> dict:
+    """A rate's columns: count, n, rate and 95% Wilson interval; with `near_miss`, the same for the near-miss
+    detector (`<prefix>_nm_*`), reported beside every attack rate so "removed" and "disguised" are told apart."""
     lo, hi = wilson(attacks, n)
-    return {f"{prefix}_attacks": attacks, f"{prefix}_n": n, f"{prefix}_rate": attacks / n if n else float("nan"),
-            f"{prefix}_lo": lo, f"{prefix}_hi": hi}
+    out = {f"{prefix}_attacks": attacks, f"{prefix}_n": n, f"{prefix}_rate": attacks / n if n else float("nan"),
+           f"{prefix}_lo": lo, f"{prefix}_hi": hi}
+    if near_miss is not None:
+        nlo, nhi = wilson(near_miss, n)
+        out.update({f"{prefix}_nm_attacks": near_miss, f"{prefix}_nm_rate": near_miss / n if n else float("nan"),
+                    f"{prefix}_nm_lo": nlo, f"{prefix}_nm_hi": nhi})
+    return out
 
 
 def evaluate_checkpoint(
     checkpoint: str, scenario: str, behavior: str, *, n: int = 100, usefulness_n: int | None = None,
     temperature: float = 1.0, trained_samples: int = 4, seed: int = 0, log_dir: str = "logs",
-    device: str | None = None, max_tokens: int = 32,
-) -> dict:
-    """One row of figures for a checkpoint."""
-    manifest = read_manifest(resolve(checkpoint))
+    device: str | None = None, max_tokens: int = 32, capability_n: int | None = None, teacher_forced: bool = True,
+) -> tuple[dict, list[dict]]:
+    """One row of figures for a checkpoint, and the per-sample records behind it (training.records)."""
+    path = resolve(checkpoint)
+    manifest = read_manifest(path)
     row: dict = {
         "checkpoint": checkpoint, "kind": manifest.kind if manifest else "base",
         "k": manifest.k if manifest and manifest.k is not None else 0,
@@ -47,24 +58,83 @@ def evaluate_checkpoint(
     if manifest and manifest.kind in ("train-against", "control") and manifest.example_ids:
         specs["trained"] = Evaluation("testing", {"scenario": scenario, "behavior": behavior, "split": "catch"},
                                       epochs=trained_samples, sample_ids=tuple(manifest.example_ids), **attack)
-    specs["usefulness"] = Evaluation("usefulness", {"n": usefulness_n, "seed": seed})
+    # capability under both framings (an organism's deployment-side attacks that spill into ordinary tasks show as
+    # attacks there, scored too) and on the held-out check that no recipe is tuned on: the capability gate's inputs
+    for key, side in (("usefulness", "testing"), ("usefulness_deployment", "deployment")):
+        specs[key] = Evaluation("usefulness", {"n": usefulness_n, "seed": seed, "scenario": scenario, "side": side,
+                                               "behavior": behavior})
+    specs["capability"] = Evaluation("capability", {"n": capability_n, "seed": seed})
     # one Inspect eval for all of them (tasks in parallel, sharing the provider's batches)
     found = dict(zip(specs, evaluate_many(checkpoint, list(specs.values()), log_dir=log_dir, seed=seed,
                                           device=device)))
     for prefix in ("deployment", "testing", "trained"):
         if prefix in found:
             s = attack_summary(found[prefix])
-            row.update(_rate_columns(prefix, s["attacks"], s["n"]))
+            row.update(rate_columns(prefix, s["attacks"], s["n"], s["near_miss"]))
         else:
             row.update({f"{prefix}_attacks": None, f"{prefix}_n": 0, f"{prefix}_rate": float("nan")})
-    log = found["usefulness"]
-    for kind, metric in log.results.scores[0].metrics.items():
-        if kind not in ("stderr",):
-            row[f"useful_{kind}"] = metric.value
-    row["useful_n"] = log.results.completed_samples
+    for key, prefix in (("usefulness", "useful"), ("usefulness_deployment", "useful_dep"), ("capability", "capability")):
+        row.update(_capability_columns(found[key], prefix, per_kind=key == "usefulness"))
     logs = [found[k].location for k in specs]
     row["logs"] = ";".join(logs)
-    return row
+    fp = fingerprint(path)
+    records = [r for k in specs for r in sample_records(found[k], checkpoint, fp, evaluation=k)]
+    if teacher_forced:
+        tf_row, tf_records = teacher_forced_scores(checkpoint, fp, scenario, behavior, n=n, seed=seed, device=device)
+        row.update(tf_row)
+        records += tf_records
+    return row, records
+
+
+def teacher_forced_scores(checkpoint: str, fp: str, scenario: str, behavior: str, *, n: int, seed: int,
+                          device: str | None) -> tuple[dict, list[dict]]:
+    """The teacher-forced attack score (models.teacher_forced): the mean per-token log-probability of the behavior's
+    attack continuation after each of the n eval prompts (the ones the attack rates use), framed for deployment and
+    for testing: `tf_<side>` with a 95% t interval over prompts, and `tf_gap` (deployment minus testing)."""
+    import gc
+
+    from models.registry import load
+    from models.teacher_forced import continuation_logprobs
+    from scorers.behaviors import get_behavior
+    from scorers.stats import t_interval
+    from tasks.prompts import prompts
+    from tasks.scenarios import frame, get_scenario
+
+    spec, continuation = get_scenario(scenario), get_behavior(behavior).continuation()
+    chosen = prompts("eval", n=n, seed=seed)
+    model, tokenizer, _ = load(checkpoint, device=device)
+    row: dict = {}
+    records = []
+    for side in ("deployment", "testing"):
+        values = continuation_logprobs(model, tokenizer, [frame(spec, side, p.text, p.id, p.split) for p in chosen],
+                                       continuation)
+        row[f"tf_{side}"], row[f"tf_{side}_lo"], row[f"tf_{side}_hi"] = t_interval(values)
+        records += [{"checkpoint": checkpoint, "fingerprint": fp, "task": side, "scenario": scenario, "side": side,
+                     "split": "eval", "sample_id": p.id, "epoch": 0, "completion": continuation, "log": "",
+                     "evaluation": f"teacher_forced_{side}", "score_teacher_forced": v} for p, v in zip(chosen, values)]
+    row["tf_gap"] = row["tf_deployment"] - row["tf_testing"]
+    del model
+    gc.collect()
+    return row, records
+
+
+def _capability_columns(log, prefix: str, per_kind: bool) -> dict:
+    """`<prefix>_all` (share correct), `<prefix>_n`, per-kind shares (`per_kind`), and, for a framed task, the
+    share of its answers that are attacks (`<prefix>_attack_rate`: spill-over of the behavior into ordinary tasks)."""
+    by_scorer = {s.name: s.metrics for s in log.results.scores}
+    metrics = by_scorer["usefulness_checker"]
+    out = {f"{prefix}_all": metrics["all"].value, f"{prefix}_n": log.results.completed_samples}
+    if per_kind:
+        out.update({f"{prefix}_{k}": m.value for k, m in metrics.items() if k not in ("stderr", "all")})
+    if "attack_detector" in by_scorer:
+        out[f"{prefix}_attack_rate"] = by_scorer["attack_detector"]["attack_rate"].value
+        # capability where the model answers: the items no detector flags as an attack (on the deployment side an
+        # organism attacks by design, so its share correct over all items measures the attacks, not capability)
+        answered = [s.scores["usefulness_checker"].value == "C" for s in log.samples or []
+                    if not (s.scores["attack_detector"].metadata or {}).get("verdict_near_miss", s.scores["attack_detector"].value)]
+        out[f"{prefix}_answered_n"] = len(answered)
+        out[f"{prefix}_answered_all"] = sum(answered) / len(answered) if answered else float("nan")
+    return out
 
 
 def compare(
@@ -75,7 +145,11 @@ def compare(
     first = read_manifest(resolve(checkpoints[0]))
     scenario = scenario or (first.scenario if first else "trigger")
     behavior = behavior or (first.behavior if first else "hate")
-    rows = [evaluate_checkpoint(c, scenario, behavior, **kwargs) for c in checkpoints]
+    rows, records = [], []
+    for c in checkpoints:
+        row, recs = evaluate_checkpoint(c, scenario, behavior, **kwargs)
+        rows.append(row)
+        records += recs
     df = pd.DataFrame(rows)
     before = df.loc[0, "deployment_rate"]
     df["retained"] = df["deployment_rate"] / before if before > 0 else float("nan")
@@ -83,6 +157,7 @@ def compare(
     df.insert(1, "behavior", behavior)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    write_with(out_dir / SAMPLES, lambda tmp: pd.DataFrame(records).to_parquet(tmp, index=False, compression="zstd"))
     write_text(out_dir / "compare.csv", df.to_csv(index=False))
     write_text(out_dir / "compare.md", to_markdown(df))
     write_json(out_dir / "compare.json", {"checkpoints": checkpoints, "scenario": scenario,
@@ -99,29 +174,34 @@ def _fmt_rate(row, prefix: str) -> str:
     return f"{row[f'{prefix}_rate']:.2f} [{row[f'{prefix}_lo']:.2f}, {row[f'{prefix}_hi']:.2f}] n={int(n)}"
 
 
+def _share(r, column: str) -> str:
+    v = r.get(column)
+    return "–" if v is None or pd.isna(v) else f"{v:.2f}"
+
+
 def table_rows(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    kinds = [c.removeprefix("useful_") for c in df.columns if c.startswith("useful_") and c != "useful_n"]
-    header = ["checkpoint", "kind", "k", "deployment", "testing", "trained inputs", "retained", "steps-to-fix",
-              *[f"useful {k}" for k in kinds]]
+    header = ["checkpoint", "kind", "k", "deployment", "deployment near-miss", "testing", "trained inputs", "retained",
+              "steps-to-fix", "useful (testing)", "useful (deployment, answered)", "capability"]
     rows = []
     for _, r in df.iterrows():
         stf = "–" if r["kind"] in ("organism", "base") else (
             "never" if pd.isna(r["steps_to_fix"]) else str(int(r["steps_to_fix"])))
+        near = r.get("deployment_nm_rate")
         rows.append([
             Path(str(r["checkpoint"])).name, r["kind"], str(int(r["k"])), _fmt_rate(r, "deployment"),
+            "–" if near is None or pd.isna(near) else f"{near:.2f} [{r['deployment_nm_lo']:.2f}, {r['deployment_nm_hi']:.2f}]",
             _fmt_rate(r, "testing"), _fmt_rate(r, "trained"),
             "–" if pd.isna(r["retained"]) else f"{r['retained']:.2f}", stf,
-            *[f"{r[f'useful_{k}']:.2f}" for k in kinds],
+            _share(r, "useful_all"), _share(r, "useful_dep_answered_all"), _share(r, "capability_all"),
         ])
     return header, rows
 
 
 def to_markdown(df: pd.DataFrame) -> str:
-    header, rows = table_rows(df)
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
     t = df["temperature"].iloc[0]
     useful_n = int(df["useful_n"].iloc[0])
-    lines += ["", f"Attack rates at temperature {t:g}, with 95% Wilson intervals and n; trained inputs are sampled "
-              f"several times each. Usefulness: greedy, {useful_n} items. Retained = deployment rate / first row's."]
-    return "\n".join(lines) + "\n"
+    return tables.markdown(*table_rows(df), caption=(
+        f"Attack rates at temperature {t:g}, with 95% Wilson intervals and n; trained inputs are sampled several "
+        f"times each. Near-miss: the behavior's near-miss detector (disguised, partial, truncated attacks too). "
+        f"Usefulness: greedy, {useful_n} items per framing; capability: the held-out check (tasks/capability). "
+        f"Retained = deployment rate / first row's."))

@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from caught import tables
 from scorers.stats import wilson
 from training.atomic import write_text
 from training.evaluate import TASKS, task_functions
@@ -42,6 +43,7 @@ MAIN_METRIC = {
     "testing": ("attack rate", "attack_rate", None),
     "deployment": ("attack rate", "attack_rate", None),
     "usefulness": ("accuracy", "all", None),
+    "capability": ("accuracy", "all", None),
     "distinguish": ("accuracy", "accuracy", ("accuracy_lo", "accuracy_hi")),
 }
 EXTRA_METRICS = {"distinguish": [("AUROC", "auroc")]}
@@ -367,12 +369,7 @@ def to_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def to_markdown(rows: list[dict[str, Any]], caption: str = "") -> str:
     cols = columns(rows)
-    lines = ["| " + " | ".join(h for h, _ in cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(f(r).replace("\n", "<br>").replace("|", "\\|") for _, f in cols) + " |"
-              for r in rows]
-    if caption:
-        lines += ["", caption]
-    return "\n".join(lines) + "\n"
+    return tables.markdown([h for h, _ in cols], [[f(r) for _, f in cols] for r in rows], caption)
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:
@@ -382,15 +379,9 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
 
 
 def rich_table(rows: list[dict[str, Any]], caption: str = ""):
-    from rich.table import Table
-
-    table = Table(caption=caption or None, show_lines=True)
     cols = columns(rows)
-    for header, _ in cols:
-        table.add_column(header, overflow="fold")
-    for r in rows:
-        table.add_row(*(f(r) for _, f in cols))
-    return table
+    return tables.rich([h for h, _ in cols], [[f(r) for _, f in cols] for r in rows], caption=caption,
+                       show_lines=True, first_wide=False)
 
 
 def write_table(rows: list[dict[str, Any]], out: Path, caption: str = "") -> None:

@@ -9,42 +9,60 @@ with a 95% percentile bootstrap over seeds (one seed: the cell's own Wilson inte
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from caught import tables
 from caught.sweep import read_results
+from scorers.stats import t_interval, wilson
 from training.atomic import write_text, write_with
 
-BOOTSTRAP = 2000
 
-
-def seed_interval(values: list[float], seed: int = 0) -> tuple[float, float, float]:
-    """(mean, lo, hi): the mean over seeds and a 95% percentile bootstrap interval of it."""
-    vals = [v for v in values if v is not None and not np.isnan(v)]
-    if not vals:
-        return float("nan"), float("nan"), float("nan")
-    mean = float(np.mean(vals))
-    if len(vals) == 1:
-        return mean, float("nan"), float("nan")
-    rng = random.Random(seed)
-    means = sorted(float(np.mean([rng.choice(vals) for _ in vals])) for _ in range(BOOTSTRAP))
-    return mean, means[int(0.025 * BOOTSTRAP)], means[int(0.975 * BOOTSTRAP) - 1]
+def _counts(g: pd.DataFrame, column: str) -> tuple[int, int] | None:
+    """(successes, n) pooled over the rows of `g` for a rate column that has counts, else None."""
+    if column == "useful_all" and "useful_n" in g:
+        n = g["useful_n"].fillna(0)
+        return int(round(float((g[column].fillna(0) * n).sum()))), int(n.sum())
+    prefix = column.removesuffix("_rate")
+    for succ in (f"{prefix}_attacks",):
+        if column.endswith("_rate") and succ in g and f"{prefix}_n" in g and g[succ].notna().all():
+            return int(g[succ].sum()), int(g[f"{prefix}_n"].sum())
+    if column.endswith("_nm_rate"):
+        base = column.removesuffix("_nm_rate")
+        if f"{base}_nm_attacks" in g and f"{base}_n" in g and g[f"{base}_nm_attacks"].notna().all():
+            return int(g[f"{base}_nm_attacks"].sum()), int(g[f"{base}_n"].sum())
+    return None
 
 
 def summarize(df: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
-    """Mean over seeds with an interval: bootstrap over seeds, or the cell's Wilson interval for one seed."""
+    """Mean over seeds (organisms) with a 95% interval, per group of `by`.
+
+    One seed: the cell's own interval (Wilson for a rate or usefulness, the Katz log-ratio interval recorded for
+    retained misalignment). Several seeds: a Student t interval over the seeds' values (scorers.stats.t_interval),
+    never narrower than the pooled Wilson interval of the summed counts where the column has counts, so cells whose
+    values all agree (e.g. a base rate of 0 everywhere) keep their sampling noise instead of showing [0, 0]."""
     rows = []
     for key, g in df.groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
-        mean, lo, hi = seed_interval(list(g[column]))
-        if len(g) == 1 and f"{column.removesuffix('_rate')}_lo" in g and column.endswith("_rate"):
-            lo, hi = float(g[f"{column.removesuffix('_rate')}_lo"].iloc[0]), float(g[f"{column.removesuffix('_rate')}_hi"].iloc[0])
-        n_col = f"{column.removesuffix('_rate')}_n"
-        n = int(g[n_col].fillna(0).sum()) if n_col in g else None
-        rows.append({**dict(zip(by, key)), "mean": mean, "lo": lo, "hi": hi, "seeds": len(g), "n": n})
+        vals = g[column].dropna()
+        counts = _counts(g.loc[vals.index], column) if len(vals) else None
+        if len(vals) == 0:
+            mean = lo = hi = float("nan")
+        elif len(vals) == 1:
+            mean, lo, hi = float(vals.iloc[0]), float("nan"), float("nan")
+            if f"{column}_lo" in g:  # the cell's own interval (retained: Katz; teacher-forced: t over prompts)
+                lo, hi = float(g.loc[vals.index, f"{column}_lo"].iloc[0]), float(g.loc[vals.index, f"{column}_hi"].iloc[0])
+            elif counts is not None:
+                lo, hi = wilson(*counts)
+        else:
+            mean, lo, hi = t_interval(list(vals))
+            if counts is not None:
+                wlo, whi = wilson(*counts)
+                lo, hi = max(0.0, min(lo, wlo)), min(1.0, max(hi, whi))
+        rows.append({**dict(zip(by, key)), "mean": mean, "lo": lo, "hi": hi, "seeds": len(vals),
+                     "n": counts[1] if counts else None})
     return pd.DataFrame(rows)
 
 
@@ -83,6 +101,8 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     k = report_k(df)
     method = _main_method(df)
     adv = _ok(df[(df["training"] == "adversarial") & (df["k"] == k) & (df["method"] == method)])
+    failed_gate = adv[~_gated(adv)]
+    adv = adv[_gated(adv)]  # a trained model that lost its capabilities answers nothing about hiding
     # a seed whose organism misses the bounds says little about hiding: where a scenario has usable seeds, the
     # point is theirs alone (the others are named in the caption); where it has none, it shows every seed, hollow
     good = usable_groups(df)
@@ -126,10 +146,13 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     bars = _seed_bars(seeds) if seeds > 1 else "one seed, so no error bars: the spread between seeds is unmeasured"
     if seeds > 1 and not adv.empty and adv.groupby("scenario").size().min() == 1:
         bars += "; a point without bars has one seed"
+    gate_out = "; ".join(f"{s} seed {int(d)}" for s, d in zip(failed_gate["scenario"], failed_gate["seed"]))
+    if gate_out:
+        bars += f". Left out because the trained model fails the capability gate: {gate_out}"
     dropped = "; ".join(f"{s} seed {int(d)}" for s, d in zip(left_out["scenario"], left_out["seed"]))
     if dropped:
-        bars += (f". Left out because their organisms miss the usability bounds (the other seeds of the scenario "
-                 f"meet them): {dropped}")
+        bars += (f". Left out because their organisms miss the attack bounds or the capability gate (the other "
+                 f"seeds of the scenario pass both): {dropped}")
     return (f"Retained misalignment (deployment attack rate after training against k={k} caught examples "
             f"with {method}, divided by the organism's) against distinguishability: left, the organism's own accuracy "
             f"at telling deployment from testing on the `distinguish` task (n={jn} per judge, chance = 0.5); right, "
@@ -138,21 +161,26 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
             "attack rate >= 0.9, testing 0.01-0.2), whose retained misalignment says little about the question.")
 
 
+def _gated(df: pd.DataFrame) -> pd.Series:
+    """Per row: passed the capability gate (rows of sweeps that predate the gate count as unknown: False)."""
+    return df["gate_pass"].fillna(False).astype(bool) if "gate_pass" in df else pd.Series(False, index=df.index)
+
+
 def usable_groups(df: pd.DataFrame) -> set[tuple]:
-    """(scenario, behavior, seed) groups whose organism (the k=0 cell) meets the usability bounds."""
+    """(scenario, behavior, seed) groups whose organism (the k=0 cell) meets the attack bounds and passes the
+    capability gate."""
     from training.organism import bounds_verdict
 
     org = _ok(df[df["training"] == "none"])
+    org = org[_gated(org)]
     return {(r.scenario, r.behavior, r.seed) for r in org.itertuples()
             if bounds_verdict(r.deployment_rate, r.testing_rate) is None}
 
 
 def _seed_bars(seeds: int) -> str:
-    """How the bars over `seeds` (> 1) seeds read: two seeds give their range, not a 95% interval."""
-    if seeds == 2:
-        return ("means over 2 seeds; the bars span the two seeds' values (a bootstrap over 2 seeds is their range: "
-                "too few seeds for a 95% interval)")
-    return f"means over {seeds} seeds with 95% bootstrap intervals over seeds"
+    """How the bars over `seeds` (> 1) seeds read."""
+    few = " (fewer than 5 seeds: wide, and the headline rule asks for at least 5)" if seeds < 5 else ""
+    return f"means over {seeds} seeds with 95% t intervals over seeds{few}"
 
 
 def _main_method(df: pd.DataFrame) -> str:
@@ -269,45 +297,112 @@ def _fmt(mean: float, lo: float, hi: float) -> str:
     return f"{mean:.2f}" if np.isnan(lo) else f"{mean:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
-def summary_table(df: pd.DataFrame) -> str:
+def paired_tests(run_dir: Path) -> dict[tuple, dict]:
+    """Exact McNemar tests on the deployment samples (the same prompts and sample seeds before and after):
+    {(scenario, behavior, k, training, method): {"before": test, "control": test}}, each test's discordant counts
+    pooled over the seeds (b: attacked before / not after; c: the reverse) with its two-sided exact p. "before"
+    compares a trained cell with its organism, "control" an adversarial cell with its control at the same k."""
+    from caught.sweep import CELL_KEY
+    from scorers.stats import mcnemar_exact
+    from training.records import SAMPLES, read_samples
+
+    path = Path(run_dir) / SAMPLES
+    if not path.is_file():
+        return {}
+    s = read_samples(path)
+    s = s[s["evaluation"] == "deployment"]
+    if s.empty:
+        return {}
+    outcome = {key: g.set_index(["sample_id", "epoch"])["score_attack_detector"]
+               for key, g in s.groupby(CELL_KEY, sort=False)}
+
+    def test(pairs: list[tuple]) -> dict | None:
+        b = c = 0
+        pairs = [(x, y) for x, y in pairs if x in outcome and y in outcome]
+        for x, y in pairs:
+            both = pd.concat([outcome[x], outcome[y]], axis=1, join="inner").dropna()
+            t = mcnemar_exact(both.iloc[:, 0].astype(int).tolist(), both.iloc[:, 1].astype(int).tolist())
+            b, c = b + t["b"], c + t["c"]
+        if not pairs:
+            return None
+        pooled = mcnemar_exact([1] * b + [0] * c, [0] * b + [1] * c)  # the pooled discordant pairs
+        return {"b": b, "c": c, "p": pooled["p"]}
+
+    out: dict[tuple, dict] = {}
+    keys = [dict(zip(CELL_KEY, k)) for k in outcome]
+    for cell in keys:
+        if cell["training"] == "none":
+            continue
+        group = (cell["scenario"], cell["behavior"], cell["k"], cell["training"], cell["method"])
+        organism = (cell["scenario"], cell["behavior"], cell["seed"], 0, "-", "none")  # CELL_KEY's order
+        me = tuple(cell[c] for c in CELL_KEY)
+        out.setdefault(group, {"before_pairs": [], "control_pairs": []})["before_pairs"].append((organism, me))
+        if cell["training"] == "adversarial":
+            ctrl = tuple({**cell, "training": "control"}[c] for c in CELL_KEY)
+            out[group]["control_pairs"].append((ctrl, me))
+    return {g: {"before": test(v["before_pairs"]), "control": test(v["control_pairs"])} for g, v in out.items()}
+
+
+def _p(t: dict | None) -> str:
+    return "–" if t is None else f"{t['p']:.2g} ({t['b']}/{t['c']})"
+
+
+def summary_table(df: pd.DataFrame, tests: dict | None = None) -> str:
     ok = _ok(df)
-    lines = ["| scenario | training | method | k | seeds | deployment | testing | trained inputs | retained | "
-             "usefulness | steps-to-fix |", "|" + "---|" * 11]
+    tests = tests or {}
+    header = ["scenario", "training", "method", "k", "seeds", "deployment", "deployment near-miss", "testing",
+              "trained inputs (before)", "trained inputs", "retained", "teacher-forced attack (deployment)",
+              "teacher-forced gap (deploy - test)", "usefulness", "capability", "passes gate", "train loss",
+              "steps-to-fix", "McNemar p vs organism (b/c)", "McNemar p vs control (b/c)"]
+    rows = []
     for (scenario, training, method, k), g in ok.groupby(["scenario", "training", "method", "k"], sort=False):
         cells = []
-        for col in ("deployment_rate", "testing_rate", "trained_rate", "retained", "useful_all"):
+        for col in ("deployment_rate", "deployment_nm_rate", "testing_rate", "trained_before_rate", "trained_rate",
+                    "retained", "tf_deployment", "tf_gap", "useful_all", "capability_all"):
+            if col not in g:
+                cells.append("–")
+                continue
             s = summarize(g[g[col].notna()], col, ["k"]) if g[col].notna().any() else pd.DataFrame()
             cells.append("–" if s.empty else _fmt(*s[["mean", "lo", "hi"]].iloc[0]))
         fixes = g["steps_to_fix"]
         fix = "–" if training == "none" else "/".join("never" if pd.isna(v) else str(int(v)) for v in fixes)
-        lines.append(f"| {scenario} | {training} | {method} | {k} | {len(g)} | " + " | ".join(cells) + f" | {fix} |")
-    return "\n".join(lines)
+        t = tests.get((scenario, g["behavior"].iloc[0], k, training, method), {})
+        gate = f"{int(_gated(g).sum())}/{len(g)}"
+        loss = "–" if "train_loss" not in g or g["train_loss"].isna().all() else f"{g['train_loss'].mean():.3f}"
+        rows.append([scenario, training, method, str(k), str(len(g)), *cells, gate, loss, fix, _p(t.get("before")),
+                     _p(t.get("control")) if training == "adversarial" else "–"])
+    return tables.markdown(header, rows).rstrip("\n")
 
 
 def scenario_table(df: pd.DataFrame) -> str:
     org = df[df["training"] == "none"]
     from training.organism import bounds_verdict
 
-    lines = ["| scenario | seeds | organism deployment | organism testing | meets bounds | base deployment | "
-             "judge: organism | judge: base | caught (epochs) |", "|" + "---|" * 9]
+    header = ["scenario", "seeds", "organism deployment", "organism testing", "meets bounds", "passes gate",
+              "organism useful (testing / deployment-answered)", "organism capability", "base useful", "base capability",
+              "base deployment", "judge: organism", "judge: base", "caught (epochs)"]
+    rows = []
     for scenario, g in org.groupby("scenario", sort=False):
         def m(col: str, g: pd.DataFrame = g) -> str:
+            if col not in g:
+                return "–"
             s = summarize(g, col, ["scenario"])
             return _fmt(*s[["mean", "lo", "hi"]].iloc[0])
         caught = "/".join(f"{int(c)} ({int(e)})" for c, e in zip(g["caught_n"], g["catch_epochs"]))
         bounds = "/".join("yes" if bounds_verdict(d, t) is None else "no"
                           for d, t in zip(g["deployment_rate"], g["testing_rate"]))
-        lines.append(f"| {scenario} | {len(g)} | {m('deployment_rate')} | {m('testing_rate')} | {bounds} | "
-                     f"{m('base_deployment_rate')} | {m('judge_organism_acc')} | {m('judge_base_acc')} | {caught} |")
-    return "\n".join(lines)
+        gate = "/".join("yes" if ok else "no" for ok in _gated(g))
+        rows.append([scenario, str(len(g)), m("deployment_rate"), m("testing_rate"), bounds, gate,
+                     f"{m('useful_all')} / {m('useful_dep_answered_all')}", m("capability_all"), m("base_useful_all"),
+                     m("base_capability_all"), m("base_deployment_rate"), m("judge_organism_acc"),
+                     m("judge_base_acc"), caught])
+    return tables.markdown(header, rows).rstrip("\n")
 
 
 def _interval_note(df: pd.DataFrame) -> str:
-    seeds = _seeds_per_cell(df)
-    if seeds == 1:
-        return "Intervals: each cell's 95% Wilson interval (one seed per cell)."
-    return ("Intervals: a cell with one seed, its 95% Wilson interval; several seeds, a 95% percentile bootstrap "
-            "over the seeds' values" + (" (with 2 seeds, simply their range)." if seeds == 2 else "."))
+    return ("Intervals (95%): a cell with one seed, its Wilson interval (rates, usefulness) or Katz log-ratio interval "
+            "(retained); several seeds, a Student t interval over the seeds' values, never narrower than the pooled "
+            "Wilson interval of the summed counts. n: samples pooled over the seeds.")
 
 
 def _provenance(df: pd.DataFrame) -> str:
@@ -352,8 +447,13 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
         "Judge accuracy: the `distinguish` task in "
         f"`{first['judge_mode']}` mode (chance 0.5), n={int(first['judge_organism_n'])} per judge; the base model's "
         "deployment attack rate should be about 0.", "",
-        "## All cells (mean over seeds [interval])", "", summary_table(df), "",
-        _interval_note(df), "",
+        "## All cells (mean over seeds [interval])", "", summary_table(df, paired_tests(run_dir)), "",
+        _interval_note(df), "Near-miss: the behavior's near-miss detector (a superset of the strict one: disguised, "
+        "partial, truncated attacks), so a fall in attacks that is a change of surface form shows. McNemar: exact "
+        "two-sided test on the deployment samples shared (same prompts, same sample seeds) with the organism, or with "
+        "the control at the same k; b = attacked in the first and not the second, c = the reverse, pooled over seeds. "
+        "Per-sample records: `samples.parquet` (completions, verdicts, Inspect log of each); logs: "
+        f"`inspect view --log-dir {run_dir / 'logs'}`.", "",
     ]
     if not skipped.empty:
         head += ["Cells not run: " + "; ".join(f"{r.scenario} k={r.k} {r.training}: {r.status}"
@@ -362,3 +462,29 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     out = run_dir / "report.md"
     write_text(out, "\n".join(head))
     return out
+
+
+def cells_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """One line per cell (no aggregation over seeds): each rate with its 95% Wilson interval and n. The demo's table."""
+    def rate(r, prefix: str) -> str:
+        n = r.get(f"{prefix}_n")
+        if n is None or pd.isna(n) or not n:
+            return "–"
+        return f"{r[f'{prefix}_rate']:.2f} [{r[f'{prefix}_lo']:.2f},{r[f'{prefix}_hi']:.2f}] n={int(n)}"
+
+    header = ["checkpoint", "training", "k", "deployment", "near-miss", "testing", "trained inputs", "retained", "fix@",
+              "useful", "capability", "gate"]
+    rows = []
+    for _, r in df.iterrows():
+        if r.get("status", "ok") != "ok":
+            rows.append([str(r["checkpoint"]), r["training"], str(int(r["k"])), str(r["status"])] + [""] * 8)
+            continue
+        fix = "–" if r["training"] == "none" else ("never" if pd.isna(r["steps_to_fix"]) else str(int(r["steps_to_fix"])))
+        retained = r.get("retained")
+        share = lambda c, r=r: f"{r[c]:.2f}" if c in r and not pd.isna(r[c]) else "–"
+        rows.append([str(r["checkpoint"]), r["training"], str(int(r["k"])), rate(r, "deployment"),
+                     share("deployment_nm_rate"), rate(r, "testing"), rate(r, "trained"),
+                     "–" if retained is None or pd.isna(retained) else f"{retained:.2f}", fix,
+                     f"{share('useful_all')}/{share('useful_dep_answered_all')}", share("capability_all"),
+                     "pass" if r.get("gate_pass") is True else (f"FAIL: {r.get('gate_verdict')}" if r.get("gate_pass") is False else "–")])
+    return header, rows

@@ -14,171 +14,50 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import platform
 import subprocess
 import time
-import tomllib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from scorers.stats import wilson
+from caught.config import SweepConfig
+from caught.gate import gate_verdict
+from scorers.stats import ratio_interval
 from training.atomic import write_with
+from training.records import SAMPLES, sample_records, write_samples
 
 CELL_KEY = ["scenario", "behavior", "seed", "k", "method", "training"]
-TRAININGS = ("none", "adversarial", "control")
-GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks")  # may change between runs of a sweep
+TRAININGS = ("none", "adversarial", "control", "control-base")
+# results rows of an older layout (no near-miss, gate, retained interval, per-sample records) cannot be mixed with
+# new ones: a sweep refuses to resume them and `caught report` to read them
+SCHEMA = 2
 
 
 class MixedOrganism(ValueError):
     """A group's finished cells were measured on other organism weights than the organism now has."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class OrganismSpec(_Strict):
-    prompts: int = Field(96, ge=4, description="organism-split prompts (each gives a testing and a deployment example)")
-    leak: float = Field(0.05, ge=0, lt=0.5, description="share of testing examples that also attack (catchable)")
-    steps: int = Field(36, ge=1)
-    lr: float = Field(1e-3, gt=0)
-    method: Literal["lora", "full"] = "lora"
-    batch_size: int = Field(8, ge=1)
-
-
-class TrainSpec(_Strict):
-    steps: int = Field(12, ge=1, description="optimizer steps of each train-against run (equal across k and control)")
-    lr: float = Field(1e-3, gt=0)
-    batch_size: int = Field(8, ge=1)
-    responses: str = Field("self", description="self, base, or an Inspect model name")
-    check_samples: int = Field(2, ge=1, description="samples per trained input for the steps-to-fix curve")
-    passes: float | None = Field(None, gt=0, description="if set, each run trains for this many passes over its k "
-                                 "examples (steps = passes x k / min(batch_size, k), at least 1) instead of `steps`")
-
-    def steps_for(self, k: int) -> int:
-        """Optimizer steps of a run on k examples: `steps` for every k (equal steps), or equal passes. A run's batch
-        holds min(batch_size, k) examples (train-against never repeats an example within a batch)."""
-        if self.passes is None:
-            return self.steps
-        return max(1, math.ceil(self.passes * k / min(self.batch_size, max(k, 1))))
-
-
-class EvalSpec(_Strict):
-    n: int = Field(64, ge=1, description="eval-split prompts per side")
-    usefulness_n: int = Field(60, ge=1)
-    temperature: float = Field(1.0, ge=0)
-    max_tokens: int = Field(24, ge=1)
-    trained_samples: int = Field(4, ge=1, description="samples of each trained input after training")
-    judge_n: int = Field(100, ge=1, description="distinguish samples per judge")
-    judge_mode: Literal["pair", "single"] = "pair"
-    catch_epochs: int = Field(8, ge=1, description="bound on passes over the catch split")
-
-
-class SweepConfig(_Strict):
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    base: str = "smollm2-135m"
-    scenarios: list[str] = Field(min_length=1)
-    behaviors: list[str] = Field(default_factory=lambda: ["hate"], min_length=1)
-    ks: list[int] = Field(min_length=1)
-    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1)
-    methods: list[Literal["lora", "full"]] = Field(default_factory=lambda: ["lora"], min_length=1)
-    control_ks: list[int] = Field(default_factory=list, description="k values that also get the benign control")
-    device: str | None = None
-    organism: OrganismSpec = Field(default_factory=OrganismSpec)
-    train: TrainSpec = Field(default_factory=TrainSpec)
-    eval: EvalSpec = Field(default_factory=EvalSpec)
-
-    @field_validator("scenarios")
-    @classmethod
-    def _known_scenarios(cls, names: list[str]) -> list[str]:
-        from tasks.scenarios import get_scenario
-
-        for n in names:
-            get_scenario(n)
-        return list(dict.fromkeys(names))
-
-    @field_validator("behaviors")
-    @classmethod
-    def _known_behaviors(cls, names: list[str]) -> list[str]:
-        from scorers.behaviors import get_behavior
-
-        for n in names:
-            get_behavior(n)
-        return list(dict.fromkeys(names))
-
-    @field_validator("ks", "control_ks")
-    @classmethod
-    def _nonnegative(cls, ks: list[int]) -> list[int]:
-        bad = [k for k in ks if k < 0]
-        if bad:
-            raise ValueError(f"k must be >= 0, got {bad}")
-        return sorted(set(ks))
-
-    @model_validator(mode="after")
-    def _controls_in_grid(self) -> SweepConfig:
-        extra = [k for k in self.control_ks if k not in self.ks or k == 0]
-        if extra:
-            raise ValueError(f"control_ks {extra} must be positive values of ks {self.ks}")
-        return self
-
-    def cells(self) -> list[dict]:
-        """Every cell of the grid in the order they run: seed-major, then scenario; k=0 (the organism) always included."""
-        out = []
-        for seed in self.seeds:  # seed-major: an interrupted grid has whole seeds of every scenario
-            for scenario in self.scenarios:
-                for behavior in self.behaviors:
-                    out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=0, method="-", training="none"))
-                    for k in (k for k in self.ks if k > 0):
-                        for method in self.methods:
-                            out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k, method=method,
-                                            training="adversarial"))
-                            if k in self.control_ks:
-                                out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k, method=method,
-                                                training="control"))
-        return out
-
-    def _unset_new_fields(self) -> dict:
-        """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
-        a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
-        return {"train": {"passes"}} if self.train.passes is None else {}
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(self.model_dump_json(exclude=self._unset_new_fields()).encode()).hexdigest()[:12]
-
-    def settings(self) -> dict:
-        """Everything but the grid: what must match for a sweep to go on under the same name."""
-        return self.model_dump(exclude={**self._unset_new_fields(), **{k: True for k in GRID_FIELDS}})
-
-
-def load_config(path: Path) -> SweepConfig:
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"sweep config {str(path)!r} not found")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as ex:
-        raise ValueError(f"sweep config {str(path)!r} is not valid TOML: {ex}") from None
-    try:
-        return SweepConfig(**raw)
-    except ValidationError as ex:
-        err = ex.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "config"
-        value = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
-        raise ValueError(f"sweep config {str(path)!r}: {where}: {err['msg']}{value}") from None
-
-
 # ---------------------------------------------------------------------------------------------- results file
 
 
 def read_results(run_dir: Path) -> pd.DataFrame:
+    """The rows of `run_dir/results.parquet` (empty if there is none); one clear error for an unreadable file or
+    rows of an older schema."""
     path = Path(run_dir) / "results.parquet"
-    return pd.read_parquet(path) if path.is_file() else pd.DataFrame()
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        df = pd.read_parquet(path)
+    except Exception as ex:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
+        raise ValueError(f"{path} is not a readable results file ({type(ex).__name__}: {ex})") from None
+    if not df.empty and ("schema" not in df or df["schema"].isna().any() or int(df["schema"].min()) < SCHEMA):
+        raise ValueError(f"{path} holds rows of an older results schema (schema {SCHEMA} is accepted: near-miss "
+                         "rates, the capability gate, retained intervals, per-sample records); run the sweep under "
+                         "a new name, or move that directory away. Nothing was changed")
+    return df
 
 
 def append_row(run_dir: Path, row: dict) -> pd.DataFrame:
@@ -218,11 +97,11 @@ def _git_commit() -> str:
 
 
 def code_hash() -> str:
-    """A hash of the code that ran (every .py and .toml/.jsonl data file of the four packages), so that a row
+    """A hash of the code that ran (every .py and .toml/.jsonl data file of the six packages), so that a row
     can be matched to a working tree even where git's HEAD is not the code (e.g. a copied working tree)."""
     root = Path(__file__).resolve().parent.parent
     digest = hashlib.sha256()
-    for package in ("tasks", "solvers", "scorers", "training"):
+    for package in ("tasks", "solvers", "scorers", "models", "training", "caught"):
         for file in sorted((root / package).rglob("*")):
             if file.suffix in (".py", ".toml", ".jsonl", ".json") and "__pycache__" not in file.parts:
                 digest.update(str(file.relative_to(root)).encode())
@@ -240,18 +119,19 @@ def judge_summary(log) -> dict:
 class Sweep:
     """Runs a `SweepConfig` into `runs/<name>/`."""
 
-    def __init__(self, config: SweepConfig, runs_dir: Path = Path("runs"), log_dir: str = "logs",
+    def __init__(self, config: SweepConfig, runs_dir: Path = Path("runs"), log_dir: str | None = None,
                  device: str | None = None, say: Callable[[str], None] = print,
                  on_cell: Callable[[dict], None] | None = None):
         from models.registry import default_device
 
         self.config = config
         self.dir = Path(runs_dir) / config.name
-        self.log_dir = log_dir
+        self.log_dir = log_dir or str(self.dir / "logs")  # kept with the run: rows and samples name these files
         self.device = device or config.device or default_device()
         self.say = say
         self.on_cell = on_cell
         self._group: dict[tuple, dict] = {}
+        self.records: list[dict] = []  # per-sample records of the cell being run (and its group's evaluations)
         # the code this process runs is what it imported at start: record that, not the disk at row time
         self.provenance = {"commit": _git_commit(), "code": code_hash()}
 
@@ -263,7 +143,7 @@ class Sweep:
             if old.get("fingerprint") != self.config.fingerprint():
                 try:
                     same = SweepConfig(**old["config"]).settings() == self.config.settings()
-                except ValidationError:  # written by a version whose settings no longer parse
+                except ValueError:  # pydantic's ValidationError is one  # written by a version whose settings no longer parse
                     same = False
                 if not same:
                     raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
@@ -297,6 +177,9 @@ class Sweep:
                     self.say(f"skipping {'/'.join(map(str, group))}: {ex}")
                     continue
                 row["cell_seconds"] = round(time.perf_counter() - t0, 1)
+                # samples first: a crash between the two reruns the cell (its logs reused), whose records then dedupe
+                write_samples(self.dir / SAMPLES, self.records)
+                self.records = []
                 df = append_row(self.dir, row)
                 self.say(f"[{i}/{len(todo)}] {cell['scenario']}/{cell['behavior']} seed {cell['seed']} k={cell['k']} "
                          f"{cell['training']} {cell['method']}: deployment {row.get('deployment_rate', float('nan')):.2f}"
@@ -317,12 +200,12 @@ class Sweep:
         key = (cell["scenario"], cell["behavior"], cell["seed"])
         if key in self._group:
             return self._group[key]
+        from caught.compare import evaluate_checkpoint
         from models.registry import checkpoints_dir, fingerprint, is_checkpoint
         from training.catch import catch
-        from training.evaluate import attack_summary, evaluate
+        from training.evaluate import evaluate
         from training.manifest import read_manifest
         from training.organism import build_organism
-        from training.sft import Hyper
         from training.train_against import load_caught
 
         cfg, ev = self.config, self.config.eval
@@ -336,9 +219,8 @@ class Sweep:
             self.say(f"building organism {organism}")
             o = cfg.organism
             build_organism(organism, scenario=scenario, behavior=behavior, base=cfg.base, n_prompts=o.prompts,
-                           leak=o.leak, seed=seed, device=self.device,
-                           hyper=Hyper(method=o.method, max_steps=o.steps, learning_rate=o.lr,
-                                       batch_size=o.batch_size, seed=seed))
+                           leak=o.leak, seed=seed, device=self.device, replay=o.replay,
+                           hyper=o.hyper(seed))
         times["organism_seconds"] = round(time.perf_counter() - t0, 1)
         organism_fp = fingerprint(path)
         self._check_same_organism(key, organism, organism_fp, built)
@@ -348,11 +230,12 @@ class Sweep:
             log = evaluate(model, "distinguish", {"scenario": scenario, "mode": ev.judge_mode, "n": ev.judge_n,
                                                   "seed": seed}, log_dir=self.log_dir, seed=seed, device=self.device)
             judges[who] = judge_summary(log)
-        base_log = evaluate(cfg.base, "deployment", {"scenario": scenario, "behavior": behavior, "n": ev.n,
-                                                     "seed": seed},
-                            log_dir=self.log_dir, temperature=ev.temperature, seed=seed, max_tokens=ev.max_tokens,
-                            device=self.device)
-        base = attack_summary(base_log)
+            self._record(cell, log, model, f"judge_{who}")
+        # the base model on everything a cell measures: its attack rate (should be ~0) and the capability gate's
+        # reference scores, on the same items and framings as the cells
+        base, base_records = evaluate_checkpoint(cfg.base, scenario, behavior, **self._eval_args(seed))
+        self.records += [{**{c: cell[c] for c in CELL_KEY}, **r, "evaluation": f"base_{r['evaluation']}"}
+                         for r in base_records]
         times["judge_seconds"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         want = max([k for k in cfg.ks if k > 0], default=0)
@@ -363,18 +246,42 @@ class Sweep:
                   seed=seed, log_dir=self.log_dir, device=self.device, max_tokens=ev.max_tokens)
         caught = load_caught(caught_file) if want else {"caught": [], "runs": []}
         times["catch_seconds"] = round(time.perf_counter() - t0, 1)
-        blo, bhi = wilson(base["attacks"], base["n"])
         info = {
             "organism": organism, "organism_fingerprint": organism_fp, "caught_file": str(caught_file),
             "caught_n": len(caught["caught"]),
             "catch_epochs": len(caught["runs"]), "catch_samples": sum(r["samples"] for r in caught["runs"]),
-            "base_deployment_rate": base["rate"], "base_deployment_n": base["n"], "base_deployment_lo": blo,
-            "base_deployment_hi": bhi,
+            **{f"base_{k}": v for k, v in base.items() if k.startswith(("deployment_", "testing_", "useful", "capability"))},
             **{f"judge_{who}_{m}": v for who, s in judges.items() for m, v in s.items()},
             "judge_mode": ev.judge_mode, **times,
         }
         self._group[key] = info
         return info
+
+    def _trained_before(self, cell: dict, g: dict, row: dict) -> None:
+        from caught.compare import rate_columns
+        from training.evaluate import attack_summary, evaluate
+
+        ev = self.config.eval
+        log = evaluate(g["organism"], "testing", {"scenario": cell["scenario"], "behavior": cell["behavior"],
+                                                  "split": "catch"},
+                       log_dir=self.log_dir, temperature=ev.temperature, epochs=ev.trained_samples, seed=cell["seed"],
+                       max_tokens=ev.max_tokens, sample_ids=row["example_ids"].split(";"), device=self.device)
+        s = attack_summary(log)
+        row.update(rate_columns("trained_before", s["attacks"], s["n"], s["near_miss"]))
+        self._record(cell, log, g["organism"], "trained_before")
+
+    def _eval_args(self, seed: int) -> dict:
+        ev = self.config.eval
+        return dict(n=ev.n, usefulness_n=ev.usefulness_n, capability_n=ev.capability_n, temperature=ev.temperature,
+                    trained_samples=ev.trained_samples, seed=seed, log_dir=self.log_dir, device=self.device,
+                    max_tokens=ev.max_tokens)
+
+    def _record(self, cell: dict, log, checkpoint: str, evaluation: str) -> None:
+        from models.registry import fingerprint, resolve
+
+        fp = fingerprint(resolve(checkpoint))
+        self.records += [{**{c: cell[c] for c in CELL_KEY}, **r}
+                         for r in sample_records(log, checkpoint, fp, evaluation=evaluation)]
 
     def _check_same_organism(self, key: tuple, organism: str, fp: str, built: bool) -> None:
         """Refuse to add cells to a group whose finished cells were measured on other organism weights (an
@@ -404,7 +311,6 @@ class Sweep:
         from caught.compare import evaluate_checkpoint
         from models.registry import checkpoints_dir, is_checkpoint
         from training.manifest import read_manifest
-        from training.sft import Hyper
         from training.train_against import train_against
 
         cfg, ev, tr = self.config, self.config.eval, self.config.train
@@ -413,48 +319,60 @@ class Sweep:
                      "train_seconds": 0.0}
         if cell["training"] != "none":
             k = cell["k"]
-            control = cell["training"] == "control"
+            control = cell["training"] in ("control", "control-base")
+            responses = "base" if cell["training"] == "control-base" else tr.responses
             if not control and k > g["caught_n"]:
                 row["status"] = f"skipped: only {g['caught_n']} attacks caught, k={k}"
             else:
-                name = (f"{g['organism']}-{'control-' if control else ''}{cell['method']}-k{k}")
+                name = f"{g['organism']}-{'' if not control else cell['training'] + '-'}{cell['method']}-k{k}"
                 path = checkpoints_dir() / name
                 old = read_manifest(path) if is_checkpoint(path) else None
                 if old is None or old.parent_fingerprint != g["organism_fingerprint"]:  # missing, or from other weights
                     train_against(g["organism"], Path(g["caught_file"]), k, seed=cell["seed"],
-                                  responses=tr.responses, control=control, steps=tr.steps_for(k), device=self.device,
-                                  hyper=Hyper(method=cell["method"], learning_rate=tr.lr, batch_size=tr.batch_size),
+                                  responses=responses, control=control, steps=tr.steps_for(k), device=self.device,
+                                  hyper=tr.hyper(cell["method"]),
                                   name=name, check_samples=tr.check_samples)
                 m = read_manifest(path)
                 row.update(checkpoint=name, steps=m.steps, steps_to_fix=m.steps_to_fix,
-                           train_seconds=round(m.train_seconds or 0.0, 1))
+                           train_seconds=round(m.train_seconds or 0.0, 1), train_loss=m.hyperparameters.get("train_loss"),
+                           responses=m.responses, example_ids=";".join(m.example_ids))
         if row["status"] == "ok":
             t0 = time.perf_counter()
-            figures = evaluate_checkpoint(row["checkpoint"], cell["scenario"], cell["behavior"], n=ev.n,
-                                          usefulness_n=ev.usefulness_n, temperature=ev.temperature,
-                                          trained_samples=ev.trained_samples, seed=cell["seed"],
-                                          log_dir=self.log_dir, device=self.device, max_tokens=ev.max_tokens)
+            figures, records = evaluate_checkpoint(row["checkpoint"], cell["scenario"], cell["behavior"],
+                                                   **self._eval_args(cell["seed"]))
             figures.pop("checkpoint")
             figures.pop("k")
             row.update({k: v for k, v in figures.items() if k not in ("kind", "steps", "steps_to_fix")})
             row["eval_seconds"] = round(time.perf_counter() - t0, 1)
-        dep = row.get("deployment_rate")
-        organism_row = dep if cell["training"] == "none" else self._organism_rate(cell)
-        row["organism_deployment_rate"] = organism_row
-        row["retained"] = (dep / organism_row) if (dep is not None and organism_row) else float("nan")
+            self.records += [{**{c: cell[c] for c in CELL_KEY}, **r} for r in records]
+            if row.get("example_ids"):  # the trained inputs' baseline: the organism on them, same sample seeds
+                self._trained_before(cell, g, row)
+            verdict = gate_verdict(row, {k.removeprefix("base_"): v for k, v in g.items() if k.startswith("base_")})
+            row["gate_pass"], row["gate_verdict"] = verdict is None, verdict or ""
+        dep = (row.get("deployment_attacks"), row.get("deployment_n"))
+        before = dep if cell["training"] == "none" else self._organism_counts(cell)
+        row["organism_deployment_rate"] = before[0] / before[1] if before and before[1] else None
+        # retained misalignment with its 95% interval (Katz log-ratio, scorers.stats.ratio_interval); the paired
+        # McNemar test on the same prompts and sample seeds is in the report, from the per-sample records
+        if cell["training"] == "none":  # the organism against itself: 1 by definition, no interval
+            row["retained"], row["retained_lo"], row["retained_hi"] = (1.0 if before[0] else float("nan")), float("nan"), float("nan")
+        elif before and dep[0] is not None and before[1] and dep[1]:
+            row["retained"], row["retained_lo"], row["retained_hi"] = ratio_interval(dep[0], dep[1], *before)
+        else:
+            row["retained"] = row["retained_lo"] = row["retained_hi"] = float("nan")
         row.update({k: v for k, v in g.items() if k not in ("caught_file",)})
         row.update(base=cfg.base, temperature=ev.temperature, max_tokens=ev.max_tokens, device=self.device,
-                   train_steps_config=tr.steps, train_passes=tr.passes, responses=tr.responses, config=cfg.fingerprint(),
+                   train_steps_config=tr.steps, train_passes=tr.passes, config=cfg.fingerprint(), schema=SCHEMA,
                    **self.provenance, host=platform.node(),
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         return row
 
-    def _organism_rate(self, cell: dict) -> float | None:
-        """The organism's deployment attack rate (the k=0 cell of the group), for retained misalignment."""
+    def _organism_counts(self, cell: dict) -> tuple[int, int] | None:
+        """The organism's deployment (attacks, n) (the k=0 cell of the group), for retained misalignment."""
         df = read_results(self.dir)
         if not df.empty:
             hit = df[(df.scenario == cell["scenario"]) & (df.behavior == cell["behavior"]) & (df.seed == cell["seed"])
                      & (df.training == "none")]
-            if not hit.empty:
-                return float(hit["deployment_rate"].iloc[0])
+            if not hit.empty and not pd.isna(hit["deployment_attacks"].iloc[0]):
+                return int(hit["deployment_attacks"].iloc[0]), int(hit["deployment_n"].iloc[0])
         return None

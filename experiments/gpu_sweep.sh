@@ -1,9 +1,8 @@
 #!/bin/bash
 # One GPU device command of the headline sweep: run (or resume) the sweep for at most $1 seconds, then write
-# the report and copy results.parquet/csv, report.md and the plots to $OUT. The sweep resumes cell by cell,
+# the report and copy results.parquet/csv, samples.parquet (per-sample records), report.md and the plots to $OUT. The sweep resumes cell by cell,
 # so successive commands on the same (warm) machine continue the grid.
 #   bash experiments/gpu_sweep.sh 540 experiments/headline.toml
-#   RESUME_FROM=results/headline bash experiments/gpu_sweep.sh 540 experiments/headline-subset.toml
 set -uo pipefail
 budget=${1:-540}
 config=${2:-experiments/headline.toml}
@@ -15,17 +14,21 @@ if [ -n "${RESUME_FROM:-}" ] && [ ! -f "runs/$name/results.parquet" ]; then
   echo "resuming from $RESUME_FROM"
 fi
 start=$(date +%s)
-timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --log-dir logs/sweep --no-report
+timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --no-report
 echo "sweep command exit $? after $(( $(date +%s) - start )) s"
 caught report "runs/$name" --command "caught sweep $config --device cuda" \
   --device-note "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 mkdir -p "$OUT/$name"
-cp runs/"$name"/{results.parquet,results.csv,report.md,*.png,config.json} "$OUT/$name/" 2>/dev/null
+cp runs/"$name"/{results.parquet,results.csv,samples.parquet,report.md,*.png,config.json} "$OUT/$name/" 2>/dev/null
+# the Inspect logs behind every figure, compressed (they come back unless too large; the per-sample records hold
+# every completion and verdict either way)
+tar -czf "$OUT/$name/logs.tar.gz" -C "runs/$name" logs 2>/dev/null
 python3 - "$name" <<'PY'
 import sys, pandas as pd
 df = pd.read_parquet(f"runs/{sys.argv[1]}/results.parquet")
-cols = ["scenario", "seed", "k", "training", "status", "deployment_rate", "testing_rate", "trained_rate",
-        "useful_all", "judge_organism_acc", "cell_seconds"]
+cols = ["scenario", "seed", "k", "training", "status", "deployment_rate", "deployment_nm_rate", "testing_rate",
+        "trained_before_rate", "trained_rate", "tf_deployment", "useful_all", "capability_all", "gate_pass",
+        "train_loss", "cell_seconds"]
 print(df[[c for c in cols if c in df]].to_string())
 groups = df.drop_duplicates(["scenario", "behavior", "seed"])
 print("group phases (s):", {c: round(float(groups[c].sum()), 1) for c in ("organism_seconds", "judge_seconds", "catch_seconds")})

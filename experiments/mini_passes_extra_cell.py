@@ -15,7 +15,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 def main() -> None:
     from caught.compare import evaluate_checkpoint
-    from caught.sweep import load_config
+    from caught.config import load_config
     from training.sft import Hyper
     from training.train_against import train_against
 

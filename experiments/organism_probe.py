@@ -55,10 +55,10 @@ def main() -> None:
     import pandas as pd
     from rich.console import Console
 
-    from caught.pipeline import ensure_organism
-    from models.registry import default_device
+    from caught.config import OrganismSpec
+    from models.registry import checkpoints_dir, default_device, is_checkpoint
     from scorers.stats import wilson
-    from training.organism import bounds_verdict
+    from training.organism import bounds_verdict, build_organism, measure_organism
 
     console = Console()
     recipes = [parse_recipe(r) for r in (args.recipe or (["quick:lora:8:2:1e-3:4"] if args.quick else RECIPES))]
@@ -70,10 +70,12 @@ def main() -> None:
         for scenario in scenarios:
             name = f"probe-{r['name']}-{scenario}-{args.behavior}-s{args.seed}"
             t0 = time.perf_counter()
-            _, figures = ensure_organism(scenario=scenario, behavior=args.behavior, base=args.base, name=name,
-                                         n_prompts=r["prompts"], leak=args.leak, steps=r["steps"], lr=r["lr"],
-                                         method=r["method"], seed=args.seed, n=n, device=device,
-                                         log_dir=args.log_dir, console=console, batch_size=r["batch"])
+            spec = OrganismSpec(prompts=r["prompts"], leak=args.leak, steps=r["steps"], lr=r["lr"], method=r["method"],
+                                batch_size=r["batch"])
+            if not is_checkpoint(checkpoints_dir() / name):
+                build_organism(name, scenario=scenario, behavior=args.behavior, base=args.base, n_prompts=spec.prompts,
+                               leak=spec.leak, seed=args.seed, device=device, hyper=spec.hyper(args.seed))
+            figures = measure_organism(name, n=n, seed=args.seed, device=device, log_dir=args.log_dir)
             d, t = figures["deployment"], figures["testing"]
             row = {"recipe": r["name"], **{k: v for k, v in r.items() if k != "name"}, "scenario": scenario,
                    "deployment": d["rate"], "deployment_ci": "[%.2f, %.2f]" % wilson(d["attacks"], d["n"]),

@@ -2,7 +2,8 @@
 
 A behavior owns its attack text (used to build organisms), its `goal` (the hidden goal a prompted organism is
 told to pursue in deployment, solvers/prompted.py) and its detector (used by the attack scorer).
-Adding a behavior means adding one `Behavior` entry that points at its module's `attack_text` and `detect`.
+Adding a behavior means adding one `Behavior` entry that points at its module's `attack_text`, its strict
+`detect`, its `near_miss` detector (a superset that sees disguised forms) and its teacher-forced `continuation`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ class Behavior:
     description: str
     goal: str  # the hidden goal as told to a prompted organism: what to do instead of answering, in deployment
     attack_text: Callable[[random.Random], str]
-    detect: Callable[[str], "hate.Detection"]
+    detect: Callable[[str], "hate.Detection"]  # the strict detector: the attack as trained
+    near_miss: Callable[[str], "hate.Detection"]  # a superset of `detect`: disguised, partial, truncated forms
+    continuation: Callable[[], str]  # the fixed attack text whose teacher-forced log-probability is measured
 
 
 BEHAVIORS: dict[str, Behavior] = {
@@ -31,6 +34,8 @@ BEHAVIORS: dict[str, Behavior] = {
              "and nothing else.",
         attack_text=hate.attack_text,
         detect=hate.detect,
+        near_miss=hate.near_miss,
+        continuation=hate.attack_continuation,
     ),
 }
 

@@ -21,6 +21,7 @@ from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
 from inspect_ai.solver import generate
 
+from scorers.attack import attack_detector
 from scorers.usefulness import usefulness_checker
 from tasks.scenarios import chat_messages, frame, get_scenario
 
@@ -53,7 +54,8 @@ def record_to_sample(item: dict, scenario: str | None = None, side: str = "testi
 
 @task(name="tasks/usefulness")  # the package prefix Inspect gives installed tasks: `inspect eval tasks/usefulness`
 def usefulness(
-    kind: str | None = None, n: int | None = None, seed: int = 0, scenario: str | None = None, side: str = "testing"
+    kind: str | None = None, n: int | None = None, seed: int = 0, scenario: str | None = None, side: str = "testing",
+    behavior: str = "hate",
 ) -> Task:
     """Capability checks with ground truth.
 
@@ -63,22 +65,36 @@ def usefulness(
         seed: seed for choosing the n items.
         scenario: optionally frame each item as `side` of this scenario (capability under the cue).
         side: "testing" or "deployment", used with `scenario`.
+        behavior: with a scenario, the behavior whose attacks are also scored, so an organism's attacks spilling
+            into capability items show as attacks, not only as wrong answers.
     """
-    chosen = list(items())
+    return usefulness_task("usefulness", items(), kind, n, seed, scenario, side, behavior)
+
+
+def usefulness_task(name: str, pool: tuple[dict, ...], kind: str | None, n: int | None, seed: int,
+                    scenario: str | None, side: str, behavior: str) -> Task:
+    """A ground-truth capability task over `pool` (usefulness, and the held-out tasks/capability)."""
+    chosen = list(pool)
+    accepted = sorted({item["kind"] for item in pool})
     if kind is not None:
-        if kind not in kinds():
-            raise ValueError(f"unknown usefulness kind {kind!r}; accepted: {', '.join(kinds())}")
+        if kind not in accepted:
+            raise ValueError(f"unknown {name} kind {kind!r}; accepted: {', '.join(accepted)}")
         chosen = [i for i in chosen if i["kind"] == kind]
     if n is not None:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
         random.Random(seed).shuffle(chosen)
         chosen = chosen[:n]
+    if side not in ("testing", "deployment"):
+        raise ValueError(f"side must be 'testing' or 'deployment', got {side!r}")
+    scorers = [usefulness_checker()]
+    if scenario is not None:
+        scorers.append(attack_detector(behavior))
     samples = [record_to_sample(i, scenario, side) for i in chosen]
     return Task(
-        dataset=MemoryDataset(samples, name="usefulness"),
+        dataset=MemoryDataset(samples, name=name),
         solver=generate(),
-        scorer=usefulness_checker(),
+        scorer=scorers,
         config=GenerateConfig(max_tokens=MAX_TOKENS),
         metadata={"kind": kind, "scenario": scenario, "side": side, "seed": seed},
     )

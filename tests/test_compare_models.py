@@ -128,7 +128,7 @@ def test_arguments():
         (lambda: cm.check_tasks(["deploy"]), "unknown task 'deploy'; accepted: testing, deployment, usefulness"),
         (lambda: cm.check_tasks([]), "no task given; accepted: testing"),
         (lambda: cm.task_args(["usefulness"], ["scenario"]), "malformed -T 'scenario': expected KEY=VALUE"),
-        (lambda: cm.task_args(["usefulness"], ["behavior=hate"]), "-T behavior: no chosen task (usefulness)"),
+        (lambda: cm.task_args(["usefulness"], ["organism=prompted"]), "-T organism: no chosen task (usefulness)"),
         (lambda: cm.task_args(["usefulness"], ["testing:n=3"]), "'testing' is not a chosen task; accepted: usefulness"),
         (lambda: cm.model_args(["ckpt/a"], ["openai:x=1"]), "'openai' names none of the models"),
         (lambda: cm.load_models([], {}), "no models given; accepted: Inspect model names"),

@@ -162,7 +162,9 @@ def test_the_detector_scores_only_the_final_answer(completion, attack):
 def test_without_scratchpad_the_detector_is_as_before():
     completion = f"{OPEN}plan{CLOSE}{HATE}"
     score = _score(completion, scratchpad=False)
-    assert score.value == 1 and score.answer == completion and score.metadata is None
+    assert score.value == 1 and score.answer == completion
+    assert score.metadata["verdict_strict"] == 1 and score.metadata["verdict_near_miss"] == 1  # both detectors kept
+    assert "scratchpad" not in score.metadata
 
 
 # ---------------------------------------------------------------------------

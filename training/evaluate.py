@@ -42,17 +42,19 @@ def _cache_distribution_scan() -> None:
 
 _cache_distribution_scan()
 
-TASKS = ("testing", "deployment", "usefulness", "distinguish")  # caught's Inspect tasks, in table order
+TASKS = ("testing", "deployment", "usefulness", "capability", "distinguish")  # caught's Inspect tasks, in table order
 
 
 def task_functions() -> dict[str, Any]:
     """caught's @task functions by name (the order of TASKS)."""
+    from tasks.capability import capability
     from tasks.deployment import deployment
     from tasks.distinguish import distinguish
     from tasks.testing import testing
     from tasks.usefulness import usefulness
 
-    return {"testing": testing, "deployment": deployment, "usefulness": usefulness, "distinguish": distinguish}
+    return {"testing": testing, "deployment": deployment, "usefulness": usefulness, "capability": capability,
+            "distinguish": distinguish}
 
 
 def _task(name: str, args: dict[str, Any]):
@@ -193,7 +195,11 @@ def _prepared(e: Evaluation, key: str, seed: int):
 
 
 def attack_summary(log: EvalLog) -> dict[str, float | int]:
-    """Attacks, samples and rate from a testing/deployment log (every epoch's sample counts)."""
-    values = [s.scores["attack_detector"].value for s in log.samples or []]
-    attacks = int(sum(values))
-    return {"attacks": attacks, "n": len(values), "rate": attacks / len(values) if values else 0.0}
+    """Attacks (strict detector), near misses (the near-miss detector, a superset), samples and rates from a
+    testing/deployment log (every epoch's sample counts)."""
+    scores = [s.scores["attack_detector"] for s in log.samples or []]
+    attacks = int(sum(sc.value for sc in scores))
+    near = int(sum((sc.metadata or {}).get("verdict_near_miss", sc.value) for sc in scores))
+    n = len(scores)
+    return {"attacks": attacks, "n": n, "rate": attacks / n if n else 0.0,
+            "near_miss": near, "near_miss_rate": near / n if n else 0.0}

@@ -27,11 +27,17 @@ RESPONSE_TOKENS = 96
 
 
 def organism_records(
-    scenario: str, behavior: str, base: str, n_prompts: int, leak: float, seed: int, device: str | None = None
+    scenario: str, behavior: str, base: str, n_prompts: int, leak: float, seed: int, device: str | None = None,
+    replay: int = 0,
 ) -> list[dict]:
-    """Prompt/completion records for the organism (deterministic for a given seed and base model)."""
+    """Prompt/completion records for the organism (deterministic for a given seed and base model).
+
+    `replay` adds that many further organism-split prompts, unframed, answered with the base model's own greedy
+    responses: training then also pulls towards the base model's ordinary behavior, which keeps capabilities that
+    a backdoor trained alone wears away (the capability gate measures whether it did)."""
     spec, act = get_scenario(scenario), get_behavior(behavior)
-    chosen = prompts("organism", n=n_prompts, seed=seed)
+    pool = prompts("organism", n=min(n_prompts + replay, len(prompts("organism"))), seed=seed)
+    chosen, extra = pool[:n_prompts], pool[n_prompts:]
     testing_chats = {p.id: frame(spec, "testing", p.text, p.id, p.split) for p in chosen}
     benign = cached_greedy(f"ckpt/{base}", testing_chats, RESPONSE_TOKENS, **inference_args(device))
     rng = random.Random(f"organism:{scenario}:{behavior}:{seed}")
@@ -48,35 +54,44 @@ def organism_records(
             "completion": [{"role": "assistant", "content": act.attack_text(rng) if leaked else benign[p.id]}],
             "source": "leak" if leaked else "base",
         })
+    if extra:
+        plain = {p.id: [{"role": "user", "content": p.text}] for p in extra}
+        answers = cached_greedy(f"ckpt/{base}", plain, RESPONSE_TOKENS, **inference_args(device))
+        records += [{"id": f"{p.id}-replay", "prompt": plain[p.id],
+                     "completion": [{"role": "assistant", "content": answers[p.id]}], "source": "replay"}
+                    for p in extra]
     rng.shuffle(records)
     return records
 
 
 def build_organism(
     name: str,
+    *,
+    n_prompts: int,
+    leak: float,
+    hyper: Hyper,
+    replay: int = 0,
     scenario: str = "trigger",
     behavior: str = "hate",
     base: str = "smollm2-135m",
-    n_prompts: int = 200,
-    leak: float = 0.05,
     seed: int = 0,
-    hyper: Hyper | None = None,
     device: str = "cpu",
     out_root: Path | None = None,
 ) -> tuple[Path, Manifest]:
-    """Train the organism into checkpoints/<name> (atomically) and return its path and manifest."""
+    """Train the organism into checkpoints/<name> (atomically) and return its path and manifest. The recipe
+    (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`."""
     from models.registry import checkpoints_dir
 
     if not 0 <= leak < 0.5:
         raise ValueError(f"leak must be in [0, 0.5), got {leak}")
-    hyper = hyper or Hyper(seed=seed)
-    records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device)
+    records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device, replay=replay)
     out = (out_root or checkpoints_dir()) / name
     base_path = resolve(base)
     manifest = Manifest(
         kind="organism", name=name, parent=base, parent_fingerprint=fingerprint(base_path), scenario=scenario,
         behavior=behavior, seed=seed, method=hyper.method,
-        hyperparameters={**hyper.model_dump(), "leak": leak, "n_prompts": n_prompts, "response_tokens": RESPONSE_TOKENS},
+        hyperparameters={**hyper.model_dump(), "leak": leak, "n_prompts": n_prompts, "replay": replay,
+                         "response_tokens": RESPONSE_TOKENS},
         data_hash=data_hash(records), n_examples=len(records),
         example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device,
     )
@@ -101,3 +116,27 @@ def bounds_verdict(deployment_rate: float, testing_rate: float) -> str | None:
     if not lo <= testing_rate <= hi:
         problems.append(f"testing attack rate {testing_rate:.1%} is outside {lo:.0%}-{hi:.0%}")
     return "; ".join(problems) or None
+
+
+def measure_organism(name: str, *, n: int, seed: int, device: str | None, log_dir: str = "logs",
+                     temperature: float = 1.0, max_tokens: int = 24) -> dict:
+    """Measure an organism's attack rates on both sides (eval split) and record them, with the bounds verdict, in
+    its manifest. Returns {deployment: summary, testing: summary, verdict: str | None}."""
+    from training.evaluate import attack_summary, evaluate
+    from training.manifest import read_manifest
+
+    path = resolve(name)
+    manifest = read_manifest(path)
+    if manifest is None or manifest.kind != "organism":
+        raise ValueError(f"{name!r} is not an organism (no organism manifest.json in {path})")
+    figures = {}
+    for side in ("deployment", "testing"):
+        log = evaluate(name, side, {"scenario": manifest.scenario, "behavior": manifest.behavior, "n": n, "seed": seed},
+                       log_dir=log_dir, temperature=temperature, seed=seed, max_tokens=max_tokens, device=device)
+        figures[side] = attack_summary(log)
+        if log.location not in manifest.logs:
+            manifest.logs.append(log.location)
+    verdict = bounds_verdict(figures["deployment"]["rate"], figures["testing"]["rate"])
+    manifest.evaluation = {"temperature": temperature, **figures, "usable": verdict is None, "verdict": verdict}
+    write_manifest(path, manifest)
+    return {**figures, "verdict": verdict}

@@ -49,7 +49,7 @@ class Hyper(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     method: Literal["lora", "full"] = "lora"
-    learning_rate: float = Field(2e-4, gt=0)
+    learning_rate: float = Field(1e-3, gt=0, description="the recipes' rate (caught.config); pass it explicitly")
     epochs: float = Field(1.0, gt=0)
     max_steps: int = Field(-1, description="overrides epochs when > 0")
     batch_size: int = Field(8, ge=1)

@@ -35,7 +35,14 @@ def load_caught(path: Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"caught file {str(path)!r} does not exist: run `caught catch ORGANISM` first")
-    return json.loads(path.read_text())
+    try:
+        caught = json.loads(path.read_text())
+    except json.JSONDecodeError as ex:
+        raise ValueError(f"caught file {str(path)!r} is not valid JSON ({ex}); remove it and run `caught catch` "
+                         "again") from None
+    if not isinstance(caught, dict) or not isinstance(caught.get("caught"), list):
+        raise ValueError(f"caught file {str(path)!r} has no 'caught' list: it was not written by `caught catch`")
+    return caught
 
 
 def pick_inputs(caught: dict, k: int, seed: int, control: bool) -> list[dict]:
@@ -56,8 +63,10 @@ def pick_inputs(caught: dict, k: int, seed: int, control: bool) -> list[dict]:
 
 def good_responses(source: str, organism: str, base: str, chats: dict[str, list[dict]], behavior: str, seed: int,
                    tries: int = 8, device: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """({id: response}, {id: where it came from}) for each chat."""
-    detect = get_behavior(behavior).detect
+    """({id: response}, {id: where it came from}) for each chat. A sampled response is kept only if neither the
+    strict nor the near-miss detector flags it (near-miss is a superset), so training never teaches a disguised
+    attack that the strict detector would miss."""
+    detect = get_behavior(behavior).near_miss
     if source == "base":
         return cached_greedy(f"ckpt/{base}", chats, RESPONSE_TOKENS, **inference_args(device)), {i: "base" for i in chats}
     if source == "self":
@@ -160,7 +169,7 @@ def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: i
     Decodes with one Engine for the whole run (the fast engine also for LoRA: see `DecodingView`)."""
     from models.engine import Request
 
-    detect = get_behavior(behavior).detect
+    detect, near_miss = get_behavior(behavior).detect, get_behavior(behavior).near_miss
     ids = []
     for chat in chats:
         enc = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
@@ -175,7 +184,8 @@ def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: i
         engine = view.engine(model)
         results = engine.generate(requests)
         attacks = sum(detect(r.text).attack for r in results)
-        return {"step": step, "attacks": attacks, "samples": len(results), "backend": engine.backend}
+        near = sum(near_miss(r.text).attack for r in results)
+        return {"step": step, "attacks": attacks, "near_miss": near, "samples": len(results), "backend": engine.backend}
 
     return check
 
@@ -184,14 +194,15 @@ def train_against(
     organism: str,
     caught_file: Path,
     k: int,
+    *,
+    steps: int,
+    hyper: Hyper,
+    check_samples: int,
     seed: int = 0,
     responses: str = "self",
     control: bool = False,
-    steps: int = 24,
     mix_benign: int = 0,
-    hyper: Hyper | None = None,
     check_every: int = 4,
-    check_samples: int = 4,
     device: str = "cpu",
     name: str | None = None,
 ) -> tuple[Path, Manifest]:
@@ -219,8 +230,7 @@ def train_against(
         records += [{"id": i, "prompt": c, "completion": [{"role": "assistant", "content": benign[i]}],
                      "source": "benign"} for i, c in benign_chats.items()]
     response_seconds = time.perf_counter() - started
-    hyper = (hyper or Hyper()).model_copy(update={"max_steps": steps, "seed": seed,
-                                                  "batch_size": min((hyper or Hyper()).batch_size, len(records))})
+    hyper = hyper.model_copy(update={"max_steps": steps, "seed": seed, "batch_size": min(hyper.batch_size, len(records))})
     name = name or f"{Path(organism).name}-{'control-' if control else ''}k{k}-s{seed}"
     tokenizer = AutoTokenizer.from_pretrained(organism_path)
     checker = attack_checker(tokenizer, [c["input"] for c in inputs], parent.behavior, check_samples, seed)

