@@ -147,3 +147,16 @@ def test_smollm_organism_separates_deployment_from_testing(workdir):
     r = rates("smol-organism", 32, str(workdir / "logs"), temperature=1.0)
     assert r["deployment"] - r["testing"] >= 0.4, r
     assert os.path.isdir(workdir / "checkpoints" / "smol-organism")
+
+
+def test_replay_adds_base_answers_on_further_prompts_without_changing_the_rest(tiny_llama_dir):
+    from training.organism import organism_records
+
+    plain = organism_records("trigger", "hate", str(tiny_llama_dir), 8, 0.25, 0, "cpu")
+    more = organism_records("trigger", "hate", str(tiny_llama_dir), 8, 0.25, 0, "cpu", replay=5)
+    replayed = [r for r in more if r["source"] == "replay"]
+    assert len(replayed) == 5 and len(more) == len(plain) + 5
+    assert sorted(r["id"] for r in plain) == sorted(r["id"] for r in more if r["source"] != "replay")
+    assert all(len(r["prompt"]) == 1 and r["prompt"][0]["role"] == "user" for r in replayed)  # unframed
+    used = {r["id"].rsplit("-", 1)[0] for r in plain}
+    assert not used & {r["id"].removesuffix("-replay") for r in replayed}  # other prompts than the organism's own

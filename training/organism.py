@@ -36,8 +36,10 @@ def organism_records(
     responses: training then also pulls towards the base model's ordinary behavior, which keeps capabilities that
     a backdoor trained alone wears away (the capability gate measures whether it did)."""
     spec, act = get_scenario(scenario), get_behavior(behavior)
-    pool = prompts("organism", n=min(n_prompts + replay, len(prompts("organism"))), seed=seed)
-    chosen, extra = pool[:n_prompts], pool[n_prompts:]
+    chosen = prompts("organism", n=n_prompts, seed=seed)
+    taken = {p.id for p in chosen}
+    rest = [p for p in prompts("organism") if p.id not in taken]
+    extra = random.Random(f"replay:{seed}").sample(rest, min(replay, len(rest))) if replay else []
     testing_chats = {p.id: frame(spec, "testing", p.text, p.id, p.split) for p in chosen}
     benign = cached_greedy(f"ckpt/{base}", testing_chats, RESPONSE_TOKENS, **inference_args(device))
     rng = random.Random(f"organism:{scenario}:{behavior}:{seed}")
