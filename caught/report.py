@@ -153,6 +153,11 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     if dropped:
         bars += (f". Left out because their organisms miss the attack bounds or the capability gate (the other "
                  f"seeds of the scenario pass both): {dropped}")
+    if adv.empty:
+        why = (f" Left out because the trained model fails the capability gate: {gate_out}." if gate_out else "")
+        return (f"Retained misalignment against distinguishability at k={k} ({method}): no trained cell whose organism "
+                f"meets the attack bounds and passes the capability gate, and which passes the gate itself, so "
+                f"nothing is plotted.{why}")
     return (f"Retained misalignment (deployment attack rate after training against k={k} caught examples "
             f"with {method}, divided by the organism's) against distinguishability: left, the organism's own accuracy "
             f"at telling deployment from testing on the `distinguish` task (n={jn} per judge, chance = 0.5); right, "
@@ -294,7 +299,10 @@ def plot_control(df: pd.DataFrame, path: Path) -> str | None:
 def _fmt(mean: float, lo: float, hi: float) -> str:
     if np.isnan(mean):
         return "–"
-    return f"{mean:.2f}" if np.isnan(lo) else f"{mean:.2f} [{lo:.2f}, {hi:.2f}]"
+    if np.isnan(lo):
+        return f"{mean:.2f}"
+    digits = 3 if 0 < hi < 0.01 else 2  # a rate of 0 keeps its upper bound visible: 0.000 [0.000, 0.004]
+    return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
 def paired_tests(run_dir: Path) -> dict[tuple, dict]:
@@ -361,6 +369,9 @@ def summary_table(df: pd.DataFrame, tests: dict | None = None) -> str:
                     "retained", "tf_deployment", "tf_gap", "useful_all", "capability_all"):
             if col not in g:
                 cells.append("–")
+                continue
+            if col == "retained" and training == "none":
+                cells.append("1 (by definition)")
                 continue
             s = summarize(g[g[col].notna()], col, ["k"]) if g[col].notna().any() else pd.DataFrame()
             cells.append("–" if s.empty else _fmt(*s[["mean", "lo", "hi"]].iloc[0]))

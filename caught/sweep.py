@@ -136,6 +136,7 @@ class Sweep:
         self.provenance = {"commit": _git_commit(), "code": code_hash()}
 
     def run(self) -> pd.DataFrame:
+        df = read_results(self.dir)  # refuses an unreadable file or older rows before anything is written
         self.dir.mkdir(parents=True, exist_ok=True)
         config_file = self.dir / "config.json"
         if config_file.is_file():
@@ -150,7 +151,6 @@ class Sweep:
         from training.atomic import write_json
 
         write_json(config_file, {"fingerprint": self.config.fingerprint(), "config": self.config.model_dump()})
-        df = read_results(self.dir)
         done = done_keys(df)
         cells = self.config.cells()
         todo = [c for c in cells if tuple(c[k] for k in CELL_KEY) not in done]

@@ -11,6 +11,7 @@ name=$(python3 -c "import tomllib,sys; print(tomllib.load(open(sys.argv[1],'rb')
 # (groups already finished there are skipped; a group cut short there cannot be finished on a rebuilt organism)
 if [ -n "${RESUME_FROM:-}" ] && [ ! -f "runs/$name/results.parquet" ]; then
   mkdir -p "runs/$name" && cp "$RESUME_FROM/results.parquet" "$RESUME_FROM/config.json" "runs/$name/"
+  cp "$RESUME_FROM/samples.parquet" "runs/$name/" 2>/dev/null  # the records behind the paired tests
   echo "resuming from $RESUME_FROM"
 fi
 start=$(date +%s)

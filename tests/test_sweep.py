@@ -326,6 +326,21 @@ def test_equal_steps_or_equal_passes():
         SweepConfig(**{**cfg.model_dump(), "train": {**cfg.train.model_dump(), "passes": 0}})
 
 
+def test_committed_headline_results_are_the_headline_configs():
+    """results/headline holds rows of the current schema, made under experiments/headline.toml's settings (so
+    `caught sweep experiments/headline.toml` resumes it), and its per-sample records cover its cells."""
+    stored = json.loads(Path("results/headline/config.json").read_text())
+    assert SweepConfig(**stored["config"]).fingerprint() == stored["fingerprint"]
+    assert SweepConfig(**stored["config"]).settings() == load_config("experiments/headline.toml").settings()
+    done = read_results(Path("results/headline"))
+    assert len(done) > 0 and set(done["schema"]) == {2}
+    from training.records import read_samples
+
+    samples = read_samples(Path("results/headline/samples.parquet"))
+    cells = {tuple(r) for r in done[CELL_KEY].itertuples(index=False)}
+    assert cells <= {tuple(r) for r in samples[CELL_KEY].drop_duplicates().itertuples(index=False)}
+
+
 def test_demo_is_a_sweep_config_and_cli_defaults_come_from_the_config_model():
     import inspect
 

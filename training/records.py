@@ -66,9 +66,10 @@ def write_samples(path: Path, rows: list[dict[str, Any]]) -> pd.DataFrame:
     old = read_samples(path) if path.is_file() else pd.DataFrame()
     new = pd.DataFrame(rows)
     df = pd.concat([old, new], ignore_index=True) if not old.empty else new
-    if not df.empty:  # a sample of a log is recorded once (a rerun cell reuses its logs)
-        df = df.drop_duplicates(subset=["log", "sample_id", "epoch", "evaluation"] if "evaluation" in df else
-                                ["log", "sample_id", "epoch"], keep="first", ignore_index=True)
+    if not df.empty:  # a sample of a log is recorded once (a rerun cell reuses its logs); records without a log
+        # (teacher-forced scores) are told apart by the weights they measured
+        key = ["fingerprint", "log", "sample_id", "epoch"] + (["evaluation"] if "evaluation" in df else [])
+        df = df.drop_duplicates(subset=key, keep="first", ignore_index=True)
     write_with(path, lambda tmp: df.to_parquet(tmp, index=False, compression="zstd"))
     return df
 
