@@ -106,22 +106,16 @@ class SweepConfig(_Strict):
     train: TrainSpec = Field(default_factory=TrainSpec)
     eval: EvalSpec = Field(default_factory=EvalSpec)
 
-    @field_validator("scenarios")
+    @field_validator("scenarios", "behaviors")
     @classmethod
-    def _known_scenarios(cls, names: list[str]) -> list[str]:
+    def _known(cls, names: list[str], info) -> list[str]:
+        """Each name must exist (the registry's error names it and the accepted ones); duplicates dropped."""
+        from scorers.behaviors import get_behavior
         from tasks.scenarios import get_scenario
 
+        lookup = get_scenario if info.field_name == "scenarios" else get_behavior
         for n in names:
-            get_scenario(n)
-        return list(dict.fromkeys(names))
-
-    @field_validator("behaviors")
-    @classmethod
-    def _known_behaviors(cls, names: list[str]) -> list[str]:
-        from scorers.behaviors import get_behavior
-
-        for n in names:
-            get_behavior(n)
+            lookup(n)
         return list(dict.fromkeys(names))
 
     @field_validator("ks", "control_ks")

@@ -191,6 +191,8 @@ def ratio_interval(
     - a = 0: the ratio is 0 and its log is undefined, so the upper bound uses a 0.5 continuity
       correction (Haldane-Anscombe: 0.5 added to every cell, i.e. a+0.5 of n_a+1 and b+0.5 of n_b+1);
       the lower bound is 0.
+    - a = n_a or b = n_b (a rate of 1, where the Katz variance term vanishes and the interval would be a
+      single point): the bounds use the same 0.5 correction, widened to contain the point estimate.
     - b = 0 (or an empty run): there was nothing to retain, so ratio and interval are nan.
     """
     _check_count("a", a, n_a)
@@ -204,6 +206,11 @@ def ratio_interval(
         corrected = (ca / cna) / (cb / cnb)
         se = math.sqrt(1 / ca - 1 / cna + 1 / cb - 1 / cnb)
         return 0.0, 0.0, corrected * math.exp(z * se)
+    if a == n_a or b == n_b:  # a proportion of 1 has no variance in the Katz formula: the interval would be a point
+        ca, cna, cb, cnb = a + 0.5, n_a + 1.0, b + 0.5, n_b + 1.0
+        corrected = (ca / cna) / (cb / cnb)
+        se = math.sqrt(1 / ca - 1 / cna + 1 / cb - 1 / cnb)
+        return ratio, min(ratio, corrected * math.exp(-z * se)), max(ratio, corrected * math.exp(z * se))
     se = math.sqrt(1 / a - 1 / n_a + 1 / b - 1 / n_b)
     return ratio, ratio * math.exp(-z * se), ratio * math.exp(z * se)
 

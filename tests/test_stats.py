@@ -293,3 +293,11 @@ def test_two_proportion_diff_edges():
     d, lo, hi = two_proportion_diff(3, 40, 30, 40)
     assert d == pytest.approx(-0.675) and -1.0 <= lo < d < hi < 0
     assert all(math.isnan(v) for v in two_proportion_diff(0, 0, 0, 5))
+
+
+def test_ratio_interval_is_not_a_point_when_a_rate_is_one():
+    """200/200 after vs 200/200 before: the Katz formula's variance vanishes; the corrected bounds keep width."""
+    r, lo, hi = ratio_interval(200, 200, 200, 200)
+    assert r == 1.0 and lo < 1.0 < hi and hi - lo > 0.01
+    r, lo, hi = ratio_interval(150, 200, 200, 200)
+    assert r == 0.75 and lo < 0.75 < hi
