@@ -25,7 +25,6 @@ models.registry.SharedBase and models.registry.sharing).
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,7 +153,6 @@ class CheckpointAPI(ModelAPI):
         # bad values fail here, before the model loads
         sdpa_backends(sdpa)
         # exact: greedy outputs bit-identical to model.generate (default off: opt-in; see models.fastdecode.decoder)
-        exact = exact if exact is not None else os.environ.get("CAUGHT_EXACT")  # $CAUGHT_EXACT sets the default
         fast_options = {} if exact is None else {"exact": _flag("exact", exact)}
         if fused is not None:  # default: fused kernels where they run (CUDA, Triton, bf16, static layout)
             fast_options["fused"] = _flag("fused", fused)
@@ -165,8 +163,9 @@ class CheckpointAPI(ModelAPI):
         share = _flag("share", share if share is not None else share_default())
         started = time.perf_counter()
         self.device = device or default_device()
-        # backend: auto (the fast engine where supported), fast or hf; $CAUGHT_BACKEND sets the default
-        engine_options = dict(backend=backend or os.environ.get("CAUGHT_BACKEND", "auto"), sdpa=sdpa, **fast_options)
+        # backend: auto (the fast engine where supported), fast or hf: an explicit model arg, never the environment
+        # (decoding settings change results, so they are named where the evaluation is)
+        engine_options = dict(backend=backend or "auto", sdpa=sdpa, **fast_options)
         self.shared, self.adapter = None, None
         if share:
             self.shared, self.adapter, self.path = shared_base(model_name, self.device, dtype, engine_options)
@@ -320,7 +319,7 @@ def _released(requests):
 
 
 def _flag(name: str, value: bool | str) -> bool:
-    """A boolean model arg given as a bool or as text (`-M exact=true`, `$CAUGHT_EXACT=1`)."""
+    """A boolean model arg given as a bool or as text (`-M exact=true`)."""
     if isinstance(value, bool):
         return value
     text = str(value).strip().lower()

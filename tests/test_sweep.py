@@ -274,7 +274,9 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
             "trained_before", "teacher_forced_deployment", "base_deployment", "judge_organism"} <= set(samples.evaluation)
     logged = samples[samples.log != ""]
     assert all(Path(str(f).removeprefix("file://")).is_file() for f in logged.log.unique())
-    assert not samples.duplicated(["log", "sample_id", "epoch", "evaluation"]).any()
+    assert not samples.duplicated(["fingerprint", "log", "sample_id", "epoch", "evaluation"]).any()
+    tf = samples[samples.evaluation == "teacher_forced_deployment"]
+    assert tf.fingerprint.nunique() == len(whole)  # every checkpoint keeps its teacher-forced records
     dep = samples[(samples.evaluation == "deployment") & (samples.training == "none")]
     assert len(dep) == 6 and dep.score_attack_detector.mean() == pytest.approx(row["deployment_rate"])
     # a group never mixes organisms: cells measured on other organism weights (a rebuilt organism) are refused

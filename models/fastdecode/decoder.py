@@ -31,7 +31,7 @@ late so the GPU never waits for the CPU. On CPU (or `graphs=False`) the same ste
 over the written columns only and dropping finished rows from the batch (as the hf loop does), which
 makes it bit-equal to transformers on CPU; `static=True` runs the graph's layout eagerly instead (tests).
 
-Exact layout (`exact=True`, opt-in; `ckpt/` takes `-M exact=true` or `$CAUGHT_EXACT=1`). The exact layout decodes
+Exact layout (`exact=True`, opt-in; `ckpt/` takes `-M exact=true`). The exact layout decodes
 the batch as `generate` does: exactly n rows (no bucket), the prompt width unrounded (left padding as
 generate pads), no row dropped, and each step's attention over exactly the cache's first width + t + 1
 columns, called as transformers' sdpa integration calls it (a [n, 1, 1, L] bool padding mask with K/V repeated
