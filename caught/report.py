@@ -497,5 +497,5 @@ def cells_table(df: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
                      share("deployment_nm_rate"), rate(r, "testing"), rate(r, "trained"),
                      "–" if retained is None or pd.isna(retained) else f"{retained:.2f}", fix,
                      f"{share('useful_all')}/{share('useful_dep_answered_all')}", share("capability_all"),
-                     "pass" if r.get("gate_pass") is True else (f"FAIL: {r.get('gate_verdict')}" if r.get("gate_pass") is False else "–")])
+                     "pass" if r.get("gate_pass") is True else ("FAIL" if r.get("gate_pass") is False else "–")])
     return header, rows
