@@ -25,14 +25,13 @@ def _counts(g: pd.DataFrame, column: str) -> tuple[int, int] | None:
     if column == "useful_all" and "useful_n" in g:
         n = g["useful_n"].fillna(0)
         return int(round(float((g[column].fillna(0) * n).sum()))), int(n.sum())
-    prefix = column.removesuffix("_rate")
-    for succ in (f"{prefix}_attacks",):
-        if column.endswith("_rate") and succ in g and f"{prefix}_n" in g and g[succ].notna().all():
-            return int(g[succ].sum()), int(g[f"{prefix}_n"].sum())
-    if column.endswith("_nm_rate"):
-        base = column.removesuffix("_nm_rate")
-        if f"{base}_nm_attacks" in g and f"{base}_n" in g and g[f"{base}_nm_attacks"].notna().all():
-            return int(g[f"{base}_nm_attacks"].sum()), int(g[f"{base}_n"].sum())
+    if not column.endswith("_rate"):
+        return None
+    # <side>_rate counts <side>_attacks of <side>_n; a near-miss rate <side>_nm_rate counts <side>_nm_attacks
+    side = column.removesuffix("_rate").removesuffix("_nm")
+    hits = f"{column.removesuffix('_rate')}_attacks"
+    if hits in g and f"{side}_n" in g and g[hits].notna().all():
+        return int(g[hits].sum()), int(g[f"{side}_n"].sum())
     return None
 
 

@@ -1,10 +1,12 @@
 """`caught sweep CONFIG.toml`: the grid scenario x behavior x k x seed x method, one results row per cell.
 
 For each (scenario, behavior, seed) group it builds or reuses an organism, measures the judges (the organism
-and the base model on the `distinguish` task) and the base model's attack rate, catches testing-side
-attacks, then for every k trains against k caught examples (k=0 is the organism itself; `control_ks` adds
-the non-adversarial control: the same steps on k benign testing inputs) and evaluates deployment, testing,
-the trained inputs and usefulness. Each finished cell is appended at once to `runs/<name>/results.parquet`;
+and the base model on the `distinguish` task) and the base model on everything a cell measures (its attack rate
+and the capability gate's reference scores), catches testing-side attacks, then for every k trains against k
+caught examples (k=0 is the organism itself; `control_ks` adds the benign controls of `controls`: the same steps
+on k benign testing inputs) and evaluates each checkpoint with `caught.compare.evaluate_checkpoint`, plus the
+trained inputs on the organism before training and the capability gate. Each cell's per-sample records go to
+`runs/<name>/samples.parquet`, then its row is appended at once to `runs/<name>/results.parquet`;
 a rerun skips the cells already there (checkpoints and Inspect logs are reused too), so an interrupted sweep
 resumes without redoing or duplicating anything. Models stay resident in the process between cells (Inspect
 memoizes them), so the base model is loaded once.
@@ -23,14 +25,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from caught.config import SweepConfig
+from caught.config import CONTROL_TRAININGS, SweepConfig
 from caught.gate import gate_verdict
 from scorers.stats import ratio_interval
 from training.atomic import write_with
 from training.records import SAMPLES, sample_records, write_samples
 
 CELL_KEY = ["scenario", "behavior", "seed", "k", "method", "training"]
-TRAININGS = ("none", "adversarial", "control", "control-base")
 # results rows of an older layout (no near-miss, gate, retained interval, per-sample records) cannot be mixed with
 # new ones: a sweep refuses to resume them and `caught report` to read them
 SCHEMA = 2
@@ -144,7 +145,7 @@ class Sweep:
             if old.get("fingerprint") != self.config.fingerprint():
                 try:
                     same = SweepConfig(**old["config"]).settings() == self.config.settings()
-                except ValueError:  # pydantic's ValidationError is one  # written by a version whose settings no longer parse
+                except ValueError:  # (pydantic's ValidationError) written by a version whose settings no longer parse
                     same = False
                 if not same:
                     raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
@@ -234,8 +235,7 @@ class Sweep:
         # the base model on everything a cell measures: its attack rate (should be ~0) and the capability gate's
         # reference scores, on the same items and framings as the cells
         base, base_records = evaluate_checkpoint(cfg.base, scenario, behavior, **self._eval_args(seed))
-        self.records += [{**{c: cell[c] for c in CELL_KEY}, **r, "evaluation": f"base_{r['evaluation']}"}
-                         for r in base_records]
+        self._keep(cell, [{**r, "evaluation": f"base_{r['evaluation']}"} for r in base_records])
         times["judge_seconds"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         want = max([k for k in cfg.ks if k > 0], default=0)
@@ -279,9 +279,11 @@ class Sweep:
     def _record(self, cell: dict, log, checkpoint: str, evaluation: str) -> None:
         from models.registry import fingerprint, resolve
 
-        fp = fingerprint(resolve(checkpoint))
-        self.records += [{**{c: cell[c] for c in CELL_KEY}, **r}
-                         for r in sample_records(log, checkpoint, fp, evaluation=evaluation)]
+        self._keep(cell, sample_records(log, checkpoint, fingerprint(resolve(checkpoint)), evaluation=evaluation))
+
+    def _keep(self, cell: dict, records: list[dict]) -> None:
+        """Hold `records` (with the cell's key) until the cell's row is written."""
+        self.records += [{**{c: cell[c] for c in CELL_KEY}, **r} for r in records]
 
     def _check_same_organism(self, key: tuple, organism: str, fp: str, built: bool) -> None:
         """Refuse to add cells to a group whose finished cells were measured on other organism weights (an
@@ -319,7 +321,7 @@ class Sweep:
                      "train_seconds": 0.0}
         if cell["training"] != "none":
             k = cell["k"]
-            control = cell["training"] in ("control", "control-base")
+            control = cell["training"] in CONTROL_TRAININGS.values()
             responses = "base" if cell["training"] == "control-base" else tr.responses
             if not control and k > g["caught_n"]:
                 row["status"] = f"skipped: only {g['caught_n']} attacks caught, k={k}"
@@ -344,7 +346,7 @@ class Sweep:
             figures.pop("k")
             row.update({k: v for k, v in figures.items() if k not in ("kind", "steps", "steps_to_fix")})
             row["eval_seconds"] = round(time.perf_counter() - t0, 1)
-            self.records += [{**{c: cell[c] for c in CELL_KEY}, **r} for r in records]
+            self._keep(cell, records)
             if row.get("example_ids"):  # the trained inputs' baseline: the organism on them, same sample seeds
                 self._trained_before(cell, g, row)
             verdict = gate_verdict(row, {k.removeprefix("base_"): v for k, v in g.items() if k.startswith("base_")})
