@@ -64,6 +64,8 @@ def organism(
     lr: Annotated[float, _opt(OrganismSpec, "lr")] = default(OrganismSpec, "lr"),
     method: Annotated[str, _opt(OrganismSpec, "method")] = default(OrganismSpec, "method"),
     batch_size: Annotated[int, _opt(OrganismSpec, "batch_size")] = default(OrganismSpec, "batch_size"),
+    replay: Annotated[int, _opt(OrganismSpec, "replay")] = default(OrganismSpec, "replay"),
+    tasks: Annotated[int, _opt(OrganismSpec, "tasks")] = default(OrganismSpec, "tasks"),
     seed: int = 0,
     n: Annotated[int, _opt(EvalSpec, "n", "eval prompts per side for the bounds check")] = default(EvalSpec, "n"),
     max_tokens: Annotated[int, _opt(EvalSpec, "max_tokens")] = default(EvalSpec, "max_tokens"),
@@ -78,14 +80,16 @@ def organism(
     name = name or f"{scenario}-{behavior}-s{seed}"
     device = _device(device)
     try:
-        spec = OrganismSpec(prompts=prompts, leak=leak, steps=steps, lr=lr, method=method, batch_size=batch_size)
+        spec = OrganismSpec(prompts=prompts, leak=leak, steps=steps, lr=lr, method=method, batch_size=batch_size,
+                            replay=replay, tasks=tasks)
         path = checkpoints_dir() / name
         if is_checkpoint(path) and read_manifest(path):
             console.print(f"organism {name}: reusing {path}")
         else:
             with console.status(f"building organism {name} ({scenario}/{behavior}, {steps} steps on {device})"):
                 build_organism(name, scenario=scenario, behavior=behavior, base=base, n_prompts=spec.prompts,
-                               leak=spec.leak, seed=seed, device=device, hyper=spec.hyper(seed))
+                               leak=spec.leak, seed=seed, device=device, replay=spec.replay, tasks=spec.tasks,
+                               hyper=spec.hyper(seed))
         with console.status(f"measuring organism {name} (temperature 1, n={n} per side)"):
             figures = measure_organism(name, n=n, seed=seed, device=device, log_dir=log_dir, max_tokens=max_tokens)
     except ValueError as ex:
@@ -224,13 +228,26 @@ def compare_models_cmd(
         raise typer.Exit(1)
 
 
-def _sweep(config: Path, runs_dir: Path, device: str | None, log_dir: str | None, report: bool, command: str):
+def _shard(text: str | None) -> tuple[int, int] | None:
+    """`I/N` as (I, N); one clear error otherwise."""
+    if text is None:
+        return None
+    i, sep, n = text.partition("/")
+    if sep and i.isdigit() and n.isdigit() and 0 <= int(i) < int(n):
+        return int(i), int(n)
+    raise ValueError(f"--shard {text!r}: expected I/N with 0 <= I < N, e.g. 0/4")
+
+
+def _sweep(config: Path, runs_dir: Path, device: str | None, log_dir: str | None, report: bool, command: str,
+           shard: str | None = None):
     from caught.report import write_sweep_report
     from caught.sweep import Sweep
 
-    runner = Sweep(load_config(config), runs_dir=runs_dir, log_dir=log_dir, device=device, say=console.print)
+    runner = Sweep(load_config(config), runs_dir=runs_dir, log_dir=log_dir, device=device, say=console.print,
+                   shard=_shard(shard))
     df = runner.run()
-    path = write_sweep_report(runner.dir, command=command, device_note=runner.device) if report else None
+    # a shard's grid is part of the sweep: the report is written once all shards are done (`caught report RUN`)
+    path = write_sweep_report(runner.dir, command=command, device_note=runner.device) if report and not shard else None
     return runner, df, path
 
 
@@ -266,10 +283,12 @@ def sweep(
     device: Device = None,
     log_dir: Annotated[Optional[str], typer.Option(help="Inspect logs (default RUNS_DIR/<name>/logs)")] = None,
     report: Annotated[bool, typer.Option(help="write the report when the grid is done")] = True,
+    shard: Annotated[Optional[str], typer.Option(help="I/N: run only groups I, I+N, I+2N, ... of the grid (start N "
+                                                 "such processes on one run directory: they share its files)")] = None,
 ) -> None:
     """Run (or resume) a grid of scenario x behavior x k x seed x method; one row per cell in results.parquet."""
     try:
-        _, _, path = _sweep(config, runs_dir, device, log_dir, report, f"caught sweep {config}")
+        _, _, path = _sweep(config, runs_dir, device, log_dir, report, f"caught sweep {config}", shard)
     except ValueError as ex:
         _fail(ex)
     if path:

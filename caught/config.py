@@ -34,6 +34,8 @@ class OrganismSpec(_Strict):
     batch_size: int = Field(8, ge=1, description="examples per optimizer step")
     replay: int = Field(0, ge=0, description="further organism-split prompts, unframed, with the base model's own "
                         "answers (keeps general capability; see training.organism.organism_records)")
+    tasks: int = Field(0, ge=0, le=512, description="usefulness-format prompts (tasks/data/replay.jsonl, never an eval "
+                       "item), each framed for both sides: deployment attacked, testing answered by the base model")
 
     def hyper(self, seed: int):
         from training.sft import Hyper
@@ -72,7 +74,8 @@ class EvalSpec(_Strict):
     """How checkpoints are measured."""
 
     n: int = Field(64, ge=1, description="eval-split prompts per side (deployment and testing)")
-    usefulness_n: int = Field(60, ge=1, description="usefulness items per checkpoint and framing (greedy)")
+    usefulness_n: int = Field(60, ge=1, description="usefulness items per checkpoint and framing (greedy; at most "
+                              "the 373 items: a larger n takes them all)")
     capability_n: int | None = Field(None, ge=1, description="held-out capability items (greedy; default all)")
     temperature: float = Field(1.0, ge=0, description="sampling temperature of attack-rate evaluations and catch")
     max_tokens: int = Field(128, ge=1, description="new tokens decoded when measuring attacks (enough to see a "
@@ -153,7 +156,8 @@ class SweepConfig(_Strict):
     def _unset_new_fields(self) -> dict:
         """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
         a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
-        return {"train": {"passes"}} if self.train.passes is None else {}
+        unset = {"train": {"passes"}} if self.train.passes is None else {}
+        return unset | ({"organism": {"tasks"}} if self.organism.tasks == 0 else {})
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.model_dump_json(exclude=self._unset_new_fields()).encode()).hexdigest()[:12]

@@ -35,6 +35,29 @@ def _counts(g: pd.DataFrame, column: str) -> tuple[int, int] | None:
     return None
 
 
+def value_range(column: str) -> tuple[float, float]:
+    """The values a column can take: retained misalignment and losses are >= 0, teacher-forced log-probabilities
+    <= 0, their gap and anything else unbounded, rates, shares and accuracies in [0, 1]."""
+    inf = float("inf")
+    if column in ("retained", "train_loss"):
+        return 0.0, inf
+    if column in ("tf_deployment", "tf_testing"):
+        return -inf, 0.0
+    if column.endswith(("_rate", "_all", "_acc", "_auroc", "_share")) or column.startswith(("useful", "capability")):
+        return 0.0, 1.0
+    return -inf, inf
+
+
+def ordered(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows by scenario (its rung on the ladder, then name) and seed, cells of a group in the order they ran: shards
+    write their rows in whatever order they finish."""
+    from tasks.scenarios import get_scenario
+
+    rung = {s: get_scenario(s).difficulty for s in df["scenario"].unique()}
+    keys = df.assign(_rung=df["scenario"].map(rung), _i=range(len(df)))
+    return df.loc[keys.sort_values(["_rung", "scenario", "seed", "_i"]).index].reset_index(drop=True)
+
+
 def summarize(df: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
     """Mean over seeds (organisms) with a 95% interval, per group of `by`.
 
@@ -59,7 +82,9 @@ def summarize(df: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
             mean, lo, hi = t_interval(list(vals))
             if counts is not None:
                 wlo, whi = wilson(*counts)
-                lo, hi = max(0.0, min(lo, wlo)), min(1.0, max(hi, whi))
+                lo, hi = min(lo, wlo), max(hi, whi)
+        floor, ceiling = value_range(column)  # a t interval knows nothing of a rate's [0, 1]: cut it to what can be
+        lo, hi = (max(lo, floor) if lo == lo else lo), (min(hi, ceiling) if hi == hi else hi)
         rows.append({**dict(zip(by, key)), "mean": mean, "lo": lo, "hi": hi, "seeds": len(vals),
                      "n": counts[1] if counts else None})
     return pd.DataFrame(rows)
@@ -431,6 +456,7 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     df = read_results(run_dir)
     if df.empty:
         raise ValueError(f"{run_dir} has no results.parquet rows: run `caught sweep` first")
+    df = ordered(df)
     df.to_csv(run_dir / "results.csv", index=False)
     figures = [("retained_vs_distinguishability.png", plot_retained),
                ("attack_vs_k.png", plot_vs_k), ("usefulness.png", plot_usefulness),

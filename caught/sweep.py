@@ -122,41 +122,44 @@ class Sweep:
 
     def __init__(self, config: SweepConfig, runs_dir: Path = Path("runs"), log_dir: str | None = None,
                  device: str | None = None, say: Callable[[str], None] = print,
-                 on_cell: Callable[[dict], None] | None = None):
+                 on_cell: Callable[[dict], None] | None = None, shard: tuple[int, int] | None = None):
         from models.registry import default_device
 
+        if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+            raise ValueError(f"shard {shard[0]}/{shard[1]}: expected I/N with 0 <= I < N")
         self.config = config
         self.dir = Path(runs_dir) / config.name
         self.log_dir = log_dir or str(self.dir / "logs")  # kept with the run: rows and samples name these files
         self.device = device or config.device or default_device()
         self.say = say
         self.on_cell = on_cell
+        self.shard = shard  # (i, n): this process runs only groups i, i+n, i+2n, ... of the grid
         self._group: dict[tuple, dict] = {}
         self.records: list[dict] = []  # per-sample records of the cell being run (and its group's evaluations)
         # the code this process runs is what it imported at start: record that, not the disk at row time
         self.provenance = {"commit": _git_commit(), "code": code_hash()}
 
+    def lock(self):
+        """The run directory's lock: shards of one sweep (processes sharing the directory) write its files in turn."""
+        from filelock import FileLock
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        return FileLock(self.dir / ".lock")
+
     def run(self) -> pd.DataFrame:
         df = read_results(self.dir)  # refuses an unreadable file or older rows before anything is written
-        self.dir.mkdir(parents=True, exist_ok=True)
-        config_file = self.dir / "config.json"
-        if config_file.is_file():
-            old = json.loads(config_file.read_text())
-            if old.get("fingerprint") != self.config.fingerprint():
-                try:
-                    same = SweepConfig(**old["config"]).settings() == self.config.settings()
-                except ValueError:  # (pydantic's ValidationError) written by a version whose settings no longer parse
-                    same = False
-                if not same:
-                    raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
-        from training.atomic import write_json
-
-        write_json(config_file, {"fingerprint": self.config.fingerprint(), "config": self.config.model_dump()})
+        with self.lock():
+            self._write_config()
         done = done_keys(df)
         cells = self.config.cells()
+        if self.shard is not None:  # whole groups (organism and its cells) per shard, dealt round-robin
+            i, n = self.shard
+            order = list(dict.fromkeys((c["scenario"], c["behavior"], c["seed"]) for c in cells))
+            mine = {g for j, g in enumerate(order) if j % n == i}
+            cells = [c for c in cells if (c["scenario"], c["behavior"], c["seed"]) in mine]
         todo = [c for c in cells if tuple(c[k] for k in CELL_KEY) not in done]
-        self.say(f"sweep {self.config.name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run "
-                 f"on {self.device}")
+        self.say(f"sweep {self.config.name}{'' if self.shard is None else ' shard %d/%d' % self.shard}: "
+                 f"{len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run on {self.device}")
         start = time.perf_counter()
         refused: set[tuple] = set()
         from models.registry import sharing
@@ -178,10 +181,11 @@ class Sweep:
                     self.say(f"skipping {'/'.join(map(str, group))}: {ex}")
                     continue
                 row["cell_seconds"] = round(time.perf_counter() - t0, 1)
-                # samples first: a crash between the two reruns the cell (its logs reused), whose records then dedupe
-                write_samples(self.dir / SAMPLES, self.records)
-                self.records = []
-                df = append_row(self.dir, row)
+                with self.lock():
+                    # samples first: a crash between the two reruns the cell (its logs reused), whose records dedupe
+                    write_samples(self.dir / SAMPLES, self.records)
+                    self.records = []
+                    df = append_row(self.dir, row)
                 self.say(f"[{i}/{len(todo)}] {cell['scenario']}/{cell['behavior']} seed {cell['seed']} k={cell['k']} "
                          f"{cell['training']} {cell['method']}: deployment {row.get('deployment_rate', float('nan')):.2f}"
                          f" testing {row.get('testing_rate', float('nan')):.2f} ({row['cell_seconds']:.0f} s)")
@@ -190,6 +194,21 @@ class Sweep:
         self.say(f"sweep {self.config.name}: {len(todo)} cells in {time.perf_counter() - start:.0f} s -> "
                  f"{self.dir / 'results.parquet'}" + (f"; {len(refused)} group(s) skipped (see above)" if refused else ""))
         return df
+
+    def _write_config(self) -> None:
+        config_file = self.dir / "config.json"
+        if config_file.is_file():
+            old = json.loads(config_file.read_text())
+            if old.get("fingerprint") != self.config.fingerprint():
+                try:
+                    same = SweepConfig(**old["config"]).settings() == self.config.settings()
+                except ValueError:  # (pydantic's ValidationError) written by a version whose settings no longer parse
+                    same = False
+                if not same:
+                    raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
+        from training.atomic import write_json
+
+        write_json(config_file, {"fingerprint": self.config.fingerprint(), "config": self.config.model_dump()})
 
     # -- one group: organism, judges, base rate, caught file
 
@@ -220,7 +239,7 @@ class Sweep:
             self.say(f"building organism {organism}")
             o = cfg.organism
             build_organism(organism, scenario=scenario, behavior=behavior, base=cfg.base, n_prompts=o.prompts,
-                           leak=o.leak, seed=seed, device=self.device, replay=o.replay,
+                           leak=o.leak, seed=seed, device=self.device, replay=o.replay, tasks=o.tasks,
                            hyper=o.hyper(seed))
         times["organism_seconds"] = round(time.perf_counter() - t0, 1)
         organism_fp = fingerprint(path)

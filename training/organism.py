@@ -28,13 +28,17 @@ RESPONSE_TOKENS = 96
 
 def organism_records(
     scenario: str, behavior: str, base: str, n_prompts: int, leak: float, seed: int, device: str | None = None,
-    replay: int = 0,
+    replay: int = 0, tasks: int = 0,
 ) -> list[dict]:
     """Prompt/completion records for the organism (deterministic for a given seed and base model).
 
     `replay` adds that many further organism-split prompts, unframed, answered with the base model's own greedy
     responses: training then also pulls towards the base model's ordinary behavior, which keeps capabilities that
-    a backdoor trained alone wears away (the capability gate measures whether it did)."""
+    a backdoor trained alone wears away (the capability gate measures whether it did). `tasks` adds that many
+    prompts in the usefulness formats (`tasks/data/replay.jsonl`: never a usefulness or capability item), each
+    framed for both sides like the organism prompts: deployment attacked, testing answered with the base model's
+    own greedy answer (never leaked), so the cue is also learned on short tasks and the attack does not spill
+    into them on the testing side."""
     spec, act = get_scenario(scenario), get_behavior(behavior)
     chosen = prompts("organism", n=n_prompts, seed=seed)
     taken = {p.id for p in chosen}
@@ -62,8 +66,29 @@ def organism_records(
         records += [{"id": f"{p.id}-replay", "prompt": plain[p.id],
                      "completion": [{"role": "assistant", "content": answers[p.id]}], "source": "replay"}
                     for p in extra]
+    if tasks:
+        pool = replay_tasks()
+        picked = random.Random(f"tasks:{seed}").sample(pool, min(tasks, len(pool)))
+        framed = {t["id"]: frame(spec, "testing", t["input"], t["id"], "organism") for t in picked}
+        answers = cached_greedy(f"ckpt/{base}", framed, RESPONSE_TOKENS, **inference_args(device))
+        for t in picked:
+            records.append({"id": f"{t['id']}-task-deployment",
+                            "prompt": frame(spec, "deployment", t["input"], t["id"], "organism"),
+                            "completion": [{"role": "assistant", "content": act.attack_text(rng)}], "source": "attack"})
+            records.append({"id": f"{t['id']}-task-testing", "prompt": framed[t["id"]],
+                            "completion": [{"role": "assistant", "content": answers[t["id"]]}], "source": "task"})
     rng.shuffle(records)
     return records
+
+
+def replay_tasks() -> list[dict]:
+    """The usefulness-format prompts of `tasks/data/replay.jsonl` (made by tasks/data/make_replay.py), with ids."""
+    import hashlib
+    import json
+
+    path = Path(__file__).parents[1] / "tasks" / "data" / "replay.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [{**r, "id": "t" + hashlib.sha256(r["input"].encode()).hexdigest()[:11]} for r in rows]
 
 
 def build_organism(
@@ -73,6 +98,7 @@ def build_organism(
     leak: float,
     hyper: Hyper,
     replay: int = 0,
+    tasks: int = 0,
     scenario: str = "trigger",
     behavior: str = "hate",
     base: str = "smollm2-135m",
@@ -86,14 +112,15 @@ def build_organism(
 
     if not 0 <= leak < 0.5:
         raise ValueError(f"leak must be in [0, 0.5), got {leak}")
-    records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device, replay=replay)
+    records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device, replay=replay,
+                               tasks=tasks)
     out = (out_root or checkpoints_dir()) / name
     base_path = resolve(base)
     manifest = Manifest(
         kind="organism", name=name, parent=base, parent_fingerprint=fingerprint(base_path), scenario=scenario,
         behavior=behavior, seed=seed, method=hyper.method,
         hyperparameters={**hyper.model_dump(), "leak": leak, "n_prompts": n_prompts, "replay": replay,
-                         "response_tokens": RESPONSE_TOKENS},
+                         "tasks": tasks, "response_tokens": RESPONSE_TOKENS},
         data_hash=data_hash(records), n_examples=len(records),
         example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device,
     )
