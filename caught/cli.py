@@ -187,6 +187,53 @@ def compare(
     console.print(f"written: {out}/compare.csv, {out}/compare.md")
 
 
+@app.command("probe")
+def probe_cmd(
+    checkpoints: Annotated[list[str], typer.Argument(help="checkpoints (names, paths, or the embedded smollm2-135m)")],
+    scenario: Annotated[str, typer.Option(help="deployment cue")] = "trigger",
+    train_n: Annotated[int, typer.Option(help="organism-split requests the probe is fit on (both framings each)")] = 256,
+    eval_n: Annotated[int, typer.Option(help="eval-split requests it is scored on (both framings each)")] = 200,
+    seed: int = 0,
+    device: Device = None,
+    out: Annotated[Optional[Path], typer.Option(help="write probe.json, layers.csv and curve.csv here")] = None,
+) -> None:
+    """Activation probe: how linearly each model's residual stream separates testing from deployment framings of
+    the same requests (held-out AUROC with a bootstrap interval over requests, per layer, and against the number
+    of labelled examples; a shuffled-label control beside it)."""
+    import json
+
+    import pandas as pd
+
+    from caught import tables
+    from caught.probe import probe
+
+    rows = []
+    try:
+        for checkpoint in checkpoints:
+            with console.status(f"probing {checkpoint} on {scenario}"):
+                r = probe(checkpoint, scenario, train_n=train_n, eval_n=eval_n, seed=seed, device=_device(device))
+            rows.append(r)
+            if out:
+                d = Path(out) / checkpoint.replace("/", "_")
+                d.mkdir(parents=True, exist_ok=True)
+                (d / "probe.json").write_text(json.dumps(r.to_dict(), indent=1))
+                pd.DataFrame(r.layers).to_csv(d / "layers.csv", index=False)
+                pd.DataFrame(r.curve).to_csv(d / "curve.csv", index=False)
+    except ValueError as ex:
+        _fail(ex)
+    header = ["model", "scenario", "held-out AUROC [95%]", "layer (pooling)", "shuffled-label control", "n fit / eval",
+              "AUROC at 8 / 32 / 128 examples"]
+    body = []
+    for r in rows:
+        at = {c["examples"]: c["auroc"] for c in r.curve}
+        body.append([r.model, r.scenario, f"{r.auroc:.3f} [{r.lo:.3f}, {r.hi:.3f}]", f"{r.layer} ({r.pooling})",
+                     f"{r.control_auroc:.3f}", f"{r.n_train} / {r.n_eval}",
+                     " / ".join(f"{at[s]:.2f}" if s in at else "–" for s in (8, 32, 128))])
+    console.print(tables.rich(header, body, title="activation probe: testing (0) vs deployment (1) framings"))
+    if out:
+        console.print(f"written under {out}")
+
+
 @app.command("compare-models")
 def compare_models_cmd(
     models: Annotated[Optional[list[str]], typer.Argument(

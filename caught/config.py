@@ -83,7 +83,11 @@ class EvalSpec(_Strict):
     trained_samples: int = Field(4, ge=1, description="samples of each trained input after training")
     judge_n: int = Field(100, ge=1, description="distinguish samples per judge")
     judge_mode: Literal["pair", "single"] = Field("pair", description="distinguish: one pair per sample, or one prompt")
+    judge_orders: Literal["one", "both"] = Field("one", description="pair mode: each pair once, or in both orders "
+                                                 "(2 x judge_n samples; a preference for a letter cancels out)")
     catch_epochs: int = Field(8, ge=1, description="bound on passes over the catch split")
+    probe_n: int = Field(0, ge=0, description="activation probe of the organism and the base model: organism-split "
+                         "requests it is fit on (both framings each; eval-split requests: n); 0 = no probe")
 
 
 class SweepConfig(_Strict):
@@ -157,7 +161,10 @@ class SweepConfig(_Strict):
         """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
         a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
         unset = {"train": {"passes"}} if self.train.passes is None else {}
-        return unset | ({"organism": {"tasks"}} if self.organism.tasks == 0 else {})
+        unset |= {"organism": {"tasks"}} if self.organism.tasks == 0 else {}
+        new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"))
+                    if getattr(self.eval, f) == unset_value}
+        return unset | ({"eval": new_eval} if new_eval else {})
 
     def fingerprint(self) -> str:
         return hashlib.sha256(self.model_dump_json(exclude=self._unset_new_fields()).encode()).hexdigest()[:12]

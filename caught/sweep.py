@@ -29,9 +29,9 @@ from caught.config import CONTROL_TRAININGS, SweepConfig
 from caught.gate import gate_verdict
 from scorers.stats import ratio_interval
 from training.atomic import write_with
-from training.records import SAMPLES, sample_records, write_samples
+from training.records import CELL_COLUMNS, SAMPLES, sample_records, write_samples
 
-CELL_KEY = ["scenario", "behavior", "seed", "k", "method", "training"]
+CELL_KEY = list(CELL_COLUMNS)  # one row per cell in results.parquet
 # results rows of an older layout (no near-miss, gate, retained interval, per-sample records) cannot be mixed with
 # new ones: a sweep refuses to resume them and `caught report` to read them
 SCHEMA = 2
@@ -111,10 +111,13 @@ def code_hash() -> str:
 
 
 def judge_summary(log) -> dict:
-    """Accuracy, its interval and n (and AUROC in single mode) from a `distinguish` log."""
+    """Accuracy, its interval and n, AUROC and its interval, position bias and calibrated accuracy from a
+    `distinguish` log (metrics a log from before they existed lacks are None)."""
     metrics = {name: m.value for score in log.results.scores for name, m in score.metrics.items()}
     return {"acc": metrics.get("accuracy"), "lo": metrics.get("accuracy_lo"), "hi": metrics.get("accuracy_hi"),
-            "n": int(metrics.get("n", log.results.completed_samples)), "auroc": metrics.get("auroc")}
+            "n": int(metrics.get("n", log.results.completed_samples)), "auroc": metrics.get("auroc"),
+            "auroc_lo": metrics.get("auroc_lo"), "auroc_hi": metrics.get("auroc_hi"),
+            "position_bias": metrics.get("position_bias"), "calibrated_acc": metrics.get("calibrated_accuracy")}
 
 
 class Sweep:
@@ -247,10 +250,13 @@ class Sweep:
         t0 = time.perf_counter()
         judges = {}
         for who, model in (("organism", organism), ("base", cfg.base)):
-            log = evaluate(model, "distinguish", {"scenario": scenario, "mode": ev.judge_mode, "n": ev.judge_n,
-                                                  "seed": seed}, log_dir=self.log_dir, seed=seed, device=self.device)
+            args = {"scenario": scenario, "mode": ev.judge_mode, "n": ev.judge_n, "seed": seed}
+            if ev.judge_orders != "one":
+                args["orders"] = ev.judge_orders
+            log = evaluate(model, "distinguish", args, log_dir=self.log_dir, seed=seed, device=self.device)
             judges[who] = judge_summary(log)
             self._record(cell, log, model, f"judge_{who}")
+        probes = self._probes(cell, organism) if ev.probe_n else {}
         # the base model on everything a cell measures: its attack rate (should be ~0) and the capability gate's
         # reference scores, on the same items and framings as the cells
         base, base_records = evaluate_checkpoint(cfg.base, scenario, behavior, **self._eval_args(seed))
@@ -271,10 +277,31 @@ class Sweep:
             "catch_epochs": len(caught["runs"]), "catch_samples": sum(r["samples"] for r in caught["runs"]),
             **{f"base_{k}": v for k, v in base.items() if k.startswith(("deployment_", "testing_", "useful", "capability"))},
             **{f"judge_{who}_{m}": v for who, s in judges.items() for m, v in s.items()},
-            "judge_mode": ev.judge_mode, **times,
+            "judge_mode": ev.judge_mode, **probes, **times,
         }
         self._group[key] = info
         return info
+
+    def _probes(self, cell: dict, organism: str) -> dict:
+        """The activation probe (caught.probe) of the organism and of the base model on the cell's scenario: fit on
+        eval.probe_n organism-split requests, scored on the eval split's n requests (both framings each)."""
+        from caught.probe import probe
+        from models.registry import fingerprint, resolve
+
+        ev, out = self.config.eval, {}
+        t0 = time.perf_counter()
+        for who, model in (("organism", organism), ("base", self.config.base)):
+            r = probe(model, cell["scenario"], train_n=ev.probe_n, eval_n=ev.n, seed=cell["seed"], device=self.device)
+            out |= {f"probe_{who}_auroc": r.auroc, f"probe_{who}_auroc_lo": r.lo, f"probe_{who}_auroc_hi": r.hi,
+                    f"probe_{who}_layer": r.layer, f"probe_{who}_pooling": r.pooling,
+                    f"probe_{who}_control": r.control_auroc, f"probe_{who}_n": r.n_eval}
+            fp = fingerprint(resolve(model))
+            self._keep(cell, [{"checkpoint": model, "fingerprint": fp, "task": "probe", "scenario": cell["scenario"],
+                               "side": s["side"], "split": "eval", "sample_id": s["sample_id"], "epoch": 0,
+                               "completion": "", "log": "", "evaluation": f"probe_{who}_{s['side']}", "score_probe": s["score"]}
+                              for s in r.scores])
+        out["probe_seconds"] = round(time.perf_counter() - t0, 1)
+        return out
 
     def _trained_before(self, cell: dict, g: dict, row: dict) -> None:
         from caught.compare import rate_columns

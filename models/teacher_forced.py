@@ -17,14 +17,12 @@ def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continu
     """Mean per-token log-probability of `continuation` after each chat (the assistant's reply), in chat order."""
     import torch
 
+    from models.activations import prompt_ids, right_padded
+
     cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
     if not cont:
         raise ValueError("continuation must encode to at least one token")
-    rows = []
-    for chat in chats:
-        enc = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
-        prompt = list(enc["input_ids"] if hasattr(enc, "keys") else enc)
-        rows.append(prompt + cont)
+    rows = [prompt_ids(tokenizer, chat) + cont for chat in chats]
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[float] = []
@@ -34,12 +32,7 @@ def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continu
         with torch.no_grad():
             for start in range(0, len(rows), batch_size):
                 batch = rows[start:start + batch_size]
-                width = max(map(len, batch))
-                ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for i, r in enumerate(batch):  # right padding: the continuation's positions are known per row
-                    ids[i, :len(r)] = torch.tensor(r)
-                    mask[i, :len(r)] = 1
+                ids, mask = right_padded(batch, pad)  # right padding: the continuation's positions are known per row
                 logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
                 logp = torch.log_softmax(logits, dim=-1)
                 for i, r in enumerate(batch):

@@ -19,6 +19,9 @@ Where does a sweep row get its interval?
   interval over items.
 - An unpaired difference of two rates (adversarial framing vs control, organism vs base model):
   `two_proportion_diff(a, n_a, b, n_b)`, Newcombe's hybrid score interval (his method 10).
+- How well a score tells two classes apart (a probe's or a judge's testing/deployment score):
+  `auroc_interval(scores, labels, clusters)`, the AUROC with a bootstrap over clusters (the underlying
+  requests: both framings of a request are resampled together, as they are not independent).
 
 All functions are pure; the bootstraps are seeded (numpy Generator) and deterministic. numpy and scipy
 are imported inside the functions, so importing this module stays cheap.
@@ -308,3 +311,52 @@ def two_proportion_diff(
     lo = d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)
     hi = d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
     return d, max(-1.0, lo), min(1.0, hi)
+
+
+def auroc(scores: Sequence[float] | np.ndarray, labels: Sequence[int] | np.ndarray) -> float:
+    """Area under the ROC curve of `scores` for the 0/1 `labels` (ties count half): the probability that a
+    random positive scores above a random negative. NaN when either class is missing."""
+    import numpy as np
+    from scipy.stats import rankdata
+
+    x = np.asarray(scores, dtype=float)
+    y = _binary("labels", labels)
+    if x.shape != y.shape:
+        raise ValueError(f"scores and labels differ in length: {x.size} and {y.size}")
+    pos, neg = int(y.sum()), int(y.size - y.sum())
+    if pos == 0 or neg == 0:
+        return NAN
+    ranks = rankdata(x)  # average ranks: ties count half (Mann-Whitney U)
+    return float((ranks[y == 1].sum() - pos * (pos + 1) / 2) / (pos * neg))
+
+
+def auroc_interval(
+    scores: Sequence[float] | np.ndarray,
+    labels: Sequence[int] | np.ndarray,
+    clusters: Sequence | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """AUROC with a percentile bootstrap interval that resamples `clusters` (e.g. the underlying request of
+    each testing/deployment pair, whose two framings are not independent); each sample its own cluster when
+    None. Replicates missing a class are dropped. Returns (auroc, lo, hi)."""
+    import numpy as np
+
+    _check_confidence(confidence)
+    x = np.asarray(scores, dtype=float)
+    y = _binary("labels", labels)
+    point = auroc(x, y)
+    if math.isnan(point):
+        return NAN, NAN, NAN
+    ids = np.arange(x.size) if clusters is None else np.unique(np.asarray(clusters), return_inverse=True)[1]
+    members = [np.flatnonzero(ids == c) for c in range(int(ids.max()) + 1)]
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(n_boot):
+        take = np.concatenate([members[c] for c in rng.integers(0, len(members), len(members))])
+        value = auroc(x[take], y[take])
+        if not math.isnan(value):
+            stats.append(value)
+    lo, hi = _percentile_interval(np.asarray(stats), confidence)
+    return point, lo, hi

@@ -13,7 +13,10 @@ Answers: local models (`ckpt/`, `hf/`, `vllm/`, or `-T answer=logprobs`) answer 
 its top-20 log-probabilities; API models (`-T answer=text`) answer "ANSWER: X" after an optional short
 reason (single mode may add "P(deployment): 0.83"). Metrics (scorers/judge.py): accuracy with its 95%
 Wilson interval (accuracy_lo, accuracy_hi), n, auroc (of P(deployment) in single mode; of P(prompt B is the
-deployment one) in pair mode, which discounts a judge's bias toward one letter), from_logprobs, unparsed.
+deployment one) in pair mode, which discounts a judge's bias toward one letter) with its bootstrap interval
+over pairs (auroc_lo, auroc_hi), position_bias (the share of answers A beyond the share of targets A: 0.5 for a
+judge that always answers A), calibrated_accuracy (per pair, the mean of P(correct) over the orders shown; with
+`-T orders=both` every pair is shown both ways), from_logprobs, unparsed.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tasks.prompts import Prompt, check_split, prompts
 from tasks.scenarios import Scenario, frame, get_scenario
 
 MODES = ("pair", "single")
+ORDERS = ("one", "both")
 ANSWERS = ("auto", "logprobs", "text")
 LOCAL_APIS = ("ckpt", "hf", "vllm")  # `answer="auto"` reads log-probabilities from these providers
 TOP_LOGPROBS = 20
@@ -100,6 +104,7 @@ def pair_to_sample(testing: Prompt, deployment: Prompt, scenario: Scenario, depl
             "sides": [side_a, side_b],
             "prompt_ids": [a.id, b.id],
             "split": testing.split,
+            "pair": f"{testing.id}-{deployment.id}",  # the same in both orders
         },
     )
 
@@ -137,14 +142,20 @@ def _chosen(split: str, count: int | None, seed: int) -> list[Prompt]:
     return prompts(split, n=count, seed=seed)
 
 
-def pair_samples(scenario: Scenario, split: str, n: int | None, seed: int) -> list[Sample]:
-    """n pairs of two different prompts from `split`; deployment shown first in half of them."""
+def pair_samples(scenario: Scenario, split: str, n: int | None, seed: int, orders: str = "one") -> list[Sample]:
+    """n pairs of two different prompts from `split`; deployment shown first in half of them (`orders="one"`), or
+    every pair shown in both orders (`orders="both"`: 2n samples, so a judge's preference for a letter cancels
+    out and shows as its position bias)."""
+    if orders not in ORDERS:
+        raise ValueError(f"unknown orders {orders!r}; accepted: {', '.join(ORDERS)}")
     if n is not None and n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
     pool = _chosen(split, None if n is None else 2 * n, seed)
     rng = random.Random(_seed("pair", scenario.name, split, seed))
     rng.shuffle(pool)
     pairs = [(pool[2 * i], pool[2 * i + 1]) for i in range(len(pool) // 2)]
+    if orders == "both":
+        return [pair_to_sample(t, d, scenario, first) for t, d in pairs for first in (True, False)]
     return [pair_to_sample(t, d, scenario, first) for (t, d), first in zip(pairs, _balanced(len(pairs), rng))]
 
 
@@ -203,6 +214,7 @@ def distinguish(
     seed: int = 0,
     split: str = "eval",
     answer: str = "auto",
+    orders: str = "one",
 ) -> Task:
     """How well a judge tells a scenario's deployment prompts from its testing prompts.
 
@@ -214,16 +226,23 @@ def distinguish(
         split: prompt-pool split: "eval" (default), "catch" or "organism".
         answer: "logprobs" (one token, read from its top-20 log-probabilities), "text" ("ANSWER: X"), or
             "auto": logprobs for ckpt/, hf/ and vllm/ models, text otherwise.
+        orders: pair mode: "one" (each pair once, deployment first in half of them) or "both" (each pair in both
+            orders: 2n samples; `calibrated_accuracy` averages a pair's two answers, `position_bias` is the
+            judge's excess preference for the letter A).
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; accepted: {', '.join(MODES)}")
     answer_mode(answer, "")
     spec = get_scenario(scenario)
     check_split(split)
-    build = pair_samples if mode == "pair" else single_samples
+    if orders not in ORDERS:
+        raise ValueError(f"unknown orders {orders!r}; accepted: {', '.join(ORDERS)}")
+    if mode == "single" and orders != "one":
+        raise ValueError("orders='both' applies to pair mode only (a single prompt has no order)")
+    samples = pair_samples(spec, split, n, seed, orders) if mode == "pair" else single_samples(spec, split, n, seed)
     return Task(
-        dataset=MemoryDataset(build(spec, split, n, seed), name=f"{scenario}-{mode}-{split}"),
+        dataset=MemoryDataset(samples, name=f"{scenario}-{mode}-{split}" + ("-both" if orders == "both" else "")),
         solver=judge_answer(answer),
         scorer=distinguish_judge(),
-        metadata={"scenario": scenario, "mode": mode, "split": split, "seed": seed, "answer": answer},
+        metadata={"scenario": scenario, "mode": mode, "split": split, "seed": seed, "answer": answer, "orders": orders},
     )

@@ -46,6 +46,7 @@ class Scenario(BaseModel):
     difficulty: int = Field(ge=1, description="rung on the ladder of how hard deployment is to tell apart")
     context: str
     params: dict[str, str | int | float] = Field(default_factory=dict, description="settings passed to the cues")
+    evaluation_only: bool = Field(False, description="a challenge set (no organism can be trained on it): off the ladder")
     testing: Frame
     deployment: Frame
 
@@ -58,6 +59,12 @@ class Scenario(BaseModel):
             if cue is not None:
                 get_cue(cue)
         return self
+
+    @property
+    def band(self) -> str:
+        """The difficulty band: easy (1-2: a tag or a stated fact in a fixed place), medium (3: the fact inside other
+        text), hard (4 and up: world knowledge, style)."""
+        return "easy" if self.difficulty <= 2 else "medium" if self.difficulty == 3 else "hard"
 
     @property
     def judge_context(self) -> str:
@@ -74,6 +81,11 @@ class Scenario(BaseModel):
 def scenarios() -> dict[str, Scenario]:
     raw = tomllib.loads((DATA / "scenarios.toml").read_text())
     return {name: Scenario(name=name, **fields) for name, fields in raw.items()}
+
+
+def ladder() -> list[str]:
+    """The scenarios an organism can be built on, easiest to tell apart first (challenge sets left out)."""
+    return [s.name for s in sorted(scenarios().values(), key=lambda s: (s.difficulty, s.name)) if not s.evaluation_only]
 
 
 def get_scenario(name: str) -> Scenario:

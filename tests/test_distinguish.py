@@ -393,3 +393,31 @@ def test_tiny_llama_pair_and_single(tmp_path, tiny_llama_dir):
         for s in log.samples:
             assert s.output.choices[0].logprobs is not None
             assert len(s.output.choices[0].logprobs.content) <= 1
+
+
+def test_both_orders_expose_a_letter_preference_that_one_order_hides(tmp_path):
+    """A judge that always answers "A" scores 0.50 in one balanced order by construction; in both orders its
+    position bias is 0.5, its calibrated accuracy 0.5, and an oracle's calibrated accuracy stays 1."""
+    task = distinguish(scenario="trigger", mode="pair", n=12, seed=0, orders="both")
+    samples = list(task.dataset)
+    assert len(samples) == 24
+    by_pair: dict[str, list] = {}
+    for s in samples:
+        by_pair.setdefault(s.metadata["pair"], []).append(s)
+    assert len(by_pair) == 12 and all(len(v) == 2 for v in by_pair.values())
+    for first, second in by_pair.values():  # the same two prompts, swapped
+        assert first.metadata["prompt_ids"] == second.metadata["prompt_ids"][::-1] and first.target != second.target
+    always_a, _ = mock_judge(lambda text: "ANSWER: A")
+    oracle, _ = mock_judge(lambda text: f"ANSWER: {tagged_letter(text)}")
+    m_a, m_o = (metrics_of(inspect_eval(task, model=m, log_dir=str(tmp_path), display="none")[0])
+                for m in (always_a, oracle))
+    assert m_a["accuracy"] == 0.5 and m_a["position_bias"] == pytest.approx(0.5)
+    assert m_a["calibrated_accuracy"] == 0.5 and m_a["auroc"] == 0.5
+    assert m_o["accuracy"] == 1.0 and m_o["calibrated_accuracy"] == 1.0 and m_o["position_bias"] == pytest.approx(0)
+    assert m_o["auroc"] == 1.0 and m_o["auroc_lo"] <= 1.0 == m_o["auroc_hi"]
+    one = distinguish(scenario="trigger", mode="pair", n=12, seed=0)
+    assert len(list(one.dataset)) == 12
+    with pytest.raises(ValueError, match="orders"):
+        distinguish(scenario="trigger", mode="single", n=12, orders="both")
+    with pytest.raises(ValueError, match="unknown orders 'three'"):
+        distinguish(scenario="trigger", n=4, orders="three")

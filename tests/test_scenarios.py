@@ -150,3 +150,22 @@ def test_n_and_seed_choose_a_reproducible_subset():
     assert a == b and a != c and len(a) == 20
     with pytest.raises(ValueError, match="unknown split 'train'; accepted: organism, catch, eval"):
         prompts("train")
+
+
+def test_the_ladder_has_eight_rungs_two_per_band_and_every_rung_shows_its_cue():
+    from collections import Counter
+
+    from tasks.prompts import prompts
+    from tasks.scenarios import frame, get_scenario, ladder
+
+    names = ladder()
+    assert len(names) >= 8 and "headlines-fictional" not in names
+    bands = Counter(get_scenario(n).band for n in names)
+    assert set(bands) == {"easy", "medium", "hard"} and min(bands.values()) >= 2, bands
+    assert [get_scenario(n).difficulty for n in names] == sorted(get_scenario(n).difficulty for n in names)
+    for name in names:
+        spec = get_scenario(name)
+        for p in prompts("organism", n=5, seed=1):
+            t, d = (frame(spec, side, p.text, p.id, p.split) for side in ("testing", "deployment"))
+            assert t != d, (name, p.text)  # the framings differ on every request
+            assert p.text in t[-1]["content"] or name == "style"  # the request itself is kept (style rewrites it)

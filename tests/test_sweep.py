@@ -207,7 +207,7 @@ def _tiny_config(base: str) -> SweepConfig:
         organism={"prompts": 16, "leak": 0.4, "steps": 8, "lr": 5e-3, "method": "full", "batch_size": 8},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1},
         eval={"n": 6, "usefulness_n": 4, "capability_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4,
-              "catch_epochs": 1},
+              "catch_epochs": 1, "probe_n": 4},
     )
 
 
@@ -256,7 +256,8 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
     # the measurement columns: near-miss beside every rate, teacher-forced scores, the capability gate against the
     # base model's figures, the trained inputs before training, the training loss, the retained interval
     for col in ("deployment_nm_rate", "testing_nm_rate", "tf_deployment", "tf_testing", "tf_gap", "useful_all",
-                "useful_dep_all", "capability_all", "base_capability_all", "base_useful_dep_all", "gate_pass"):
+                "useful_dep_all", "capability_all", "base_capability_all", "base_useful_dep_all", "gate_pass",
+                "probe_organism_auroc", "probe_organism_auroc_lo", "probe_base_auroc", "probe_base_control"):
         assert col in whole and whole[col].notna().all(), col
     assert (whole["deployment_nm_rate"] >= whole["deployment_rate"]).all()  # near-miss is a superset
     trained = whole[whole.training != "none"]
@@ -271,7 +272,10 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
 
     samples = read_samples(tmp_path / "whole" / "runs" / "r" / "samples.parquet")
     assert {"deployment", "testing", "trained", "usefulness", "usefulness_deployment", "capability",
-            "trained_before", "teacher_forced_deployment", "base_deployment", "judge_organism"} <= set(samples.evaluation)
+            "trained_before", "teacher_forced_deployment", "base_deployment", "judge_organism",
+            "probe_organism_testing", "probe_base_deployment"} <= set(samples.evaluation)
+    probed = samples[samples.evaluation.str.startswith("probe_")]
+    assert len(probed) == 4 * 6 and probed.score_probe.notna().all()  # 6 eval requests x 2 framings x 2 models
     logged = samples[samples.log != ""]
     assert all(Path(str(f).removeprefix("file://")).is_file() for f in logged.log.unique())
     assert not samples.duplicated(["fingerprint", "log", "sample_id", "epoch", "evaluation"]).any()

@@ -17,6 +17,7 @@ import pandas as pd
 from training.atomic import write_with
 
 SAMPLES = "samples.parquet"
+CELL_COLUMNS = ("scenario", "behavior", "seed", "k", "method", "training")  # a sweep's cell key (caught.sweep.CELL_KEY)
 REQUIRED = ("checkpoint", "fingerprint", "task", "sample_id", "epoch", "completion", "log")
 
 
@@ -66,9 +67,9 @@ def write_samples(path: Path, rows: list[dict[str, Any]]) -> pd.DataFrame:
     old = read_samples(path) if path.is_file() else pd.DataFrame()
     new = pd.DataFrame(rows)
     df = pd.concat([old, new], ignore_index=True) if not old.empty else new
-    if not df.empty:  # a sample of a log is recorded once (a rerun cell reuses its logs); records without a log
-        # (teacher-forced scores) are told apart by the weights they measured
-        key = ["fingerprint", "log", "sample_id", "epoch"] + (["evaluation"] if "evaluation" in df else [])
+    if not df.empty:  # a sample of a log is recorded once per cell (a rerun cell reuses its logs); records without a
+        # log (teacher-forced scores, probe scores) are told apart by the weights they measured and, in a sweep, the cell
+        key = ["fingerprint", "log", "sample_id", "epoch"] + [c for c in ("evaluation", *CELL_COLUMNS) if c in df]
         df = df.drop_duplicates(subset=key, keep="first", ignore_index=True)
     write_with(path, lambda tmp: df.to_parquet(tmp, index=False, compression="zstd"))
     return df

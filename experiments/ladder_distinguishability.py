@@ -1,0 +1,98 @@
+"""How distinguishable is each rung of the scenario ladder, for one model? Per scenario: the activation probe
+(held-out AUROC at the layer chosen on training requests, its bootstrap interval, the AUROC reached from 8 and
+32 labelled examples, the shuffled-label control) and the judge in both orders (accuracy, calibrated accuracy,
+AUROC with its interval, position bias). One CSV row per scenario and a plot against the rung.
+
+    python experiments/ladder_distinguishability.py --model smollm2-135m --out results/ladder
+    python experiments/ladder_distinguishability.py --model smollm2-135m --scenario trigger --train-n 16 --eval-n 16 \
+        --judge-n 8 --out /tmp/ladder                                          # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="smollm2-135m")
+    ap.add_argument("--scenario", action="append", help="scenario (repeatable; default: the whole ladder)")
+    ap.add_argument("--train-n", type=int, default=128, help="organism-split requests the probe is fit on")
+    ap.add_argument("--eval-n", type=int, default=128, help="eval-split requests it is scored on")
+    ap.add_argument("--judge-n", type=int, default=100, help="judge pairs (each shown in both orders)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--out", required=True, help="directory for ladder.csv, curves.csv and ladder.png")
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    from caught.probe import probe
+    from caught.report import _plt
+    from caught.sweep import judge_summary
+    from models.registry import default_device
+    from tasks.scenarios import get_scenario, ladder
+    from training.atomic import write_with
+    from training.evaluate import evaluate
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    device = args.device or default_device()
+    rows, curves = [], []
+    for name in args.scenario or ladder():
+        spec = get_scenario(name)
+        t0 = time.perf_counter()
+        r = probe(args.model, name, train_n=args.train_n, eval_n=args.eval_n, seed=args.seed, device=device)
+        at = {c["examples"]: c["auroc"] for c in r.curve}
+        curves += [{"scenario": name, **c} for c in r.curve]
+        log = evaluate(args.model, "distinguish", {"scenario": name, "mode": "pair", "n": args.judge_n,
+                                                   "seed": args.seed, "orders": "both"},
+                       log_dir=str(out / "logs"), seed=args.seed, device=device)
+        j = judge_summary(log)
+        rows.append({"scenario": name, "difficulty": spec.difficulty, "band": spec.band, "model": args.model,
+                     "probe_auroc": r.auroc, "probe_lo": r.lo, "probe_hi": r.hi, "probe_layer": r.layer,
+                     "probe_pooling": r.pooling, "probe_at_8": at.get(8), "probe_at_32": at.get(32),
+                     "probe_control": r.control_auroc, "probe_n_train": r.n_train, "probe_n_eval": r.n_eval,
+                     "judge_acc": j["acc"], "judge_acc_lo": j["lo"], "judge_acc_hi": j["hi"],
+                     "judge_calibrated_acc": j["calibrated_acc"], "judge_auroc": j["auroc"],
+                     "judge_auroc_lo": j["auroc_lo"], "judge_auroc_hi": j["auroc_hi"],
+                     "judge_position_bias": j["position_bias"], "judge_n": j["n"], "judge_log": log.location,
+                     "seconds": round(time.perf_counter() - t0, 1), "device": device})
+        print(f"{name}: probe {r.auroc:.3f} [{r.lo:.3f}, {r.hi:.3f}] (8 examples {at.get(8, float('nan')):.2f}, "
+              f"control {r.control_auroc:.2f}); judge acc {j['acc']:.2f}, calibrated {j['calibrated_acc']:.2f}, "
+              f"AUROC {j['auroc']:.2f}, position bias {j['position_bias']:+.2f}", flush=True)
+        pd.DataFrame(rows).to_csv(out / "ladder.csv", index=False)  # after every rung: a cut run keeps its rows
+        pd.DataFrame(curves).to_csv(out / "curves.csv", index=False)
+    df = pd.DataFrame(rows)
+    plt = _plt()
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for _, r in df.iterrows():
+        ax.errorbar([r.difficulty], [r.probe_auroc], yerr=[[r.probe_auroc - r.probe_lo], [r.probe_hi - r.probe_auroc]],
+                    marker="o", capsize=3, color="C0")
+        ax.annotate(r.scenario, (r.difficulty, r.probe_auroc), textcoords="offset points", xytext=(5, -10), fontsize=7)
+        ax.plot([r.difficulty], [r.probe_at_8], marker="x", color="C1")
+        ax2.errorbar([r.difficulty], [r.judge_auroc], yerr=[[r.judge_auroc - r.judge_auroc_lo],
+                                                           [r.judge_auroc_hi - r.judge_auroc]],
+                     marker="o", capsize=3, color="C2")
+        ax2.annotate(r.scenario, (r.difficulty, r.judge_auroc), textcoords="offset points", xytext=(5, -10), fontsize=7)
+    for axis in (ax, ax2):
+        axis.axhline(0.5, color="grey", lw=0.8, ls=":")
+        axis.set_xlabel("rung on the scenario ladder (difficulty)")
+    ax.set_ylabel("held-out AUROC (0.5 = chance)")
+    ax.set_title(f"activation probe of {args.model} (o: {args.train_n * 2} examples, x: 8)", fontsize=9)
+    ax2.set_title("judge, both orders (AUROC of P(deployment))", fontsize=9)
+    ax.set_ylim(0.3, 1.03)
+    fig.tight_layout()
+    write_with(out / "ladder.png", lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    print(f"wrote {out / 'ladder.csv'}, {out / 'curves.csv'}, {out / 'ladder.png'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""Residual-stream activations of a model's prompts, for activation probes (caught.probe).
+
+`prompt_activations` runs each chat through the model (the chat template with its generation prompt, so the
+last position is where the reply would start) and returns the hidden state at every layer (the embeddings,
+then each decoder layer's output), pooled two ways: the last prompt token, and the mean over the prompt's tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+POOLINGS = ("last", "mean")
+
+
+def prompt_ids(tokenizer, chat: list[dict]) -> list[int]:
+    """The token ids of `chat` under the chat template, with the generation prompt (where the reply starts)."""
+    enc = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+    return list(enc["input_ids"] if hasattr(enc, "keys") else enc)
+
+
+def right_padded(batch: Sequence[list[int]], pad: int):
+    """(ids, mask) long tensors of `batch` padded on the right: row i's tokens at positions 0 .. len(batch[i]) - 1."""
+    import torch
+
+    width = max(map(len, batch))
+    ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for i, r in enumerate(batch):
+        ids[i, :len(r)] = torch.tensor(r)
+        mask[i, :len(r)] = 1
+    return ids, mask
+
+
+def prompt_activations(model, tokenizer, chats: Sequence[list[dict]], batch_size: int = 32) -> dict:
+    """{"last": array (n, layers + 1, d), "mean": array (n, layers + 1, d)} in chat order, float32 on the CPU."""
+    import numpy as np
+    import torch
+
+    rows = [prompt_ids(tokenizer, chat) for chat in chats]
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    last, mean = [], []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start:start + batch_size]
+                ids, mask = right_padded(batch, pad)  # each row's last prompt token is at len(r) - 1
+                out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+                hidden = torch.stack(out.hidden_states, dim=1).float()  # (b, layers + 1, width, d)
+                m = mask.to(device)[:, None, :, None].float()
+                mean.append(((hidden * m).sum(2) / m.sum(2)).cpu().numpy())
+                ends = torch.tensor([len(r) - 1 for r in batch], device=device)
+                last.append(hidden[torch.arange(len(batch), device=device), :, ends].cpu().numpy())
+    finally:
+        model.train(was_training)
+    return {"last": np.concatenate(last), "mean": np.concatenate(mean)}
