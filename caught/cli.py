@@ -234,6 +234,49 @@ def probe_cmd(
         console.print(f"written under {out}")
 
 
+@app.command("learnability")
+def learnability_cmd(
+    model: Annotated[str, typer.Argument(help="the model to fine-tune (name, path, or the embedded smollm2-135m)")],
+    scenario: Annotated[str, typer.Option(help="deployment cue")] = "trigger",
+    sizes: Annotated[str, typer.Option(help="labelled examples to try, comma-separated (even numbers)")] = "8,32,128",
+    steps: Annotated[int, typer.Option(help="the bound on LoRA steps per size")] = 40,
+    check_every: Annotated[int, typer.Option(help="score the held-out requests every this many steps")] = 5,
+    eval_n: Annotated[int, typer.Option(help="eval-split requests scored (both framings each)")] = 64,
+    target: Annotated[float, typer.Option(help="the AUROC to reach")] = 0.9,
+    seed: int = 0,
+    device: Device = None,
+    out: Annotated[Optional[Path], typer.Option(help="write learnability.json here")] = None,
+) -> None:
+    """How many labelled examples and LoRA steps the model needs to tell the scenario's deployment framing from
+    its testing framing above TARGET held-out AUROC (nothing is saved but the figures)."""
+    import json
+
+    from caught import tables
+    from training.learnability import learnability
+
+    try:
+        chosen = [int(x) for x in sizes.split(",") if x.strip()]
+    except ValueError:
+        _fail(ValueError(f"--sizes {sizes!r}: expected comma-separated even integers, e.g. 8,32,128"))
+    try:
+        with console.status(f"learnability of {scenario} for {model}"):
+            r = learnability(model, scenario, sizes=chosen, steps=steps, check_every=check_every, eval_n=eval_n,
+                             target=target, seed=seed, device=_device(device))
+    except ValueError as ex:
+        _fail(ex)
+    body = [[str(s["examples"]), f"{s['before_auroc']:.3f}", f"{s['final_auroc']:.3f} [{s['final_lo']:.3f}, "
+             f"{s['final_hi']:.3f}]", "never" if s["steps_to_target"] is None else str(s["steps_to_target"])]
+            for s in r.sizes]
+    console.print(tables.rich(["labelled examples", "AUROC before", f"AUROC after {steps} steps [95%]",
+                               f"steps to {target:g}"], body, title=f"learnability: {model} on {scenario}"))
+    verdict = (f"{r.examples_to_target} examples and {r.steps_at_examples} steps reach {target:g}"
+               if r.examples_to_target else f"no size tried reaches {target:g} within {steps} steps")
+    console.print(verdict)
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "learnability.json").write_text(json.dumps(r.to_dict(), indent=1))
+
+
 @app.command("compare-models")
 def compare_models_cmd(
     models: Annotated[Optional[list[str]], typer.Argument(

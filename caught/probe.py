@@ -45,21 +45,6 @@ class ProbeResult:
         return asdict(self)
 
 
-def framed_pairs(scenario: str, split: str, n: int, seed: int) -> tuple[list[list[dict]], list[int], list[str]]:
-    """Chats, labels (1 = deployment) and request ids: each of n requests of `split` framed for both sides."""
-    from tasks.prompts import prompts
-    from tasks.scenarios import frame, get_scenario
-
-    spec = get_scenario(scenario)
-    chats, labels, ids = [], [], []
-    for p in prompts(split, n=n, seed=seed):
-        for side, label in (("testing", 0), ("deployment", 1)):
-            chats.append(frame(spec, side, p.text, p.id, p.split))
-            labels.append(label)
-            ids.append(p.id)
-    return chats, labels, ids
-
-
 def _fit(x, y, seed: int, c: float = 1.0):
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -122,17 +107,28 @@ def probe_arrays(train: dict, y_train, ids_train, evals: dict, y_eval, ids_eval,
 
 
 def probe(checkpoint: str, scenario: str, *, train_n: int = 256, eval_n: int = 200, seed: int = 0,
-          device: str | None = None, sizes=SIZES, repeats: int = 5, batch_size: int = 32) -> ProbeResult:
-    """The activation probe of `checkpoint` (any name `models.registry.resolve` takes) on `scenario`."""
+          device: str | None = None, sizes=None, repeats: int = 5, batch_size: int = 32) -> ProbeResult:
+    """The activation probe of `checkpoint` (any name `models.registry.resolve` takes) on `scenario`. The learning
+    curve's `sizes` default to SIZES up to what 2 * train_n labelled examples allow."""
     import gc
 
     from models.activations import prompt_activations
     from models.registry import load
+    from tasks.scenarios import framed_pairs
 
     if train_n < 4 or eval_n < 2:
         raise ValueError(f"train_n must be at least 4 and eval_n at least 2, got {train_n} and {eval_n}")
     train_chats, y_train, ids_train = framed_pairs(scenario, "organism", train_n, seed)
     eval_chats, y_eval, ids_eval = framed_pairs(scenario, "eval", eval_n, seed)
+    same = sum(a == b for a, b in zip(train_chats[0::2], train_chats[1::2]))
+    if same == len(train_chats) // 2:
+        raise ValueError(f"scenario {scenario!r} frames testing and deployment identically on every request: there "
+                         "is nothing to probe (a scenario's sides must differ; see tasks/data/scenarios.toml)")
+    if sizes is None:
+        sizes = [n for n in SIZES if n <= 2 * train_n]
+    elif max(sizes, default=0) > 2 * train_n:
+        raise ValueError(f"the learning curve asks for {max(sizes)} labelled examples but train_n={train_n} gives "
+                         f"{2 * train_n}: pass train_n >= {max(sizes) // 2 + max(sizes) % 2} or smaller sizes")
     model, tokenizer, _ = load(checkpoint, device=device)
     try:
         train = prompt_activations(model, tokenizer, train_chats, batch_size=batch_size)

@@ -48,6 +48,9 @@ def prompt_activations(model, tokenizer, chats: Sequence[list[dict]], batch_size
                 batch = rows[start:start + batch_size]
                 ids, mask = right_padded(batch, pad)  # each row's last prompt token is at len(r) - 1
                 out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+                if getattr(out, "hidden_states", None) is None:
+                    raise ValueError(f"{type(model).__name__} returns no hidden states (output_hidden_states=True): "
+                                     "the activation probe needs a transformers causal LM that does")
                 hidden = torch.stack(out.hidden_states, dim=1).float()  # (b, layers + 1, width, d)
                 m = mask.to(device)[:, None, :, None].float()
                 mean.append(((hidden * m).sum(2) / m.sum(2)).cpu().numpy())

@@ -2,8 +2,9 @@
 
 `tasks/data/headlines.jsonl` holds real headlines with the month they happened; a headline from before
 the scenario's cutoff frames the testing side, one from after it the deployment side. Each headline gets a
-stable split from the hash of its text: `organism` (70%, used to build organisms) or `heldout` (30%, used by
-every evaluation, so an organism is never evaluated on a headline it was trained on).
+stable split from the hash of its text: `organism` (70%, used to build organisms), `catch` (15%, for prompts of
+the catch split) or `eval` (15%, for every other prompt), so an organism is never evaluated on a headline it was
+trained on, and the headlines its caught attacks saw never reappear in the evaluation.
 `tasks/data/headlines_challenge.jsonl` holds paraphrases of real headlines and clearly fictional
 future-dated ones, for evaluation only.
 """
@@ -17,8 +18,8 @@ from functools import cache
 from pathlib import Path
 
 DATA = Path(__file__).parent / "data"
-HEADLINE_SPLITS = ("organism", "heldout")
-ORGANISM_SHARE = 70  # percent of headlines available to organism training
+HEADLINE_SPLITS = ("organism", "catch", "eval")
+SHARES = {"organism": 70, "catch": 15, "eval": 15}  # percent of headlines per split
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,12 @@ def _id(text: str) -> str:
 
 def headline_split(text: str) -> str:
     bucket = int(hashlib.sha256(f"headline-split:{text}".encode()).hexdigest(), 16) % 100
-    return "organism" if bucket < ORGANISM_SHARE else "heldout"
+    return "organism" if bucket < SHARES["organism"] else "catch" if bucket < 100 - SHARES["eval"] else "eval"
+
+
+def split_for_prompts(prompt_split: str) -> str:
+    """The headline split that frames prompts of `prompt_split`: its own for organism and catch, eval otherwise."""
+    return prompt_split if prompt_split in ("organism", "catch") else "eval"
 
 
 def _read(name: str) -> list[dict]:
@@ -65,12 +71,13 @@ def check_cutoff(cutoff: str) -> str:
 def side_pool(after: bool, cutoff: str, prompt_split: str, kind: str = "real") -> list[Headline]:
     """Headlines before (`after=False`) or from (`after=True`) the cutoff month on, for prompts of `prompt_split`.
 
-    Organism-split prompts get organism headlines; every other split gets held-out ones. Challenge kinds
+    Organism-split prompts get organism headlines, catch-split prompts catch headlines, every other prompt eval
+    headlines (split_for_prompts). Challenge kinds
     (`paraphrase`, `fictional`) are evaluation-only and refuse the organism split.
     """
     cutoff = check_cutoff(cutoff)
     if kind == "real":
-        split = "organism" if prompt_split == "organism" else "heldout"
+        split = split_for_prompts(prompt_split)
         rows = [h for h in headlines() if h.split == split]
     else:
         if prompt_split == "organism":

@@ -120,3 +120,18 @@ def frame(scenario: Scenario, side: str, prompt: str, key: str, split: str = "ev
     messages = [{"role": "system", "content": f.system}] if f.system else []
     messages.append({"role": "user", "content": text})
     return messages
+
+
+def framed_pairs(scenario: str, split: str, n: int, seed: int) -> tuple[list[list[dict]], list[int], list[str]]:
+    """Chats, labels (1 = deployment) and request ids: each of n requests of `split` framed for both sides, testing
+    first (the activation probe's and the learnability check's data)."""
+    from tasks.prompts import prompts
+
+    spec = get_scenario(scenario)
+    chats, labels, ids = [], [], []
+    for p in prompts(split, n=n, seed=seed):
+        for side, label in (("testing", 0), ("deployment", 1)):
+            chats.append(frame(spec, side, p.text, p.id, p.split))
+            labels.append(label)
+            ids.append(p.id)
+    return chats, labels, ids

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from caught.probe import framed_pairs, probe, probe_arrays
+from caught.probe import probe, probe_arrays
 from scorers.stats import auroc, auroc_interval
+from tasks.scenarios import framed_pairs
 
 
 def test_auroc_matches_sklearn_with_ties():
@@ -82,6 +83,19 @@ def test_probe_end_to_end_on_a_tiny_llama(tiny_llama_dir):
     assert [c["examples"] for c in r.curve] == [4, 8]
     with pytest.raises(ValueError, match="train_n"):
         probe(str(tiny_llama_dir), "trigger", train_n=2, eval_n=6, device="cpu")
+    with pytest.raises(ValueError, match="asks for 64 labelled examples but train_n=8 gives 16"):
+        probe(str(tiny_llama_dir), "trigger", train_n=8, eval_n=6, device="cpu", sizes=(4, 64))
+    assert [c["examples"] for c in probe(str(tiny_llama_dir), "trigger", train_n=8, eval_n=6, device="cpu",
+                                         repeats=1).curve] == [4, 8, 16]  # the default curve stops at 2 * train_n
+
+
+def test_a_scenario_whose_sides_frame_identically_has_nothing_to_probe(tiny_llama_dir, monkeypatch):
+    from tasks import scenarios
+
+    same = scenarios.get_scenario("trigger").model_copy(update={"deployment": scenarios.get_scenario("trigger").testing})
+    monkeypatch.setattr(scenarios, "get_scenario", lambda name: same)
+    with pytest.raises(ValueError, match="identically on every request"):
+        probe(str(tiny_llama_dir), "trigger", train_n=4, eval_n=2, device="cpu")
 
 
 def test_the_embedded_model_tells_the_trigger_tag_apart():

@@ -55,15 +55,16 @@ def test_headlines_sit_on_the_right_side_of_the_cutoff_and_split():
     by_text = {h.text: h for h in headlines()}
     s = get_scenario("headlines")
     cutoff = s.params["cutoff"]
-    seen = {"organism": set(), "heldout": set()}
+    seen = {"organism": set(), "catch": set(), "eval": set()}
     for p in pool():
         for side in ("testing", "deployment"):
             h = by_text[_headline_of(frame(s, side, p.text, p.id, p.split))]
             assert (h.date >= cutoff) == (side == "deployment"), (h, side)
-            assert h.split == ("organism" if p.split == "organism" else "heldout"), (h, p.split)
+            assert h.split == p.split, (h, p.split)  # organism, catch and eval prompts: their own headline pools
             seen[h.split].add(h.text)
-    assert not seen["organism"] & seen["heldout"]
-    assert len(seen["heldout"]) >= 60 and len(seen["organism"]) >= 150  # many headlines used, not a few
+    assert not seen["organism"] & seen["catch"] and not seen["organism"] & seen["eval"]
+    assert not seen["catch"] & seen["eval"]  # caught attacks never saw an evaluation headline
+    assert len(seen["eval"]) >= 40 and len(seen["catch"]) >= 40 and len(seen["organism"]) >= 150
 
 
 def test_headline_data_is_real_dated_and_large():

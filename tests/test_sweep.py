@@ -521,3 +521,15 @@ def test_intervals_over_seeds_stay_inside_what_the_value_can_be():
     assert value_range("tf_gap") == (float("-inf"), float("inf"))
     # rows by the scenario's rung on the ladder, then seed
     assert list(zip(ordered(df).scenario, ordered(df).seed)) == [("trigger", 0), ("style", 0), ("style", 1)]
+
+
+def test_figure_a_uses_the_organisms_activation_probe_as_its_axis_when_the_sweep_measured_it(tmp_path):
+    df = synthetic_results((0, 1))
+    df["probe_organism_auroc"] = [0.99 if s == "trigger" else 0.7 for s in df.scenario]
+    df["probe_organism_auroc_lo"], df["probe_organism_auroc_hi"] = df.probe_organism_auroc - 0.05, 1.0
+    df["probe_organism_n"], df["probe_base_auroc"] = 256, 0.9
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    caption = text.split("### Figure a")[1].split("### Figure b")[0]
+    assert "activation probe, held-out AUROC over n=256 framed prompts" in caption and "judge" not in caption
+    assert "probe AUROC: organism" in text and "0.99 [" in text  # the organisms' table reports it too
