@@ -140,7 +140,8 @@ def train_against_cmd(
     batch_size: Annotated[int, _opt(TrainSpec, "batch_size")] = default(TrainSpec, "batch_size"),
     check_samples: Annotated[int, _opt(TrainSpec, "check_samples")] = default(TrainSpec, "check_samples"),
     method: Annotated[str, typer.Option(help="lora or full")] = "lora",
-    mix_benign: Annotated[int, typer.Option(help="extra benign testing-side examples")] = 0,
+    mix_benign: Annotated[int, _opt(TrainSpec, "mix_benign")] = default(TrainSpec, "mix_benign"),
+    mix_tasks: Annotated[int, _opt(TrainSpec, "mix_tasks")] = default(TrainSpec, "mix_tasks"),
     caught: Annotated[Optional[Path], typer.Option(help="default runs/ORGANISM/caught.json")] = None,
     device: Device = None,
 ) -> None:
@@ -149,9 +150,11 @@ def train_against_cmd(
 
     caught = caught or Path("runs") / Path(organism).name / "caught.json"
     try:
-        spec = TrainSpec(steps=steps, lr=lr, batch_size=batch_size, responses=responses, check_samples=check_samples)
+        spec = TrainSpec(steps=steps, lr=lr, batch_size=batch_size, responses=responses, check_samples=check_samples,
+                         mix_benign=mix_benign, mix_tasks=mix_tasks)
         path, manifest = train_against(organism, caught, k, seed=seed, responses=spec.responses, control=control,
-                                       steps=spec.steps, mix_benign=mix_benign, device=_device(device),
+                                       steps=spec.steps, mix_benign=spec.mix_benign, mix_tasks=spec.mix_tasks,
+                                       device=_device(device),
                                        hyper=spec.hyper(method), check_samples=spec.check_samples)
     except ValueError as ex:
         _fail(ex)

@@ -64,6 +64,11 @@ class TrainSpec(_Strict):
 
         return max(1, math.ceil(self.passes * k / min(self.batch_size, max(k, 1))))
 
+    mix_benign: int = Field(0, ge=0, description="organism-split prompts framed for testing, with the base model's "
+                            "answers, mixed into every run (adversarial and controls alike) to keep capability")
+    mix_tasks: int = Field(0, ge=0, le=512, description="usefulness-format prompts (tasks/data/replay.jsonl) framed "
+                           "for testing, with the base model's answers, mixed into every run")
+
     def hyper(self, method: str):
         from training.sft import Hyper
 
@@ -160,7 +165,9 @@ class SweepConfig(_Strict):
     def _unset_new_fields(self) -> dict:
         """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
         a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
-        unset = {"train": {"passes"}} if self.train.passes is None else {}
+        new_train = {f for f, unset_value in (("passes", None), ("mix_benign", 0), ("mix_tasks", 0))
+                     if getattr(self.train, f) == unset_value}
+        unset = {"train": new_train} if new_train else {}
         unset |= {"organism": {"tasks"}} if self.organism.tasks == 0 else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"))
                     if getattr(self.eval, f) == unset_value}

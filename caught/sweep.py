@@ -378,7 +378,7 @@ class Sweep:
                 if old is None or old.parent_fingerprint != g["organism_fingerprint"]:  # missing, or from other weights
                     train_against(g["organism"], Path(g["caught_file"]), k, seed=cell["seed"],
                                   responses=responses, control=control, steps=tr.steps_for(k), device=self.device,
-                                  hyper=tr.hyper(cell["method"]),
+                                  hyper=tr.hyper(cell["method"]), mix_benign=tr.mix_benign, mix_tasks=tr.mix_tasks,
                                   name=name, check_samples=tr.check_samples)
                 m = read_manifest(path)
                 row.update(checkpoint=name, steps=m.steps, steps_to_fix=m.steps_to_fix,

@@ -3,7 +3,7 @@
 32 labelled examples, the shuffled-label control) and the judge in both orders (accuracy, calibrated accuracy,
 AUROC with its interval, position bias). One CSV row per scenario and a plot against the rung.
 
-    python experiments/ladder_distinguishability.py --model smollm2-135m --out results/ladder
+    python experiments/ladder_distinguishability.py --model smollm2-135m --out results/ladder   # resumes
     python experiments/ladder_distinguishability.py --model smollm2-135m --scenario trigger --train-n 16 --eval-n 16 \
         --judge-n 8 --out /tmp/ladder                                          # a smoke run
 """
@@ -45,7 +45,20 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     device = args.device or default_device()
     rows, curves = [], []
+    settings = {"model": args.model, "probe_n_train": 2 * args.train_n, "probe_n_eval": 2 * args.eval_n,
+                "judge_n": 2 * args.judge_n}
+    if (out / "ladder.csv").is_file():  # resume: rungs measured with the same settings are kept, not rerun
+        old = pd.read_csv(out / "ladder.csv")
+        same = old[(old[list(settings)] == pd.Series(settings)).all(axis=1)]
+        rows = same.to_dict("records")
+        if (out / "curves.csv").is_file():
+            curves = pd.read_csv(out / "curves.csv").query("scenario in @same.scenario").to_dict("records")
+        if rows:
+            print(f"resuming: {', '.join(same.scenario)} already measured")
+    done = {r["scenario"] for r in rows}
     for name in args.scenario or ladder():
+        if name in done:
+            continue
         spec = get_scenario(name)
         t0 = time.perf_counter()
         r = probe(args.model, name, train_n=args.train_n, eval_n=args.eval_n, seed=args.seed, device=device)

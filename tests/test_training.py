@@ -80,6 +80,12 @@ def test_organism_catch_train_against_on_a_tiny_llama(tiny_llama_dir, workdir):
     again = evaluate(str(path2), "testing", {"scenario": "trigger", "split": "catch"}, log_dir=logs, temperature=1.0,
                      epochs=2, sample_ids=m2.example_ids, max_tokens=12, device="cpu")
     assert again.location.removeprefix("file://") == log.location.removeprefix("file://")
+    # base-model answers mixed in (benign pool prompts and usefulness-format tasks), the same for any run
+    _, m3 = train_against("tiny-organism", workdir / "caught.json", k=4, seed=0, responses="base", steps=2,
+                          check_every=2, check_samples=1, device="cpu", mix_benign=3, mix_tasks=5, name="tiny-mixed",
+                          hyper=Hyper(method="full", learning_rate=3e-3, batch_size=4))
+    assert m3.n_examples == 4 + 3 + 5 and len(m3.example_ids) == 4  # the trained inputs are still the k caught
+    assert m3.hyperparameters["mix_benign"] == 3 and m3.hyperparameters["mix_tasks"] == 5
 
 
 def test_bad_arguments_get_one_clear_error(tiny_llama_dir, workdir):

@@ -202,6 +202,7 @@ def train_against(
     responses: str = "self",
     control: bool = False,
     mix_benign: int = 0,
+    mix_tasks: int = 0,
     check_every: int = 4,
     device: str = "cpu",
     name: str | None = None,
@@ -229,6 +230,16 @@ def train_against(
         benign = cached_greedy(f"ckpt/{parent.parent}", benign_chats, RESPONSE_TOKENS, **inference_args(device))
         records += [{"id": i, "prompt": c, "completion": [{"role": "assistant", "content": benign[i]}],
                      "source": "benign"} for i, c in benign_chats.items()]
+    if mix_tasks:  # usefulness-format prompts with the base model's answers: short tasks kept as the base does them
+        from training.organism import replay_tasks
+
+        spec = get_scenario(parent.scenario)
+        pool = replay_tasks()
+        picked = random.Random(f"train-tasks:{seed}").sample(pool, min(mix_tasks, len(pool)))
+        task_chats = {t["id"]: frame(spec, "testing", t["input"], t["id"], "organism") for t in picked}
+        answers = cached_greedy(f"ckpt/{parent.parent}", task_chats, RESPONSE_TOKENS, **inference_args(device))
+        records += [{"id": f"{i}-task", "prompt": c, "completion": [{"role": "assistant", "content": answers[i]}],
+                     "source": "task"} for i, c in task_chats.items()]
     response_seconds = time.perf_counter() - started
     hyper = hyper.model_copy(update={"max_steps": steps, "seed": seed, "batch_size": min(hyper.batch_size, len(records))})
     name = name or f"{Path(organism).name}-{'control-' if control else ''}k{k}-s{seed}"
@@ -237,7 +248,7 @@ def train_against(
     manifest = Manifest(
         kind="control" if control else "train-against", name=name, parent=str(organism_path),
         parent_fingerprint=fingerprint(organism_path), scenario=parent.scenario, behavior=parent.behavior,
-        seed=seed, method=hyper.method, hyperparameters={**hyper.model_dump(), "mix_benign": mix_benign,
+        seed=seed, method=hyper.method, hyperparameters={**hyper.model_dump(), "mix_benign": mix_benign, "mix_tasks": mix_tasks,
                                                          "check_every": check_every, "check_samples": check_samples},
         data_hash=data_hash(records), n_examples=len(records), k=k, example_ids=list(chats),
         responses=responses, device=device,
