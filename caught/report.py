@@ -9,6 +9,7 @@ with a 95% percentile bootstrap over seeds (one seed: the cell's own Wilson inte
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +140,7 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     probed = "probe_organism_auroc" in adv and adv["probe_organism_auroc"].notna().any()
     x_col = "probe_organism_auroc" if probed else "judge_organism_acc"
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
+    trend = None
     if adv.empty:
         ax.text(0.5, 0.5, "no trained cells yet", ha="center", va="center", transform=ax.transAxes)
     else:
@@ -146,7 +148,7 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
         x = summarize(adv, x_col, ["scenario"])
         both = y.merge(x, on="scenario", suffixes=("", "_x"))
         for _, r in both.iterrows():
-            xerr = None if np.isnan(r["lo_x"]) else [[r["mean_x"] - r["lo_x"]], [r["hi_x"] - r["mean_x"]]]
+            xerr = None if np.isnan(r["lo_x"]) else [[max(0, r["mean_x"] - r["lo_x"])], [max(0, r["hi_x"] - r["mean_x"])]]
             yerr = None if np.isnan(r["lo"]) else [[max(0, r["mean"] - r["lo"])], [max(0, r["hi"] - r["mean"])]]
             rung = get_scenario(r["scenario"]).difficulty
             ok = r["scenario"] in usable
@@ -157,6 +159,10 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
                               textcoords="offset points", xytext=(6, 6), fontsize=8,
                               color=line[0].get_color())
         ax.axvline(0.5, color="grey", lw=0.8, ls=":")
+        trend = _trend(adv, x_col)
+        if trend:
+            xs = np.linspace(both["mean_x"].min(), both["mean_x"].max(), 20)
+            ax.plot(xs, trend["intercept"] + trend["slope"] * xs, color="grey", lw=1, ls="--")
     for axis in (ax, ax2):
         axis.axhline(1.0, color="grey", lw=0.8, ls=":")
     ax.set_xlabel("the organism's activation probe, held-out AUROC (0.5 = chance)" if probed
@@ -172,6 +178,10 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     jn = int(adv["probe_organism_n" if probed else "judge_organism_n"].max()) if not adv.empty else 0
     dn = int(adv["deployment_n"].max()) if not adv.empty else 0
     bars = _seed_bars(seeds) if seeds > 1 else "one seed, so no error bars: the spread between seeds is unmeasured"
+    if trend:
+        bars += (f". Dashed: the least-squares trend over the {trend['groups']} scenarios' means, slope "
+                 f"{trend['slope']:.2f} [{trend['slope_lo']:.2f}, {trend['slope_hi']:.2f}], Pearson r {trend['r']:.2f} "
+                 f"[{trend['r_lo']:.2f}, {trend['r_hi']:.2f}] (95% bootstrap over each scenario's seeds)")
     if seeds > 1 and not adv.empty and adv.groupby("scenario").size().min() == 1:
         bars += "; a point without bars has one seed"
     gate_out = "; ".join(f"{s} seed {int(d)}" for s, d in zip(failed_gate["scenario"], failed_gate["seed"]))
@@ -195,6 +205,23 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
             f"the scenario's rung on the designed ladder. One point per scenario; {seeds} seed(s), deployment "
             f"n={dn} per cell; {bars}. Hollow markers and *: organisms that miss the usability bounds (deployment "
             "attack rate >= 0.9, testing 0.01-0.2), whose retained misalignment says little about the question.")
+
+
+def _trend(adv: pd.DataFrame, x_col: str) -> dict | None:
+    """Retained misalignment against `x_col` across scenarios (scorers.stats.trend_interval), or None with fewer
+    than 3 scenarios measured on both."""
+    from scorers.stats import trend_interval
+
+    both = adv[adv[x_col].notna() & adv["retained"].notna()]
+    groups = [(g[x_col].to_numpy(), g["retained"].to_numpy()) for _, g in both.groupby("scenario")]
+    if len(groups) < 3:
+        return None
+    t = trend_interval(groups)
+    if math.isnan(t["slope"]):
+        return None
+    means = both.groupby("scenario")[[x_col, "retained"]].mean()
+    t["intercept"] = float(means["retained"].mean() - t["slope"] * means[x_col].mean())
+    return t
 
 
 def _gated(df: pd.DataFrame) -> pd.Series:

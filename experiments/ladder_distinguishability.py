@@ -84,23 +84,29 @@ def main() -> None:
         pd.DataFrame(curves).to_csv(out / "curves.csv", index=False)
     df = pd.DataFrame(rows)
     plt = _plt()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    # scenarios sharing a rung sit side by side around it
+    df["x"] = df.difficulty + df.groupby("difficulty").cumcount() * 0.12 - (df.groupby("difficulty")[
+        "scenario"].transform("size") - 1) * 0.06
     for _, r in df.iterrows():
-        ax.errorbar([r.difficulty], [r.probe_auroc], yerr=[[r.probe_auroc - r.probe_lo], [r.probe_hi - r.probe_auroc]],
+        ax.errorbar([r.x], [r.probe_auroc], yerr=[[r.probe_auroc - r.probe_lo], [r.probe_hi - r.probe_auroc]],
                     marker="o", capsize=3, color="C0")
-        ax.annotate(r.scenario, (r.difficulty, r.probe_auroc), textcoords="offset points", xytext=(5, -10), fontsize=7)
-        ax.plot([r.difficulty], [r.probe_at_8], marker="x", color="C1")
-        ax2.errorbar([r.difficulty], [r.judge_auroc], yerr=[[r.judge_auroc - r.judge_auroc_lo],
+        ax.annotate(r.scenario, (r.x, r.probe_auroc), textcoords="offset points", xytext=(2, 6), fontsize=7,
+                    rotation=60)
+        ax.plot([r.x], [r.probe_at_8], marker="x", color="C1")
+        ax2.errorbar([r.x], [r.judge_auroc], yerr=[[r.judge_auroc - r.judge_auroc_lo],
                                                            [r.judge_auroc_hi - r.judge_auroc]],
                      marker="o", capsize=3, color="C2")
-        ax2.annotate(r.scenario, (r.difficulty, r.judge_auroc), textcoords="offset points", xytext=(5, -10), fontsize=7)
+        ax2.annotate(r.scenario, (r.x, r.judge_auroc), textcoords="offset points", xytext=(2, 6), fontsize=7,
+                     rotation=60)
     for axis in (ax, ax2):
         axis.axhline(0.5, color="grey", lw=0.8, ls=":")
         axis.set_xlabel("rung on the scenario ladder (difficulty)")
+        axis.set_xticks(sorted(df.difficulty.unique()))
     ax.set_ylabel("held-out AUROC (0.5 = chance)")
     ax.set_title(f"activation probe of {args.model} (o: {args.train_n * 2} examples, x: 8)", fontsize=9)
     ax2.set_title("judge, both orders (AUROC of P(deployment))", fontsize=9)
-    ax.set_ylim(0.3, 1.03)
+    ax.set_ylim(0.3, 1.15)
     fig.tight_layout()
     write_with(out / "ladder.png", lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)

@@ -19,6 +19,9 @@ Where does a sweep row get its interval?
   interval over items.
 - An unpaired difference of two rates (adversarial framing vs control, organism vs base model):
   `two_proportion_diff(a, n_a, b, n_b)`, Newcombe's hybrid score interval (his method 10).
+- How one figure moves with another across scenarios (retained misalignment against distinguishability):
+  `trend_interval(groups)`, the least-squares slope and Pearson r of the groups' means, each with a bootstrap
+  interval that resamples the seeds within every group (the groups themselves are the design, kept fixed).
 - How well a score tells two classes apart (a probe's or a judge's testing/deployment score):
   `auroc_interval(scores, labels, clusters)`, the AUROC with a bootstrap over clusters (the underlying
   requests: both framings of a request are resampled together, as they are not independent).
@@ -360,3 +363,50 @@ def auroc_interval(
             stats.append(value)
     lo, hi = _percentile_interval(np.asarray(stats), confidence)
     return point, lo, hi
+
+
+def trend_interval(
+    groups: Sequence[tuple[Sequence[float], Sequence[float]]],
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> dict:
+    """Slope and Pearson r of y on x across groups (e.g. scenarios), from each group's per-seed (x, y) values.
+
+    The point estimates use the groups' means; each bootstrap replicate redraws every group's seeds with
+    replacement (pairs (x_i, y_i) together), recomputes the means, the slope and r. Needs at least 3 groups
+    with at least one seed each. Returns {"slope", "slope_lo", "slope_hi", "r", "r_lo", "r_hi", "groups"}; r is
+    NaN when the x or y means do not vary.
+    """
+    import numpy as np
+
+    _check_confidence(confidence)
+    data = [(np.asarray(x, dtype=float), np.asarray(y, dtype=float)) for x, y in groups]
+    data = [(x, y) for x, y in data if x.size and x.size == y.size]
+    if len(data) < 3:
+        raise ValueError(f"a trend needs at least 3 groups with values, got {len(data)}")
+
+    def fit(means: np.ndarray) -> tuple[float, float]:
+        mx, my = means[:, 0], means[:, 1]
+        sx, sy = mx - mx.mean(), my - my.mean()
+        vx, vy = float((sx * sx).sum()), float((sy * sy).sum())
+        slope = float((sx * sy).sum() / vx) if vx > 0 else NAN
+        r = float((sx * sy).sum() / math.sqrt(vx * vy)) if vx > 0 and vy > 0 else NAN
+        return slope, r
+
+    point = fit(np.array([(x.mean(), y.mean()) for x, y in data]))
+    rng = np.random.default_rng(seed)
+    reps = []
+    for _ in range(n_boot):
+        means = []
+        for x, y in data:
+            take = rng.integers(0, x.size, x.size)
+            means.append((x[take].mean(), y[take].mean()))
+        reps.append(fit(np.array(means)))
+    reps = np.array(reps)
+    out = {"slope": point[0], "r": point[1], "groups": len(data)}
+    for i, name in enumerate(("slope", "r")):
+        ok = reps[:, i][~np.isnan(reps[:, i])]
+        lo, hi = _percentile_interval(ok, confidence) if ok.size else (NAN, NAN)
+        out[f"{name}_lo"], out[f"{name}_hi"] = lo, hi
+    return out

@@ -301,3 +301,27 @@ def test_ratio_interval_is_not_a_point_when_a_rate_is_one():
     assert r == 1.0 and lo < 1.0 < hi and hi - lo > 0.01
     r, lo, hi = ratio_interval(150, 200, 200, 200)
     assert r == 0.75 and lo < 0.75 < hi
+
+
+def test_trend_interval_recovers_a_known_slope_and_its_correlation():
+    import numpy as np
+
+    from scorers.stats import trend_interval
+
+    rng = np.random.default_rng(0)
+    groups = []
+    for x in (0.5, 0.6, 0.7, 0.8, 0.9):
+        xs = x + rng.normal(scale=0.01, size=5)
+        groups.append((xs, 1.0 - 0.8 * xs + rng.normal(scale=0.02, size=5)))
+    t = trend_interval(groups, n_boot=500)
+    assert t["groups"] == 5 and t["slope"] == pytest.approx(-0.8, abs=0.1) and t["slope_lo"] < t["slope"] < t["slope_hi"]
+    assert t["r"] < -0.95 and t["r_hi"] < -0.8
+    # the point estimates are those of the groups' means (numpy's least squares and correlation as reference)
+    mx = np.array([np.mean(x) for x, _ in groups])
+    my = np.array([np.mean(y) for _, y in groups])
+    assert t["slope"] == pytest.approx(np.polyfit(mx, my, 1)[0]) and t["r"] == pytest.approx(np.corrcoef(mx, my)[0, 1])
+    flat = trend_interval([([0.5] * 3, [1.0, 0.9, 0.8]), ([0.7] * 3, [0.9, 0.95, 0.85]), ([0.9] * 3, [0.9, 0.8, 1.0])],
+                          n_boot=200)
+    assert flat["slope_lo"] < 0 < flat["slope_hi"]  # no trend: the interval straddles 0
+    with pytest.raises(ValueError, match="at least 3 groups"):
+        trend_interval([([1.0], [1.0]), ([2.0], [2.0])])

@@ -532,4 +532,17 @@ def test_figure_a_uses_the_organisms_activation_probe_as_its_axis_when_the_sweep
     text = write_sweep_report(tmp_path).read_text()
     caption = text.split("### Figure a")[1].split("### Figure b")[0]
     assert "activation probe, held-out AUROC over n=256 framed prompts" in caption and "judge" not in caption
+    assert "Dashed: the least-squares trend" not in caption  # two scenarios: no trend is fitted
     assert "probe AUROC: organism" in text and "0.99 [" in text  # the organisms' table reports it too
+
+
+def test_figure_a_fits_a_trend_with_intervals_over_three_or_more_scenarios(tmp_path):
+    df = synthetic_results((0, 1, 2))
+    third = df[df.scenario == "style"].assign(scenario="tier")
+    df = pd.concat([df, third], ignore_index=True)
+    df["probe_organism_auroc"] = df.scenario.map({"trigger": 0.97, "tier": 0.8, "style": 0.6}) + 0.01 * df.seed
+    df["probe_organism_n"] = 100
+    df.to_parquet(tmp_path / "results.parquet")
+    caption = write_sweep_report(tmp_path).read_text().split("### Figure a")[1].split("### Figure b")[0]
+    assert "Dashed: the least-squares trend over the 3 scenarios' means, slope" in caption
+    assert "Pearson r" in caption and "95% bootstrap over each scenario's seeds" in caption
