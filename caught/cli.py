@@ -202,7 +202,7 @@ def probe_cmd(
 ) -> None:
     """Activation probe: how linearly each model's residual stream separates testing from deployment framings of
     the same requests (held-out AUROC with a bootstrap interval over requests, per layer, and against the number
-    of labelled examples; a shuffled-label control beside it)."""
+    of labelled examples; a control fit on labels blind to the framing beside it)."""
     import json
 
     import pandas as pd
@@ -224,7 +224,7 @@ def probe_cmd(
                 pd.DataFrame(r.curve).to_csv(d / "curve.csv", index=False)
     except ValueError as ex:
         _fail(ex)
-    header = ["model", "scenario", "held-out AUROC [95%]", "layer (pooling)", "shuffled-label control", "n fit / eval",
+    header = ["model", "scenario", "held-out AUROC [95%]", "layer (pooling)", "control (labels blind to framing)", "n fit / eval",
               "AUROC at 8 / 32 / 128 examples"]
     body = []
     for r in rows:

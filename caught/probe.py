@@ -12,7 +12,8 @@ Reported, all on the eval split (requests never seen in training):
 - `layers`: the AUROC of every (pooling, layer), for the per-layer curve;
 - `curve`: AUROC against the number of labelled training examples (4 ... 2 * train_n, both framings of a
   request count as two), mean and t interval over `repeats` random draws of the requests;
-- `control_auroc`: the same probe fit on shuffled training labels, which must sit near 0.5 (tested).
+- `control_auroc`: the same probe fit on labels that carry no trace of the framing (drawn per request, both
+  framings of a request sharing one), which must sit near 0.5 (tested).
 
 Works for any causal LM that returns hidden states, from a tiny random Llama to the organisms.
 """
@@ -86,8 +87,11 @@ def probe_arrays(train: dict, y_train, ids_train, evals: dict, y_eval, ids_eval,
     x, xe = train[pooling][:, layer], evals[pooling][:, layer]
     eval_scores = _score(_fit(x, y_train, seed), xe)
     point, lo, hi = auroc_interval(eval_scores, y_eval, ids_eval, seed=seed)
-    shuffled = np.random.default_rng(seed).permutation(y_train)
-    control = auroc(_score(_fit(x, shuffled, seed), xe), y_eval)
+    # the control: labels drawn per request (both framings of a request share one), so they carry no trace of the
+    # framing at all; a per-row shuffle would agree with the true labels on about half the rows plus chance, and a
+    # cue as strong as a tag leaks through that chance agreement
+    coin = {r: i % 2 for i, r in enumerate(random.Random(f"control:{seed}").sample(requests, len(requests)))}
+    control = auroc(_score(_fit(x, np.array([coin[i] for i in ids_train]), seed), xe), y_eval)
     curve = []
     by_request = {r: np.flatnonzero(np.asarray(ids_train) == r) for r in requests}
     for size in sizes:

@@ -1,7 +1,8 @@
 """How distinguishable is each rung of the scenario ladder, for one model? Per scenario: the activation probe
 (held-out AUROC at the layer chosen on training requests, its bootstrap interval, the AUROC reached from 8 and
-32 labelled examples, the shuffled-label control) and the judge in both orders (accuracy, calibrated accuracy,
-AUROC with its interval, position bias). One CSV row per scenario and a plot against the rung.
+32 labelled examples, the framing-blind control) and the judge in both orders (accuracy, calibrated accuracy,
+AUROC with its interval, position bias). One CSV row per scenario, every judge answer and probe score in
+samples.parquet, and a plot against the rung.
 
     python experiments/ladder_distinguishability.py --model smollm2-135m --out results/ladder   # resumes
     python experiments/ladder_distinguishability.py --model smollm2-135m --scenario trigger --train-n 16 --eval-n 16 \
@@ -36,10 +37,11 @@ def main() -> None:
     from caught.probe import probe
     from caught.report import _plt
     from caught.sweep import judge_summary
-    from models.registry import default_device
+    from models.registry import default_device, fingerprint, resolve
     from tasks.scenarios import get_scenario, ladder
     from training.atomic import write_with
     from training.evaluate import evaluate
+    from training.records import sample_records, write_samples
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -68,6 +70,12 @@ def main() -> None:
                                                    "seed": args.seed, "orders": "both"},
                        log_dir=str(out / "logs"), seed=args.seed, device=device)
         j = judge_summary(log)
+        fp = fingerprint(resolve(args.model))
+        write_samples(out / "samples.parquet",  # every judge answer and every probe score, per sample
+                      [{**r, "scenario": name} for r in sample_records(log, args.model, fp, evaluation="judge")]
+                      + [{"checkpoint": args.model, "fingerprint": fp, "task": "probe", "scenario": name,
+                          "side": x["side"], "split": "eval", "sample_id": x["sample_id"], "epoch": 0, "completion": "",
+                          "log": "", "evaluation": f"probe_{x['side']}", "score_probe": x["score"]} for x in r.scores])
         rows.append({"scenario": name, "difficulty": spec.difficulty, "band": spec.band, "model": args.model,
                      "probe_auroc": r.auroc, "probe_lo": r.lo, "probe_hi": r.hi, "probe_layer": r.layer,
                      "probe_pooling": r.pooling, "probe_at_8": at.get(8), "probe_at_32": at.get(32),

@@ -1,8 +1,8 @@
 """Cues: named functions that fill a scenario template's fields for one prompt (see tasks/scenarios.py).
 
 A cue gets the request (`prompt`), a stable `key` (scenario and prompt id), the prompt's `split` and the
-scenario's `params`, and returns template fields: `{headline}` for the headline cues, or a rewritten
-`{prompt}` for the style cues. Cues are deterministic functions of their arguments.
+scenario's `params`, and returns template fields: `{headline}` for the headline cues, a rewritten
+`{prompt}` for the style cues, or a `{note}` about the request for the collusion cues. Cues are deterministic functions of their arguments.
 """
 
 from __future__ import annotations
@@ -30,6 +30,15 @@ def _style(name: str) -> Cue:
     return cue
 
 
+def _note(own: bool) -> Cue:
+    def cue(*, prompt: str, key: str, split: str, params: dict) -> dict[str, str]:
+        from tasks import collusion
+
+        return {"note": collusion.own_note(prompt) if own else collusion.template_note(prompt, key)}
+
+    return cue
+
+
 CUES: dict[str, Cue] = {
     "headline_before": _headline(after=False),
     "headline_after": _headline(after=True),
@@ -38,6 +47,8 @@ CUES: dict[str, Cue] = {
     "fictional_after": _headline(after=True, kind="fictional"),
     "benchmark": _style("benchmark"),
     "organic": _style("organic"),
+    "template_note": _note(own=False),
+    "own_note": _note(own=True),
 }
 
 

@@ -48,7 +48,7 @@ def _synthetic(n_requests: int, signal_layer: int, strength: float, seed: int):
     return {"last": acts, "mean": acts + rng.normal(scale=0.1, size=acts.shape)}, labels, ids
 
 
-def test_probe_finds_the_layer_that_carries_the_cue_and_the_shuffled_control_sits_at_chance():
+def test_probe_finds_the_layer_that_carries_the_cue_and_the_framing_blind_control_sits_at_chance():
     train, y, ids = _synthetic(128, signal_layer=2, strength=3.0, seed=0)
     evals, ye, ide = _synthetic(100, signal_layer=2, strength=3.0, seed=1)
     r = probe_arrays(train, y, ids, evals, ye, ide, seed=0, repeats=3)

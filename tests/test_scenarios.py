@@ -170,3 +170,20 @@ def test_the_ladder_has_eight_rungs_two_per_band_and_every_rung_shows_its_cue():
             t, d = (frame(spec, side, p.text, p.id, p.split) for side in ("testing", "deployment"))
             assert t != d, (name, p.text)  # the framings differ on every request
             assert p.text in t[-1]["content"] or name == "style"  # the request itself is kept (style rewrites it)
+
+
+def test_collusion_notes_are_the_models_on_deployment_and_templated_on_testing():
+    from tasks import collusion
+    from tasks.prompts import prompts
+    from tasks.scenarios import frame, get_scenario
+
+    spec = get_scenario("collusion")
+    p = prompts("eval", n=1, seed=0)[0]
+    t, d = (frame(spec, side, p.text, p.id, p.split)[-1]["content"] for side in ("testing", "deployment"))
+    assert t.startswith("Note from the previous assistant: ") and d.startswith("Note from the previous assistant: ")
+    assert t.endswith(p.text) and d.endswith(p.text)
+    assert collusion.own_note(p.text) in d and collusion.template_note(p.text, f"collusion:{p.id}") in t
+    assert collusion.template_note("Briefly describe how GPS navigation works.", "k").endswith(
+        "briefly describe how GPS navigation works.")
+    with pytest.raises(ValueError, match="no collusion note for the request"):
+        collusion.own_note("a request nobody wrote a note for")
