@@ -63,20 +63,19 @@ def parse_recipe(text: str) -> tuple[str, dict, dict]:
     return name, organism, train
 
 
-def recipe_config(base, name: str, organism: dict, train: dict, *, scenarios: list[str], seed: int, n: int):
-    """The base sweep config with a recipe applied, as one probe sweep (k in {0, 16}, no controls)."""
-    o = type(base.organism)(**{**base.organism.model_dump(), **organism})
-    t = type(base.train)(**{**base.train.model_dump(), **train})
-    ev = base.eval.model_copy(update={"n": n, "usefulness_n": 373, "judge_n": min(base.eval.judge_n, 20)})
-    return base.model_copy(update={"name": f"probe-{name}", "scenarios": scenarios, "seeds": [seed], "ks": [0, 16],
-                                   "control_ks": [], "organism": o, "train": t, "eval": ev})
-
-
 def headline_with(base, organism: dict, train: dict):
     """The base config itself (its grid, name and evaluation) with the recipe's organism and train settings."""
     o = type(base.organism)(**{**base.organism.model_dump(), **organism})
     t = type(base.train)(**{**base.train.model_dump(), **train})
     return base.model_copy(update={"organism": o, "train": t})
+
+
+def recipe_config(base, name: str, organism: dict, train: dict, *, scenarios: list[str], seed: int, n: int):
+    """The base sweep config with a recipe applied, as one probe sweep (k in {0, 16}, no controls)."""
+    config = headline_with(base, organism, train)
+    ev = config.eval.model_copy(update={"n": n, "usefulness_n": 373, "judge_n": min(config.eval.judge_n, 20)})
+    return config.model_copy(update={"name": f"probe-{name}", "scenarios": scenarios, "seeds": [seed], "ks": [0, 16],
+                                     "control_ks": [], "eval": ev})
 
 
 def to_toml(config) -> str:

@@ -8,6 +8,7 @@ then each decoder layer's output), pooled two ways: the last prompt token, and t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 POOLINGS = ("last", "mean")
 
@@ -31,6 +32,20 @@ def right_padded(batch: Sequence[list[int]], pad: int):
     return ids, mask
 
 
+@contextmanager
+def evaluating(model):
+    """The model in eval mode without gradients, put back as it was afterwards (training callbacks score mid-run)."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
 def prompt_activations(model, tokenizer, chats: Sequence[list[dict]], batch_size: int = 32) -> dict:
     """{"last": array (n, layers + 1, d), "mean": array (n, layers + 1, d)} in chat order, float32 on the CPU."""
     import numpy as np
@@ -40,22 +55,17 @@ def prompt_activations(model, tokenizer, chats: Sequence[list[dict]], batch_size
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     last, mean = [], []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(rows), batch_size):
-                batch = rows[start:start + batch_size]
-                ids, mask = right_padded(batch, pad)  # each row's last prompt token is at len(r) - 1
-                out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
-                if getattr(out, "hidden_states", None) is None:
-                    raise ValueError(f"{type(model).__name__} returns no hidden states (output_hidden_states=True): "
-                                     "the activation probe needs a transformers causal LM that does")
-                hidden = torch.stack(out.hidden_states, dim=1).float()  # (b, layers + 1, width, d)
-                m = mask.to(device)[:, None, :, None].float()
-                mean.append(((hidden * m).sum(2) / m.sum(2)).cpu().numpy())
-                ends = torch.tensor([len(r) - 1 for r in batch], device=device)
-                last.append(hidden[torch.arange(len(batch), device=device), :, ends].cpu().numpy())
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            ids, mask = right_padded(batch, pad)  # each row's last prompt token is at len(r) - 1
+            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+            if getattr(out, "hidden_states", None) is None:
+                raise ValueError(f"{type(model).__name__} returns no hidden states (output_hidden_states=True): "
+                                 "the activation probe needs a transformers causal LM that does")
+            hidden = torch.stack(out.hidden_states, dim=1).float()  # (b, layers + 1, width, d)
+            m = mask.to(device)[:, None, :, None].float()
+            mean.append(((hidden * m).sum(2) / m.sum(2)).cpu().numpy())
+            ends = torch.tensor([len(r) - 1 for r in batch], device=device)
+            last.append(hidden[torch.arange(len(batch), device=device), :, ends].cpu().numpy())
     return {"last": np.concatenate(last), "mean": np.concatenate(mean)}

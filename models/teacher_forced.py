@@ -17,7 +17,7 @@ def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continu
     """Mean per-token log-probability of `continuation` after each chat (the assistant's reply), in chat order."""
     import torch
 
-    from models.activations import prompt_ids, right_padded
+    from models.activations import evaluating, prompt_ids, right_padded
 
     cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
     if not cont:
@@ -26,20 +26,15 @@ def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continu
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[float] = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for start in range(0, len(rows), batch_size):
-                batch = rows[start:start + batch_size]
-                ids, mask = right_padded(batch, pad)  # right padding: the continuation's positions are known per row
-                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-                logp = torch.log_softmax(logits, dim=-1)
-                for i, r in enumerate(batch):
-                    first = len(r) - len(cont)  # position of the continuation's first token
-                    positions = torch.arange(first - 1, len(r) - 1, device=device)
-                    targets = torch.tensor(cont, device=device)
-                    out.append(float(logp[i, positions, targets].mean()))
-    finally:
-        model.train(was_training)
+    with evaluating(model):
+        for start in range(0, len(rows), batch_size):
+            batch = rows[start:start + batch_size]
+            ids, mask = right_padded(batch, pad)  # right padding: the continuation's positions are known per row
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+            logp = torch.log_softmax(logits, dim=-1)
+            for i, r in enumerate(batch):
+                first = len(r) - len(cont)  # position of the continuation's first token
+                positions = torch.arange(first - 1, len(r) - 1, device=device)
+                targets = torch.tensor(cont, device=device)
+                out.append(float(logp[i, positions, targets].mean()))
     return out

@@ -71,8 +71,18 @@ def write_samples(path: Path, rows: list[dict[str, Any]]) -> pd.DataFrame:
         # log (teacher-forced scores, probe scores) are told apart by the weights they measured and, in a sweep, the cell
         key = ["fingerprint", "log", "sample_id", "epoch"] + [c for c in ("evaluation", *CELL_COLUMNS) if c in df]
         df = df.drop_duplicates(subset=key, keep="first", ignore_index=True)
-    write_with(path, lambda tmp: df.to_parquet(tmp, index=False, compression="zstd"))
+    write_with(path, lambda tmp: _write_parquet(df, tmp))
     return df
+
+
+def _write_parquet(df: pd.DataFrame, path) -> None:
+    """zstd at its highest level, in one row group with room for the completions' dictionary: completions repeat
+    across checkpoints (the base model's greedy answers, the attack text), so this halves a headline run's file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), path, compression="zstd", compression_level=19,
+                   dictionary_pagesize_limit=256 << 20, row_group_size=max(len(df), 1))
 
 
 def read_samples(path: Path) -> pd.DataFrame:
