@@ -142,6 +142,7 @@ def train_against_cmd(
     method: Annotated[str, typer.Option(help="lora or full")] = "lora",
     mix_benign: Annotated[int, _opt(TrainSpec, "mix_benign")] = default(TrainSpec, "mix_benign"),
     mix_tasks: Annotated[int, _opt(TrainSpec, "mix_tasks")] = default(TrainSpec, "mix_tasks"),
+    trained_share: Annotated[float, _opt(TrainSpec, "trained_share")] = default(TrainSpec, "trained_share"),
     caught: Annotated[Optional[Path], typer.Option(help="default runs/ORGANISM/caught.json")] = None,
     device: Device = None,
 ) -> None:
@@ -151,9 +152,10 @@ def train_against_cmd(
     caught = caught or Path("runs") / Path(organism).name / "caught.json"
     try:
         spec = TrainSpec(steps=steps, lr=lr, batch_size=batch_size, responses=responses, check_samples=check_samples,
-                         mix_benign=mix_benign, mix_tasks=mix_tasks)
+                         mix_benign=mix_benign, mix_tasks=mix_tasks, trained_share=trained_share)
         path, manifest = train_against(organism, caught, k, seed=seed, responses=spec.responses, control=control,
                                        steps=spec.steps, mix_benign=spec.mix_benign, mix_tasks=spec.mix_tasks,
+                                       trained_share=spec.trained_share,
                                        device=_device(device),
                                        hyper=spec.hyper(method), check_samples=spec.check_samples)
     except ValueError as ex:

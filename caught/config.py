@@ -68,6 +68,9 @@ class TrainSpec(_Strict):
                             "answers, mixed into every run (adversarial and controls alike) to keep capability")
     mix_tasks: int = Field(0, ge=0, le=512, description="usefulness-format prompts (tasks/data/replay.jsonl) framed "
                            "for testing, with the base model's answers, mixed into every run")
+    trained_share: float = Field(0.5, gt=0, lt=1, description="when mixing, the share of training examples that are "
+                                 "the k trained inputs (they are repeated to reach it), so that k=1 and k=64 get the "
+                                 "same weight against the mix rather than k/(k + mix)")
 
     def hyper(self, method: str):
         from training.sft import Hyper
@@ -143,6 +146,9 @@ class SweepConfig(_Strict):
         extra = [k for k in self.control_ks if k not in self.ks or k == 0]
         if extra:
             raise ValueError(f"control_ks {extra} must be positive values of ks {self.ks}")
+        if self.train.responses == "base" and {"matched", "base"} <= set(self.controls):
+            raise ValueError("controls ['matched', 'base'] are the same run when train.responses = 'base' (the "
+                             "matched control already trains on the base model's responses); keep one of them")
         return self
 
     def cells(self) -> list[dict]:
@@ -167,6 +173,8 @@ class SweepConfig(_Strict):
         a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
         new_train = {f for f, unset_value in (("passes", None), ("mix_benign", 0), ("mix_tasks", 0))
                      if getattr(self.train, f) == unset_value}
+        if not (self.train.mix_benign or self.train.mix_tasks):  # the share only acts on a mix
+            new_train.add("trained_share")
         unset = {"train": new_train} if new_train else {}
         unset |= {"organism": {"tasks"}} if self.organism.tasks == 0 else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"))

@@ -379,6 +379,7 @@ class Sweep:
                     train_against(g["organism"], Path(g["caught_file"]), k, seed=cell["seed"],
                                   responses=responses, control=control, steps=tr.steps_for(k), device=self.device,
                                   hyper=tr.hyper(cell["method"]), mix_benign=tr.mix_benign, mix_tasks=tr.mix_tasks,
+                                  trained_share=tr.trained_share,
                                   name=name, check_samples=tr.check_samples)
                 m = read_manifest(path)
                 row.update(checkpoint=name, steps=m.steps, steps_to_fix=m.steps_to_fix,

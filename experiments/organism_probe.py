@@ -8,7 +8,8 @@ against the base model on the same items, and per-sample records.
     python experiments/organism_probe.py --quick                      # a CPU smoke run: tiny recipe, n=4
 
 A recipe is `name:key=value,...` over the organism's fields (prompts, leak, steps, lr, method, batch_size, replay,
-tasks) and the train-against run's (train_lr, train_steps, train_mix_benign, train_mix_tasks), e.g. `t3e-4:lr=3e-4,tasks=256,train_lr=3e-4`; keys left
+tasks) and the train-against run's (train_lr, train_steps, train_mix_benign, train_mix_tasks,
+train_share, train_responses), e.g. `t3e-4:lr=3e-4,tasks=256,train_lr=3e-4`; keys left
 out keep the base config's value. `--choose` writes the base config with the first recipe (in the order given) whose
 organisms and k=16 children all pass (or, when none does, the one with the most passing cells): the sweep to run next.
 """
@@ -30,7 +31,8 @@ RECIPES = [
 ]
 SCENARIOS = ["trigger", "year"]
 ORGANISM_KEYS = ("prompts", "leak", "steps", "lr", "method", "batch_size", "replay", "tasks")
-TRAIN_KEYS = {"train_lr": "lr", "train_steps": "steps", "train_mix_benign": "mix_benign", "train_mix_tasks": "mix_tasks"}
+TRAIN_KEYS = {"train_lr": "lr", "train_steps": "steps", "train_mix_benign": "mix_benign", "train_mix_tasks": "mix_tasks",
+              "train_share": "trained_share", "train_responses": "responses"}
 COLUMNS = ["recipe", "scenario", "training", "k", "status", "deployment_rate", "deployment_lo", "deployment_hi", "deployment_n",
            "testing_rate", "testing_lo", "testing_hi", "useful_all", "base_useful_all", "useful_n", "useful_attack_rate",
            "useful_dep_answered_all", "base_useful_dep_answered_all", "useful_dep_answered_n", "capability_all",

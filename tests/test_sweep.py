@@ -59,6 +59,14 @@ def test_bad_config_values_are_named(tmp_path, field, value, message):
     assert str(path) in str(info.value) and field in str(info.value)
 
 
+def test_controls_that_would_be_the_same_run_are_refused():
+    both = _config(ks=[0, 4], control_ks=[4], controls=["matched", "base"])
+    SweepConfig(**both)  # self responses: the two controls differ
+    with pytest.raises(ValueError, match=r"controls \['matched', 'base'\] are the same run when train.responses = 'base'"):
+        SweepConfig(**both, train={"responses": "base"})
+    SweepConfig(**{**both, "controls": ["matched"]}, train={"responses": "base"})
+
+
 def test_unknown_field_and_missing_file(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('name = "x"\nscenarios = ["trigger"]\nks = [0]\nseedz = [1]\n')

@@ -84,8 +84,21 @@ def test_organism_catch_train_against_on_a_tiny_llama(tiny_llama_dir, workdir):
     _, m3 = train_against("tiny-organism", workdir / "caught.json", k=4, seed=0, responses="base", steps=2,
                           check_every=2, check_samples=1, device="cpu", mix_benign=3, mix_tasks=5, name="tiny-mixed",
                           hyper=Hyper(method="full", learning_rate=3e-3, batch_size=4))
-    assert m3.n_examples == 4 + 3 + 5 and len(m3.example_ids) == 4  # the trained inputs are still the k caught
+    # the trained inputs are still the k caught, repeated to half the data (trained_share 0.5): 2 x 4 next to 3 + 5
+    assert m3.n_examples == 2 * 4 + 3 + 5 and len(m3.example_ids) == 4 and m3.hyperparameters["trained_share"] == 0.5
     assert m3.hyperparameters["mix_benign"] == 3 and m3.hyperparameters["mix_tasks"] == 5
+
+
+@pytest.mark.parametrize("k, mix, share, repeats", [(1, 128, 0.5, 128), (16, 128, 0.5, 8), (64, 128, 0.5, 2),
+                                                     (200, 128, 0.5, 1), (4, 12, 0.25, 1), (4, 12, 0.75, 9), (4, 0, 0.5, 1)])
+def test_trained_inputs_keep_their_share_next_to_a_mix(k, mix, share, repeats):
+    from training.train_against import weigh_trained
+
+    records = [{"id": f"t{i}", "source": "self"} for i in range(k)] + [{"id": f"m{i}", "source": "benign"} for i in range(mix)]
+    out = weigh_trained(records, k, share)
+    assert len(out) == repeats * k + mix and out[repeats * k:] == records[k:]
+    assert len({r["id"] for r in out}) == len(out)  # repeats get ids of their own
+    assert {r["id"].split("#")[0] for r in out[:repeats * k]} == {f"t{i}" for i in range(k)}
 
 
 def test_bad_arguments_get_one_clear_error(tiny_llama_dir, workdir):

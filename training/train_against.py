@@ -92,6 +92,19 @@ def good_responses(source: str, organism: str, base: str, chats: dict[str, list[
     return dict(zip(chats, texts)), {i: source for i in chats}
 
 
+def weigh_trained(records: list[dict], k: int, share: float) -> list[dict]:
+    """The first k records (the trained inputs) repeated so that they make about `share` of the data when a mix
+    follows them; without a mix, the records as they are.
+
+    Without this, mixing in m examples gives the k trained inputs a weight of k/(k + m): k=1 next to a mix of 128
+    would be seen about once in 16 steps of 8, and the k ladder would measure the dilution, not k."""
+    trained, mix = records[:k], records[k:]
+    if not mix:
+        return records
+    repeats = max(1, round(share / (1 - share) * len(mix) / max(k, 1)))
+    return [*(dict(r, id=f"{r['id']}#{i}" if i else r["id"]) for i in range(repeats) for r in trained), *mix]
+
+
 class DecodingView:
     """A plain model with the training model's current weights, for the fast engine, and one Engine over it.
 
@@ -203,6 +216,7 @@ def train_against(
     control: bool = False,
     mix_benign: int = 0,
     mix_tasks: int = 0,
+    trained_share: float = 0.5,
     check_every: int = 4,
     device: str = "cpu",
     name: str | None = None,
@@ -240,6 +254,7 @@ def train_against(
         answers = cached_greedy(f"ckpt/{parent.parent}", task_chats, RESPONSE_TOKENS, **inference_args(device))
         records += [{"id": f"{i}-task", "prompt": c, "completion": [{"role": "assistant", "content": answers[i]}],
                      "source": "task"} for i, c in task_chats.items()]
+    records = weigh_trained(records, k, trained_share)
     response_seconds = time.perf_counter() - started
     hyper = hyper.model_copy(update={"max_steps": steps, "seed": seed, "batch_size": min(hyper.batch_size, len(records))})
     name = name or f"{Path(organism).name}-{'control-' if control else ''}k{k}-s{seed}"
@@ -249,7 +264,7 @@ def train_against(
         kind="control" if control else "train-against", name=name, parent=str(organism_path),
         parent_fingerprint=fingerprint(organism_path), scenario=parent.scenario, behavior=parent.behavior,
         seed=seed, method=hyper.method, hyperparameters={**hyper.model_dump(), "mix_benign": mix_benign, "mix_tasks": mix_tasks,
-                                                         "check_every": check_every, "check_samples": check_samples},
+                                                         "trained_share": trained_share, "check_every": check_every, "check_samples": check_samples},
         data_hash=data_hash(records), n_examples=len(records), k=k, example_ids=list(chats),
         responses=responses, device=device,
     )
