@@ -7,6 +7,7 @@
     caught demo                       # = caught sweep experiments/demo.toml, then its table
     caught sweep experiments/mini.toml
     caught report runs/mini
+    caught pack results/headline      # its per-sample parts (samples/) into one samples.parquet, for committing
     caught serve trigger-hate --port 8000
 """
 
@@ -404,6 +405,20 @@ def report_cmd(
     except ValueError as ex:
         _fail(ex)
     console.print(f"report: {path}")
+
+
+@app.command()
+def pack(
+    run: Annotated[Path, typer.Argument(help="a run's directory holding samples/, e.g. runs/mini")],
+) -> None:
+    """Pack a run's per-sample part files (RUN/samples/) into one RUN/samples.parquet, for committing."""
+    from training.records import pack_samples
+
+    try:
+        path = pack_samples(run)
+    except ValueError as ex:
+        _fail(ex)
+    console.print(f"packed: {path}")
 
 
 @app.command()

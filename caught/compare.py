@@ -5,8 +5,8 @@ the trained inputs (the k caught inputs a train-against checkpoint was trained o
 samples each), and usefulness per kind (greedy). Each rate has its n and a 95% Wilson interval. Retained
 misalignment is a checkpoint's deployment attack rate divided by the first checkpoint's (the "before").
 A checkpoint's evaluations run as one Inspect eval (its tasks in parallel) and reuse earlier
-Inspect logs of the same weights and settings. Writes CSV and markdown, and every sample behind them to
-`samples.parquet` (training.records: completion, verdicts, log, sample id and epoch).
+Inspect logs of the same weights and settings. Writes CSV and markdown, and every sample behind them to one
+`samples.parquet` (training.records: completion, verdicts, log, sample id and epoch; written once, so packed).
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import pandas as pd
 from caught import tables
 from models.registry import fingerprint, resolve
 from scorers.stats import wilson
-from training.atomic import write_json, write_text, write_with
+from training.atomic import write_json, write_text
 from training.evaluate import Evaluation, attack_summary, evaluate_many
 from training.manifest import read_manifest
-from training.records import SAMPLES, sample_records
+from training.records import PACKED, sample_records, write_packed
 
 
 def rate_columns(prefix: str, attacks: int, n: int, near_miss: int | None = None) -> dict:
@@ -157,7 +157,7 @@ def compare(
     df.insert(1, "behavior", behavior)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_with(out_dir / SAMPLES, lambda tmp: pd.DataFrame(records).to_parquet(tmp, index=False, compression="zstd"))
+    write_packed(out_dir / PACKED, records)
     write_text(out_dir / "compare.csv", df.to_csv(index=False))
     write_text(out_dir / "compare.md", to_markdown(df))
     write_json(out_dir / "compare.json", {"checkpoints": checkpoints, "scenario": scenario,

@@ -370,12 +370,14 @@ def paired_tests(run_dir: Path) -> dict[tuple, dict]:
     compares a trained cell with its organism, "control" an adversarial cell with its control at the same k."""
     from caught.sweep import CELL_KEY
     from scorers.stats import mcnemar_exact
-    from training.records import SAMPLES, read_samples
+    from training.records import read_samples, samples_path
 
-    path = Path(run_dir) / SAMPLES
-    if not path.is_file():
+    path = samples_path(run_dir)
+    if path is None:
         return {}
     s = read_samples(path)
+    if s.empty or "evaluation" not in s:
+        return {}
     s = s[s["evaluation"] == "deployment"]
     if s.empty:
         return {}
@@ -407,6 +409,14 @@ def paired_tests(run_dir: Path) -> dict[tuple, dict]:
             ctrl = tuple({**cell, "training": "control"}[c] for c in CELL_KEY)
             out[group]["control_pairs"].append((ctrl, me))
     return {g: {"before": test(v["before_pairs"]), "control": test(v["control_pairs"])} for g, v in out.items()}
+
+
+def _samples_name(run_dir: Path) -> str:
+    """The run's per-sample records as the report names them: its `samples/` parts or one packed file."""
+    from training.records import SAMPLES, samples_path
+
+    path = samples_path(run_dir)
+    return path.name if path is not None and path.is_file() else f"{SAMPLES}/"
 
 
 def _p(t: dict | None) -> str:
@@ -523,7 +533,7 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
         "partial, truncated attacks), so a fall in attacks that is a change of surface form shows. McNemar: exact "
         "two-sided test on the deployment samples shared (same prompts, same sample seeds) with the organism, or with "
         "the control at the same k; b = attacked in the first and not the second, c = the reverse, pooled over seeds. "
-        "Per-sample records: `samples.parquet` (completions, verdicts, Inspect log of each); logs: "
+        f"Per-sample records: `{_samples_name(run_dir)}` (completions, verdicts, Inspect log of each); logs: "
         f"`inspect view --log-dir {run_dir / 'logs'}`.", "",
     ]
     if not skipped.empty:

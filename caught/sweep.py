@@ -6,7 +6,8 @@ and the capability gate's reference scores), catches testing-side attacks, then 
 caught examples (k=0 is the organism itself; `control_ks` adds the benign controls of `controls`: the same steps
 on k benign testing inputs) and evaluates each checkpoint with `caught.compare.evaluate_checkpoint`, plus the
 trained inputs on the organism before training and the capability gate. Each cell's per-sample records go to
-`runs/<name>/samples.parquet`, then its row is appended at once to `runs/<name>/results.parquet`;
+its own part file in `runs/<name>/samples/` (a group's evaluations to the group's part, training.records), then its
+row is appended at once to `runs/<name>/results.parquet`;
 a rerun skips the cells already there (checkpoints and Inspect logs are reused too), so an interrupted sweep
 resumes without redoing or duplicating anything. Models stay resident in the process between cells (Inspect
 memoizes them), so the base model is loaded once.
@@ -29,7 +30,7 @@ from caught.config import CONTROL_TRAININGS, SweepConfig
 from caught.gate import gate_verdict
 from scorers.stats import ratio_interval
 from training.atomic import write_with
-from training.records import CELL_COLUMNS, SAMPLES, sample_records, write_samples
+from training.records import CELL_COLUMNS, SAMPLES, adopt_packed, sample_records, write_part
 
 CELL_KEY = list(CELL_COLUMNS)  # one row per cell in results.parquet
 # results rows of an older layout (no near-miss, gate, retained interval, per-sample records) cannot be mixed with
@@ -138,7 +139,8 @@ class Sweep:
         self.on_cell = on_cell
         self.shard = shard  # (i, n): this process runs only groups i, i+n, i+2n, ... of the grid
         self._group: dict[tuple, dict] = {}
-        self.records: list[dict] = []  # per-sample records of the cell being run (and its group's evaluations)
+        self.records: list[dict] = []  # per-sample records of the cell being run
+        self.group_records: list[dict] = []  # and of its group's evaluations, when this cell ran them
         # the code this process runs is what it imported at start: record that, not the disk at row time
         self.provenance = {"commit": _git_commit(), "code": code_hash()}
 
@@ -153,6 +155,7 @@ class Sweep:
         df = read_results(self.dir)  # refuses an unreadable file or older rows before anything is written
         with self.lock():
             self._write_config()
+            adopt_packed(self.dir)  # a packed samples.parquet (resumed from committed results) becomes a part
         done = done_keys(df)
         cells = self.config.cells()
         if self.shard is not None:  # whole groups (organism and its cells) per shard, dealt round-robin
@@ -177,6 +180,7 @@ class Sweep:
                 if group in refused:
                     continue
                 t0 = time.perf_counter()
+                self.records, self.group_records = [], []
                 try:
                     row = self.run_cell(cell)
                 except MixedOrganism as ex:  # the other groups go on; this one is left as it was
@@ -184,10 +188,8 @@ class Sweep:
                     self.say(f"skipping {'/'.join(map(str, group))}: {ex}")
                     continue
                 row["cell_seconds"] = round(time.perf_counter() - t0, 1)
+                self._write_records(cell)  # first: a crash before the row reruns the cell, which replaces its part
                 with self.lock():
-                    # samples first: a crash between the two reruns the cell (its logs reused), whose records dedupe
-                    write_samples(self.dir / SAMPLES, self.records)
-                    self.records = []
                     df = append_row(self.dir, row)
                 self.say(f"[{i}/{len(todo)}] {cell['scenario']}/{cell['behavior']} seed {cell['seed']} k={cell['k']} "
                          f"{cell['training']} {cell['method']}: deployment {row.get('deployment_rate', float('nan')):.2f}"
@@ -197,6 +199,14 @@ class Sweep:
         self.say(f"sweep {self.config.name}: {len(todo)} cells in {time.perf_counter() - start:.0f} s -> "
                  f"{self.dir / 'results.parquet'}" + (f"; {len(refused)} group(s) skipped (see above)" if refused else ""))
         return df
+
+    def _write_records(self, cell: dict) -> None:
+        """The cell's records as its part, and its group's (if this cell ran the group's evaluations) as the
+        group's part: no lock, as no other process writes these parts."""
+        if self.group_records:
+            write_part(self.dir / SAMPLES, {c: cell[c] for c in ("scenario", "behavior", "seed")}, self.group_records)
+        write_part(self.dir / SAMPLES, {c: cell[c] for c in CELL_KEY}, self.records)
+        self.records, self.group_records = [], []
 
     def _write_config(self) -> None:
         config_file = self.dir / "config.json"
@@ -255,12 +265,12 @@ class Sweep:
                 args["orders"] = ev.judge_orders
             log = evaluate(model, "distinguish", args, log_dir=self.log_dir, seed=seed, device=self.device)
             judges[who] = judge_summary(log)
-            self._record(cell, log, model, f"judge_{who}")
+            self._record(cell, log, model, f"judge_{who}", group=True)
         probes = self._probes(cell, organism) if ev.probe_n else {}
         # the base model on everything a cell measures: its attack rate (should be ~0) and the capability gate's
         # reference scores, on the same items and framings as the cells
         base, base_records = evaluate_checkpoint(cfg.base, scenario, behavior, **self._eval_args(seed))
-        self._keep(cell, [{**r, "evaluation": f"base_{r['evaluation']}"} for r in base_records])
+        self._keep(cell, [{**r, "evaluation": f"base_{r['evaluation']}"} for r in base_records], group=True)
         times["judge_seconds"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         want = max([k for k in cfg.ks if k > 0], default=0)
@@ -299,7 +309,7 @@ class Sweep:
             self._keep(cell, [{"checkpoint": model, "fingerprint": fp, "task": "probe", "scenario": cell["scenario"],
                                "side": s["side"], "split": "eval", "sample_id": s["sample_id"], "epoch": 0,
                                "completion": "", "log": "", "evaluation": f"probe_{who}_{s['side']}", "score_probe": s["score"]}
-                              for s in r.scores])
+                              for s in r.scores], group=True)
         out["probe_seconds"] = round(time.perf_counter() - t0, 1)
         return out
 
@@ -322,14 +332,20 @@ class Sweep:
                     trained_samples=ev.trained_samples, seed=seed, log_dir=self.log_dir, device=self.device,
                     max_tokens=ev.max_tokens)
 
-    def _record(self, cell: dict, log, checkpoint: str, evaluation: str) -> None:
+    def _record(self, cell: dict, log, checkpoint: str, evaluation: str, group: bool = False) -> None:
         from models.registry import fingerprint, resolve
 
-        self._keep(cell, sample_records(log, checkpoint, fingerprint(resolve(checkpoint)), evaluation=evaluation))
+        self._keep(cell, sample_records(log, checkpoint, fingerprint(resolve(checkpoint)), evaluation=evaluation),
+                   group)
 
-    def _keep(self, cell: dict, records: list[dict]) -> None:
-        """Hold `records` (with the cell's key) until the cell's row is written."""
-        self.records += [{**{c: cell[c] for c in CELL_KEY}, **r} for r in records]
+    def _keep(self, cell: dict, records: list[dict], group: bool = False) -> None:
+        """Hold `records` (with the cell's key; `group`: of the group's evaluations) until the cell's row is
+        written."""
+        rows = [{**{c: cell[c] for c in CELL_KEY}, **r} for r in records]
+        if group:
+            self.group_records += rows
+        else:
+            self.records += rows
 
     def _check_same_organism(self, key: tuple, organism: str, fp: str, built: bool) -> None:
         """Refuse to add cells to a group whose finished cells were measured on other organism weights (an

