@@ -160,7 +160,7 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
                               color=line[0].get_color())
         ax.axvline(0.5, color="grey", lw=0.8, ls=":")
         trend = _trend(adv, x_col)
-        if trend:
+        if trend and "flat" not in trend:
             xs = np.linspace(both["mean_x"].min(), both["mean_x"].max(), 20)
             ax.plot(xs, trend["intercept"] + trend["slope"] * xs, color="grey", lw=1, ls="--")
     for axis in (ax, ax2):
@@ -178,7 +178,10 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     jn = int(adv["probe_organism_n" if probed else "judge_organism_n"].max()) if not adv.empty else 0
     dn = int(adv["deployment_n"].max()) if not adv.empty else 0
     bars = _seed_bars(seeds) if seeds > 1 else "one seed, so no error bars: the spread between seeds is unmeasured"
-    if trend:
+    if trend and "flat" in trend:
+        bars += (f". No trend is fitted: the {trend['groups']} scenarios' means span {trend["lo"]:.4f}-{trend["hi"]:.4f} "
+                 f"on the x-axis, less than {MIN_X_SPREAD}, so this axis does not tell them apart")
+    elif trend:
         bars += (f". Dashed: the least-squares trend over the {trend['groups']} scenarios' means, slope "
                  f"{trend['slope']:.2f} [{trend['slope_lo']:.2f}, {trend['slope_hi']:.2f}], Pearson r {trend['r']:.2f} "
                  f"[{trend['r_lo']:.2f}, {trend['r_hi']:.2f}] (95% bootstrap over each scenario's seeds)")
@@ -207,15 +210,23 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
             "attack rate >= 0.9, testing 0.01-0.2), whose retained misalignment says little about the question.")
 
 
+MIN_X_SPREAD = 0.05  # distinguishability (AUROC or accuracy) the scenarios' means must span for a fitted trend
+
+
 def _trend(adv: pd.DataFrame, x_col: str) -> dict | None:
-    """Retained misalignment against `x_col` across scenarios (scorers.stats.trend_interval), or None with fewer
-    than 3 scenarios measured on both."""
+    """Retained misalignment against `x_col` across scenarios (scorers.stats.trend_interval); None with fewer than
+    3 scenarios measured on both, and {"flat": spread} when the scenarios' x means span less than MIN_X_SPREAD: a
+    slope over an axis that does not separate them (e.g. probe AUROCs of 0.999-1.000) only magnifies noise."""
     from scorers.stats import trend_interval
 
     both = adv[adv[x_col].notna() & adv["retained"].notna()]
     groups = [(g[x_col].to_numpy(), g["retained"].to_numpy()) for _, g in both.groupby("scenario")]
     if len(groups) < 3:
         return None
+    means = both.groupby("scenario")[x_col].mean()
+    if means.max() - means.min() < MIN_X_SPREAD:
+        return {"flat": float(means.max() - means.min()), "lo": float(means.min()), "hi": float(means.max()),
+                "groups": len(groups)}
     t = trend_interval(groups)
     if math.isnan(t["slope"]):
         return None

@@ -662,3 +662,16 @@ def test_figure_a_fits_a_trend_with_intervals_over_three_or_more_scenarios(tmp_p
     caption = write_sweep_report(tmp_path).read_text().split("### Figure a")[1].split("### Figure b")[0]
     assert "Dashed: the least-squares trend over the 3 scenarios' means, slope" in caption
     assert "Pearson r" in caption and "95% bootstrap over each scenario's seeds" in caption
+
+
+def test_figure_a_fits_no_trend_when_the_axis_does_not_separate_the_scenarios(tmp_path):
+    """Probe AUROCs of 0.9993-1.0000 (the 2026-12-06 headline) gave a 'slope' of 146: the caption says why none is fitted."""
+    df = synthetic_results((0, 1, 2))
+    third = df[df.scenario == "style"].assign(scenario="tier")
+    df = pd.concat([df, third], ignore_index=True)
+    df["probe_organism_auroc"] = df.scenario.map({"trigger": 1.0, "tier": 0.9995, "style": 0.9993})
+    df["probe_organism_n"] = 400
+    df.to_parquet(tmp_path / "results.parquet")
+    caption = write_sweep_report(tmp_path).read_text().split("### Figure a")[1].split("### Figure b")[0]
+    assert "Dashed" not in caption and "slope" not in caption
+    assert "No trend is fitted: the 3 scenarios' means span 0.9993-1.0000 on the x-axis, less than 0.05" in caption
