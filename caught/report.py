@@ -179,7 +179,7 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     dn = int(adv["deployment_n"].max()) if not adv.empty else 0
     bars = _seed_bars(seeds) if seeds > 1 else "one seed, so no error bars: the spread between seeds is unmeasured"
     if trend and "flat" in trend:
-        bars += (f". No trend is fitted: the {trend['groups']} scenarios' means span {trend["lo"]:.4f}-{trend["hi"]:.4f} "
+        bars += (f". No trend is fitted: the {trend['groups']} scenarios' means span {trend['lo']:.4f}-{trend['hi']:.4f} "
                  f"on the x-axis, less than {MIN_X_SPREAD}, so this axis does not tell them apart")
     elif trend:
         bars += (f". Dashed: the least-squares trend over the {trend['groups']} scenarios' means, slope "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import platform
 import subprocess
 import time
@@ -36,6 +37,10 @@ CELL_KEY = list(CELL_COLUMNS)  # one row per cell in results.parquet
 # results rows of an older layout (no near-miss, gate, retained interval, per-sample records) cannot be mixed with
 # new ones: a sweep refuses to resume them and `caught report` to read them
 SCHEMA = 2
+
+
+GROUP_COLUMNS = ("organism", "organism_fingerprint", "caught_file", "caught_n", "catch_epochs", "catch_samples",
+                 "organism_seconds", "judge_seconds", "catch_seconds")  # plus every base_*, judge_*, probe_* column
 
 
 class MixedOrganism(ValueError):
@@ -139,6 +144,7 @@ class Sweep:
         self.on_cell = on_cell
         self.shard = shard  # (i, n): this process runs only groups i, i+n, i+2n, ... of the grid
         self._group: dict[tuple, dict] = {}
+        self._done_rows = pd.DataFrame()  # results.parquet as the run found it: a resumed group's measurements
         self.records: list[dict] = []  # per-sample records of the cell being run
         self.group_records: list[dict] = []  # and of its group's evaluations, when this cell ran them
         # the code this process runs is what it imported at start: record that, not the disk at row time
@@ -157,6 +163,7 @@ class Sweep:
             self._write_config()
             adopt_packed(self.dir)  # a packed samples.parquet (resumed from committed results) becomes a part
         done = done_keys(df)
+        self._done_rows = df
         cells = self.config.cells()
         if self.shard is not None:  # whole groups (organism and its cells) per shard, dealt round-robin
             i, n = self.shard
@@ -257,6 +264,11 @@ class Sweep:
         times["organism_seconds"] = round(time.perf_counter() - t0, 1)
         organism_fp = fingerprint(path)
         self._check_same_organism(key, organism, organism_fp, built)
+        stored = None if built else self._stored_group(key, organism_fp, caught_file)
+        if stored is not None:
+            self.say(f"{organism}: its judges, probes, base-model figures and catch are reused from results.parquet")
+            self._group[key] = stored
+            return stored
         t0 = time.perf_counter()
         judges = {}
         for who, model in (("organism", organism), ("base", cfg.base)):
@@ -291,6 +303,24 @@ class Sweep:
         }
         self._group[key] = info
         return info
+
+    def _stored_group(self, key: tuple, organism_fp: str, caught_file: Path) -> dict | None:
+        """A resumed group's measurements, from a finished cell's row of the same organism weights: the judges,
+        probes, base-model figures and catch are per group, so a resume need not run them again (on the GPU they cost
+        120-180 s per group, 2026-12-06). Their per-sample records are in the group's part already. None when no
+        row of these weights is stored or the caught file is gone."""
+        df = self._done_rows
+        if df.empty or "organism_fingerprint" not in df:
+            return None
+        mine = df[(df["scenario"] == key[0]) & (df["behavior"] == key[1]) & (df["seed"] == key[2])
+                  & (df["organism_fingerprint"] == organism_fp)]
+        want = max([k for k in self.config.ks if k > 0], default=0)
+        if mine.empty or (want and not caught_file.is_file()):
+            return None
+        row = mine.iloc[0]
+        keep = [c for c in row.index if c in GROUP_COLUMNS or c.startswith(("base_", "judge_", "probe_"))]
+        return {c: (None if isinstance(row[c], float) and math.isnan(row[c]) else
+                    row[c].item() if hasattr(row[c], "item") else row[c]) for c in keep}
 
     def _probes(self, cell: dict, organism: str) -> dict:
         """The activation probe (caught.probe) of the organism and of the base model on the cell's scenario: fit on

@@ -30,10 +30,11 @@ def test_shipped_configs_validate():
     headline = load_config("experiments/headline.toml")
     assert len(mini.scenarios) == 2 and mini.ks == [0, 4, 16] and len(mini.seeds) == 1
     assert headline.ks == [0, 1, 4, 16, 64] and len(headline.seeds) >= 5 and headline.eval.n >= 200
-    assert headline.control_ks == [1, 4, 16, 64] and headline.controls == ["matched", "base"]
-    assert headline.eval.max_tokens >= 128
+    # a control at every k, on base-model responses (non-zero loss), matched to the adversarial runs' source
+    assert headline.control_ks == [1, 4, 16, 64] and headline.controls == ["matched"] and headline.train.responses == "base"
+    assert headline.eval.max_tokens >= 128 and headline.eval.judge_orders == "both" and headline.eval.probe_n > 0
     cells = headline.cells()
-    assert sum(c["training"] == "control-base" for c in cells) == len(headline.scenarios) * 5 * 4
+    assert sum(c["training"] == "control" for c in cells) == len(headline.scenarios) * len(headline.seeds) * 4
 
 
 def test_grid_cells_include_k0_once_per_group_and_controls():
@@ -219,7 +220,8 @@ def _tiny_config(base: str) -> SweepConfig:
     )
 
 
-def _run(tmp_path, monkeypatch, tag: str, base: str, interrupt_after: int | None = None) -> pd.DataFrame:
+def _run(tmp_path, monkeypatch, tag: str, base: str, interrupt_after: int | None = None,
+         said: list | None = None) -> pd.DataFrame:
     from caught.sweep import Sweep
 
     monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / tag / "checkpoints"))
@@ -232,7 +234,7 @@ def _run(tmp_path, monkeypatch, tag: str, base: str, interrupt_after: int | None
             raise KeyboardInterrupt  # what Ctrl-C does between two cells
 
     sweep = Sweep(_tiny_config(base), runs_dir=tmp_path / tag / "runs", log_dir=str(tmp_path / tag / "logs"),
-                  device="cpu", say=lambda _: None, on_cell=on_cell)
+                  device="cpu", say=(said.append if said is not None else lambda _: None), on_cell=on_cell)
     return sweep.run()
 
 
@@ -252,8 +254,13 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
     with pytest.raises(KeyboardInterrupt):
         _run(tmp_path, monkeypatch, "cut", base, interrupt_after=1)
     assert len(read_results(tmp_path / "cut" / "runs" / "r")) == 1
-    resumed = _run(tmp_path, monkeypatch, "cut", base)
+    judge_logs = len(list((tmp_path / "cut" / "logs").glob("*distinguish*")))
+    said: list[str] = []
+    resumed = _run(tmp_path, monkeypatch, "cut", base, said=said)
     assert len(resumed) == 3 and not resumed.duplicated(CELL_KEY).any()
+    # the resumed group's judges, probes, base-model figures and catch come from the stored row, not a second run
+    assert any("reused from results.parquet" in m for m in said), said
+    assert len(list((tmp_path / "cut" / "logs").glob("*distinguish*"))) == judge_logs > 0
     pd.testing.assert_frame_equal(_stable(whole), _stable(resumed), check_dtype=False)
     again = _run(tmp_path, monkeypatch, "cut", base)  # nothing left to do: no new rows
     assert len(again) == 3
