@@ -39,7 +39,7 @@ CELL_KEY = list(CELL_COLUMNS)  # one row per cell in results.parquet
 SCHEMA = 2
 
 
-GROUP_COLUMNS = ("organism", "organism_fingerprint", "caught_file", "caught_n", "catch_epochs", "catch_samples",
+GROUP_COLUMNS = ("organism", "organism_fingerprint", "caught_n", "catch_epochs", "catch_samples",
                  "organism_seconds", "judge_seconds", "catch_seconds")  # plus every base_*, judge_*, probe_* column
 
 
@@ -308,7 +308,7 @@ class Sweep:
         """A resumed group's measurements, from a finished cell's row of the same organism weights: the judges,
         probes, base-model figures and catch are per group, so a resume need not run them again (on the GPU they cost
         120-180 s per group, 2026-12-06). Their per-sample records are in the group's part already. None when no
-        row of these weights is stored or the caught file is gone."""
+        row of these weights is stored, or the caught file is gone or was caught from other weights."""
         df = self._done_rows
         if df.empty or "organism_fingerprint" not in df:
             return None
@@ -317,10 +317,16 @@ class Sweep:
         want = max([k for k in self.config.ks if k > 0], default=0)
         if mine.empty or (want and not caught_file.is_file()):
             return None
+        if want:
+            from training.train_against import load_caught
+
+            if load_caught(caught_file).get("organism_fingerprint", organism_fp) != organism_fp:
+                return None  # caught from other weights: the group is measured (and caught) again
         row = mine.iloc[0]
         keep = [c for c in row.index if c in GROUP_COLUMNS or c.startswith(("base_", "judge_", "probe_"))]
-        return {c: (None if isinstance(row[c], float) and math.isnan(row[c]) else
+        info = {c: (None if isinstance(row[c], float) and math.isnan(row[c]) else
                     row[c].item() if hasattr(row[c], "item") else row[c]) for c in keep}
+        return {**info, "caught_file": str(caught_file)}  # not a results column: where this run keeps it
 
     def _probes(self, cell: dict, organism: str) -> dict:
         """The activation probe (caught.probe) of the organism and of the base model on the cell's scenario: fit on
