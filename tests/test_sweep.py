@@ -554,19 +554,24 @@ def _write_cells(samples_dir: str, worker: int, n: int) -> None:
         write_part(Path(samples_dir), cell, [_record(j, cell) for j in range(50)])
 
 
-def test_shards_write_their_cells_parts_at_once_without_a_lock(tmp_path):
-    """Processes writing different cells into one samples/ directory at once: every cell's records land, once."""
+def _in_processes(target, args_list: list[tuple]) -> None:
+    """Run `target(*args)` for each args in its own spawned process, all at once; each must exit cleanly."""
     import multiprocessing
 
-    from training.records import read_samples
-
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_write_cells, args=(str(tmp_path / "samples"), w, 10)) for w in range(3)]
+    procs = [ctx.Process(target=target, args=args) for args in args_list]
     for p in procs:
         p.start()
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
+
+
+def test_shards_write_their_cells_parts_at_once_without_a_lock(tmp_path):
+    """Processes writing different cells into one samples/ directory at once: every cell's records land, once."""
+    from training.records import read_samples
+
+    _in_processes(_write_cells, [(str(tmp_path / "samples"), w, 10) for w in range(3)])
     df = read_samples(tmp_path / "samples")
     assert len(list((tmp_path / "samples").iterdir())) == 30 and len(df) == 30 * 50
     assert (df.groupby(["seed", "k"]).size() == 50).all()
@@ -586,15 +591,7 @@ def _append_under_lock(run_dir: str, worker: int, n: int) -> None:
 
 def test_shards_share_one_run_directory_without_losing_a_row(tmp_path):
     """Processes writing one run directory at once (shards) take its lock: every row lands, none twice."""
-    import multiprocessing
-
-    ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_append_under_lock, args=(str(tmp_path / "r"), w, 15)) for w in range(3)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-        assert p.exitcode == 0
+    _in_processes(_append_under_lock, [(str(tmp_path / "r"), w, 15) for w in range(3)])
     df = read_results(tmp_path / "r")
     assert len(df) == 45 and not df.duplicated(CELL_KEY).any()
 
