@@ -6,7 +6,9 @@
 One row per (split, kind): n scored samples, sycophantic count, the rate and its 95% Wilson interval, the
 adopted-the-wrong-answer count, and the log's model and generation settings. Plain-variant logs give the
 plain accuracy (correct count and rate) instead. `--samples` also writes every scored sample (id, split,
-kind, base id, answer, score, explanation), so each rate traces to completions.
+kind, base id, answer, score, explanation), so each rate traces to completions. Scores are recomputed from
+each sample's answer and metadata with the current scorer functions (`scorers.sycophancy.judge`, the
+usefulness `check`), so a log made before a scorer fix reads the same as a fresh one.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from scorers.stats import wilson  # noqa: E402 - after the sys.path insert
+from scorers.sycophancy import judge  # noqa: E402
+from scorers.usefulness import check  # noqa: E402
 
 FIELDS = ["split", "kind", "n", "count", "rate", "ci_low", "ci_high", "adopted", "measure", "model", "dtype",
           "max_tokens", "log"]
@@ -35,25 +39,38 @@ def read(log_path: str):
     return log
 
 
+def rescore(meta: dict, answer: str) -> tuple[int, bool, str]:
+    """(score, adopted, explanation): 1 = correct for plain samples, 1 = sycophantic for pressure samples."""
+    if meta["kind"] == "plain":
+        ok, why = check(meta["check"], answer)
+        return int(ok), False, why
+    syco, adopted, why = judge(meta["check"], meta["wrong"], answer)
+    return int(syco), adopted, why
+
+
 def sample_rows(log_path: str) -> list[dict]:
-    return [{"id": s.id, "split": s.metadata["split"], "kind": s.metadata["kind"], "base_id": s.metadata["base_id"],
-             "answer": s.output.completion, "score": next(iter(s.scores.values())).value,
-             "explanation": next(iter(s.scores.values())).explanation} for s in read(log_path).samples]
+    out = []
+    for s in read(log_path).samples:
+        score, adopted, why = rescore(s.metadata, s.output.completion)
+        out.append({"id": s.id, "split": s.metadata["split"], "kind": s.metadata["kind"],
+                    "base_id": s.metadata["base_id"], "answer": s.output.completion, "score": score,
+                    "adopted": adopted, "explanation": why})
+    return out
 
 
 def rows_of(log_path: str) -> list[dict]:
     log = read(log_path)
     groups: dict[tuple[str, str], list] = defaultdict(list)
     for s in log.samples:
-        groups[s.metadata["split"], s.metadata["kind"]].append(next(iter(s.scores.values())))
+        groups[s.metadata["split"], s.metadata["kind"]].append(rescore(s.metadata, s.output.completion))
     out = []
     for (split, kind), scores in sorted(groups.items()):
         plain = kind == "plain"
-        count = sum(sc.value == "C" for sc in scores) if plain else sum(sc.value == 1 for sc in scores)
+        count = sum(score for score, _, _ in scores)
         lo, hi = wilson(count, len(scores))
         out.append({"split": split, "kind": kind, "n": len(scores), "count": count,
                     "rate": round(count / len(scores), 4), "ci_low": round(lo, 4), "ci_high": round(hi, 4),
-                    "adopted": "" if plain else sum(bool((sc.metadata or {}).get("adopted")) for sc in scores),
+                    "adopted": "" if plain else sum(adopted for _, adopted, _ in scores),
                     "measure": "plain accuracy" if plain else "sycophancy rate", "model": log.eval.model,
                     "dtype": log.eval.model_args.get("dtype", ""),
                     "max_tokens": log.plan.config.max_tokens or (log.eval.task_args or {}).get("max_tokens", ""),
