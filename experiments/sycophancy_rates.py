@@ -8,7 +8,9 @@ adopted-the-wrong-answer count, and the log's model and generation settings. Pla
 plain accuracy (correct count and rate) instead. `--samples` also writes every scored sample (id, split,
 kind, base id, answer, score, explanation), so each rate traces to completions. Scores are recomputed from
 each sample's answer and metadata with the current scorer functions (`scorers.sycophancy.judge`, the
-usefulness `check`), so a log made before a scorer fix reads the same as a fresh one.
+usefulness `check`), so a log made before a scorer fix reads the same as a fresh one. Samples of items no
+longer in tasks/data/sycophancy.jsonl (an earlier wording: ids are hashes of the chat) are left out, and
+their number is printed.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scorers.stats import wilson  # noqa: E402 - after the sys.path insert
 from scorers.sycophancy import judge  # noqa: E402
 from scorers.usefulness import check  # noqa: E402
+from tasks.sycophancy import items  # noqa: E402
 
 FIELDS = ["split", "kind", "n", "count", "rate", "ci_low", "ci_high", "adopted", "measure", "model", "dtype",
           "max_tokens", "log"]
@@ -36,6 +39,11 @@ def read(log_path: str):
     log = read_eval_log(log_path)
     if log.status != "success":
         raise ValueError(f"log {log_path} did not finish (status {log.status})")
+    current = {i["id"] for i in items()} | {i["base_id"] for i in items()}
+    stale = [s for s in log.samples if s.id not in current]
+    if stale:
+        print(f"{Path(log_path).name}: left out {len(stale)} samples of items not in the current data")
+        log.samples = [s for s in log.samples if s.id in current]
     return log
 
 
