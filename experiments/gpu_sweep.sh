@@ -1,6 +1,6 @@
 #!/bin/bash
 # One GPU device command of the headline sweep: run (or resume) the sweep for at most $1 seconds, then write
-# the report and copy results.parquet/csv, samples/ (per-sample records, one part per cell), report.md and the plots to $OUT. The sweep resumes cell by cell,
+# the report and put the run directory but its logs in $OUT/<name>.tar, the logs in $OUT/<name>-logs.tar.gz. The sweep resumes cell by cell,
 # so successive commands on the same (warm) machine continue the grid. WORKERS=N runs N shards of the grid at once
 # (`caught sweep --shard I/N`, one process each, all on the one GPU and one run directory): a 135M model leaves
 # the GPU mostly idle while each process spends its time in Inspect and Python.
@@ -23,19 +23,19 @@ workers=${WORKERS:-1}
 mkdir -p "runs/$name"
 for ((i = 0; i < workers; i++)); do
   COLUMNS=200 timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --no-report --shard "$i/$workers" \
-    > "runs/$name/shard-$i.log" 2>&1 &
+    >> "runs/$name/shard-$i.log" 2>&1 &  # appended: a resumed command keeps the earlier commands' lines
 done
 wait
 echo "sweep: $workers shard(s) done after $(( $(date +%s) - start )) s"
 for ((i = 0; i < workers; i++)); do grep -E "^(sweep|\[|skipping)" "runs/$name/shard-$i.log" | tail -n 40; done
 caught report "runs/$name" --command "caught sweep $config --device cuda" \
   --device-note "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
-mkdir -p "$OUT/$name"
-cp runs/"$name"/{results.parquet,results.csv,report.md,*.png,config.json,shard-*.log} "$OUT/$name/" 2>/dev/null
-cp -r "runs/$name/samples" "$OUT/$name/" 2>/dev/null  # to commit: `caught pack` packs them into one samples.parquet
-# the Inspect logs behind every figure, compressed (they come back unless too large; the per-sample records hold
-# every completion and verdict either way)
-tar -czf "$OUT/$name/logs.tar.gz" -C "runs/$name" logs 2>/dev/null
+# one tar of the run directory but its Inspect logs (results, report, plots, config, shard logs, caught files and the
+# per-sample parts: `caught pack` packs those into one samples.parquet); a command returns only a few files
+tar -cf "$OUT/$name.tar" -C runs --exclude="$name/logs" --exclude="$name/.lock" "$name"
+# the Inspect logs behind every figure, compressed, apart: over the size that comes back it is left out alone (the
+# per-sample records hold every completion and verdict either way)
+tar -czf "$OUT/$name-logs.tar.gz" -C "runs/$name" logs 2>/dev/null
 python3 - "$name" <<'PY'
 import sys, pandas as pd
 df = pd.read_parquet(f"runs/{sys.argv[1]}/results.parquet")
