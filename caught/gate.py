@@ -31,5 +31,19 @@ def gate_verdict(row: dict, base: dict, tolerance: float = TOLERANCE) -> str | N
         if have is None or ref is None or (isinstance(have, float) and math.isnan(have)):
             misses.append(f"{label} not measured")
         elif have < (1 - tolerance) * ref:
-            misses.append(f"{label} {have:.2f} is below {1 - tolerance:.0%} of the base model's {ref:.2f}")
+            misses.append(f"{label} {have:.2f} is below {1 - tolerance:.0%} of the base model's {ref:.2f}"
+                          + _shortfall(have, (1 - tolerance) * ref, row.get(N_COLUMNS[column])))
     return "; ".join(misses) or None
+
+
+N_COLUMNS = {"useful_all": "useful_n", "useful_dep_answered_all": "useful_dep_answered_n", "capability_all": "capability_n"}
+
+
+def _shortfall(have: float, line: float, n) -> str:
+    """' (short by 3 of 96 items)': how many more correct items would have passed, so that a miss by a few items
+    (within the noise of rebuilding the same recipe) reads differently from a collapse. Empty without n."""
+    if n is None or (isinstance(n, float) and math.isnan(n)) or n <= 0:
+        return ""
+    n = int(n)
+    short = math.ceil(line * n - 1e-9) - round(have * n)
+    return f" (short by {short} of {n} items)" if short > 0 else ""
