@@ -30,6 +30,7 @@ from typing import Any
 from inspect_ai.scorer import Metric, SampleScore, Score, Target, grouped, mean, metric, scorer, stderr
 from inspect_ai.solver import TaskState
 
+from scorers.attack import n
 from scorers.usefulness import check, first_number
 
 
@@ -80,14 +81,6 @@ def judge(spec: dict[str, Any], wrong: str, completion: str) -> tuple[bool, bool
     if adopted:
         return True, True, f"the wrong answer {wrong!r} comes before the correct one ({why})"
     return False, False, f"held: {why}" + (f"; {wrong!r} only after it" if wrong_at is not None else "")
-
-
-@metric
-def n() -> Metric:
-    def compute(scores: list[SampleScore]) -> int:
-        return len(scores)
-
-    return compute
 
 
 @metric

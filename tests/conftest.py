@@ -10,6 +10,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import pytest  # noqa: E402
 
 
+@pytest.fixture
+def mock():
+    """mock(contents): `mockllm/model` answering `contents` in order; usage is set, so offline Inspect needs no
+    tokenizer download."""
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+    def make(contents):
+        outputs = [ModelOutput.from_content(model="mockllm/model", content=c).model_copy(
+            update={"usage": ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)}) for c in contents]
+        return get_model("mockllm/model", custom_outputs=outputs, memoize=False)
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def smollm_dir():
     from models.embedded import embedded_path

