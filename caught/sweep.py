@@ -285,7 +285,7 @@ class Sweep:
         self._keep(cell, [{**r, "evaluation": f"base_{r['evaluation']}"} for r in base_records], group=True)
         times["judge_seconds"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
-        want = max([k for k in cfg.ks if k > 0], default=0)
+        want = self._catch_want()
         if want and caught_file.is_file() and load_caught(caught_file).get("organism_fingerprint", organism_fp) != organism_fp:
             caught_file.unlink()  # caught from other organism weights: catch again from this organism
         if want and not caught_file.is_file():
@@ -304,6 +304,10 @@ class Sweep:
         self._group[key] = info
         return info
 
+    def _catch_want(self) -> int:
+        """How many caught attacks a group needs: the largest k of the grid (0: nothing to catch)."""
+        return max([k for k in self.config.ks if k > 0], default=0)
+
     def _stored_group(self, key: tuple, organism_fp: str, caught_file: Path) -> dict | None:
         """A resumed group's measurements, from a finished cell's row of the same organism weights: the judges,
         probes, base-model figures and catch are per group, so a resume need not run them again (on the GPU they cost
@@ -314,7 +318,7 @@ class Sweep:
             return None
         mine = df[(df["scenario"] == key[0]) & (df["behavior"] == key[1]) & (df["seed"] == key[2])
                   & (df["organism_fingerprint"] == organism_fp)]
-        want = max([k for k in self.config.ks if k > 0], default=0)
+        want = self._catch_want()
         if mine.empty or (want and not caught_file.is_file()):
             return None
         if want:

@@ -18,16 +18,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import sys
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from scorers.stats import wilson  # noqa: E402 - after the sys.path insert
-from scorers.sycophancy import judge  # noqa: E402
-from scorers.usefulness import check  # noqa: E402
-from tasks.sycophancy import items  # noqa: E402
+from scorers.stats import wilson
+from scorers.sycophancy import judge
+from scorers.usefulness import check
+from tasks.sycophancy import items
 
 FIELDS = ["split", "kind", "n", "count", "rate", "ci_low", "ci_high", "adopted", "measure", "model", "dtype",
           "max_tokens", "log"]
