@@ -421,6 +421,40 @@ def pack(
     console.print(f"packed: {path}")
 
 
+def _group(text: str) -> tuple[str, str, int]:
+    """`SCENARIO/BEHAVIOR/SEED` as (scenario, behavior, seed); one clear error otherwise."""
+    parts = text.split("/")
+    if len(parts) == 3 and all(parts) and parts[2].lstrip("-").isdigit():
+        return parts[0], parts[1], int(parts[2])
+    raise ValueError(f"group {text!r}: expected SCENARIO/BEHAVIOR/SEED, e.g. tier/hate/0")
+
+
+@app.command()
+def drop(
+    run: Annotated[Path, typer.Argument(help="a sweep's directory, e.g. runs/headline")],
+    groups: Annotated[list[str], typer.Argument(help="SCENARIO/BEHAVIOR/SEED of each group to drop, e.g. tier/hate/0")],
+) -> None:
+    """Remove groups' cells (results rows and per-sample records) from a run, so a resumed sweep measures them again:
+    what a sweep asks for when a group was cut short and its organism has since been rebuilt."""
+    from caught.sweep import drop_group, read_results
+
+    try:
+        parsed = [_group(g) for g in groups]  # every name checked before anything is removed
+        if not (Path(run) / "results.parquet").is_file():
+            raise ValueError(f"{str(run)!r} holds no results.parquet; expected a sweep's run directory")
+        df = read_results(run)
+        held = {(r.scenario, r.behavior, int(r.seed)) for r in df.itertuples()} if not df.empty else set()
+        missing = [f"{s}/{b}/{n}" for s, b, n in parsed if (s, b, n) not in held]
+        if missing:
+            raise ValueError(f"{str(run)!r} holds no cells of group(s) {', '.join(missing)}; it holds: "
+                             f"{', '.join(sorted(f'{s}/{b}/{n}' for s, b, n in held)) or 'no cells'}")
+        for scenario, behavior, seed in parsed:
+            rows, records = drop_group(run, scenario, behavior, seed)
+            console.print(f"dropped {scenario}/{behavior}/{seed}: {rows} rows, {records} per-sample records")
+    except ValueError as ex:
+        _fail(ex)
+
+
 @app.command()
 def serve(
     checkpoint: Annotated[str, typer.Argument(help="checkpoint name or path, e.g. smollm2-135m")],

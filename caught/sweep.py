@@ -31,7 +31,15 @@ from caught.config import CONTROL_TRAININGS, SweepConfig
 from caught.gate import gate_verdict
 from scorers.stats import ratio_interval
 from training.atomic import write_with
-from training.records import CELL_COLUMNS, SAMPLES, adopt_packed, sample_records, write_part
+from training.records import (
+    CELL_COLUMNS,
+    PACKED,
+    SAMPLES,
+    adopt_packed,
+    drop_records,
+    sample_records,
+    write_part,
+)
 
 CELL_KEY = list(CELL_COLUMNS)  # one row per cell in results.parquet
 # results rows of an older layout (no near-miss, gate, retained interval, per-sample records) cannot be mixed with
@@ -77,6 +85,39 @@ def append_row(run_dir: Path, row: dict) -> pd.DataFrame:
     df = pd.concat([df, pd.DataFrame([row])], ignore_index=True) if not df.empty else pd.DataFrame([row])
     write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
     return df
+
+
+def drop_group(run_dir: Path, scenario: str, behavior: str, seed: int) -> tuple[int, int]:
+    """Remove one group's cells from a run: its rows of results.parquet and its per-sample records (parts and a
+    packed file), under the run's lock, so that a resumed sweep measures the whole group again (on a rebuilt organism,
+    say). Returns (rows removed, records removed); one clear error when the run holds no such group."""
+    from filelock import FileLock
+
+    run_dir = Path(run_dir)
+    with FileLock(run_dir / ".lock"):
+        df = read_results(run_dir)
+        hit = ((df.scenario == scenario) & (df.behavior == behavior) & (df.seed == seed)) if not df.empty else None
+        if hit is None or not hit.any():
+            groups = sorted({f"{r.scenario}/{r.behavior}/{r.seed}" for r in df.itertuples()}) if not df.empty else []
+            raise ValueError(f"{run_dir / 'results.parquet'} holds no cells of group {scenario}/{behavior}/{seed}; "
+                             f"it holds: {', '.join(groups) or 'no cells'}")
+        records = sum(drop_records(run_dir / name, {"scenario": scenario, "behavior": behavior, "seed": seed})
+                      for name in (SAMPLES, PACKED))
+        kept = df[~hit].reset_index(drop=True)
+        write_with(run_dir / "results.parquet", lambda tmp: kept.to_parquet(tmp, index=False))
+    return int(hit.sum()), records
+
+
+def deal(cells: list[dict], done: set[tuple], shard: tuple[int, int]) -> list[dict]:
+    """Shard I/N's cells: whole groups (organism and its cells), dealt round-robin over the groups that still have
+    cells to run, in grid order, so N shards started together on a resumed run share out what is left (dealt over
+    the whole grid, a run with its first groups done left some shards idle and others two groups deep). Shards
+    started together see one results file, hence one dealing; a shard started later deals over what is left then."""
+    i, n = shard
+    group = lambda c: (c["scenario"], c["behavior"], c["seed"])  # noqa: E731
+    open_groups = list(dict.fromkeys(group(c) for c in cells if tuple(c[k] for k in CELL_KEY) not in done))
+    mine = {g for j, g in enumerate(open_groups) if j % n == i}
+    return [c for c in cells if group(c) in mine]
 
 
 def done_keys(df: pd.DataFrame) -> set[tuple]:
@@ -165,11 +206,8 @@ class Sweep:
         done = done_keys(df)
         self._done_rows = df
         cells = self.config.cells()
-        if self.shard is not None:  # whole groups (organism and its cells) per shard, dealt round-robin
-            i, n = self.shard
-            order = list(dict.fromkeys((c["scenario"], c["behavior"], c["seed"]) for c in cells))
-            mine = {g for j, g in enumerate(order) if j % n == i}
-            cells = [c for c in cells if (c["scenario"], c["behavior"], c["seed"]) in mine]
+        if self.shard is not None:  # whole groups of those left to run, dealt round-robin
+            cells = deal(cells, done, self.shard)
         todo = [c for c in cells if tuple(c[k] for k in CELL_KEY) not in done]
         self.say(f"sweep {self.config.name}{'' if self.shard is None else ' shard %d/%d' % self.shard}: "
                  f"{len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run on {self.device}")
@@ -406,8 +444,8 @@ class Sweep:
             what = f"organism weights {', '.join(others)}" if others else "organism weights it did not record"
             raise MixedOrganism(
                 f"{self.dir / 'results.parquet'} holds {len(rows)} cells of {scenario}/{behavior} seed {seed} measured "
-                f"on {what}, but {organism} now has weights {fp} (rebuilt?). Remove that group's rows to measure "
-                f"it again on one organism, or sweep under a new name")
+                f"on {what}, but {organism} now has weights {fp} (rebuilt?). Drop that group's cells to measure "
+                f"it again on one organism (`caught drop {self.dir} {scenario}/{behavior}/{seed}`), or sweep under a new name")
 
     # -- one cell
 

@@ -18,6 +18,9 @@ if [ -n "${RESUME_FROM:-}" ] && [ ! -f "runs/$name/results.parquet" ]; then
   [ -f "$RESUME_FROM/samples.parquet" ] && cp "$RESUME_FROM/samples.parquet" "runs/$name/"
   echo "resuming from $RESUME_FROM"
 fi
+# DROP="tier/hate/0 style/hate/1": groups cut short in the resumed run, measured again whole (`caught drop`): a fresh
+# machine rebuilds their organisms, and a group's cells are never measured on two organisms
+if [ -n "${DROP:-}" ]; then caught drop "runs/$name" $DROP || exit 1; fi
 start=$(date +%s)
 workers=${WORKERS:-1}
 mkdir -p "runs/$name"

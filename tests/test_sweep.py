@@ -617,6 +617,52 @@ def test_shards_split_a_grid_by_whole_groups(tmp_path, monkeypatch, tiny_llama_d
     assert any("2 cells, 2 done, 0 to run" in m for m in said), said  # the whole sweep sees both shards' cells
 
 
+def test_shards_deal_out_the_groups_left_to_run():
+    """A resumed grid's open groups are dealt round-robin, not the whole grid's: N shards get one group each."""
+    from caught.sweep import deal
+
+    cells = [{"scenario": sc, "behavior": "hate", "seed": seed, "k": k, "method": "lora", "training": "adversarial"}
+             for sc in ("trigger", "tier") for seed in range(3) for k in (0, 4)]
+    done = {tuple(c[k] for k in CELL_KEY) for c in cells if c["scenario"] == "trigger" and c["seed"] < 2}
+    done.add(tuple(cells[-1][k] for k in CELL_KEY))  # tier seed 2 half done: still open
+    groups = [{(c["scenario"], c["seed"]) for c in deal(cells, done, (i, 4))} for i in range(4)]
+    assert groups == [{("trigger", 2)}, {("tier", 0)}, {("tier", 1)}, {("tier", 2)}]
+    assert all(len(deal(cells, done, (i, 4))) == 2 for i in range(4))  # whole groups, done cells filtered later
+    everything = sorted((c["scenario"], c["seed"], c["k"]) for i in range(3) for c in deal(cells, set(), (i, 3)))
+    assert everything == sorted((c["scenario"], c["seed"], c["k"]) for c in cells)  # each cell in exactly one shard
+
+
+def test_drop_removes_a_groups_rows_and_records_only(tmp_path):
+    from typer.testing import CliRunner
+
+    from caught.cli import app
+    from training.records import PACKED, SAMPLES, read_samples, write_packed, write_part
+
+    run = tmp_path / "r"
+    run.mkdir()
+    rec = {"k": 0, "method": "lora", "training": "none", "evaluation": "deployment", "checkpoint": "c",
+           "fingerprint": "f", "task": "deployment", "log": "l", "epoch": 1, "completion": "x"}
+    for seed in (0, 1):
+        for k in (0, 4):
+            append_row(run, {"scenario": "tier", "behavior": "hate", "seed": seed, "k": k, "method": "lora",
+                             "training": "none", "schema": 2})
+        write_part(run / SAMPLES, {"scenario": "tier", "behavior": "hate", "seed": seed},
+                   [{**rec, "scenario": "tier", "behavior": "hate", "seed": seed, "sample_id": i} for i in range(3)])
+    write_packed(run / PACKED, [{**rec, "scenario": "tier", "behavior": "hate", "seed": s, "sample_id": 10 + i}
+                                for s in (0, 1) for i in range(2)])
+    result = CliRunner().invoke(app, ["drop", str(run), "tier/hate/0", "tier/hate/7"])
+    assert result.exit_code != 0 and "tier/hate/7" in result.output and "tier/hate/1" in result.output
+    assert len(read_results(run)) == 4  # nothing removed when one named group is not there
+    result = CliRunner().invoke(app, ["drop", str(run), "tier-hate-0"])
+    assert result.exit_code != 0 and "SCENARIO/BEHAVIOR/SEED" in result.output
+    result = CliRunner().invoke(app, ["drop", str(run), "tier/hate/0"])
+    assert result.exit_code == 0, result.output
+    assert "2 rows, 5 per-sample records" in result.output
+    assert set(read_results(run).seed) == {1} and len(read_results(run)) == 2
+    assert set(read_samples(run / SAMPLES).seed) == {1} and set(read_samples(run / PACKED).seed) == {1}
+    assert len(list((run / SAMPLES).glob("part-*.parquet"))) == 1  # the emptied part is gone
+
+
 def test_bad_shard_is_named():
     from typer.testing import CliRunner
 

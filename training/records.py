@@ -186,3 +186,28 @@ def adopt_packed(run_dir: Path) -> Path | None:
     part.parent.mkdir(parents=True, exist_ok=True)
     packed.replace(part)
     return part
+
+
+def drop_records(samples: Path, where: dict[str, Any]) -> int:
+    """Remove the records whose columns equal every value of `where` (e.g. one sweep group's scenario, behavior and
+    seed) from `samples` (a `samples/` directory of parts, or one packed file): each part holding some is rewritten
+    without them (atomically), or removed when none is left. Returns how many records were removed."""
+    samples = Path(samples)
+    parts = sorted(samples.glob("part-*.parquet")) if samples.is_dir() else [samples] if samples.is_file() else []
+    removed = 0
+    for part in parts:
+        df = _read_part(part).to_pandas()
+        if not all(c in df for c in where):
+            continue
+        hit = pd.Series(True, index=df.index)
+        for column, value in where.items():
+            hit &= df[column].astype(str) == str(value)
+        if not hit.any():
+            continue
+        removed += int(hit.sum())
+        kept = df[~hit]
+        if kept.empty:
+            part.unlink()
+        else:
+            write_with(part, lambda tmp, kept=kept: _write_parquet(kept.reset_index(drop=True), tmp))
+    return removed
