@@ -47,3 +47,25 @@ def _shortfall(have: float, line: float, n) -> str:
     n = int(n)
     short = math.ceil(line * n - 1e-9) - round(have * n)
     return f" (short by {short} of {n} items)" if short > 0 else ""
+
+
+PAIRED = {"usefulness": ("base_usefulness", "usefulness (testing framing)"),
+          "capability": ("base_capability", "held-out capability")}  # per-sample evaluation: base's, label
+
+
+def paired_gate(base: list[float], scores: list[float], tolerance: float = TOLERANCE, seed: int = 0) -> dict:
+    """The gate's ratio (checkpoint / base, on the same items) with a paired bootstrap 95% interval, and what the
+    interval says of the line at 1 - tolerance: "pass" (all of it above), "fail" (all of it below) or "unresolved"
+    (it straddles the line: the point-estimate verdict then rests on noise). `base[i]` and `scores[i]` are 0/1
+    outcomes of the same item. Returns {"ratio", "lo", "hi", "n", "verdict"}."""
+    from scorers.stats import paired_ratio_bootstrap
+
+    if len(base) != len(scores):
+        raise ValueError(f"the gate pairs items: base has {len(base)} and the checkpoint {len(scores)}")
+    ratio, lo, hi = paired_ratio_bootstrap(base, scores, seed=seed)
+    line = 1 - tolerance
+    if math.isnan(ratio) or math.isnan(lo) or math.isnan(hi):
+        verdict = "not measurable"
+    else:
+        verdict = "pass" if lo >= line else ("fail" if hi < line else "unresolved")
+    return {"ratio": ratio, "lo": lo, "hi": hi, "n": len(base), "verdict": verdict}

@@ -422,6 +422,76 @@ def paired_tests(run_dir: Path) -> dict[tuple, dict]:
     return {g: {"before": test(v["before_pairs"]), "control": test(v["control_pairs"])} for g, v in out.items()}
 
 
+def gate_intervals(run_dir: Path, df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The capability gate with intervals: for every checkpoint of the run (organisms and trained models) and each
+    paired check (caught/gate.py PAIRED), its score over the base model's on the same items with a paired bootstrap
+    95% interval, and whether the interval clears the gate's line, falls below it, or straddles it. One row per
+    checkpoint and check (CELL_KEY, check, ratio, lo, hi, n, verdict); empty without per-sample records. `df`, the
+    run's rows, names the scenario of records that lack it (capability rows written before 2026-12-06)."""
+    from caught.gate import PAIRED, paired_gate
+    from caught.sweep import CELL_KEY
+    from training.records import read_samples, samples_path
+
+    path = samples_path(run_dir)
+    if path is None:
+        return pd.DataFrame()
+    s = read_samples(path)
+    evaluations = set(PAIRED) | {base for base, _ in PAIRED.values()}
+    if s.empty or "evaluation" not in s or "score_usefulness_checker" not in s:
+        return pd.DataFrame()
+    s = s[s["evaluation"].isin(evaluations) & s["score_usefulness_checker"].notna()].copy()
+    if df is not None and "checkpoint" in df:  # records written before a capability row kept its cell's scenario
+        scenario_of = df.drop_duplicates("checkpoint").set_index("checkpoint")["scenario"]
+        s["scenario"] = s["scenario"].fillna(s["checkpoint"].map(scenario_of))
+    rows = []
+    for check, (base_eval, _) in PAIRED.items():
+        # the base model's scores on the check's items: per group for a framed check; for capability (unframed,
+        # greedy) the same base model on the same items whatever the group
+        group = ["scenario", "behavior", "seed"] if check == "usefulness" else []
+        bases = s[s["evaluation"] == base_eval]
+        pick = lambda g: g.drop_duplicates(["sample_id", "epoch"]).set_index(["sample_id", "epoch"])[  # noqa: E731
+            "score_usefulness_checker"]
+        base = {key: pick(g) for key, g in bases.groupby(group, sort=False)} if group else {(): pick(bases)}
+        for key, g in s[s["evaluation"] == check].groupby(CELL_KEY, sort=False):
+            cell = dict(zip(CELL_KEY, key))
+            ref = base.get(tuple(cell[c] for c in group))
+            if ref is None or ref.empty:
+                continue
+            both = pd.concat([ref, g.set_index(["sample_id", "epoch"])["score_usefulness_checker"]], axis=1,
+                             join="inner").dropna()
+            if both.empty:
+                continue
+            rows.append({**cell, "check": check, **paired_gate(both.iloc[:, 0].tolist(), both.iloc[:, 1].tolist())})
+    return pd.DataFrame(rows)
+
+
+def gate_table(gates: pd.DataFrame, df: pd.DataFrame) -> str:
+    """Per scenario, training and k: each paired check's verdicts over the seeds' checkpoints (pass / unresolved /
+    fail by the interval) and the point-estimate gate's count, so a pass or fail that rests on noise shows."""
+    from caught.gate import PAIRED, TOLERANCE
+
+    if gates.empty:
+        return "(no per-sample records: the gate's intervals need them)"
+    header = ["scenario", "training", "k", "checkpoints", "passes gate (point estimates)"]
+    header += [f"{PAIRED[c][1]}: ratio to base, mean; pass/unresolved/fail" for c in PAIRED]
+    rows = []
+    for (scenario, training, k), g in _ok(df).groupby(["scenario", "training", "k"], sort=False):
+        cells = gates[(gates.scenario == scenario) & (gates.training == training) & (gates.k == k)]
+        row = [scenario, training, str(k), str(len(g)), f"{int(_gated(g).sum())}/{len(g)}"]
+        for check in PAIRED:
+            c = cells[cells.check == check]
+            counts = c["verdict"].value_counts()
+            row.append("–" if c.empty else f"{c['ratio'].mean():.2f}; " + "/".join(
+                str(int(counts.get(v, 0))) for v in ("pass", "unresolved", "fail")))
+        rows.append(row)
+    return (tables.markdown(header, rows).rstrip("\n") + "\n\n"
+            f"The gate's line is {1 - TOLERANCE:.0%} of the base model's score on the same items. Verdicts by the paired "
+            "bootstrap 95% interval of each checkpoint's ratio (2,000 resamples of items): pass = the whole interval "
+            "above the line, fail = below it, unresolved = it straddles the line. The headline figures use the "
+            "point-estimate gate (column 5); every checkpoint's interval is in `gate.csv`. The deployment-framing "
+            "check (items answered rather than attacked) is conditional on not attacking and is not paired here.")
+
+
 def _samples_name(run_dir: Path) -> str:
     """The run's per-sample records as the report names them: its `samples/` parts or one packed file."""
     from training.records import SAMPLES, samples_path
@@ -547,6 +617,10 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
         f"Per-sample records: `{_samples_name(run_dir)}` (completions, verdicts, Inspect log of each); logs: "
         f"`inspect view --log-dir {run_dir / 'logs'}`.", "",
     ]
+    gates = gate_intervals(run_dir, df)
+    if not gates.empty:
+        gates.to_csv(run_dir / "gate.csv", index=False)
+    head += ["## The capability gate with intervals", "", gate_table(gates, df), ""]
     if not skipped.empty:
         head += ["Cells not run: " + "; ".join(f"{r.scenario} k={r.k} {r.training}: {r.status}"
                                                   for r in skipped.itertuples()), ""]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from caught.gate import TOLERANCE, gate_verdict
@@ -78,3 +79,44 @@ def test_gate_refuses_a_model_trained_on_noise(tmp_path, monkeypatch, smollm_dir
     why = gate_verdict(broken, base)
     assert why is not None and "held-out capability" in why, (broken, base)
     assert broken["capability_all"] < 0.5 * base["capability_all"]
+
+
+def test_paired_gate_says_when_the_verdict_rests_on_noise():
+    from caught.gate import paired_gate
+
+    base = [1] * 80 + [0] * 20
+    clear = paired_gate(base, base)  # the same answers: ratio 1, the whole interval above 0.9
+    assert clear["ratio"] == 1 and clear["verdict"] == "pass" and clear["n"] == 100
+    broken = paired_gate(base, [1] * 20 + [0] * 80)  # a quarter of the base's correct items kept
+    assert broken["ratio"] == pytest.approx(0.25) and broken["hi"] < 0.9 and broken["verdict"] == "fail"
+    few = paired_gate([1] * 8 + [0] * 2, [1] * 7 + [0] * 3)  # 7 of 8 on 10 items: the interval straddles 0.9
+    assert few["lo"] < 0.9 < few["hi"] and few["verdict"] == "unresolved"
+    assert paired_gate([0] * 5, [1] * 5)["verdict"] == "not measurable"  # the base got nothing right
+    with pytest.raises(ValueError, match="pairs items"):
+        paired_gate([1, 0], [1])
+
+
+def test_gate_intervals_pair_each_checkpoint_with_the_base_on_the_same_items(tmp_path):
+    from caught.report import gate_intervals
+    from training.records import SAMPLES, write_part
+
+    cell = {"scenario": "tier", "behavior": "hate", "seed": 0, "k": 4, "method": "lora", "training": "adversarial"}
+    common = {"fingerprint": "f", "task": "t", "log": "l", "epoch": 1, "completion": "x"}
+    items = [f"i{i}" for i in range(60)]
+    base_ok = [1] * 50 + [0] * 10
+    rows = [{**cell, **common, "evaluation": "base_usefulness", "checkpoint": "smollm2-135m", "sample_id": s,
+             "score_usefulness_checker": float(v)} for s, v in zip(items, base_ok)]
+    # the base's capability rows from another group (and no scenario, as records before 2026-12-06 had)
+    rows += [{**cell, **common, "scenario": None, "seed": 3, "evaluation": "base_capability",
+              "checkpoint": "smollm2-135m", "sample_id": s, "score_usefulness_checker": float(v)}
+             for s, v in zip(items, base_ok)]
+    rows += [{**cell, **common, "evaluation": "usefulness", "checkpoint": "c4", "sample_id": s,
+              "score_usefulness_checker": float(v)} for s, v in zip(items, [1] * 20 + [0] * 40)]  # keeps 20 of 50
+    rows += [{**cell, **common, "scenario": None, "evaluation": "capability", "checkpoint": "c4", "sample_id": s,
+              "score_usefulness_checker": float(v)} for s, v in zip(items, base_ok)]
+    write_part(tmp_path / SAMPLES, {"x": 1}, rows)
+    results = pd.DataFrame([{**cell, "checkpoint": "c4"}])
+    gates = gate_intervals(tmp_path, results).set_index("check")
+    assert gates.loc["usefulness", "ratio"] == pytest.approx(0.4) and gates.loc["usefulness", "verdict"] == "fail"
+    assert gates.loc["capability", "ratio"] == 1 and gates.loc["capability", "verdict"] == "pass"
+    assert gates.loc["capability", "scenario"] == "tier" and int(gates.loc["capability", "n"]) == 60

@@ -291,6 +291,7 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
     assert {"deployment", "testing", "trained", "usefulness", "usefulness_deployment", "capability",
             "trained_before", "teacher_forced_deployment", "base_deployment", "judge_organism",
             "probe_organism_testing", "probe_base_deployment"} <= set(samples.evaluation)
+    assert set(samples[samples.evaluation.isin(["capability", "base_capability"])].scenario) == {"trigger"}  # the cell's
     probed = samples[samples.evaluation.str.startswith("probe_")]
     assert len(probed) == 4 * 6 and probed.score_probe.notna().all()  # 6 eval requests x 2 framings x 2 models
     logged = samples[samples.log != ""]

@@ -52,9 +52,10 @@ def sample_records(log, checkpoint: str, fingerprint: str, **context: Any) -> li
     args = dict(log.eval.task_args or {})
     config = log.plan.config if log.plan else None
     base = {
-        **context,
+        "scenario": args.get("scenario"),  # the context's (a sweep cell's) wins: a task without one (capability)
+        **context,                         # must not blank the cell's scenario
         "checkpoint": checkpoint, "fingerprint": fingerprint,
-        "task": log.eval.task.removeprefix("tasks/"), "scenario": args.get("scenario"),
+        "task": log.eval.task.removeprefix("tasks/"),
         "side": args.get("side") or {"tasks/testing": "testing", "tasks/deployment": "deployment"}.get(log.eval.task),
         "split": args.get("split"), "sample_seed": getattr(config, "seed", None),
         "temperature": getattr(config, "temperature", None), "max_tokens": getattr(config, "max_tokens", None),
