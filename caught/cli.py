@@ -335,15 +335,16 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 
 
 def _sweep(config: Path, runs_dir: Path, device: str | None, log_dir: str | None, report: bool, command: str,
-           shard: str | None = None):
+           shard: str | None = None, only: list[str] | None = None):
     from caught.report import write_sweep_report
     from caught.sweep import Sweep
 
     runner = Sweep(load_config(config), runs_dir=runs_dir, log_dir=log_dir, device=device, say=console.print,
-                   shard=_shard(shard))
+                   shard=_shard(shard), only=only)
     df = runner.run()
     # a shard's grid is part of the sweep: the report is written once all shards are done (`caught report RUN`)
-    path = write_sweep_report(runner.dir, command=command, device_note=runner.device) if report and not shard else None
+    path = (write_sweep_report(runner.dir, command=command, device_note=runner.device)
+            if report and not shard and not only else None)
     return runner, df, path
 
 
@@ -381,10 +382,12 @@ def sweep(
     report: Annotated[bool, typer.Option(help="write the report when the grid is done")] = True,
     shard: Annotated[Optional[str], typer.Option(help="I/N: run only groups I, I+N, I+2N, ... of the grid (start N "
                                                  "such processes on one run directory: they share its files)")] = None,
+    only: Annotated[Optional[list[str]], typer.Option(help="run only these scenarios or groups SCENARIO/BEHAVIOR/SEED "
+                                                      "(repeat the option); the rest of the grid later, same name")] = None,
 ) -> None:
     """Run (or resume) a grid of scenario x behavior x k x seed x method; one row per cell in results.parquet."""
     try:
-        _, _, path = _sweep(config, runs_dir, device, log_dir, report, f"caught sweep {config}", shard)
+        _, _, path = _sweep(config, runs_dir, device, log_dir, report, f"caught sweep {config}", shard, only)
     except ValueError as ex:
         _fail(ex)
     if path:

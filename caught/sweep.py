@@ -120,6 +120,18 @@ def deal(cells: list[dict], done: set[tuple], shard: tuple[int, int]) -> list[di
     return [c for c in cells if group(c) in mine]
 
 
+def only_groups(cells: list[dict], only: list[str]) -> list[dict]:
+    """The cells of the groups `only` names, each a scenario (all its groups) or one group SCENARIO/BEHAVIOR/SEED:
+    part of a grid run now, the rest later under the same name. One clear error for a name not in the grid."""
+    groups = list(dict.fromkeys(f"{c['scenario']}/{c['behavior']}/{c['seed']}" for c in cells))
+    scenarios = list(dict.fromkeys(c["scenario"] for c in cells))
+    bad = [o for o in only if o not in scenarios and o not in groups]
+    if bad:
+        raise ValueError(f"--only {', '.join(repr(b) for b in bad)}: not in this grid; accepted: a scenario "
+                         f"({', '.join(scenarios)}) or a group SCENARIO/BEHAVIOR/SEED (e.g. {groups[0]})")
+    return [c for c in cells if c["scenario"] in only or f"{c['scenario']}/{c['behavior']}/{c['seed']}" in only]
+
+
 def done_keys(df: pd.DataFrame) -> set[tuple]:
     if df.empty:
         return set()
@@ -172,7 +184,8 @@ class Sweep:
 
     def __init__(self, config: SweepConfig, runs_dir: Path = Path("runs"), log_dir: str | None = None,
                  device: str | None = None, say: Callable[[str], None] = print,
-                 on_cell: Callable[[dict], None] | None = None, shard: tuple[int, int] | None = None):
+                 on_cell: Callable[[dict], None] | None = None, shard: tuple[int, int] | None = None,
+                 only: list[str] | None = None):
         from models.registry import default_device
 
         if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
@@ -184,6 +197,9 @@ class Sweep:
         self.say = say
         self.on_cell = on_cell
         self.shard = shard  # (i, n): this process runs only groups i, i+n, i+2n, ... of the grid
+        self.only = list(only or [])  # scenarios or groups: this process runs only those
+        if self.only:
+            only_groups(config.cells(), self.only)  # a name not in the grid is refused before anything runs
         self._group: dict[tuple, dict] = {}
         self._done_rows = pd.DataFrame()  # results.parquet as the run found it: a resumed group's measurements
         self.records: list[dict] = []  # per-sample records of the cell being run
@@ -206,6 +222,8 @@ class Sweep:
         done = done_keys(df)
         self._done_rows = df
         cells = self.config.cells()
+        if self.only:
+            cells = only_groups(cells, self.only)
         if self.shard is not None:  # whole groups of those left to run, dealt round-robin
             cells = deal(cells, done, self.shard)
         todo = [c for c in cells if tuple(c[k] for k in CELL_KEY) not in done]

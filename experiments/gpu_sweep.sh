@@ -21,11 +21,13 @@ fi
 # DROP="tier/hate/0 style/hate/1": groups cut short in the resumed run, measured again whole (`caught drop`): a fresh
 # machine rebuilds their organisms, and a group's cells are never measured on two organisms
 if [ -n "${DROP:-}" ]; then caught drop "runs/$name" $DROP || exit 1; fi
+# ONLY="trigger tier": only these scenarios (or SCENARIO/BEHAVIOR/SEED groups) now, the rest of the grid later
+only=""; for o in ${ONLY:-}; do only="$only --only $o"; done
 start=$(date +%s)
 workers=${WORKERS:-1}
 mkdir -p "runs/$name"
 for ((i = 0; i < workers; i++)); do
-  COLUMNS=200 timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --no-report --shard "$i/$workers" \
+  COLUMNS=200 timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --no-report --shard "$i/$workers" $only \
     >> "runs/$name/shard-$i.log" 2>&1 &  # appended: a resumed command keeps the earlier commands' lines
 done
 wait

@@ -633,6 +633,18 @@ def test_shards_deal_out_the_groups_left_to_run():
     assert everything == sorted((c["scenario"], c["seed"], c["k"]) for c in cells)  # each cell in exactly one shard
 
 
+def test_only_runs_the_named_scenarios_or_groups_and_names_a_bad_one(tmp_path):
+    from caught.sweep import Sweep, only_groups
+
+    cells = [{"scenario": sc, "behavior": "hate", "seed": seed, "k": 0} for sc in ("trigger", "tier") for seed in (0, 1)]
+    assert {(c["scenario"], c["seed"]) for c in only_groups(cells, ["tier", "trigger/hate/1"])} == {
+        ("tier", 0), ("tier", 1), ("trigger", 1)}
+    with pytest.raises(ValueError, match=r"--only 'year', 'tier/hate/7': not in this grid; accepted: .*trigger, tier"):
+        only_groups(cells, ["year", "tier/hate/7", "tier"])
+    with pytest.raises(ValueError, match="--only 'style'"):
+        Sweep(SweepConfig(name="r", scenarios=["trigger"], ks=[0]), runs_dir=tmp_path, only=["style"])
+
+
 def test_drop_removes_a_groups_rows_and_records_only(tmp_path):
     from typer.testing import CliRunner
 
