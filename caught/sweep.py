@@ -437,7 +437,8 @@ class Sweep:
     def _keep(self, cell: dict, records: list[dict], group: bool = False) -> None:
         """Hold `records` (with the cell's key; `group`: of the group's evaluations) until the cell's row is
         written."""
-        rows = [{**{c: cell[c] for c in CELL_KEY}, **r} for r in records]
+        rows = [{**r, **{c: cell[c] for c in CELL_KEY}} for r in records]  # the cell's key wins: an unframed task
+        # (capability) records no scenario of its own, and must not blank the cell's
         if group:
             self.group_records += rows
         else:
