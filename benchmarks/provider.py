@@ -41,14 +41,18 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+LAST_CPU = [0.0]  # the main thread's CPU seconds in the last `run` (Inspect's event loop runs there)
+
+
 def run(task, model, log_dir: str, **kwargs):
     """One Inspect eval: (wall seconds, completions by sample id order, new tokens, samples)."""
     from inspect_ai import eval as inspect_eval
 
     kwargs = {"display": "none", **kwargs}
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.thread_time()
     [log] = inspect_eval(task, model=model, log_dir=log_dir, **kwargs)
     wall = time.perf_counter() - start
+    LAST_CPU[0] = time.thread_time() - cpu
     assert log.status == "success", log.error
     samples = sorted(log.samples, key=lambda s: str(s.id))
     tokens = sum(s.output.usage.output_tokens for s in samples if s.output.usage)
@@ -155,12 +159,14 @@ def main() -> None:
                     spent = {k: after[k] - before[k] for k in ("decode_seconds", "bookkeeping_seconds",
                                                                  "capture_seconds", "batches", "captures")}
                     detect = detector_seconds(out)
-                    timed[setting].append(dict(wall=wall, n=n, tokens=tokens, detectors_seconds=detect, **spent))
+                    timed[setting].append(dict(wall=wall, n=n, tokens=tokens, detectors_seconds=detect,
+                                               main_thread_cpu_seconds=LAST_CPU[0], **spent))
                     ckpt_outs[name] = out
                     print(f"{name} [{setting}] run {repeat + 1}: wall {wall:.2f} s for {n} samples, decoding "
                           f"{spent['decode_seconds']:.2f} s in {spent['batches']} batches, provider bookkeeping "
                           f"{spent['bookkeeping_seconds']:.2f} s; non-decoding "
-                          f"{(wall - spent['decode_seconds']) / n * 1e3:.1f} ms/sample", flush=True)
+                          f"{(wall - spent['decode_seconds']) / n * 1e3:.1f} ms/sample; main thread's CPU "
+                          f"{LAST_CPU[0] / n * 1e3:.1f} ms/sample", flush=True)
             for setting, runs in timed.items():
                 med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
                 n = runs[0]["n"]
@@ -173,20 +179,22 @@ def main() -> None:
                         provider_bookkeeping=med["bookkeeping_seconds"] / n * 1e3,
                         inspect=statistics.median((r["wall"] - r["decode_seconds"] - r["bookkeeping_seconds"]) / n * 1e3
                                                   for r in runs),
-                        of_which_detectors=med["detectors_seconds"] / n * 1e3),
+                        of_which_detectors=med["detectors_seconds"] / n * 1e3,
+                        main_thread_cpu=med["main_thread_cpu_seconds"] / n * 1e3),
                     non_decoding_ms_runs=non_decoding)
                 rows.append((f"{name} [{setting}]", ckpt.api.max_connections(), med["wall"], int(med["tokens"])))
             del ckpt
         # what Inspect costs per sample with no model: mockllm answering at once, same task and options
         floor = {}
         for setting, options in settings.items():
-            walls = []
+            walls, cpus = [], []
             for _ in range(args.repeats):
                 with quiet_collector() if setting == "caught" else contextlib.nullcontext():
                     wall, _, _, n = run(task(), instant_model(args.samples), logs, max_connections=args.samples,
                                         **options)
                 walls.append(wall / n * 1e3)
-            floor[setting] = statistics.median(walls)
+                cpus.append(LAST_CPU[0] / n * 1e3)
+            floor[setting] = dict(wall=statistics.median(walls), main_thread_cpu=statistics.median(cpus))
         best = None
         if not args.no_hf:
             for conns in [int(c) for c in args.hf_connections.split(",")]:
@@ -201,14 +209,19 @@ def main() -> None:
                     best = (wall_hf, conns, hf_out)
                 del hf
 
-    print("\nwhere ckpt/'s time goes, ms per sample (medians of --repeats runs; non-decoding = wall - decoding):")
-    print(f"{'run':<28}{'n':>5}{'wall':>8}{'decode':>8}{'non-dec':>9}{'provider':>10}{'Inspect':>9}{'(detect)':>10}")
+    print("\nwhere ckpt/'s time goes, ms per sample (medians of --repeats runs): non-decoding = wall - decoding, of "
+          "which the provider's bookkeeping and the rest (Inspect; the detectors' share timed apart); main CPU = the "
+          "main thread's CPU time (Inspect's event loop, the provider's bookkeeping and scoring; not decoding)")
+    print(f"{'run':<28}{'n':>5}{'wall':>8}{'decode':>8}{'non-dec':>9}{'provider':>10}{'Inspect':>9}{'(detect)':>10}"
+          f"{'main CPU':>10}")
     for key, s in splits.items():
         p = s["per_sample_ms"]
         print(f"{key:<28}{s['samples']:>5}{p['wall']:>8.2f}{p['decoding']:>8.2f}{p['non_decoding']:>9.2f}"
-              f"{p['provider_bookkeeping']:>10.2f}{p['inspect']:>9.2f}{p['of_which_detectors']:>10.2f}")
+              f"{p['provider_bookkeeping']:>10.2f}{p['inspect']:>9.2f}{p['of_which_detectors']:>10.2f}"
+              f"{p['main_thread_cpu']:>10.2f}")
     for setting, ms in floor.items():
-        print(f"{'mockllm/ [' + setting + ']':<28}{'':>5}{ms:>8.2f}   (Inspect and scoring with an instant model)")
+        print(f"{'mockllm/ [' + setting + ']':<28}{'':>5}{ms['wall']:>8.2f}{'':>54}{ms['main_thread_cpu']:>10.2f}"
+              "   (Inspect and scoring, an instant model)")
     target_ms = 2.0
     for key, s in splits.items():
         ms = s["per_sample_ms"]["non_decoding"]
