@@ -6,8 +6,8 @@ different weights. The logs are ordinary Inspect logs (`inspect view`). `evaluat
 evaluations of one checkpoint as one Inspect eval, their tasks in parallel, so that their requests share
 the `ckpt/` provider's batches; models come from `models.registry.inspect_model`'s small pool. It runs them with
 `EVAL_OPTIONS` (Inspect options that skip work done only while an eval runs) inside `quiet_collector` (the garbage
-collector kept off the long-lived heap): the same logs as Inspect's defaults, in about half the time per sample
-outside decoding (benchmarks/provider.py, results/provider/).
+collector kept off the long-lived heap): the same logs as Inspect's defaults, with 6.5 ms of the main thread's CPU
+per sample instead of 14.5 ms on a 2-core CPU (benchmarks/provider.py, results/provider/cpu-2026-12-06.txt).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ _cache_distribution_scan()
 # Inspect's defaults). Each leaves the finished log as it was (every sample, event and score; `inspect view` reads it)
 # and only drops work done while the eval runs:
 # - log_realtime=False: no realtime buffer, a SQLite copy of every sample event kept so that `inspect view` can watch a
-#   running eval (about a third of Inspect's per-sample time with ckpt/);
+#   running eval (about 30% of Inspect's per-sample time under its defaults);
 # - score_display=False: no running metrics recomputed over the scores so far (nothing displays them: display="none");
 # - log_buffer: the log's samples written in one flush at the end (or after 60 s without a flush, Inspect's stale-flush
 #   timer), not every few samples, each flush rewriting the log's summaries. A failed eval is never reused anyway.
