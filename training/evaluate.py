@@ -54,7 +54,8 @@ _cache_distribution_scan()
 #   running eval (about 30% of Inspect's per-sample time under its defaults);
 # - score_display=False: no running metrics recomputed over the scores so far (nothing displays them: display="none");
 # - log_buffer: the log's samples written in one flush at the end (or after 60 s without a flush, Inspect's stale-flush
-#   timer), not every few samples, each flush rewriting the log's summaries. A failed eval is never reused anyway.
+#   timer), not every few samples, each flush writing a journal of summaries and flushing the zip file. A log that did
+#   not finish is never reused anyway.
 EVAL_OPTIONS: dict[str, Any] = {"display": "none", "log_realtime": False, "score_display": False, "log_buffer": 10_000}
 
 YOUNG_THRESHOLD = 20_000  # allocations between the cyclic collector's young-generation runs during an eval (Python: 700)
