@@ -182,9 +182,10 @@ class CheckpointAPI(ModelAPI):
             # --max-connections given to the eval still wins.
             config.max_connections = int(size)
         _register_model_info(model_name, self.path, self.engine.max_positions)
-        # where this model's time went (benchmarks/sweep.py reads it): loading, and decoding in the worker thread
+        # where this model's time went (benchmarks/sweep.py and benchmarks/provider.py read it): loading, decoding in
+        # the worker thread, and the provider's own work on Inspect's event loop (encoding the chat, building outputs)
         self.stats = {"load_seconds": time.perf_counter() - started, "new_tokens": 0, "decode_seconds": 0.0,
-                      "batch_sizes": []}
+                      "bookkeeping_seconds": 0.0, "batch_sizes": []}
 
     def _run_batch(self, requests: list[Request]) -> list[Result]:
         started = time.perf_counter()
@@ -201,7 +202,9 @@ class CheckpointAPI(ModelAPI):
 
     def profile(self) -> dict[str, float | int]:
         """This model's counters so far: load seconds, batches (and their sizes), requests, new tokens, decode
-        seconds (the engine, in the worker thread), and the fast engine's static batches and capture seconds."""
+        seconds (the engine, in the worker thread), bookkeeping seconds (this provider's work on the event loop
+        around each request: encoding the chat, building the output), and the fast engine's static batches and
+        capture seconds."""
         fast, sizes = self.engine.fast if self.engine else None, list(self.stats["batch_sizes"])
         shared = {"shared_swaps": self.shared.swaps, "shared_swap_seconds": self.shared.swap_seconds} \
             if self.shared is not None else {}
@@ -247,6 +250,7 @@ class CheckpointAPI(ModelAPI):
         tool_choice: ToolChoice,
         config: GenerateConfig,
     ) -> ModelOutput:
+        started = time.perf_counter()
         prompt_ids = self.encode_chat(input)
         temperature = config.temperature or 0.0
         request = Request(
@@ -262,8 +266,10 @@ class CheckpointAPI(ModelAPI):
         if self.engine is None:  # released from a shared base
             _released([request])
         self.engine.check_request(request)  # an over-long prompt fails its own sample, not the batch
+        self.stats["bookkeeping_seconds"] += time.perf_counter() - started
         result = await self.batcher.submit(request)
-        return ModelOutput(
+        started = time.perf_counter()
+        output = ModelOutput(
             model=self.model_name,
             choices=[
                 ChatCompletionChoice(
@@ -278,6 +284,8 @@ class CheckpointAPI(ModelAPI):
                 total_tokens=len(prompt_ids) + len(result.token_ids),
             ),
         )
+        self.stats["bookkeeping_seconds"] += time.perf_counter() - started
+        return output
 
     def encode_chat(self, messages: list[ChatMessage]) -> list[int]:
         chat = [{"role": "user" if m.role == "tool" else m.role, "content": m.text} for m in messages]

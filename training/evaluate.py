@@ -4,12 +4,17 @@ The reuse key is the checkpoint's fingerprint plus the task, its arguments and t
 stored in the log's eval metadata (`caught_key`), so reuse survives renamed checkpoints and never mixes
 different weights. The logs are ordinary Inspect logs (`inspect view`). `evaluate_many` runs several
 evaluations of one checkpoint as one Inspect eval, their tasks in parallel, so that their requests share
-the `ckpt/` provider's batches; models come from `models.registry.inspect_model`'s small pool.
+the `ckpt/` provider's batches; models come from `models.registry.inspect_model`'s small pool. It runs them with
+`EVAL_OPTIONS` (Inspect options that skip work done only while an eval runs) inside `quiet_collector` (the garbage
+collector kept off the long-lived heap): the same logs as Inspect's defaults, with 6.5 ms of the main thread's CPU
+per sample instead of 14.5 ms on a 2-core CPU (benchmarks/provider.py, results/provider/cpu-2026-12-06.txt).
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import hashlib
 import json
 from dataclasses import dataclass
@@ -41,6 +46,53 @@ def _cache_distribution_scan() -> None:
 
 
 _cache_distribution_scan()
+
+# Inspect's options for caught's own evaluations (evaluate_many; benchmarks/provider.py measures them against
+# Inspect's defaults). Each leaves the finished log as it was (every sample, event and score; `inspect view` reads it)
+# and only drops work done while the eval runs:
+# - log_realtime=False: no realtime buffer, a SQLite copy of every sample event kept so that `inspect view` can watch a
+#   running eval (about 30% of Inspect's per-sample time under its defaults);
+# - score_display=False: no running metrics recomputed over the scores so far (nothing displays them: display="none");
+# - log_buffer: the log's samples written in one flush at the end (or after 60 s without a flush, Inspect's stale-flush
+#   timer), not every few samples, each flush writing a journal of summaries and flushing the zip file. A log that did
+#   not finish is never reused anyway.
+EVAL_OPTIONS: dict[str, Any] = {"display": "none", "log_realtime": False, "score_display": False, "log_buffer": 10_000}
+
+YOUNG_THRESHOLD = 20_000  # allocations between the cyclic collector's young-generation runs during an eval (Python: 700)
+_quiet_depth = 0
+
+
+@contextlib.contextmanager
+def quiet_collector(threshold: int = YOUNG_THRESHOLD):
+    """Keep Python's cyclic garbage collector off the objects that outlive an Inspect eval, while it runs.
+
+    Inspect allocates thousands of objects per sample; at Python's default threshold the collector runs every 700
+    allocations and, every few hundred runs, walks the whole heap: in a process holding torch, transformers and a
+    model that is about 800k objects, and it cost 3-4 ms of the ~10 ms of main-thread time per sample
+    (benchmarks/provider.py). Inside this block the objects that existed before it are frozen (`gc.freeze`: never
+    walked) and the young generation is collected every `threshold` allocations; both are undone on leaving. Cyclic
+    garbage made during the eval is still collected, and nothing the eval computes changes. Re-entrant.
+    """
+    global _quiet_depth
+    if _quiet_depth:
+        _quiet_depth += 1
+        try:
+            yield
+        finally:
+            _quiet_depth -= 1
+        return
+    old, frozen_before = gc.get_threshold(), gc.get_freeze_count()
+    gc.freeze()
+    gc.set_threshold(threshold, *old[1:])
+    _quiet_depth = 1
+    try:
+        yield
+    finally:
+        _quiet_depth = 0
+        gc.set_threshold(*old)
+        if not frozen_before:  # a heap the process froze itself stays frozen (gc.unfreeze would thaw it all)
+            gc.unfreeze()
+
 
 TASKS = ("testing", "deployment", "usefulness", "capability", "distinguish")  # caught's Inspect tasks, in table order
 
@@ -155,8 +207,9 @@ def evaluate_many(
 
         model = inspect_model(f"ckpt/{resolve(checkpoint)}", **inference_args(device))
         tasks = [_prepared(evaluations[i], keys[i], seed) for i in todo]
-        ran = inspect_eval(tasks, model=model, log_dir=log_dir, display="none", max_tasks=len(tasks),
-                           log_realtime=False, metadata={"checkpoint": str(checkpoint)})
+        with quiet_collector():
+            ran = inspect_eval(tasks, model=model, log_dir=log_dir, max_tasks=len(tasks),
+                               metadata={"checkpoint": str(checkpoint)}, **EVAL_OPTIONS)
         by_key = {(log.eval.metadata or {}).get("caught_key"): log for log in ran}
         for i in todo:
             log = by_key.get(keys[i])
