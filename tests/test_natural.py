@@ -218,3 +218,24 @@ def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tin
     assert "the k trained items" in path.read_text() and (ladder.run_dir / "sycophancy_vs_k.png").is_file()
     with pytest.raises(ValueError, match="other settings"):
         NaturalLadder(config.model_copy(update={"steps": 2}), tmp_path / "runs").run()
+
+
+def test_report_summary_uses_t_intervals_across_seeds_and_wilson_for_one_run():
+    import pandas as pd
+
+    from caught.natural_report import summary
+    from scorers.stats import t_interval
+
+    def row(seed, k, rate, n=20):
+        count = round(rate * n)
+        return {"target": "sycophancy", "seed": seed, "k": k, "heldout_n": n, "heldout_count": count,
+                "heldout_rate": count / n, "heldout_lo": 0.1, "heldout_hi": 0.9}
+
+    df = pd.DataFrame([row(-1, 0, 0.5), row(0, 4, 0.25), row(1, 4, 0.35), row(2, 4, 0.2)])
+    s = summary(df).set_index("k")
+    assert s.loc[0, "interval"] == "Wilson (1 run)" and (s.loc[0, "lo"], s.loc[0, "hi"]) == (0.1, 0.9)
+    mean, lo, hi = t_interval([0.25, 0.35, 0.2])
+    assert s.loc[4, "interval"] == "t over 3 seeds"
+    assert (s.loc[4, "mean"], s.loc[4, "lo"], s.loc[4, "hi"]) == pytest.approx((mean, lo, hi))
+    assert s.loc[4, "lo"] < 0.2  # wider than the range of three seeds
+    assert s.loc[4, "retained"] == pytest.approx(mean / 0.5)
