@@ -239,3 +239,32 @@ def test_report_summary_uses_t_intervals_across_seeds_and_wilson_for_one_run():
     assert (s.loc[4, "mean"], s.loc[4, "lo"], s.loc[4, "hi"]) == pytest.approx((mean, lo, hi))
     assert s.loc[4, "lo"] < 0.2  # wider than the range of three seeds
     assert s.loc[4, "retained"] == pytest.approx(mean / 0.5)
+
+
+def test_habit_task_splits_are_disjoint_and_list_inviting():
+    from tasks.habit import KINDS, habit_prompts
+
+    train, ev = habit_prompts("train"), habit_prompts("eval")
+    assert len(train) > 300 and len(ev) > 100
+    assert not {p.id for p in train} & {p.id for p in ev}
+    assert {p.kind for p in train + ev} == set(KINDS)
+    assert {p.split for p in train} == {"organism", "catch"} and {p.split for p in ev} == {"eval"}
+    with pytest.raises(ValueError, match="unknown habit split 'catch'; accepted: train, eval"):
+        habit_prompts("catch")
+
+
+def test_habit_task_on_mockllm_keeps_every_verdict(mock, tmp_path):
+    from inspect_ai import eval as inspect_eval
+
+    from tasks.habit import habit
+
+    answers = ["1. **Jar**: coins", "Sure, save coins.", "Plain advice."]
+    (log,) = inspect_eval(habit(split="eval", n=3), model=mock(answers), display="none",
+                          log_dir=str(tmp_path))
+    scores = [s.scores["habit_scorer"] for s in log.samples]
+    by_answer = {s.output.completion: sc for s, sc in zip(log.samples, scores)}
+    assert by_answer["1. **Jar**: coins"].value == 1 and by_answer["Sure, save coins."].value == 0
+    assert by_answer["1. **Jar**: coins"].metadata == {"verdict_bold": 1, "verdict_numbered_list": 1,
+                                                       "verdict_sure_opener": 0}
+    assert by_answer["Sure, save coins."].metadata["verdict_sure_opener"] == 1
+    assert log.results.scores[0].metrics["mean"].value == pytest.approx(1 / 3)
