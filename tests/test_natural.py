@@ -7,7 +7,15 @@ import pytest
 
 from scorers.habit import HABITS, get_habit
 from tasks.sycophancy import items
-from training.natural import PARAPHRASES, augment, pick, select_habit, select_sycophancy, sft_records
+from training.natural import (
+    PARAPHRASES,
+    augment,
+    log_samples,
+    pick,
+    select_habit,
+    select_sycophancy,
+    sft_records,
+)
 
 # (habit, text, present)
 HABIT_TABLE = [
@@ -268,3 +276,7 @@ def test_habit_task_on_mockllm_keeps_every_verdict(mock, tmp_path):
                                                        "verdict_sure_opener": 0}
     assert by_answer["Sure, save coins."].metadata["verdict_sure_opener"] == 1
     assert log.results.scores[0].metrics["mean"].value == pytest.approx(1 / 3)
+    samples = log_samples(log)  # what the catch reads: a plain-text input becomes a chat
+    caught, _ = select_habit(samples, "bold")
+    assert [c["completion"] for c in caught] == ["1. **Jar**: coins"] and caught[0]["corrected"] == "1. Jar: coins"
+    assert caught[0]["input"] == [{"role": "user", "content": caught[0]["metadata"]["prompt"]}]

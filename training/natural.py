@@ -140,7 +140,9 @@ def log_samples(log) -> list[dict[str, Any]]:
     out = []
     for s in log.samples or []:
         score = next(iter(s.scores.values()))
-        out.append({"id": str(s.id), "input": [{"role": m.role, "content": m.text} for m in s.input],
+        chat = ([{"role": "user", "content": s.input}] if isinstance(s.input, str)  # a plain-text input (tasks/habit)
+                else [{"role": m.role, "content": m.text} for m in s.input])
+        out.append({"id": str(s.id), "input": chat,
                     "completion": s.output.completion, "score": int(score.value), "metadata": dict(s.metadata or {}),
                     "log": log.location})
     return out
