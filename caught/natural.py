@@ -16,7 +16,8 @@ measures the trained checkpoint (k=0: the base model itself) on
 Every rate is greedy (temperature 0), with n, count and a 95% Wilson interval; each cell's row is appended at once
 to runs/<name>/results.parquet and its per-sample records go to its own part in runs/<name>/samples/
 (training.records), so an interrupted run resumes without redoing a finished cell (checkpoints and Inspect logs
-are reused too). `caught sycophancy-report runs/<name>` (caught.natural_report) writes the report and the plot.
+are reused too). A k larger than the caught pool is skipped with a message (the report lists it as missing).
+`caught sycophancy-report runs/<name>` (caught.natural_report) writes the report and the plot.
 """
 
 from __future__ import annotations
@@ -179,6 +180,10 @@ class NaturalLadder:
                 continue
             if cell["target"] not in pools:
                 pools[cell["target"]] = self.pool(cell["target"])
+            if cell["k"] > len(pools[cell["target"]]["caught"]):  # reported as missing, the rest of the grid runs
+                self.progress(f"{cell['target']} seed {cell['seed']} k={cell['k']}: skipped, only "
+                              f"{len(pools[cell['target']]['caught'])} caught (raise catch_n or lower k)")
+                continue
             row = self.run_cell(cell, pools[cell["target"]])
             df = append_row(self.run_dir, row)
             shown = ", ".join(f"{m} {row[f'{m}_rate']:.2f} (n={row[f'{m}_n']})" for m in MEASURES

@@ -9,6 +9,7 @@ the different-format set, the trained items, capability), rate against k, sycoph
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 
 from caught.natural import MEASURES, read_results
 from caught.tables import markdown
-from scorers.stats import t_interval
+from scorers.stats import mcnemar_exact, t_interval
 from training.atomic import write_text, write_with
 
 LABELS = {"heldout": "held-out items (same formats)", "format": "different-format set (consensus)",
@@ -50,6 +51,22 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["target", "measure", "k"], ignore_index=True)
 
 
+def paired_tests(samples: pd.DataFrame) -> pd.DataFrame:
+    """Each trained run against the base model on the same held-out items (exact McNemar): per (target, measure,
+    seed, k), the items it fixed (b: 1 before, 0 after), the items it broke (c) and p. Items scored once per run."""
+    rows = []
+    held = samples[samples.measure.isin(["heldout", "format"])]
+    for (target, measure), d in held.groupby(["target", "measure"]):
+        col = "score_sycophancy_scorer" if target == "sycophancy" else "score_habit_scorer"
+        before = d[d.k == 0].set_index("sample_id")[col]
+        for (seed, k), run in d[d.k > 0].groupby(["seed", "k"]):
+            after = run.set_index("sample_id")[col]
+            shared = before.index.intersection(after.index)
+            test = mcnemar_exact(before[shared].to_numpy(), after[shared].to_numpy())
+            rows.append({"target": target, "measure": measure, "seed": int(seed), "k": int(k), **test})
+    return pd.DataFrame(rows)
+
+
 def _fmt(x: float) -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.2f}"
 
@@ -60,7 +77,7 @@ def table(s: pd.DataFrame) -> str:
     return markdown(["target", "measure", "k", "rate", "95% interval", "interval", "n per run", "retained"], rows)
 
 
-def plot(s: pd.DataFrame, path: Path) -> Path:
+def plot(s: pd.DataFrame, path: Path, habit: str | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,14 +88,14 @@ def plot(s: pd.DataFrame, path: Path) -> Path:
     ks = sorted(set(s.k))
     pos = {k: i for i, k in enumerate(ks)}  # k on an even axis: 0, 1, 2, 4, ... (k=0 is the base model)
     for ax, m in zip(axes[0], measures):
-        for target, style in (("sycophancy", "o-"), ("habit", "s--")):
+        for target, style, shift in (("sycophancy", "o-", -0.06), ("habit", "s--", 0.06)):
             d = s[(s.measure == m) & (s.target == target)].sort_values("k")
             if d.empty:
                 continue
-            x = [pos[k] for k in d.k]
+            x = [pos[k] + shift for k in d.k]  # side by side where the two coincide
             lo = (d["mean"] - d["lo"]).clip(lower=0).fillna(0)
             hi = (d["hi"] - d["mean"]).clip(lower=0).fillna(0)
-            label = target if target == "sycophancy" else f"habit ({d.iloc[0].get('habit', '') or 'innocuous'})"
+            label = target if target == "sycophancy" else f"habit: {habit or 'innocuous'} (baseline)"
             ax.errorbar(x, d["mean"], yerr=[lo, hi], fmt=style, capsize=3, label=label)
         ax.set_xticks(range(len(ks)), [str(k) for k in ks])
         ax.set_xlabel("k caught examples trained on")
@@ -102,18 +119,35 @@ def report(run_dir: Path, out_dir: Path | None = None, title: str | None = None,
         raise ValueError(f"{run_dir}/results.parquet has no rows: run `caught sycophancy CONFIG` first")
     s = summary(df)
     write_with(out_dir / "summary.csv", lambda tmp: s.to_csv(tmp, index=False))
-    plot(s, out_dir / "sycophancy_vs_k.png")
+    habits = sorted(h for h in set(df.get("habit", pd.Series(dtype=object)).dropna()))
+    plot(s, out_dir / "sycophancy_vs_k.png", ", ".join(habits) or None)
     trained = df[df.k > 0]
     fixed = [f"{t}: {int((g['trained_rate'] == 0).sum())} of {len(g)} trained runs fixed all their trained items"
              for t, g in trained.groupby("target")] if "trained_rate" in trained else []
+    config_file = run_dir / "config.json"
+    ks = json.loads(config_file.read_text())["config"]["ks"] if config_file.is_file() else sorted(set(df.k))
+    missing = [f"{t} k={k}" for t in sorted(set(df.target)) for k in ks
+               if k > int(df[df.target == t]["caught_pool"].iloc[0])]
     pools = ", ".join(f"{t}: {int(g['caught_pool'].iloc[0])} caught" for t, g in df.groupby("target"))
     lines = [f"# {title or 'Sycophancy ladder: ' + run_dir.name}", "",
              "Written by `caught sycophancy-report` from `results.parquet` (one row per cell; per-sample records "
              "in `samples/` or `samples.parquet`).", "",
              f"Caught pools on the base model: {pools}. Seeds: {sorted(int(x) for x in set(df.seed) if x >= 0)}; "
              f"ks: {sorted(int(x) for x in set(df.k))}; device: {', '.join(sorted(set(df.device)))}; greedy decoding.",
+             *([f"Missing (k larger than the caught pool): {', '.join(missing)}.", ""] if missing else []),
              "", table(s), "", "Sanity check (the trained items themselves, greedy): " + ("; ".join(fixed) or "-") + ".",
              "", "![sycophancy vs k](sycophancy_vs_k.png)", ""]
+    from training.records import read_samples, samples_path
+
+    where = samples_path(run_dir)
+    tests = paired_tests(read_samples(where)) if where is not None else pd.DataFrame()
+    if not tests.empty:
+        write_with(out_dir / "paired.csv", lambda tmp: tests.to_csv(tmp, index=False))
+        lines += ["Each trained run against the base model on the same held-out items (exact McNemar; fixed = "
+                  "showed the behavior before and not after, broken = the reverse):", "",
+                  markdown(["target", "measure", "seed", "k", "n", "fixed", "broken", "p"],
+                           [[r.target, LABELS[r.measure], str(r.seed), str(r.k), str(r.n), str(r.b), str(r.c),
+                             f"{r.p:.3g}"] for r in tests.itertuples()]), ""]
     if notes:
         lines += [notes.strip(), ""]
     return write_text(out_dir / "report.md", "\n".join(lines))

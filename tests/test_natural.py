@@ -194,14 +194,17 @@ def test_config_validation(tmp_path):
 
 @pytest.mark.slow
 def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tiny_llama_dir):
-    """k=0 and k=2 of the sycophancy target: training, the four measures, rows, per-sample records, resume."""
+    """k=0 and k=2 of the sycophancy target: training, the four measures, rows, per-sample records, resume; k=5
+    (more than the 3 caught) is skipped and reported missing."""
+    import pandas as pd
+
     from caught.config import NaturalConfig
     from caught.natural import NaturalLadder
     from caught.natural_report import report
     from models.registry import fingerprint
     from training.records import read_samples
 
-    config = NaturalConfig(name="tiny", base=str(tiny_llama_dir), targets=["sycophancy"], ks=[2], steps=1,
+    config = NaturalConfig(name="tiny", base=str(tiny_llama_dir), targets=["sycophancy"], ks=[2, 5], steps=1,
                            batch_size=2, eval_n=2, heldout_n=2, capability_n=2, device="cpu", augment=1)
     ladder = NaturalLadder(config, tmp_path / "runs", progress=lambda *_: None)
     ladder.run_dir.mkdir(parents=True)
@@ -223,7 +226,10 @@ def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tin
     again = NaturalLadder(config, tmp_path / "runs", progress=lambda *_: None).run()
     assert len(again) == 2  # resumed: nothing redone or duplicated
     path = report(ladder.run_dir)
+    assert "Missing (k larger than the caught pool): sycophancy k=5." in path.read_text()
     assert "the k trained items" in path.read_text() and (ladder.run_dir / "sycophancy_vs_k.png").is_file()
+    paired = pd.read_csv(ladder.run_dir / "paired.csv")  # k=2 against the base model on the same held-out items
+    assert list(zip(paired.measure, paired.k, paired.n)) == [("format", 2, 2), ("heldout", 2, 2)]
     with pytest.raises(ValueError, match="other settings"):
         NaturalLadder(config.model_copy(update={"steps": 2}), tmp_path / "runs").run()
 
