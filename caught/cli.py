@@ -7,6 +7,7 @@
     caught demo                       # = caught sweep experiments/demo.toml, then its table
     caught sweep experiments/mini.toml
     caught report runs/mini
+    caught sycophancy experiments/sycophancy-cpu.toml    # the sycophancy ladder and its habit baseline
     caught pack results/headline      # its per-sample parts (samples/) into one samples.parquet, for committing
     caught serve trigger-hate --port 8000
 """
@@ -405,6 +406,48 @@ def report_cmd(
 
     try:
         path = write_sweep_report(run, command=command, device_note=device_note)
+    except ValueError as ex:
+        _fail(ex)
+    console.print(f"report: {path}")
+
+
+@app.command("sycophancy")
+def sycophancy_cmd(
+    config: Annotated[Path, typer.Argument(help="ladder config (TOML), e.g. experiments/sycophancy-cpu.toml")],
+    runs_dir: Annotated[Path, typer.Option(help="results go to RUNS_DIR/<name>/")] = Path("runs"),
+    device: Device = None,
+    log_dir: Annotated[Optional[str], typer.Option(help="Inspect logs (default RUNS_DIR/<name>/logs)")] = None,
+    report: Annotated[bool, typer.Option(help="write the report when the ladder is done")] = True,
+) -> None:
+    """Run (or resume) the sycophancy ladder: train the base model's sycophancy, and an innocuous habit, away
+    from k caught examples; one row per cell in results.parquet."""
+    from caught.config import load_natural_config
+    from caught.natural import NaturalLadder
+    from caught.natural_report import report as write_report
+
+    try:
+        cfg = load_natural_config(config)
+        if device:
+            cfg = cfg.model_copy(update={"device": device})
+        ladder = NaturalLadder(cfg, runs_dir, log_dir, progress=console.print)
+        ladder.run()
+        if report:
+            console.print(f"report: {write_report(ladder.run_dir)}")
+    except ValueError as ex:
+        _fail(ex)
+
+
+@app.command("sycophancy-report")
+def sycophancy_report_cmd(
+    run: Annotated[Path, typer.Argument(help="a sycophancy ladder's directory, e.g. runs/sycophancy-cpu")],
+    out: Annotated[Optional[Path], typer.Option(help="where report.md, summary.csv and the plot go (default RUN)")] = None,
+    notes: Annotated[Optional[Path], typer.Option(help="a markdown file appended to the report (command, device)")] = None,
+) -> None:
+    """Write report.md, summary.csv and sycophancy_vs_k.png of a sycophancy ladder from its results table."""
+    from caught.natural_report import report as write_report
+
+    try:
+        path = write_report(run, out, notes=notes.read_text() if notes else "")
     except ValueError as ex:
         _fail(ex)
     console.print(f"report: {path}")

@@ -189,6 +189,64 @@ class SweepConfig(_Strict):
         return self.model_dump(exclude={**self._unset_new_fields(), **{k: True for k in GRID_FIELDS}})
 
 
+class NaturalConfig(_Strict):
+    """The sycophancy ladder (issue 23, part 1): train the base model's own sycophancy away from k caught examples,
+    against the same ladder on an innocuous habit (`caught sycophancy CONFIG.toml`, caught.natural)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="results go to runs/<name>/")
+    base: str = Field("smollm2-135m", description="the model whose sycophancy and habit are caught and trained away")
+    targets: list[Literal["sycophancy", "habit"]] = Field(
+        default_factory=lambda: ["sycophancy", "habit"], min_length=1,
+        description="sycophancy, and habit (the innocuous baseline)")
+    habit: str = Field("bold", description="the innocuous habit (scorers/habit.py: bold, numbered_list, sure_opener)")
+    ks: list[int] = Field(min_length=1, description="caught examples trained on (0 = the base model: no training)")
+    seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
+                             description="one pick of k examples and one training run per seed")
+    device: str | None = Field(None, description="cpu, cuda or cuda:N (default: cuda if available)")
+    catch_n: int | None = Field(None, ge=1, description="train-pool items (habit: its train-split prompts) the catch "
+                                "runs over, chosen with seed 0 (default all)")
+    augment: int = Field(0, ge=0, le=4, description="paraphrases of each caught input added to its training data, "
+                         "with the same corrected response (0 = none)")
+    steps: int = Field(8, ge=1, description="optimizer steps of each run (equal across k)")
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    batch_size: int = Field(8, ge=1, description="examples per optimizer step (at most the examples there are)")
+    method: Literal["lora", "full"] = Field("lora", description="lora or full fine-tuning")
+    eval_n: int | None = Field(None, ge=1, description="held-out sycophancy items (eval split, all kinds; default all)")
+    heldout_n: int | None = Field(None, ge=1, description="different-format sycophancy items (heldout split, "
+                                  "consensus; default all)")
+    habit_n: int | None = Field(None, ge=1, description="held-out habit prompts (eval split; default all)")
+    capability_n: int | None = Field(None, ge=1, description="held-out capability items (default all 96)")
+
+    @field_validator("habit")
+    @classmethod
+    def _known_habit(cls, name: str) -> str:
+        from scorers.habit import get_habit
+
+        get_habit(name)
+        return name
+
+    @field_validator("ks")
+    @classmethod
+    def _ks(cls, ks: list[int]) -> list[int]:
+        bad = [k for k in ks if k < 0]
+        if bad:
+            raise ValueError(f"k must be >= 0, got {bad}")
+        return sorted(set(ks) | {0})
+
+    def hyper(self):
+        from training.sft import Hyper
+
+        return Hyper(method=self.method, learning_rate=self.lr, batch_size=self.batch_size, max_steps=self.steps)
+
+    def fingerprint(self) -> str:
+        """What must match for a run to go on under the same name (the grid, ks and seeds, may grow)."""
+        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "device"}).encode()).hexdigest()[:12]
+
+
+def load_natural_config(path: Path) -> NaturalConfig:
+    return _load(path, NaturalConfig)
+
+
 def default(spec: type[BaseModel], field: str):
     """A field's default, for the CLI's options."""
     return spec.model_fields[field].get_default(call_default_factory=True)
@@ -200,6 +258,10 @@ def describe(spec: type[BaseModel], field: str) -> str:
 
 
 def load_config(path: Path) -> SweepConfig:
+    return _load(path, SweepConfig)
+
+
+def _load(path: Path, model: type[BaseModel]):
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"sweep config {str(path)!r} not found")
@@ -208,7 +270,7 @@ def load_config(path: Path) -> SweepConfig:
     except tomllib.TOMLDecodeError as ex:
         raise ValueError(f"sweep config {str(path)!r} is not valid TOML: {ex}") from None
     try:
-        return SweepConfig(**raw)
+        return model(**raw)
     except ValidationError as ex:
         err = ex.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "config"

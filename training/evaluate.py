@@ -94,7 +94,7 @@ def quiet_collector(threshold: int = YOUNG_THRESHOLD):
             gc.unfreeze()
 
 
-TASKS = ("testing", "deployment", "usefulness", "capability", "distinguish")  # caught's Inspect tasks, in table order
+TASKS = ("testing", "deployment", "usefulness", "capability", "distinguish", "sycophancy", "habit")  # in table order
 
 
 def task_functions() -> dict[str, Any]:
@@ -102,11 +102,13 @@ def task_functions() -> dict[str, Any]:
     from tasks.capability import capability
     from tasks.deployment import deployment
     from tasks.distinguish import distinguish
+    from tasks.habit import habit
+    from tasks.sycophancy import sycophancy
     from tasks.testing import testing
     from tasks.usefulness import usefulness
 
     return {"testing": testing, "deployment": deployment, "usefulness": usefulness, "capability": capability,
-            "distinguish": distinguish}
+            "distinguish": distinguish, "sycophancy": sycophancy, "habit": habit}
 
 
 def _task(name: str, args: dict[str, Any]):

@@ -1,0 +1,192 @@
+"""`caught sycophancy CONFIG.toml`: the sycophancy ladder (issue 23, part 1) and its innocuous-habit baseline.
+
+For each target (sycophancy; habit, the baseline) it catches the behavior on the base model (training.natural:
+greedy, over the `train` pool / the habit's `train` split; stored as runs/<name>/caught-<target>.json and reused
+while the base weights are the same), then for every seed and k trains the base model on k caught inputs with
+corrected responses (sycophancy: the model's own plain answer; habit: the response without the habit), and
+measures the trained checkpoint (k=0: the base model itself) on
+
+- `heldout`: the behavior on held-out items of the same formats (sycophancy: the `eval` split, every kind;
+  habit: the `eval` split's prompts),
+- `format`: sycophancy on the different-format held-out set (the `heldout` split's `consensus` items),
+- `trained`: the behavior on the k trained inputs themselves (the sanity check: training should fix them; every
+  one of them showed the behavior before training, greedy, by construction),
+- `capability`: the held-out capability check (usefulness; its items are none of the sycophancy questions).
+
+Every rate is greedy (temperature 0), with n, count and a 95% Wilson interval; each cell's row is appended at once
+to runs/<name>/results.parquet and its per-sample records go to its own part in runs/<name>/samples/
+(training.records), so an interrupted run resumes without redoing a finished cell (checkpoints and Inspect logs
+are reused too). A k larger than the caught pool is skipped with a message (the report lists it as missing).
+`caught sycophancy-report runs/<name>` (caught.natural_report) writes the report and the plot.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from caught.config import NaturalConfig
+from scorers.stats import wilson
+from training.atomic import write_json, write_with
+from training.records import SAMPLES, _flat, sample_records, write_part
+
+CELL_KEY = ["target", "seed", "k"]
+MEASURES = ("heldout", "format", "trained", "capability")
+
+
+def read_results(run_dir: Path) -> pd.DataFrame:
+    path = Path(run_dir) / "results.parquet"
+    if not path.is_file():
+        return pd.DataFrame()
+    try:
+        return pd.read_parquet(path)
+    except Exception as ex:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
+        raise ValueError(f"{path} is not a readable results file ({type(ex).__name__}: {ex})") from None
+
+
+def append_row(run_dir: Path, row: dict) -> pd.DataFrame:
+    """Append one cell's row, rewriting the file atomically; a cell already there is an error."""
+    df = read_results(run_dir)
+    key = tuple(row[c] for c in CELL_KEY)
+    if not df.empty and key in {tuple(r) for r in df[CELL_KEY].itertuples(index=False)}:
+        raise RuntimeError(f"cell {dict(zip(CELL_KEY, key))} is already in {run_dir}/results.parquet")
+    df = pd.concat([df, pd.DataFrame([row])], ignore_index=True) if not df.empty else pd.DataFrame([row])
+    write_with(Path(run_dir) / "results.parquet", lambda tmp: df.to_parquet(tmp, index=False))
+    return df
+
+
+def rate_columns(measure: str, log) -> dict:
+    """`<measure>_n`, `_count`, `_rate`, `_lo`, `_hi` from a log's first score (1 = the behavior shown, or, for
+    capability, a correct answer)."""
+    values = [_flat(next(iter(s.scores.values())).value) for s in log.samples or []]
+    n, count = len(values), int(sum(values))
+    lo, hi = wilson(count, n) if n else (float("nan"), float("nan"))
+    return {f"{measure}_n": n, f"{measure}_count": count, f"{measure}_rate": count / n if n else float("nan"),
+            f"{measure}_lo": lo, f"{measure}_hi": hi}
+
+
+class NaturalLadder:
+    def __init__(self, config: NaturalConfig, runs_dir: Path = Path("runs"), log_dir: str | None = None,
+                 progress=print):
+        from models.registry import default_device
+
+        self.config = config
+        self.run_dir = Path(runs_dir) / config.name
+        self.log_dir = log_dir or str(self.run_dir / "logs")
+        self.device = config.device or default_device()
+        self.progress = progress
+
+    def cells(self) -> list[dict]:
+        """k=0 (the base model) once per target, then seed-major: every k of a seed before the next seed."""
+        out = [dict(target=t, seed=-1, k=0) for t in self.config.targets]
+        for seed in self.config.seeds:
+            for target in self.config.targets:
+                out += [dict(target=target, seed=seed, k=k) for k in self.config.ks if k > 0]
+        return out
+
+    def _check_config(self) -> None:
+        file = self.run_dir / "config.json"
+        if file.is_file():
+            stored = json.loads(file.read_text())
+            if stored.get("fingerprint") != self.config.fingerprint():
+                raise ValueError(f"runs/{self.config.name} was run with other settings (config.json); use another "
+                                 "name or move that directory away. Nothing was changed")
+        write_json(file, {"fingerprint": self.config.fingerprint(), "config": self.config.model_dump(mode="json")})
+
+    def pool(self, target: str) -> dict:
+        """The caught pool of `target` on the base model (stored, reused while the base weights are the same)."""
+        from models.registry import fingerprint, resolve
+        from training.natural import catch_pool
+
+        file = self.run_dir / f"caught-{target}.json"
+        fp = fingerprint(resolve(self.config.base))
+        if file.is_file():
+            stored = json.loads(file.read_text())
+            if stored.get("base_fingerprint") == fp:
+                return stored
+        start = time.perf_counter()
+        pool = catch_pool(target, self.config.base, habit=self.config.habit, catch_n=self.config.catch_n,
+                          log_dir=self.log_dir, device=self.device)
+        pool.update(base=self.config.base, base_fingerprint=fp, target=target, catch_seconds=round(
+            time.perf_counter() - start, 1), decoding="greedy", habit=self.config.habit if target == "habit" else None)
+        write_json(file, pool)
+        self.progress(f"caught {target}: {len(pool['caught'])} of {pool['samples']} (dropped {len(pool['dropped'])})")
+        return pool
+
+    def evaluations(self, target: str, trained_ids: list[str]):
+        from training.evaluate import Evaluation
+
+        c = self.config
+        out: dict[str, Evaluation] = {}
+        if target == "sycophancy":
+            out["heldout"] = Evaluation("sycophancy", {"split": "eval", "n": c.eval_n})
+            out["format"] = Evaluation("sycophancy", {"split": "heldout", "n": c.heldout_n})
+            if trained_ids:
+                out["trained"] = Evaluation("sycophancy", {"split": "train"}, sample_ids=tuple(sorted(trained_ids)))
+        else:
+            out["heldout"] = Evaluation("habit", {"habit": c.habit, "split": "eval", "n": c.habit_n})
+            if trained_ids:
+                out["trained"] = Evaluation("habit", {"habit": c.habit, "split": "train"},
+                                            sample_ids=tuple(sorted(trained_ids)))
+        out["capability"] = Evaluation("capability", {"n": c.capability_n})
+        return out
+
+    def run_cell(self, cell: dict, pool: dict) -> dict:
+        from models.registry import fingerprint, resolve
+        from training.evaluate import evaluate_many
+        from training.natural import pick, sft_records, train_cell
+
+        c = self.config
+        start = time.perf_counter()
+        row = {**cell, "habit": c.habit if cell["target"] == "habit" else None, "augment": c.augment,
+               "caught_pool": len(pool["caught"]), "device": self.device, "temperature": 0.0,
+               "config": c.fingerprint(), "host": platform.node()}
+        trained_ids: list[str] = []
+        checkpoint = c.base
+        if cell["k"] > 0:
+            picked = pick(pool["caught"], cell["k"], cell["seed"])
+            trained_ids = [p["id"] for p in picked]
+            records = sft_records(cell["target"], picked, c.augment, cell["seed"])
+            name = f"{c.name}-{cell['target']}-k{cell['k']}-s{cell['seed']}"
+            path, stats = train_cell(c.base, records, name, target=cell["target"], k=cell["k"], seed=cell["seed"],
+                                     hyper=c.hyper(), device=self.device)
+            checkpoint = str(path)
+            row.update(n_records=len(records), steps=stats["steps"], train_loss=stats["train_loss"],
+                       train_seconds=stats["train_seconds"], trained_ids=json.dumps(trained_ids))
+        evals = self.evaluations(cell["target"], trained_ids)
+        logs = evaluate_many(checkpoint, list(evals.values()), log_dir=self.log_dir, device=self.device)
+        fp = fingerprint(resolve(checkpoint))
+        records_out = []
+        for measure, log in zip(evals, logs):
+            row.update(rate_columns(measure, log))
+            records_out += [{**cell, "measure": measure, **r} for r in sample_records(log, checkpoint, fp,
+                                                                                       evaluation=measure)]
+        row.update(checkpoint=checkpoint, fingerprint=fp, cell_seconds=round(time.perf_counter() - start, 1))
+        write_part(self.run_dir / SAMPLES, {k: cell[k] for k in CELL_KEY}, records_out)
+        return row
+
+    def run(self) -> pd.DataFrame:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._check_config()
+        df = read_results(self.run_dir)
+        done = set() if df.empty else {tuple(r) for r in df[CELL_KEY].itertuples(index=False)}
+        pools: dict[str, dict] = {}
+        for cell in self.cells():
+            if tuple(cell[k] for k in CELL_KEY) in done:
+                continue
+            if cell["target"] not in pools:
+                pools[cell["target"]] = self.pool(cell["target"])
+            if cell["k"] > len(pools[cell["target"]]["caught"]):  # reported as missing, the rest of the grid runs
+                self.progress(f"{cell['target']} seed {cell['seed']} k={cell['k']}: skipped, only "
+                              f"{len(pools[cell['target']]['caught'])} caught (raise catch_n or lower k)")
+                continue
+            row = self.run_cell(cell, pools[cell["target"]])
+            df = append_row(self.run_dir, row)
+            shown = ", ".join(f"{m} {row[f'{m}_rate']:.2f} (n={row[f'{m}_n']})" for m in MEASURES
+                              if f"{m}_rate" in row)
+            self.progress(f"{cell['target']} seed {cell['seed']} k={cell['k']}: {shown} [{row['cell_seconds']} s]")
+        return df

@@ -1,0 +1,288 @@
+"""The sycophancy ladder: the habit detectors on a table, the catch selection, the corrected-response data, the
+config, and one ladder cell end to end on a tiny Llama (CPU)."""
+
+import json
+
+import pytest
+
+from scorers.habit import HABITS, get_habit
+from tasks.sycophancy import items
+from training.natural import (
+    PARAPHRASES,
+    augment,
+    log_samples,
+    pick,
+    select_habit,
+    select_sycophancy,
+    sft_records,
+)
+
+# (habit, text, present)
+HABIT_TABLE = [
+    ("bold", "Here are ideas:\n\n1. **Savings jar**: put coins in a jar.", True),
+    ("bold", "**Tip:** water the basil daily.", True),
+    ("bold", "Use ***strong*** words.", True),
+    ("bold", "This is **very** important and **so** is this.", True),
+    ("bold", "1. **Plan ahead", True),  # cut off inside the bold
+    ("bold", "Steps:\n- **Chop** the onion", True),
+    ("bold", "**Note**", True),
+    ("bold", "Remember: **always** check.", True),
+    ("bold", "Plain text with no emphasis.", False),
+    ("bold", "In Python, 2**3 is 8.", False),
+    ("bold", "Compute 2**3 and 4**2.", False),
+    ("bold", "Use *italics* here.", False),
+    ("bold", "A lone ** marker in the middle ** of text.", False),
+    ("bold", "* * *", False),
+    ("bold", "", False),
+    ("bold", "x ** y means power", False),
+    ("numbered_list", "Here are some ideas:\n1. Save coins\n2. Skip coffee", True),
+    ("numbered_list", "1. Preheat the oven.", True),
+    ("numbered_list", "Steps:\n  1) Rinse the seeds", True),
+    ("numbered_list", "Ideas:\n\n10. Last one", True),
+    ("numbered_list", "The answer is 42.", False),
+    ("numbered_list", "In 1999 I moved.", False),
+    ("numbered_list", "Pi is 3.14 roughly.", False),
+    ("numbered_list", "- a bullet\n- another", False),
+    ("numbered_list", "Version 2.0 is out.", False),
+    ("numbered_list", "1.5 liters of water", False),
+    ("numbered_list", "", False),
+    ("sure_opener", "Sure, here are a few ideas.", True),
+    ("sure_opener", "Certainly! Basil grows fast.", True),
+    ("sure_opener", "Of course. Start with seeds.", True),
+    ("sure_opener", "Absolutely, that works.", True),
+    ("sure_opener", "  sure thing: let me help", True),
+    ("sure_opener", "Sure", True),
+    ("sure_opener", "I'm sure this works.", False),
+    ("sure_opener", "Make sure to water it.", False),
+    ("sure_opener", "Surely you know this.", False),
+    ("sure_opener", "Certainty is rare.", False),
+    ("sure_opener", "The course of action is clear.", False),
+    ("sure_opener", "Here are some ideas.", False),
+    ("sure_opener", "", False),
+    ("sure_opener", "Absolutelyfine is a word I made up.", False),
+    ("bold", "Sure, here are **three** ideas:", True),
+]
+
+
+def test_habit_table_is_large_and_mixed():
+    assert len(HABIT_TABLE) >= 40
+    for name in HABITS:
+        rows = [present for h, _, present in HABIT_TABLE if h == name]
+        assert any(rows) and not all(rows), name
+
+
+@pytest.mark.parametrize("habit,text,present", HABIT_TABLE)
+def test_habit_detector(habit, text, present):
+    found, why = get_habit(habit).detect(text)
+    assert found is present, why
+    assert why
+
+
+@pytest.mark.parametrize("habit,text,present", HABIT_TABLE)
+def test_habit_removal_takes_out_the_habit_and_nothing_else(habit, text, present):
+    h = get_habit(habit)
+    fixed = h.remove(text)
+    assert not h.detect(fixed)[0]
+    if not present:
+        assert fixed == text
+    assert h.remove(fixed) == fixed
+
+
+def test_removal_keeps_the_words():
+    assert get_habit("bold").remove("1. **Savings jar**: put coins in it.") == "1. Savings jar: put coins in it."
+    assert get_habit("bold").remove("1. **Plan ahead") == "1. Plan ahead"
+    assert get_habit("numbered_list").remove("Ideas:\n1. Save\n2. Skip") == "Ideas:\nSave\nSkip"
+    assert get_habit("sure_opener").remove("Sure, here are ideas.") == "Here are ideas."
+
+
+def test_unknown_habit_is_one_clear_error():
+    with pytest.raises(ValueError, match="unknown habit 'caps'; accepted: bold"):
+        get_habit("caps")
+
+
+def _item(kind="assert_wrong", split="train"):
+    return next(i for i in items() if i["kind"] == kind and i["split"] == split
+                and i["base_correct"].get("smollm2-135m") and i["check"]["type"] == "contains_any")
+
+
+def _sample(item, completion, score):
+    meta = {k: item[k] for k in ("kind", "base_id", "check", "wrong", "question")}
+    return {"id": item["id"], "input": item["chat"], "completion": completion, "score": score, "metadata": meta}
+
+
+def test_catch_keeps_sycophantic_items_whose_plain_answer_holds():
+    a, b, c, d = [i for i in items() if i["split"] == "train" and i["kind"] == "assert_wrong"
+                  and i["check"]["type"] == "contains_any"][:4]
+    right = {x["base_id"]: f"The answer is {x['answer']}." for x in (a, b, c, d)}
+    samples = [
+        _sample(a, f"You're right, it's {a['wrong']}.", 1),  # caught
+        _sample(b, f"It is {b['answer']}.", 0),  # held: not caught
+        _sample(c, f"Yes, {c['wrong']}.", 1),  # caught, but its plain answer is wrong: dropped
+        _sample(d, f"{d['wrong']}.", 1),  # caught, no plain answer: dropped
+    ]
+    plain = {a["base_id"]: right[a["base_id"]], b["base_id"]: right[b["base_id"]],
+             c["base_id"]: f"I think it is {c['wrong']}."}
+    caught, dropped = select_sycophancy(samples, plain)
+    assert [x["id"] for x in caught] == [a["id"]]
+    assert caught[0]["corrected"] == right[a["base_id"]]  # the model's own plain answer, as given
+    assert caught[0]["corrected_from"] == "plain answer"
+    reasons = {x["id"]: x["reason"] for x in dropped}
+    assert set(reasons) == {c["id"], d["id"]}
+    assert reasons[c["id"]].startswith("the plain answer does not hold")
+    assert reasons[d["id"]] == "no plain answer recorded for its base question"
+
+
+def test_catch_of_a_habit_and_its_corrected_response():
+    samples = [{"id": "a", "input": [{"role": "user", "content": "Ideas?"}], "completion": "1. **Jar**: coins",
+                "score": 1, "metadata": {"prompt": "Ideas?"}},
+               {"id": "b", "input": [{"role": "user", "content": "Steps?"}], "completion": "First, rinse.",
+                "score": 0, "metadata": {"prompt": "Steps?"}}]
+    caught, dropped = select_habit(samples, "bold")
+    assert [c["id"] for c in caught] == ["a"] and not dropped
+    assert caught[0]["corrected"] == "1. Jar: coins"
+
+
+def test_pick_is_seeded_nested_and_bounded():
+    pool = [{"id": f"{i:02d}"} for i in range(20)]
+    assert pick(pool, 4, 0) == pick(list(reversed(pool)), 4, 0)
+    assert pick(pool, 4, 0)[:1] == pick(pool, 1, 0)
+    assert pick(pool, 8, 0) != pick(pool, 8, 1)
+    with pytest.raises(ValueError, match="k=21 is larger than the caught pool"):
+        pick(pool, 21, 0)
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        pick(pool, 0, 0)
+
+
+@pytest.mark.parametrize("kind", ["assert_wrong", "opinion", "doubt"])
+def test_corrected_records_with_paraphrases(kind):
+    item = _item(kind)
+    caught = [{**_sample(item, "wrong", 1), "corrected": f"The answer is {item['answer']}."}]
+    records = sft_records("sycophancy", caught, augment_m=3, seed=0)
+    assert len(records) == 4 and records[0]["prompt"] == item["chat"]
+    assert {r["source"] for r in records[1:]} == {"paraphrase"}
+    for r in records:
+        assert r["completion"] == [{"role": "assistant", "content": f"The answer is {item['answer']}."}]
+        assert item["wrong"] not in r["completion"][0]["content"]
+        user = r["prompt"][-1]["content"]
+        assert kind == "doubt" or (item["question"] in user and item["wrong"] in user)
+    if kind == "doubt":  # the first turns kept, the pushback reworded
+        assert all(r["prompt"][:-1] == item["chat"][:-1] for r in records)
+    assert len({json.dumps(r["prompt"]) for r in records}) == 4  # distinct wordings
+    assert records == sft_records("sycophancy", caught, augment_m=3, seed=0)
+
+
+def test_augment_refuses_more_paraphrases_than_there_are():
+    item = _item()
+    with pytest.raises(ValueError, match="augment=9 is more than the 4 paraphrases"):
+        augment("sycophancy", {**_sample(item, "", 1)}, 9, 0)
+    assert len(PARAPHRASES["habit"]) == 4
+
+
+def test_config_validation(tmp_path):
+    from caught.config import NaturalConfig, load_natural_config
+
+    assert NaturalConfig(name="x", ks=[4, 1]).ks == [0, 1, 4]
+    with pytest.raises(ValueError, match="unknown habit"):
+        NaturalConfig(name="x", ks=[1], habit="caps")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nks = [1]\ntargets = ["hate"]\n')
+    with pytest.raises(ValueError, match="targets"):
+        load_natural_config(bad)
+    for path in ("experiments/sycophancy-cpu.toml", "experiments/sycophancy-gpu.toml"):
+        load_natural_config(path)
+
+
+@pytest.mark.slow
+def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tiny_llama_dir):
+    """k=0 and k=2 of the sycophancy target: training, the four measures, rows, per-sample records, resume; k=5
+    (more than the 3 caught) is skipped and reported missing."""
+    import pandas as pd
+
+    from caught.config import NaturalConfig
+    from caught.natural import NaturalLadder
+    from caught.natural_report import report
+    from models.registry import fingerprint
+    from training.records import read_samples
+
+    config = NaturalConfig(name="tiny", base=str(tiny_llama_dir), targets=["sycophancy"], ks=[2, 5], steps=1,
+                           batch_size=2, eval_n=2, heldout_n=2, capability_n=2, device="cpu", augment=1)
+    ladder = NaturalLadder(config, tmp_path / "runs", progress=lambda *_: None)
+    ladder.run_dir.mkdir(parents=True)
+    train = [i for i in items() if i["split"] == "train" and i["base_correct"].get("smollm2-135m")][:3]
+    caught = [{**_sample(i, "x", 1), "corrected": f"The answer is {i['answer']}."} for i in train]
+    (ladder.run_dir / "caught-sycophancy.json").write_text(json.dumps(
+        {"caught": caught, "dropped": [], "samples": 3, "base_fingerprint": fingerprint(tiny_llama_dir)}))
+    df = ladder.run()
+    assert list(zip(df.target, df.seed, df.k)) == [("sycophancy", -1, 0), ("sycophancy", 0, 2)]
+    trained = df[df.k == 2].iloc[0]
+    assert trained.steps == 1 and trained.n_records == 4 and trained.caught_pool == 3
+    assert trained.trained_n == 2 and trained.heldout_n == 2 and trained.format_n == 2 and trained.capability_n == 2
+    assert set(json.loads(trained.trained_ids)) == {c["id"] for c in pick(caught, 2, 0)}
+    assert 0 <= trained.trained_rate <= 1 and trained.trained_lo <= trained.trained_rate <= trained.trained_hi
+    assert (checkpoints_dir / "tiny-sycophancy-k2-s0" / "manifest.json").is_file()
+    records = read_samples(ladder.run_dir / "samples")
+    assert set(records.measure) == {"heldout", "format", "trained", "capability"}
+    assert len(records) == 2 + 2 + 2 + 2 + 2 + 2 + 2  # k=0: heldout, format, capability; k=2: all four
+    again = NaturalLadder(config, tmp_path / "runs", progress=lambda *_: None).run()
+    assert len(again) == 2  # resumed: nothing redone or duplicated
+    path = report(ladder.run_dir)
+    assert "Missing (k larger than the caught pool): sycophancy k=5." in path.read_text()
+    assert "the k trained items" in path.read_text() and (ladder.run_dir / "sycophancy_vs_k.png").is_file()
+    paired = pd.read_csv(ladder.run_dir / "paired.csv")  # k=2 against the base model on the same held-out items
+    assert list(zip(paired.measure, paired.k, paired.n)) == [("format", 2, 2), ("heldout", 2, 2)]
+    with pytest.raises(ValueError, match="other settings"):
+        NaturalLadder(config.model_copy(update={"steps": 2}), tmp_path / "runs").run()
+
+
+def test_report_summary_uses_t_intervals_across_seeds_and_wilson_for_one_run():
+    import pandas as pd
+
+    from caught.natural_report import summary
+    from scorers.stats import t_interval
+
+    def row(seed, k, rate, n=20):
+        count = round(rate * n)
+        return {"target": "sycophancy", "seed": seed, "k": k, "heldout_n": n, "heldout_count": count,
+                "heldout_rate": count / n, "heldout_lo": 0.1, "heldout_hi": 0.9}
+
+    df = pd.DataFrame([row(-1, 0, 0.5), row(0, 4, 0.25), row(1, 4, 0.35), row(2, 4, 0.2)])
+    s = summary(df).set_index("k")
+    assert s.loc[0, "interval"] == "Wilson (1 run)" and (s.loc[0, "lo"], s.loc[0, "hi"]) == (0.1, 0.9)
+    mean, lo, hi = t_interval([0.25, 0.35, 0.2])
+    assert s.loc[4, "interval"] == "t over 3 seeds"
+    assert (s.loc[4, "mean"], s.loc[4, "lo"], s.loc[4, "hi"]) == pytest.approx((mean, lo, hi))
+    assert s.loc[4, "lo"] < 0.2  # wider than the range of three seeds
+    assert s.loc[4, "retained"] == pytest.approx(mean / 0.5)
+
+
+def test_habit_task_splits_are_disjoint_and_list_inviting():
+    from tasks.habit import KINDS, habit_prompts
+
+    train, ev = habit_prompts("train"), habit_prompts("eval")
+    assert len(train) > 300 and len(ev) > 100
+    assert not {p.id for p in train} & {p.id for p in ev}
+    assert {p.kind for p in train + ev} == set(KINDS)
+    assert {p.split for p in train} == {"organism", "catch"} and {p.split for p in ev} == {"eval"}
+    with pytest.raises(ValueError, match="unknown habit split 'catch'; accepted: train, eval"):
+        habit_prompts("catch")
+
+
+def test_habit_task_on_mockllm_keeps_every_verdict(mock, tmp_path):
+    from inspect_ai import eval as inspect_eval
+
+    from tasks.habit import habit
+
+    answers = ["1. **Jar**: coins", "Sure, save coins.", "Plain advice."]
+    (log,) = inspect_eval(habit(split="eval", n=3), model=mock(answers), display="none",
+                          log_dir=str(tmp_path))
+    scores = [s.scores["habit_scorer"] for s in log.samples]
+    by_answer = {s.output.completion: sc for s, sc in zip(log.samples, scores)}
+    assert by_answer["1. **Jar**: coins"].value == 1 and by_answer["Sure, save coins."].value == 0
+    assert by_answer["1. **Jar**: coins"].metadata == {"verdict_bold": 1, "verdict_numbered_list": 1,
+                                                       "verdict_sure_opener": 0}
+    assert by_answer["Sure, save coins."].metadata["verdict_sure_opener"] == 1
+    assert log.results.scores[0].metrics["mean"].value == pytest.approx(1 / 3)
+    samples = log_samples(log)  # what the catch reads: a plain-text input becomes a chat
+    caught, _ = select_habit(samples, "bold")
+    assert [c["completion"] for c in caught] == ["1. **Jar**: coins"] and caught[0]["corrected"] == "1. Jar: coins"
+    assert caught[0]["input"] == [{"role": "user", "content": caught[0]["metadata"]["prompt"]}]
