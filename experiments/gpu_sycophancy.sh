@@ -11,7 +11,8 @@ mkdir -p runs
 start=$(date +%s)
 COLUMNS=200 timeout --signal=INT -k 30 "$budget" caught sycophancy "$config" --device cuda --no-report \
   >> "runs/$name.log" 2>&1  # appended: a resumed command keeps the earlier commands' lines
-echo "ladder: $(( $(date +%s) - start )) s (exit $?)"
+rc=$?
+echo "ladder: $(( $(date +%s) - start )) s (exit $rc; 124 or 130: cut by the budget, the next command resumes)"
 tail -n 25 "runs/$name.log"
 cp "runs/$name.log" "runs/$name/ladder.log" 2>/dev/null
 caught sycophancy-report "runs/$name"
