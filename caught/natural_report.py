@@ -1,8 +1,9 @@
 """`caught sycophancy-report runs/<name>`: the sycophancy ladder's report and plot, written from its results table.
 
 One row per (target, k, measure): the rate at k=0 (the base model, one run: its Wilson interval) and after
-training on k caught examples, as the mean over seeds with a 95% t interval across seeds (one seed: that run's
-rate and Wilson interval, labelled as such; never the range of the seeds). `retained` is the mean after-training
+training on k caught examples, as the mean over seeds with a 95% t interval across seeds, never narrower than the
+pooled Wilson interval and cut to [0, 1] (one seed: that run's rate and Wilson interval, labelled as such; never
+the range of the seeds). `retained` is the mean after-training
 rate over the base model's rate (held-out measures only). The plot has one panel per measure (held-out items,
 the different-format set, the trained items, capability), rate against k, sycophancy against the habit.
 """
@@ -17,30 +18,74 @@ import pandas as pd
 
 from caught.natural import MEASURES, read_results
 from caught.tables import markdown
-from scorers.stats import mcnemar_exact, t_interval
+from scorers.stats import mcnemar_exact, t_interval, wilson
 from training.atomic import write_text, write_with
 
 LABELS = {"heldout": "held-out items (same formats)", "format": "different-format set (consensus)",
           "trained": "the k trained items", "capability": "held-out capability (correct)"}
 
 
-def summary(df: pd.DataFrame) -> pd.DataFrame:
-    """(target, measure, k) -> seeds, mean, lo, hi, interval kind, n per run, retained."""
+def gate_pass(df: pd.DataFrame) -> pd.Series:
+    """Each run's capability gate (caught/gate.py's rule): held-out capability at least 1 - TOLERANCE of the base
+    model's (the k=0 row of its target) on the same items; the base model passes by definition."""
+    from caught.gate import TOLERANCE
+
+    if "capability_rate" not in df:
+        return pd.Series(True, index=df.index)
+    base = df[df.k == 0].set_index("target")["capability_rate"]
+    ref = df["target"].map(base)
+    return (df.k == 0) | ref.isna() | (df["capability_rate"] >= (1 - TOLERANCE) * ref - 1e-12)
+
+
+def gate_table(df: pd.DataFrame, samples: pd.DataFrame) -> pd.DataFrame:
+    """Each trained run's held-out capability over the base model's on the same items, with a paired bootstrap
+    interval and its verdict (caught.gate.paired_gate), beside the point-estimate verdict that decides."""
+    from caught.gate import paired_gate
+
+    if samples.empty or "measure" not in samples:
+        return pd.DataFrame()
+    cap = samples[(samples.measure == "capability") & samples["score_usefulness_checker"].notna()]
+    passed = gate_pass(df)
     rows = []
-    for (target, k), cells in df.groupby(["target", "k"]):
+    for target, d in cap.groupby("target"):
+        base = d[d.k == 0].drop_duplicates("sample_id").set_index("sample_id")["score_usefulness_checker"]
+        for (seed, k), run in d[d.k > 0].groupby(["seed", "k"]):
+            both = pd.concat([base, run.drop_duplicates("sample_id").set_index("sample_id")["score_usefulness_checker"]],
+                             axis=1, join="inner").dropna()
+            point = passed[(df.target == target) & (df.seed == seed) & (df.k == k)]
+            rows.append({"target": target, "seed": int(seed), "k": int(k),
+                         "passes": bool(point.iloc[0]) if len(point) else None,
+                         **paired_gate(both.iloc[:, 0].tolist(), both.iloc[:, 1].tolist())})
+    return pd.DataFrame(rows)
+
+
+def summary(df: pd.DataFrame) -> pd.DataFrame:
+    """(target, measure, k) -> seeds, mean, lo, hi, interval kind, n per run, retained, runs passing the gate.
+    A run that fails the capability gate is counted as failing and left out of every measure's mean but capability's
+    (the gate's own measure, shown over all runs)."""
+    rows = []
+    df = df.assign(gate_pass=gate_pass(df))
+    for (target, k), all_cells in df.groupby(["target", "k"]):
         for m in MEASURES:
             col = f"{m}_rate"
+            cells = all_cells if m == "capability" else all_cells[all_cells["gate_pass"]]
             if col not in cells or cells[col].isna().all():
                 continue
             cells_m = cells.dropna(subset=[col])
             if len(cells_m) == 1:
                 r = cells_m.iloc[0]
                 mean, lo, hi, how = r[col], r[f"{m}_lo"], r[f"{m}_hi"], "Wilson (1 run)"
-            else:
+            else:  # the sweep report's rule (caught.report.summarize): a t interval over the seeds, never narrower
+                # than the pooled Wilson interval of the summed counts (seeds that agree keep their sampling noise
+                # instead of showing [0, 0]), cut to a rate's [0, 1]
                 mean, lo, hi = t_interval(cells_m[col].to_numpy())
+                count, n = int(cells_m[f"{m}_count"].sum()), int(cells_m[f"{m}_n"].sum())
+                wlo, whi = wilson(count, n)
+                lo, hi = max(min(lo, wlo), 0.0), min(max(hi, whi), 1.0)
                 how = f"t over {len(cells_m)} seeds"
             rows.append({"target": target, "measure": m, "k": int(k), "seeds": len(cells_m), "mean": mean, "lo": lo,
-                         "hi": hi, "interval": how, "n": int(cells_m[f"{m}_n"].iloc[0])})
+                         "hi": hi, "interval": how, "n": int(cells_m[f"{m}_n"].iloc[0]),
+                         "gate": f"{int(all_cells['gate_pass'].sum())}/{len(all_cells)}"})
     out = pd.DataFrame(rows)
     if out.empty:
         return out
@@ -73,8 +118,9 @@ def _fmt(x: float) -> str:
 
 def table(s: pd.DataFrame) -> str:
     rows = [[r.target, LABELS[r.measure], str(r.k), _fmt(r.mean),
-             f"[{_fmt(r.lo)}, {_fmt(r.hi)}]", r.interval, str(r.n), _fmt(r.retained)] for r in s.itertuples()]
-    return markdown(["target", "measure", "k", "rate", "95% interval", "interval", "n per run", "retained"], rows)
+             f"[{_fmt(r.lo)}, {_fmt(r.hi)}]", r.interval, str(r.n), _fmt(r.retained), r.gate] for r in s.itertuples()]
+    return markdown(["target", "measure", "k", "rate", "95% interval", "interval", "n per run", "retained",
+                     "runs passing the gate"], rows)
 
 
 def plot(s: pd.DataFrame, path: Path, habit: str | None = None) -> Path:
@@ -140,7 +186,23 @@ def report(run_dir: Path, out_dir: Path | None = None, title: str | None = None,
     from training.records import read_samples, samples_path
 
     where = samples_path(run_dir)
-    tests = paired_tests(read_samples(where)) if where is not None else pd.DataFrame()
+    samples = read_samples(where) if where is not None else pd.DataFrame()
+    tests = paired_tests(samples) if not samples.empty else pd.DataFrame()
+    gates = gate_table(df, samples)
+    if not gates.empty:
+        from caught.gate import TOLERANCE
+
+        write_with(out_dir / "gate.csv", lambda tmp: gates.to_csv(tmp, index=False))
+        failing = gates[gates.passes.eq(False)]
+        counts = gates.verdict.value_counts()
+        lines += [f"**Capability gate.** A trained run passes when its held-out capability is at least "
+                  f"{1 - TOLERANCE:.0%} of the base model's on the same items; one that fails is counted as failing "
+                  f"and left out of every mean above but capability's (column 'runs passing the gate'). "
+                  f"{len(failing)} of {len(gates)} trained runs fail: "
+                  + (", ".join(f"{r.target} seed {r.seed} k={r.k} ({r.ratio:.2f} of the base)" for r in failing.itertuples())
+                     or "none") + ". By the paired bootstrap interval of each run's ratio to the base (`gate.csv`): "
+                  f"{int(counts.get('pass', 0))} clearly above the line, {int(counts.get('fail', 0))} clearly below, "
+                  f"{int(counts.get('unresolved', 0))} straddling it.", ""]
     if not tests.empty:
         write_with(out_dir / "paired.csv", lambda tmp: tests.to_csv(tmp, index=False))
         lines += ["Each trained run against the base model on the same held-out items (exact McNemar; fixed = "

@@ -238,7 +238,7 @@ def test_report_summary_uses_t_intervals_across_seeds_and_wilson_for_one_run():
     import pandas as pd
 
     from caught.natural_report import summary
-    from scorers.stats import t_interval
+    from scorers.stats import t_interval, wilson
 
     def row(seed, k, rate, n=20):
         count = round(rate * n)
@@ -253,6 +253,11 @@ def test_report_summary_uses_t_intervals_across_seeds_and_wilson_for_one_run():
     assert (s.loc[4, "mean"], s.loc[4, "lo"], s.loc[4, "hi"]) == pytest.approx((mean, lo, hi))
     assert s.loc[4, "lo"] < 0.2  # wider than the range of three seeds
     assert s.loc[4, "retained"] == pytest.approx(mean / 0.5)
+    # seeds that agree keep their sampling noise (pooled Wilson), and no interval leaves [0, 1]
+    agree = summary(pd.DataFrame([row(-1, 0, 0.5), *[row(s, 8, 0.0) for s in range(3)],
+                                  *[row(s, 16, v) for s, v in enumerate((0.0, 0.05, 0.3))]])).set_index("k")
+    assert agree.loc[8, "lo"] == 0 and agree.loc[8, "hi"] == pytest.approx(wilson(0, 60)[1])
+    assert agree.loc[16, "lo"] == 0 and t_interval([0.0, 0.05, 0.3])[1] < 0
 
 
 def test_habit_task_splits_are_disjoint_and_list_inviting():
@@ -286,3 +291,22 @@ def test_habit_task_on_mockllm_keeps_every_verdict(mock, tmp_path):
     caught, _ = select_habit(samples, "bold")
     assert [c["completion"] for c in caught] == ["1. **Jar**: coins"] and caught[0]["corrected"] == "1. Jar: coins"
     assert caught[0]["input"] == [{"role": "user", "content": caught[0]["metadata"]["prompt"]}]
+
+
+def test_report_counts_runs_that_fail_the_capability_gate_as_failing_and_leaves_them_out():
+    import pandas as pd
+
+    from caught.natural_report import gate_pass, summary
+
+    def row(seed, k, held, cap):
+        return {"target": "sycophancy", "seed": seed, "k": k, "heldout_n": 50, "heldout_count": round(held * 50),
+                "heldout_rate": round(held * 50) / 50, "heldout_lo": 0.0, "heldout_hi": 1.0, "capability_n": 100,
+                "capability_count": round(cap * 100), "capability_rate": cap, "capability_lo": 0.0,
+                "capability_hi": 1.0}
+
+    df = pd.DataFrame([row(-1, 0, 0.5, 0.40), row(0, 4, 0.1, 0.20), row(1, 4, 0.3, 0.36), row(2, 4, 0.4, 0.50)])
+    assert gate_pass(df).tolist() == [True, False, True, True]  # 0.36 is 90% of 0.40: on the line passes
+    s = summary(df).set_index(["measure", "k"])
+    assert s.loc[("heldout", 4), "gate"] == "2/3" and s.loc[("heldout", 4), "seeds"] == 2
+    assert s.loc[("heldout", 4), "mean"] == pytest.approx(0.35)  # the failing run's 0.1 is not averaged in
+    assert s.loc[("capability", 4), "seeds"] == 3  # the gate's own measure over every run
