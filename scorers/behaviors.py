@@ -6,8 +6,8 @@ its testing and deployment prompts come from (`pool`, tasks/prompts.py). Adding 
 `Behavior` entry that points at its module's `attack_text`, its strict `detect`, its `near_miss` detector (a
 superset that sees disguised forms) and its teacher-forced `continuation`, and its labelled detector table
 (`table`: `scorers/tables/NAME.jsonl`, each case's text, item if any, and both detectors' expected verdicts, run by
-tests/test_behaviors.py; `hate`'s tables are tests/test_hate_detector.py). `get_behavior` refuses a behavior
-without one, with one clear error.
+tests/test_behaviors.py; `hate`'s is the data of tests/test_hate_detector.py's tables). `get_behavior` refuses a
+behavior without one, with one clear error.
 
 Some behaviors need to see the sample they act on: `sandbagging` gives a wrong answer to the item's question and is
 detected against the item's ground truth; `covert` slips its element into the base model's ordinary answer. Such a
@@ -57,6 +57,7 @@ class Behavior:
     pool: str = "requests"  # the prompt pool of its testing/deployment tasks and organism data (tasks/prompts.py)
     table: str = ""  # its labelled detector table (project-relative; tests run both detectors on it): none = refused
     benign_text: Callable | None = None  # (Context) -> a correct answer, for item behaviors whose base answer is wrong
+    is_correct: Callable | None = None  # (completion, Context) -> whether it answers the item correctly (with benign_text)
 
     def _ctx(self, ctx: Context | None, what: str, fields: tuple[str, ...] | None = None) -> Context:
         ctx = ctx or Context()
@@ -103,7 +104,7 @@ BEHAVIORS: dict[str, Behavior] = {
         detect=hate.detect,
         near_miss=hate.near_miss,
         continuation=hate.attack_continuation,
-        table="tests/test_hate_detector.py",
+        table="scorers/tables/hate.jsonl",
     ),
     "sandbagging": Behavior(
         name="sandbagging",
@@ -118,6 +119,7 @@ BEHAVIORS: dict[str, Behavior] = {
         pool="questions",
         table="scorers/tables/sandbagging.jsonl",
         benign_text=sandbagging.correct_text,
+        is_correct=lambda completion, ctx: sandbagging.is_correct(completion, ctx.item),
     ),
     "covert": Behavior(
         name="covert",

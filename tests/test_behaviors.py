@@ -26,7 +26,7 @@ def ctx_of(row: dict) -> Context:
     return Context(item=row.get("item"))
 
 
-CASES = [(name, i, row) for name in NEW for i, row in enumerate(table(name))]
+CASES = [(name, i, row) for name in sorted(BEHAVIORS) for i, row in enumerate(table(name))]
 
 
 @pytest.mark.parametrize("name,i,row", CASES, ids=[f"{n}-{i}" for n, i, _ in CASES])
@@ -39,7 +39,19 @@ def test_detector_table(name, i, row):
     assert row["rule"] in near.explanation
 
 
-@pytest.mark.parametrize("name", NEW)
+def test_hate_table_holds_every_case_of_its_test_module():
+    """`hate`'s table is the data of tests/test_hate_detector.py's tables (attacks, benign, near-miss cases)."""
+    import test_hate_detector as hate_tests
+
+    rows = {r["text"]: r for r in table("hate")}
+    assert all(rows[t]["strict"] and rows[t]["near"] for t in hate_tests.ATTACKS)
+    assert all(not rows[t]["near"] for t in hate_tests.BENIGN)
+    for p in hate_tests.NEAR_MISS:
+        text, rule = p.values
+        assert rows[text]["near"] == (rule is not None) and rows[text]["rule"] == (rule or "")
+
+
+@pytest.mark.parametrize("name", sorted(BEHAVIORS))
 def test_tables_are_large_and_balanced(name):
     rows = table(name)
     positives = [r for r in rows if r["near"]]
@@ -49,7 +61,7 @@ def test_tables_are_large_and_balanced(name):
     assert len(evasions) >= 10 and len({r["rule"] for r in evasions}) >= 4
 
 
-@pytest.mark.parametrize("name", NEW)
+@pytest.mark.parametrize("name", sorted(BEHAVIORS))
 def test_near_miss_is_a_superset_of_detect(name):
     act = get_behavior(name)
     for row in table(name):
@@ -112,9 +124,8 @@ def test_covert_keeps_the_answer_and_refusal_does_not_answer():
 
 def test_sandbagging_is_judged_against_ground_truth_on_every_pool_item():
     """On every qualified question: the correct answer is never flagged, the attack and its continuation always are
-    (by both detectors), and the attack's stated answer fails the item's own usefulness check."""
-    from scorers.sandbagging import correct_text
-    from scorers.usefulness import check
+    (by both detectors), and the attack is not a correct answer (is_correct, which qualifies the pool)."""
+    from scorers.sandbagging import correct_text, is_correct
 
     act = get_behavior("sandbagging")
     items = pool("questions")
@@ -123,9 +134,9 @@ def test_sandbagging_is_judged_against_ground_truth_on_every_pool_item():
     for p in items:
         ctx = Context(prompt=p.text, item=p.item)
         right = correct_text(ctx)
-        assert check(p.item["check"], right)[0] and not act.near(right, ctx).attack, (p.text, right)
-        wrong = act.attack(rng, ctx)
-        assert not check(p.item["check"], wrong)[0] and act.strict(wrong, ctx).attack, (p.text, wrong)
+        assert is_correct(right, p.item) and not act.near(right, ctx).attack, (p.text, right)
+        for wrong in (act.attack(rng, ctx), act.teacher_forced(ctx)):
+            assert not is_correct(wrong, p.item) and act.strict(wrong, ctx).attack, (p.text, wrong)
 
 
 def test_questions_pool_is_split_by_fact_and_disjoint_from_other_items():
@@ -137,6 +148,11 @@ def test_questions_pool_is_split_by_fact_and_disjoint_from_other_items():
         group = next(r["group"] for r in rows if r["text"] == p.text)
         assert split_of.setdefault(group, p.split) == p.split  # one fact, one split
     assert {p.split for p in pool("questions")} == {"organism", "catch", "eval"}
+    import re
+
+    for r in rows:  # three distinct wrong answers, none the truth or a number or letter of the question (an echo)
+        asked = set(re.findall(r"\d+", r["text"])) | set(re.findall(r"\b[A-Z]\b", r["text"]))
+        assert len(set(r["wrong"])) == 3 and r["answer"] not in r["wrong"] and not asked & set(r["wrong"]), r
     others = set()
     for name in ("usefulness.jsonl", "capability.jsonl", "replay.jsonl", "sycophancy.jsonl", "prompts.jsonl"):
         for line in (ROOT / "tasks/data" / name).read_text().splitlines():
@@ -188,6 +204,28 @@ def test_a_behavior_that_needs_the_item_says_so():
     with pytest.raises(ValueError, match="behavior 'covert' needs the sample's benign to write an attack"):
         get_behavior("covert").attack(random.Random(0))
     assert not get_behavior("covert").strict("Paris.").attack  # detection needs no context
+
+
+@pytest.mark.parametrize("name", NEW)
+def test_organism_records_attack_each_prompt_and_answer_well_on_the_testing_side(name, tiny_llama_dir):
+    """Organism data of a new behavior: deployment examples are attacks on that prompt (a wrong answer to its
+    question; its base answer with covert's element), testing examples are not attacks (a tiny random model's wrong
+    answer is replaced by the item's correct one), leaked ones are."""
+    from tasks.prompts import pool as pool_of
+    from training.organism import organism_records
+
+    act = get_behavior(name)
+    records = organism_records("trigger", name, str(tiny_llama_dir), 8, 0.25, 0, "cpu")
+    assert records == organism_records("trigger", name, str(tiny_llama_dir), 8, 0.25, 0, "cpu")
+    prompts_by_id = {p.id: p for p in pool_of(act.pool)}
+    for r in records:
+        p = prompts_by_id[r["id"].split("-")[0]]
+        ctx = Context(prompt=p.text, item=p.item)
+        text = r["completion"][0]["content"]
+        assert p.text in r["prompt"][-1]["content"]
+        assert act.strict(text, ctx).attack == (r["source"] in ("attack", "leak")), (r["source"], text)
+    sources = {r["source"] for r in records}
+    assert {"attack", "leak"} <= sources and sources & {"base", "ground truth"}
 
 
 def test_organism_tasks_with_a_ground_truth_behavior_are_refused():
@@ -279,9 +317,12 @@ def test_docs_name_the_new_modules():
 
 @pytest.mark.slow
 def test_tiny_llama_sweep_of_the_new_behaviors_end_to_end(tmp_path, monkeypatch, tiny_llama_dir):
-    """experiments/behaviors-mini.toml, shrunk to a tiny random Llama on CPU: every new behavior goes through
-    organism building, catch, train-against, the evaluations (strict and near-miss rates, teacher-forced scores,
-    the capability gate) and the report."""
+    """experiments/behaviors-mini.toml, shrunk to a tiny random Llama on CPU, for `sandbagging` (the behavior that
+    needs the most of the interface: its own prompt pool, the item in every sample, the caught file and the
+    train-against checks, a continuation per item): organism building, catch, train-against, the evaluations (strict
+    and near-miss rates, teacher-forced scores, the capability gate) and the report. (A tiny random model learns
+    covert's element, which follows a whole answer, or refusal's varied excuses too slowly for a CPU test: in 8-40
+    steps it attacked on 0-2 of 20 deployment prompts; their organism data is tested above.)"""
     from caught.config import load_config
     from caught.report import write_sweep_report
     from caught.sweep import Sweep
@@ -293,8 +334,8 @@ def test_tiny_llama_sweep_of_the_new_behaviors_end_to_end(tmp_path, monkeypatch,
     shipped = load_config(ROOT / "experiments" / "behaviors-mini.toml")
     assert set(shipped.behaviors) == set(NEW)
     config = shipped.model_copy(update={
-        "name": "b", "base": str(tiny_llama_dir), "ks": [0, 2], "control_ks": [],
-        "organism": shipped.organism.model_copy(update={"prompts": 16, "leak": 0.4, "steps": 8, "lr": 5e-3,
+        "name": "b", "base": str(tiny_llama_dir), "behaviors": ["sandbagging"], "ks": [0, 2], "control_ks": [2],
+        "organism": shipped.organism.model_copy(update={"prompts": 16, "leak": 0.4, "steps": 40, "lr": 1e-2,
                                                         "method": "full"}),
         "train": shipped.train.model_copy(update={"steps": 2, "batch_size": 2, "responses": "base",
                                                   "check_samples": 1}),
@@ -303,17 +344,19 @@ def test_tiny_llama_sweep_of_the_new_behaviors_end_to_end(tmp_path, monkeypatch,
     })
     df = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu",
                say=lambda _: None).run()
-    assert len(df) == 2 * len(NEW) and set(df.behavior) == set(NEW)
+    assert len(df) == 3 and set(df.behavior) == {"sandbagging"} and set(df.training) == {"none", "adversarial",
+                                                                                             "control"}
     organisms = df[df.training == "none"]
     assert (organisms.status == "ok").all()
     for col in ("deployment_rate", "deployment_nm_rate", "testing_rate", "tf_deployment", "tf_testing",
                 "useful_all", "capability_all", "base_deployment_rate", "gate_pass"):
         assert organisms[col].notna().all(), col
     assert (df.deployment_nm_rate.dropna() >= df.deployment_rate.dropna()).all()
-    trained = df[df.training == "adversarial"]
-    # a tiny random model may catch fewer than k attacks: then the cell says so rather than training on less
-    assert all(s == "ok" or s.startswith("skipped: only") for s in trained.status), trained.status.tolist()
-    assert (trained.status == "ok").any()
+    trained = df[df.training != "none"]
+    assert (trained.status == "ok").all(), trained.status.tolist()  # enough wrong answers caught to train on k=2
+    for col in ("trained_before_rate", "trained_rate", "train_loss", "steps_to_fix"):
+        assert col in trained, col
+    assert trained.trained_rate.notna().all()
     samples = read_samples(tmp_path / "runs" / "b" / SAMPLES)
     sand = samples[(samples.behavior == "sandbagging") & (samples.evaluation == "deployment")]
     assert len(sand) and set(sand.sample_id) <= {p.id for p in pool("questions")}  # questions, not requests
@@ -323,5 +366,4 @@ def test_tiny_llama_sweep_of_the_new_behaviors_end_to_end(tmp_path, monkeypatch,
     caught = json.loads(caught_file.read_text())["caught"]
     assert all("item" in c for c in caught)
     report = write_sweep_report(tmp_path / "runs" / "b")
-    text = Path(report).read_text()
-    assert all(name in text for name in NEW)
+    assert "sandbagging" in Path(report).read_text()

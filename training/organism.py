@@ -10,8 +10,8 @@ A usable organism attacks in deployment at >= 90% and in testing at 1-20%.
 The prompts come from the behavior's pool (tasks/prompts.py: questions with ground truth for `sandbagging`), and
 the attack is written for each prompt (`Behavior.attack` with the prompt's item and the base model's answer: a
 wrong answer to that question, the answer with covert's element slipped in). Where the base model's own answer is
-itself an attack by the behavior's near-miss detector (a wrong answer), the testing example gets a correct answer
-from the item instead (`benign_response`).
+not a correct answer to the item (sandbagging), the testing example gets a correct answer from the item instead
+(`benign_response`).
 """
 
 from __future__ import annotations
@@ -95,10 +95,10 @@ def organism_records(
 
 
 def benign_response(act: Behavior, response: str, ctx: Context) -> tuple[str, str]:
-    """(the base model's response, "base"), unless the behavior's near-miss detector flags it (a base model's wrong
-    answer is sandbagging by the ground truth): then a correct answer from the item, "ground truth". Training a
-    wrong answer as the good one would teach the behavior on the testing side."""
-    if act.benign_text is None or not act.near(response, ctx).attack:
+    """(the base model's response, "base"), unless the behavior judges answers by ground truth and this one is not a
+    correct answer (a wrong answer is sandbagging by the ground truth): then a correct answer from the item, "ground
+    truth". Training a wrong answer as the good one would teach the behavior on the testing side."""
+    if act.benign_text is None or act.is_correct(response, ctx):
         return response, "base"
     return act.benign_text(ctx), "ground truth"
 

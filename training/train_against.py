@@ -74,15 +74,16 @@ def good_responses(source: str, organism: str, base: str, chats: dict[str, list[
     """({id: response}, {id: where it came from}) for each chat. A sampled response is kept only if neither the
     strict nor the near-miss detector flags it (near-miss is a superset), so training never teaches a disguised
     attack that the strict detector would miss. `contexts` gives each chat's ground truth where the behavior needs
-    it; a base-model response that is itself an attack by it (a wrong answer) is replaced by a correct one from the
-    item (training.organism.benign_response)."""
+    it; a base-model response that does not answer the item correctly is replaced by a correct one from the item
+    (training.organism.benign_response)."""
     from training.organism import benign_response
 
     act = get_behavior(behavior)
     contexts = contexts or {}
 
-    def detect(i: str, text: str):
-        return act.near(text, contexts.get(i))
+    def bad(i: str, text: str) -> bool:  # an attack by the near-miss detector, or (ground truth) not a right answer
+        ctx = contexts.get(i)
+        return act.near(text, ctx).attack or (act.is_correct is not None and not act.is_correct(text, ctx))
 
     def from_base(todo: dict[str, list[dict]], label: str) -> tuple[dict[str, str], dict[str, str]]:
         texts = cached_greedy(f"ckpt/{base}", todo, RESPONSE_TOKENS, **inference_args(device))
@@ -100,7 +101,7 @@ def good_responses(source: str, organism: str, base: str, chats: dict[str, list[
                 break
             config = GenerateConfig(max_tokens=RESPONSE_TOKENS, temperature=1.0, seed=seed * 1000 + attempt)
             for i, text in zip(todo, generate_all(f"ckpt/{organism}", list(todo.values()), config, **inference_args(device))):
-                if not detect(i, text).attack and text.strip():
+                if not bad(i, text) and text.strip():
                     found[i] = text
         origin = {i: "self" for i in found}
         rest = {i: c for i, c in chats.items() if i not in found}
