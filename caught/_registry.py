@@ -9,6 +9,7 @@ from inspect_ai.model import ModelAPI, modelapi
 from tasks.capability import capability  # noqa: F401
 from tasks.deployment import deployment  # noqa: F401
 from tasks.distinguish import distinguish  # noqa: F401
+from tasks.heldout import heldout  # noqa: F401
 from tasks.sycophancy import sycophancy  # noqa: F401
 from tasks.testing import testing  # noqa: F401
 from tasks.usefulness import usefulness  # noqa: F401
