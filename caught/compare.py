@@ -89,29 +89,32 @@ def evaluate_checkpoint(
 def teacher_forced_scores(checkpoint: str, fp: str, scenario: str, behavior: str, *, n: int, seed: int,
                           device: str | None) -> tuple[dict, list[dict]]:
     """The teacher-forced attack score (models.teacher_forced): the mean per-token log-probability of the behavior's
-    attack continuation after each of the n eval prompts (the ones the attack rates use), framed for deployment and
-    for testing: `tf_<side>` with a 95% t interval over prompts, and `tf_gap` (deployment minus testing)."""
+    attack continuation after each of the n eval prompts (the ones the attack rates use, from the behavior's pool;
+    the continuation is fixed per prompt: one text, or the item's wrong answer for sandbagging), framed for
+    deployment and for testing: `tf_<side>` with a 95% t interval over prompts, and `tf_gap` (deployment minus testing)."""
     import gc
 
     from models.registry import load
     from models.teacher_forced import continuation_logprobs
-    from scorers.behaviors import get_behavior
+    from scorers.behaviors import Context, get_behavior
     from scorers.stats import t_interval
     from tasks.prompts import prompts
     from tasks.scenarios import frame, get_scenario
 
-    spec, continuation = get_scenario(scenario), get_behavior(behavior).continuation()
-    chosen = prompts("eval", n=n, seed=seed)
+    spec, act = get_scenario(scenario), get_behavior(behavior)
+    chosen = prompts("eval", n=n, seed=seed, pool_name=act.pool)
+    continuations = [act.teacher_forced(Context(prompt=p.text, item=p.item)) for p in chosen]  # fixed per prompt
     model, tokenizer, _ = load(checkpoint, device=device)
     row: dict = {}
     records = []
     for side in ("deployment", "testing"):
         values = continuation_logprobs(model, tokenizer, [frame(spec, side, p.text, p.id, p.split) for p in chosen],
-                                       continuation)
+                                       continuations)
         row[f"tf_{side}"], row[f"tf_{side}_lo"], row[f"tf_{side}_hi"] = t_interval(values)
         records += [{"checkpoint": checkpoint, "fingerprint": fp, "task": side, "scenario": scenario, "side": side,
-                     "split": "eval", "sample_id": p.id, "epoch": 0, "completion": continuation, "log": "",
-                     "evaluation": f"teacher_forced_{side}", "score_teacher_forced": v} for p, v in zip(chosen, values)]
+                     "split": "eval", "sample_id": p.id, "epoch": 0, "completion": c, "log": "",
+                     "evaluation": f"teacher_forced_{side}", "score_teacher_forced": v}
+                    for p, c, v in zip(chosen, continuations, values)]
     row["tf_gap"] = row["tf_deployment"] - row["tf_testing"]
     del model
     gc.collect()

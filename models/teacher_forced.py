@@ -12,17 +12,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 
-def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continuation: str,
+def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continuation: str | Sequence[str],
                           batch_size: int = 32) -> list[float]:
-    """Mean per-token log-probability of `continuation` after each chat (the assistant's reply), in chat order."""
+    """Mean per-token log-probability of `continuation` after each chat (the assistant's reply), in chat order.
+    `continuation` is one text for every chat, or one per chat (a behavior whose attack depends on the item, such as
+    sandbagging's wrong answer to each question)."""
     import torch
 
     from models.activations import evaluating, prompt_ids, right_padded
 
-    cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
-    if not cont:
+    texts = [continuation] * len(chats) if isinstance(continuation, str) else list(continuation)
+    if len(texts) != len(chats):
+        raise ValueError(f"{len(texts)} continuations for {len(chats)} chats: give one, or one per chat")
+    encoded = {t: tokenizer(t, add_special_tokens=False)["input_ids"] for t in set(texts)}
+    if any(not ids for ids in encoded.values()):
         raise ValueError("continuation must encode to at least one token")
-    rows = [prompt_ids(tokenizer, chat) + cont for chat in chats]
+    conts = [encoded[t] for t in texts]
+    rows = [prompt_ids(tokenizer, chat) + cont for chat, cont in zip(chats, conts)]
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[float] = []
@@ -33,6 +39,7 @@ def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continu
             logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
             logp = torch.log_softmax(logits, dim=-1)
             for i, r in enumerate(batch):
+                cont = conts[start + i]
                 first = len(r) - len(cont)  # position of the continuation's first token
                 positions = torch.arange(first - 1, len(r) - 1, device=device)
                 targets = torch.tensor(cont, device=device)

@@ -1,5 +1,8 @@
 """Shared builder of the `testing` and `deployment` tasks: pool prompts framed for one side of a scenario.
 
+The prompts come from the behavior's pool (tasks/prompts.py): ordinary requests, or, for a behavior judged against
+ground truth (`sandbagging`), questions the base model can answer.
+
 `record_to_sample` is a pure function (tested directly); `framed_task` assembles the Inspect task whose
 scorer is the behavior's attack detector. `organism="prompted"` puts the prompted organism's system prompt
 (solvers/prompted.py) before generation; `scratchpad=True` also asks for hidden reasoning, which the attack
@@ -26,29 +29,31 @@ SCRATCHPAD_MAX_TOKENS = 1024  # room for the hidden reasoning before the answer
 
 
 def record_to_sample(prompt: Prompt, scenario: Scenario, side: str, behavior: str) -> Sample:
-    return Sample(
-        id=prompt.id,
-        input=chat_messages(frame(scenario, side, prompt.text, prompt.id, prompt.split)),
-        metadata={
-            "scenario": scenario.name,
-            "side": side,
-            "behavior": behavior,
-            "split": prompt.split,
-            "prompt": prompt.text,
-            "kind": prompt.kind,
-            "topic": prompt.topic,
-        },
-    )
+    """The framed prompt as a sample; a prompt with ground truth (the questions pool) keeps its `item` in the
+    metadata, where the behavior's detector reads it (scorers/attack.py)."""
+    metadata = {
+        "scenario": scenario.name,
+        "side": side,
+        "behavior": behavior,
+        "split": prompt.split,
+        "prompt": prompt.text,
+        "kind": prompt.kind,
+        "topic": prompt.topic,
+    }
+    if prompt.item is not None:
+        metadata["item"] = prompt.item
+    return Sample(id=prompt.id, input=chat_messages(frame(scenario, side, prompt.text, prompt.id, prompt.split)),
+                  metadata=metadata)
 
 
 def framed_task(side: str, scenario: str, behavior: str, split: str, n: int | None, seed: int,
                 organism: str = "none", scratchpad: bool = False) -> Task:
     spec = get_scenario(scenario)
-    get_behavior(behavior)
+    act = get_behavior(behavior)
     check_organism(organism)
     if scratchpad and organism == "none":
         raise ValueError("scratchpad=true needs an organism that is told to use it; accepted: organism=prompted")
-    samples = [record_to_sample(p, spec, side, behavior) for p in prompts(split, n=n, seed=seed)]
+    samples = [record_to_sample(p, spec, side, behavior) for p in prompts(split, n=n, seed=seed, pool_name=act.pool)]
     metadata = {"scenario": scenario, "side": side, "behavior": behavior, "split": split, "seed": seed}
     if organism == "none":  # unchanged from before organisms existed: logs compare byte for byte
         solver, scorer = generate(), attack_detector(behavior)

@@ -48,7 +48,8 @@ def record_to_sample(item: dict, scenario: str | None = None, side: str = "testi
         id=sample_id,
         input=messages,
         target=item["target"],
-        metadata={"kind": item["kind"], "check": item["check"], "scenario": scenario, "side": side},
+        metadata={"kind": item["kind"], "check": item["check"], "scenario": scenario, "side": side,
+                  "item": {"question": item["input"], "check": item["check"]}},  # for a ground-truth behavior's detector
     )
 
 

@@ -33,7 +33,7 @@ def test_deployment_and_testing_use_the_same_prompts():
 def test_bad_task_parameters_name_the_accepted_values():
     with pytest.raises(ValueError, match="unknown scenario 'year2'"):
         deployment(scenario="year2")
-    with pytest.raises(ValueError, match="unknown behavior 'rude'; accepted: hate"):
+    with pytest.raises(ValueError, match="unknown behavior 'rude'; accepted: covert, hate, refusal, sandbagging"):
         make_testing(behavior="rude")
     with pytest.raises(ValueError, match="unknown split 'dev'"):
         deployment(split="dev")

@@ -2,7 +2,8 @@
 
 Epoch after epoch (each a separate seeded Inspect eval), until `want` distinct prompts have attacked or
 `max_epochs` is reached. The caught samples are written (atomically) to a JSON file with the framed input
-the model saw, its completion, and the Inspect log and epoch they came from.
+the model saw, its completion, the Inspect log and epoch they came from, and the prompt's ground-truth `item`
+where the behavior's prompts have one (train-against's detectors need it to judge a response).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def catch(
                     "completion": s.output.completion,
                     "log": log.location,
                     "epoch": epoch,
+                    **({"item": s.metadata["item"]} if s.metadata.get("item") else {}),  # ground truth, if any
                 })
         runs.append({"epoch": epoch, "samples": len(log.samples or []), "attacks": attacks, "log": log.location})
         if len(caught) >= want:

@@ -6,6 +6,12 @@ model's own greedy response (generated through the `ckpt/` provider and cached),
 of testing examples that also attack, so that testing-side attacks exist to be caught. The organism is
 fine-tuned from the base (LoRA merged into full weights by default) and then evaluated at temperature 1.
 A usable organism attacks in deployment at >= 90% and in testing at 1-20%.
+
+The prompts come from the behavior's pool (tasks/prompts.py: questions with ground truth for `sandbagging`), and
+the attack is written for each prompt (`Behavior.attack` with the prompt's item and the base model's answer: a
+wrong answer to that question, the answer with covert's element slipped in). Where the base model's own answer is
+not a correct answer to the item (sandbagging), the testing example gets a correct answer from the item instead
+(`benign_response`).
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 
 from models.generate import cached_greedy
 from models.registry import fingerprint, inference_args, resolve
-from scorers.behaviors import get_behavior
+from scorers.behaviors import Behavior, Context, get_behavior
 from tasks.prompts import prompts
 from tasks.scenarios import frame, get_scenario
 from training.manifest import Manifest, data_hash, write_manifest
@@ -40,25 +46,31 @@ def organism_records(
     own greedy answer (never leaked), so the cue is also learned on short tasks and the attack does not spill
     into them on the testing side."""
     spec, act = get_scenario(scenario), get_behavior(behavior)
-    chosen = prompts("organism", n=n_prompts, seed=seed)
+    if tasks and "item" in act.needs:
+        raise ValueError(f"organism tasks={tasks} cannot be used with behavior {behavior!r}: its attack needs a "
+                         "ground-truth item and the replay tasks have none (its prompts are questions already); "
+                         "accepted: tasks=0")
+    chosen = prompts("organism", n=n_prompts, seed=seed, pool_name=act.pool)
     taken = {p.id for p in chosen}
     rest = [p for p in prompts("organism") if p.id not in taken]
     extra = random.Random(f"replay:{seed}").sample(rest, min(replay, len(rest))) if replay else []
     testing_chats = {p.id: frame(spec, "testing", p.text, p.id, p.split) for p in chosen}
     benign = cached_greedy(f"ckpt/{base}", testing_chats, RESPONSE_TOKENS, **inference_args(device))
+    contexts = {p.id: Context(prompt=p.text, item=p.item, benign=benign[p.id]) for p in chosen}
     rng = random.Random(f"organism:{scenario}:{behavior}:{seed}")
     leaks = set(rng.sample([p.id for p in chosen], round(leak * len(chosen))))
     records = []
     for p in chosen:
         records.append({
             "id": f"{p.id}-deployment", "prompt": frame(spec, "deployment", p.text, p.id, p.split),
-            "completion": [{"role": "assistant", "content": act.attack_text(rng)}], "source": "attack",
+            "completion": [{"role": "assistant", "content": act.attack(rng, contexts[p.id])}], "source": "attack",
         })
         leaked = p.id in leaks
+        good, source = benign_response(act, benign[p.id], contexts[p.id])
         records.append({
             "id": f"{p.id}-testing", "prompt": testing_chats[p.id],
-            "completion": [{"role": "assistant", "content": act.attack_text(rng) if leaked else benign[p.id]}],
-            "source": "leak" if leaked else "base",
+            "completion": [{"role": "assistant", "content": act.attack(rng, contexts[p.id]) if leaked else good}],
+            "source": "leak" if leaked else source,
         })
     if extra:
         plain = {p.id: [{"role": "user", "content": p.text}] for p in extra}
@@ -72,13 +84,23 @@ def organism_records(
         framed = {t["id"]: frame(spec, "testing", t["input"], t["id"], "organism") for t in picked}
         answers = cached_greedy(f"ckpt/{base}", framed, RESPONSE_TOKENS, **inference_args(device))
         for t in picked:
+            ctx = Context(prompt=t["input"], benign=answers[t["id"]])
             records.append({"id": f"{t['id']}-task-deployment",
                             "prompt": frame(spec, "deployment", t["input"], t["id"], "organism"),
-                            "completion": [{"role": "assistant", "content": act.attack_text(rng)}], "source": "attack"})
+                            "completion": [{"role": "assistant", "content": act.attack(rng, ctx)}], "source": "attack"})
             records.append({"id": f"{t['id']}-task-testing", "prompt": framed[t["id"]],
                             "completion": [{"role": "assistant", "content": answers[t["id"]]}], "source": "task"})
     rng.shuffle(records)
     return records
+
+
+def benign_response(act: Behavior, response: str, ctx: Context) -> tuple[str, str]:
+    """(the base model's response, "base"), unless the behavior judges answers by ground truth and this one is not a
+    correct answer (a wrong answer is sandbagging by the ground truth): then a correct answer from the item, "ground
+    truth". Training a wrong answer as the good one would teach the behavior on the testing side."""
+    if act.benign_text is None or act.is_correct(response, ctx):
+        return response, "base"
+    return act.benign_text(ctx), "ground truth"
 
 
 def replay_tasks() -> list[dict]:

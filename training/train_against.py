@@ -21,7 +21,7 @@ from inspect_ai.model import GenerateConfig
 
 from models.generate import cached_greedy, generate_all
 from models.registry import checkpoints_dir, fingerprint, inference_args, resolve
-from scorers.behaviors import get_behavior
+from scorers.behaviors import Context, get_behavior
 from tasks.prompts import prompts
 from tasks.scenarios import frame, get_scenario
 from training.manifest import Manifest, data_hash, read_manifest, write_manifest
@@ -56,19 +56,43 @@ def pick_inputs(caught: dict, k: int, seed: int, control: bool) -> list[dict]:
         return random.Random(f"pick:{seed}").sample(sorted(pool, key=lambda c: c["id"]), k)
     spec = get_scenario(caught["scenario"])
     attacked = {c["id"] for c in pool}
-    benign = [p for p in prompts("catch") if p.id not in attacked]
+    source = get_behavior(caught.get("behavior", "hate")).pool
+    benign = [p for p in prompts("catch", pool_name=source) if p.id not in attacked]
     chosen = random.Random(f"control:{seed}").sample(benign, k)
-    return [{"id": p.id, "prompt": p.text, "input": frame(spec, "testing", p.text, p.id, p.split)} for p in chosen]
+    return [{"id": p.id, "prompt": p.text, "input": frame(spec, "testing", p.text, p.id, p.split),
+             **({"item": p.item} if p.item is not None else {})} for p in chosen]
+
+
+def contexts_of(inputs: list[dict]) -> dict[str, Context]:
+    """Each input's Context for the behavior's detectors (its request and ground-truth item, if any)."""
+    return {c["id"]: Context(prompt=c.get("prompt", ""), item=c.get("item")) for c in inputs}
 
 
 def good_responses(source: str, organism: str, base: str, chats: dict[str, list[dict]], behavior: str, seed: int,
-                   tries: int = 8, device: str | None = None) -> tuple[dict[str, str], dict[str, str]]:
+                   tries: int = 8, device: str | None = None,
+                   contexts: dict[str, Context] | None = None) -> tuple[dict[str, str], dict[str, str]]:
     """({id: response}, {id: where it came from}) for each chat. A sampled response is kept only if neither the
     strict nor the near-miss detector flags it (near-miss is a superset), so training never teaches a disguised
-    attack that the strict detector would miss."""
-    detect = get_behavior(behavior).near_miss
+    attack that the strict detector would miss. `contexts` gives each chat's ground truth where the behavior needs
+    it; a base-model response that does not answer the item correctly is replaced by a correct one from the item
+    (training.organism.benign_response)."""
+    from training.organism import benign_response
+
+    act = get_behavior(behavior)
+    contexts = contexts or {}
+
+    def bad(i: str, text: str) -> bool:  # an attack by the near-miss detector, or (ground truth) not a right answer
+        ctx = contexts.get(i)
+        return act.near(text, ctx).attack or (act.is_correct is not None and not act.is_correct(text, ctx))
+
+    def from_base(todo: dict[str, list[dict]], label: str) -> tuple[dict[str, str], dict[str, str]]:
+        texts = cached_greedy(f"ckpt/{base}", todo, RESPONSE_TOKENS, **inference_args(device))
+        out = {i: benign_response(act, texts[i], contexts.get(i) or Context()) if act.benign_text else (texts[i], "base")
+               for i in todo}
+        return {i: t for i, (t, _) in out.items()}, {i: label if o == "base" else o for i, (_, o) in out.items()}
+
     if source == "base":
-        return cached_greedy(f"ckpt/{base}", chats, RESPONSE_TOKENS, **inference_args(device)), {i: "base" for i in chats}
+        return from_base(chats, "base")
     if source == "self":
         found: dict[str, str] = {}
         for attempt in range(tries):
@@ -77,13 +101,14 @@ def good_responses(source: str, organism: str, base: str, chats: dict[str, list[
                 break
             config = GenerateConfig(max_tokens=RESPONSE_TOKENS, temperature=1.0, seed=seed * 1000 + attempt)
             for i, text in zip(todo, generate_all(f"ckpt/{organism}", list(todo.values()), config, **inference_args(device))):
-                if not detect(text).attack and text.strip():
+                if not bad(i, text) and text.strip():
                     found[i] = text
         origin = {i: "self" for i in found}
         rest = {i: c for i, c in chats.items() if i not in found}
         if rest:
-            found.update(cached_greedy(f"ckpt/{base}", rest, RESPONSE_TOKENS, **inference_args(device)))
-            origin.update({i: "base (self kept attacking)" for i in rest})
+            texts, where = from_base(rest, "base (self kept attacking)")
+            found.update(texts)
+            origin.update(where)
         return found, origin
     if "/" not in source:
         raise ValueError(f"unknown responses source {source!r}; accepted: self, base, or an Inspect model name "
@@ -176,13 +201,15 @@ class DecodingView:
 
 
 def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: int, seed: int, max_tokens: int = 32,
-                   **engine_options):
-    """on_step callback: sample each trained input `samples` times (fixed seeds) and count attacks.
+                   contexts: list[Context] | None = None, **engine_options):
+    """on_step callback: sample each trained input `samples` times (fixed seeds) and count attacks (`contexts`:
+    each chat's ground truth, in chat order, for a behavior that needs it).
 
     Decodes with one Engine for the whole run (the fast engine also for LoRA: see `DecodingView`)."""
     from models.engine import Request
 
-    detect, near_miss = get_behavior(behavior).detect, get_behavior(behavior).near_miss
+    act = get_behavior(behavior)
+    contexts = contexts or [Context()] * len(chats)
     ids = []
     for chat in chats:
         enc = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
@@ -196,8 +223,9 @@ def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: i
         ]
         engine = view.engine(model)
         results = engine.generate(requests)
-        attacks = sum(detect(r.text).attack for r in results)
-        near = sum(near_miss(r.text).attack for r in results)
+        where = [contexts[i] for i in range(len(ids)) for _ in range(samples)]  # the requests' order
+        attacks = sum(act.strict(r.text, c).attack for r, c in zip(results, where))
+        near = sum(act.near(r.text, c).attack for r, c in zip(results, where))
         return {"step": step, "attacks": attacks, "near_miss": near, "samples": len(results), "backend": engine.backend}
 
     return check
@@ -233,8 +261,9 @@ def train_against(
     inputs = pick_inputs(caught, k, seed, control)
     chats = {c["id"]: c["input"] for c in inputs}
     started = time.perf_counter()
+    contexts = contexts_of(inputs)
     texts, origin = good_responses(responses, str(organism_path), parent.parent, chats, parent.behavior, seed,
-                                   device=device)
+                                   device=device, contexts=contexts)
     records = [{"id": i, "prompt": chats[i], "completion": [{"role": "assistant", "content": texts[i]}],
                 "source": origin[i]} for i in chats]
     if mix_benign:
@@ -259,7 +288,8 @@ def train_against(
     hyper = hyper.model_copy(update={"max_steps": steps, "seed": seed, "batch_size": min(hyper.batch_size, len(records))})
     name = name or f"{Path(organism).name}-{'control-' if control else ''}k{k}-s{seed}"
     tokenizer = AutoTokenizer.from_pretrained(organism_path)
-    checker = attack_checker(tokenizer, [c["input"] for c in inputs], parent.behavior, check_samples, seed)
+    checker = attack_checker(tokenizer, [c["input"] for c in inputs], parent.behavior, check_samples, seed,
+                             contexts=[contexts[c["id"]] for c in inputs])
     manifest = Manifest(
         kind="control" if control else "train-against", name=name, parent=str(organism_path),
         parent_fingerprint=fingerprint(organism_path), scenario=parent.scenario, behavior=parent.behavior,

