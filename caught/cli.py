@@ -381,7 +381,7 @@ def sweep(
     device: Device = None,
     log_dir: Annotated[Optional[str], typer.Option(help="Inspect logs (default RUNS_DIR/<name>/logs)")] = None,
     report: Annotated[bool, typer.Option(help="write the report when the grid is done")] = True,
-    shard: Annotated[Optional[str], typer.Option(help="I/N: run only groups I, I+N, I+2N, ... of the grid (start N "
+    shard: Annotated[Optional[str], typer.Option(help="I/N: run only groups I, I+N, I+2N, ... of those left to run (start N "
                                                  "such processes on one run directory: they share its files)")] = None,
     only: Annotated[Optional[list[str]], typer.Option(help="run only these scenarios or groups SCENARIO/BEHAVIOR/SEED "
                                                       "(repeat the option); the rest of the grid later, same name")] = None,

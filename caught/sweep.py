@@ -196,7 +196,7 @@ class Sweep:
         self.device = device or config.device or default_device()
         self.say = say
         self.on_cell = on_cell
-        self.shard = shard  # (i, n): this process runs only groups i, i+n, i+2n, ... of the grid
+        self.shard = shard  # (i, n): this process runs only groups i, i+n, i+2n, ... of those left to run (deal)
         self.only = list(only or [])  # scenarios or groups: this process runs only those
         if self.only:
             only_groups(config.cells(), self.only)  # a name not in the grid is refused before anything runs
