@@ -15,7 +15,7 @@ def caught(*args):
     ("args", "message"),
     [
         (["organism", "--scenario", "year2"], "unknown scenario 'year2'; accepted: trigger"),
-        (["organism", "--behavior", "rude"], "unknown behavior 'rude'; accepted: hate"),
+        (["organism", "--behavior", "rude"], "unknown behavior 'rude'; accepted: covert, hate, refusal, sandbagging"),
         (["catch", "no-such-organism"], "unknown model 'no-such-organism'. Accepted: embedded models: smollm2-135m"),
         (["train-against", "smollm2-135m", "--responses", "friend"], "unknown responses source 'friend'"),
     ],
