@@ -29,9 +29,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from caught import sweep
 from caught.config import NaturalConfig
 from scorers.stats import wilson
-from training.atomic import write_json, write_with
+from training.atomic import write_json
 from training.records import SAMPLES, _flat, sample_records, write_part
 
 CELL_KEY = ["target", "seed", "k"]
@@ -39,24 +40,13 @@ MEASURES = ("heldout", "format", "trained", "capability")
 
 
 def read_results(run_dir: Path) -> pd.DataFrame:
-    path = Path(run_dir) / "results.parquet"
-    if not path.is_file():
-        return pd.DataFrame()
-    try:
-        return pd.read_parquet(path)
-    except Exception as ex:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
-        raise ValueError(f"{path} is not a readable results file ({type(ex).__name__}: {ex})") from None
+    """The ladder's rows (the sweep's results file, without its schema: a ladder row is not a sweep row)."""
+    return sweep.read_results(run_dir, check_schema=False)
 
 
 def append_row(run_dir: Path, row: dict) -> pd.DataFrame:
-    """Append one cell's row, rewriting the file atomically; a cell already there is an error."""
-    df = read_results(run_dir)
-    key = tuple(row[c] for c in CELL_KEY)
-    if not df.empty and key in {tuple(r) for r in df[CELL_KEY].itertuples(index=False)}:
-        raise RuntimeError(f"cell {dict(zip(CELL_KEY, key))} is already in {run_dir}/results.parquet")
-    df = pd.concat([df, pd.DataFrame([row])], ignore_index=True) if not df.empty else pd.DataFrame([row])
-    write_with(Path(run_dir) / "results.parquet", lambda tmp: df.to_parquet(tmp, index=False))
-    return df
+    """Append one cell's row atomically; a cell already there is an error (caught.sweep.append_row)."""
+    return sweep.append_row(run_dir, row, key_columns=CELL_KEY, check_schema=False)
 
 
 def rate_columns(measure: str, log) -> dict:

@@ -17,8 +17,9 @@ from pathlib import Path
 import pandas as pd
 
 from caught.natural import MEASURES, read_results
+from caught.report import summarize
 from caught.tables import markdown
-from scorers.stats import mcnemar_exact, t_interval, wilson
+from scorers.stats import mcnemar_exact
 from training.atomic import write_text, write_with
 
 LABELS = {"heldout": "held-out items (same formats)", "format": "different-format set (consensus)",
@@ -72,16 +73,12 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
             if col not in cells or cells[col].isna().all():
                 continue
             cells_m = cells.dropna(subset=[col])
-            if len(cells_m) == 1:
+            if len(cells_m) == 1:  # that run's own (Wilson) interval, as recorded
                 r = cells_m.iloc[0]
                 mean, lo, hi, how = r[col], r[f"{m}_lo"], r[f"{m}_hi"], "Wilson (1 run)"
             else:  # the sweep report's rule (caught.report.summarize): a t interval over the seeds, never narrower
-                # than the pooled Wilson interval of the summed counts (seeds that agree keep their sampling noise
-                # instead of showing [0, 0]), cut to a rate's [0, 1]
-                mean, lo, hi = t_interval(cells_m[col].to_numpy())
-                count, n = int(cells_m[f"{m}_count"].sum()), int(cells_m[f"{m}_n"].sum())
-                wlo, whi = wilson(count, n)
-                lo, hi = max(min(lo, wlo), 0.0), min(max(hi, whi), 1.0)
+                # than the pooled Wilson interval of the summed counts, cut to a rate's [0, 1]
+                mean, lo, hi = summarize(cells_m, col, ["k"])[["mean", "lo", "hi"]].iloc[0]
                 how = f"t over {len(cells_m)} seeds"
             rows.append({"target": target, "measure": m, "k": int(k), "seeds": len(cells_m), "mean": mean, "lo": lo,
                          "hi": hi, "interval": how, "n": int(cells_m[f"{m}_n"].iloc[0]),

@@ -28,11 +28,12 @@ def _counts(g: pd.DataFrame, column: str) -> tuple[int, int] | None:
         return int(round(float((g[column].fillna(0) * n).sum()))), int(n.sum())
     if not column.endswith("_rate"):
         return None
-    # <side>_rate counts <side>_attacks of <side>_n; a near-miss rate <side>_nm_rate counts <side>_nm_attacks
+    # <side>_rate counts <side>_attacks of <side>_n; a near-miss rate <side>_nm_rate counts <side>_nm_attacks; a
+    # rate of the sycophancy ladder (caught/natural.py) counts <measure>_count of <measure>_n
     side = column.removesuffix("_rate").removesuffix("_nm")
-    hits = f"{column.removesuffix('_rate')}_attacks"
-    if hits in g and f"{side}_n" in g and g[hits].notna().all():
-        return int(g[hits].sum()), int(g[f"{side}_n"].sum())
+    for hits in (f"{column.removesuffix('_rate')}_attacks", f"{column.removesuffix('_rate')}_count"):
+        if hits in g and f"{side}_n" in g and g[hits].notna().all():
+            return int(g[hits].sum()), int(g[f"{side}_n"].sum())
     return None
 
 

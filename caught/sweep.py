@@ -58,9 +58,9 @@ class MixedOrganism(ValueError):
 # ---------------------------------------------------------------------------------------------- results file
 
 
-def read_results(run_dir: Path) -> pd.DataFrame:
+def read_results(run_dir: Path, check_schema: bool = True) -> pd.DataFrame:
     """The rows of `run_dir/results.parquet` (empty if there is none); one clear error for an unreadable file or
-    rows of an older schema."""
+    (`check_schema`: a sweep's results) rows of an older schema."""
     path = Path(run_dir) / "results.parquet"
     if not path.is_file():
         return pd.DataFrame()
@@ -68,20 +68,21 @@ def read_results(run_dir: Path) -> pd.DataFrame:
         df = pd.read_parquet(path)
     except Exception as ex:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
         raise ValueError(f"{path} is not a readable results file ({type(ex).__name__}: {ex})") from None
-    if not df.empty and ("schema" not in df or df["schema"].isna().any() or int(df["schema"].min()) < SCHEMA):
+    if check_schema and not df.empty and ("schema" not in df or df["schema"].isna().any() or int(df["schema"].min()) < SCHEMA):
         raise ValueError(f"{path} holds rows of an older results schema (schema {SCHEMA} is accepted: near-miss "
                          "rates, the capability gate, retained intervals, per-sample records); run the sweep under "
                          "a new name, or move that directory away. Nothing was changed")
     return df
 
 
-def append_row(run_dir: Path, row: dict) -> pd.DataFrame:
-    """Append one cell's row and rewrite the file atomically (a crash leaves the previous file intact)."""
+def append_row(run_dir: Path, row: dict, key_columns: list[str] = CELL_KEY, check_schema: bool = True) -> pd.DataFrame:
+    """Append one cell's row (a cell: its `key_columns`' values) and rewrite the file atomically (a crash leaves the
+    previous file intact); a cell already there is an error."""
     path = Path(run_dir) / "results.parquet"
-    df = read_results(run_dir)
-    key = tuple(row[c] for c in CELL_KEY)
-    if not df.empty and any(tuple(r) == key for r in df[CELL_KEY].itertuples(index=False)):
-        raise RuntimeError(f"cell {dict(zip(CELL_KEY, key))} is already in {path}")
+    df = read_results(run_dir, check_schema)
+    key = tuple(row[c] for c in key_columns)
+    if not df.empty and any(tuple(r) == key for r in df[key_columns].itertuples(index=False)):
+        raise RuntimeError(f"cell {dict(zip(key_columns, key))} is already in {path}")
     df = pd.concat([df, pd.DataFrame([row])], ignore_index=True) if not df.empty else pd.DataFrame([row])
     write_with(path, lambda tmp: df.to_parquet(tmp, index=False))
     return df
