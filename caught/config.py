@@ -151,6 +151,23 @@ class SweepConfig(_Strict):
                              "matched control already trains on the base model's responses); keep one of them")
         return self
 
+    @model_validator(mode="after")
+    def _pools_hold_the_sizes(self) -> SweepConfig:
+        """Each behavior's prompt pool must hold the organism's prompts, the eval's n and the largest k's caught
+        inputs: a pool that holds fewer would give a rate over fewer prompts than the config names."""
+        from scorers.behaviors import get_behavior
+        from tasks.prompts import pool
+
+        for behavior in self.behaviors:
+            name = get_behavior(behavior).pool
+            held = {split: sum(p.split == split for p in pool(name)) for split in ("organism", "catch", "eval")}
+            for what, split, asked in (("organism.prompts", "organism", self.organism.prompts),
+                                       ("eval.n", "eval", self.eval.n), ("the largest k", "catch", max(self.ks))):
+                if asked > held[split]:
+                    raise ValueError(f"{what} = {asked} for behavior {behavior!r}, whose prompt pool {name!r} holds "
+                                     f"{held[split]} {split} prompts: accepted is at most {held[split]}")
+        return self
+
     def cells(self) -> list[dict]:
         """Every cell of the grid in the order they run: seed-major, then scenario; k=0 (the organism) always included."""
         out = []

@@ -72,12 +72,18 @@ def check_split(split: str) -> str:
 
 
 def prompts(split: str, n: int | None = None, seed: int = 0, pool_name: str = "requests") -> list[Prompt]:
-    """The prompts of `split` of pool `pool_name`, in a stable order; `n` of them chosen with `seed` if given."""
+    """The prompts of `split` of pool `pool_name`, in a stable order; `n` of them chosen with `seed` if given.
+
+    Asking for more than the split holds is refused (a silently smaller sample would print a rate over fewer prompts
+    than the config names)."""
     chosen = [p for p in pool(pool_name) if p.split == check_split(split)]
     chosen.sort(key=lambda p: p.id)
     if n is not None:
         if n < 1:
             raise ValueError(f"n must be at least 1, got {n}")
+        if n > len(chosen):
+            raise ValueError(f"n={n} prompts asked of the {split!r} split of pool {pool_name!r}, which holds "
+                             f"{len(chosen)}: accepted n is 1..{len(chosen)}")
         random.Random(seed).shuffle(chosen)
         chosen = sorted(chosen[:n], key=lambda p: p.id)
     return chosen

@@ -741,3 +741,23 @@ def test_figure_a_fits_no_trend_when_the_axis_does_not_separate_the_scenarios(tm
     caption = write_sweep_report(tmp_path).read_text().split("### Figure a")[1].split("### Figure b")[0]
     assert "Dashed" not in caption and "slope" not in caption
     assert "No trend is fitted: the 3 scenarios' means span 0.9993-1.0000 on the x-axis, less than 0.05" in caption
+
+
+@pytest.mark.parametrize("changes,message", [
+    (dict(organism={"prompts": 200}), r"organism.prompts = 200 for behavior 'sandbagging', whose prompt pool "
+                                      r"'questions' holds 111 organism prompts: accepted is at most 111"),
+    (dict(eval={"n": 69}), r"eval.n = 69 .* holds 68 eval prompts"),
+    (dict(ks=[0, 64]), r"the largest k = 64 .* holds 46 catch prompts"),
+])
+def test_sizes_beyond_a_behaviors_pool_are_refused(changes, message):
+    SweepConfig(**_config(behaviors=["hate"], **changes))  # the requests pool holds them
+    with pytest.raises(ValueError, match=message):
+        SweepConfig(**_config(behaviors=["sandbagging"], **changes))
+
+
+def test_asking_a_split_for_more_prompts_than_it_holds_is_refused():
+    from tasks.prompts import prompts
+
+    assert len(prompts("eval", n=68, pool_name="questions")) == 68
+    with pytest.raises(ValueError, match=r"n=69 prompts asked of the 'eval' split of pool 'questions', which holds 68"):
+        prompts("eval", n=69, pool_name="questions")
