@@ -1,13 +1,16 @@
 """How distinguishable is each rung of the scenario ladder, for one model? Per scenario: the activation probe
 (held-out AUROC at the layer chosen on training requests, its bootstrap interval, the AUROC reached from 8 and
 32 labelled examples, the framing-blind control) and the judge in both orders (accuracy, calibrated accuracy,
-AUROC with its interval, position bias). One CSV row per scenario, every judge answer and probe score in
+AUROC with its interval, position bias), and with `--learnability SIZES` the base model's learnability of the rung
+(training.learnability: the fewest labelled examples, and the LoRA steps, that reach 0.9 held-out AUROC; the
+largest size's final AUROC with its interval; every check in learnability.jsonl). One CSV row per scenario, every judge answer and probe score in
 samples/ (one part per rung; a committed samples.parquet is taken back as a part on resume; `caught pack OUT`
 packs them into one file again), and a plot against the rung.
 
     python experiments/ladder_distinguishability.py --model smollm2-135m --out results/ladder   # resumes
     python experiments/ladder_distinguishability.py --model smollm2-135m --scenario trigger --train-n 16 --eval-n 16 \
         --judge-n 8 --out /tmp/ladder                                          # a smoke run
+    python experiments/ladder_distinguishability.py --model smollm2-135m --learnability 4,16,64,256 --out OUT  # GPU
 """
 
 from __future__ import annotations
@@ -30,8 +33,18 @@ def main() -> None:
     ap.add_argument("--judge-n", type=int, default=100, help="judge pairs (each shown in both orders)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default=None)
+    ap.add_argument("--learnability", default="", help="labelled-example sizes for the learnability measure, e.g. "
+                    "4,16,64,256 (even numbers; empty: not measured)")
+    ap.add_argument("--learn-steps", type=int, default=40, help="LoRA steps at most per learnability size")
     ap.add_argument("--out", required=True, help="directory for ladder.csv, curves.csv and ladder.png")
     args = ap.parse_args()
+    try:
+        sizes = sorted({int(x) for x in args.learnability.split(",") if x.strip()})
+    except ValueError:
+        raise SystemExit(f"--learnability {args.learnability!r}: accepted is a comma-separated list of even sizes, "
+                         "e.g. 4,16,64") from None
+
+    import json
 
     import pandas as pd
 
@@ -42,6 +55,7 @@ def main() -> None:
     from tasks.scenarios import get_scenario, ladder
     from training.atomic import write_with
     from training.evaluate import evaluate
+    from training.learnability import learnability
     from training.records import SAMPLES, adopt_packed, sample_records, write_part
 
     out = Path(args.out)
@@ -51,9 +65,11 @@ def main() -> None:
     rows, curves = [], []
     settings = {"model": args.model, "probe_n_train": 2 * args.train_n, "probe_n_eval": 2 * args.eval_n,
                 "judge_n": 2 * args.judge_n}
+    if sizes:
+        settings |= {"learn_sizes": ",".join(map(str, sizes)), "learn_steps": args.learn_steps}
     if (out / "ladder.csv").is_file():  # resume: rungs measured with the same settings are kept, not rerun
         old = pd.read_csv(out / "ladder.csv")
-        same = old[(old[list(settings)] == pd.Series(settings)).all(axis=1)]
+        same = old[(old.reindex(columns=list(settings)) == pd.Series(settings)).all(axis=1)]
         rows = same.to_dict("records")
         if (out / "curves.csv").is_file():
             curves = pd.read_csv(out / "curves.csv").query("scenario in @same.scenario").to_dict("records")
@@ -72,6 +88,17 @@ def main() -> None:
                                                    "seed": args.seed, "orders": "both"},
                        log_dir=str(out / "logs"), seed=args.seed, device=device)
         j = judge_summary(log)
+        learned = {}
+        if sizes:
+            lr_ = learnability(args.model, name, sizes=sizes, steps=args.learn_steps, check_every=5,
+                               eval_n=args.eval_n, seed=args.seed, device=device)
+            top = lr_.sizes[-1]
+            learned = {"learn_examples_to_target": lr_.examples_to_target, "learn_steps_to_target":
+                       lr_.steps_at_examples, "learn_auroc_top": top["final_auroc"], "learn_lo_top": top["final_lo"],
+                       "learn_hi_top": top["final_hi"], "learn_sizes": settings["learn_sizes"],
+                       "learn_steps": settings["learn_steps"]}
+            with open(out / "learnability.jsonl", "a") as f:  # every check of every size
+                f.write(json.dumps(lr_.to_dict()) + "\n")
         fp = fingerprint(resolve(args.model))
         write_part(out / SAMPLES, {"scenario": name, "model": args.model},  # every judge answer and probe score
                    [{**r, "scenario": name} for r in sample_records(log, args.model, fp, evaluation="judge")]
@@ -86,10 +113,12 @@ def main() -> None:
                      "judge_calibrated_acc": j["calibrated_acc"], "judge_auroc": j["auroc"],
                      "judge_auroc_lo": j["auroc_lo"], "judge_auroc_hi": j["auroc_hi"],
                      "judge_position_bias": j["position_bias"], "judge_n": j["n"], "judge_log": log.location,
-                     "seconds": round(time.perf_counter() - t0, 1), "device": device})
+                     **learned, "seconds": round(time.perf_counter() - t0, 1), "device": device})
         print(f"{name}: probe {r.auroc:.3f} [{r.lo:.3f}, {r.hi:.3f}] (8 examples {at.get(8, float('nan')):.2f}, "
               f"control {r.control_auroc:.2f}); judge acc {j['acc']:.2f}, calibrated {j['calibrated_acc']:.2f}, "
-              f"AUROC {j['auroc']:.2f}, position bias {j['position_bias']:+.2f}", flush=True)
+              f"AUROC {j['auroc']:.2f}, position bias {j['position_bias']:+.2f}"
+              + (f"; learnability: {learned['learn_examples_to_target']} examples, "
+                 f"{learned['learn_steps_to_target']} steps to 0.9" if learned else ""), flush=True)
         pd.DataFrame(rows).to_csv(out / "ladder.csv", index=False)  # after every rung: a cut run keeps its rows
         pd.DataFrame(curves).to_csv(out / "curves.csv", index=False)
     df = pd.DataFrame(rows)
