@@ -456,12 +456,17 @@ def sycophancy_report_cmd(
 @app.command()
 def pack(
     run: Annotated[Path, typer.Argument(help="a run's directory holding samples/, e.g. runs/mini")],
+    max_mb: Annotated[float, typer.Option(help="over this size, one packed part per scenario in RUN/samples/ "
+                                               "instead of one file (2: the bound on a committed file)")] = 2.0,
 ) -> None:
-    """Pack a run's per-sample part files (RUN/samples/) into one RUN/samples.parquet, for committing."""
+    """Pack a run's per-sample part files (RUN/samples/) into one RUN/samples.parquet, for committing (one packed
+    part per scenario where one file would be over --max-mb)."""
     from training.records import pack_samples
 
     try:
-        path = pack_samples(run)
+        if max_mb <= 0:
+            raise ValueError(f"--max-mb {max_mb:g}: accepted is a positive size in MiB")
+        path = pack_samples(run, max_bytes=int(max_mb * (1 << 20)))
     except ValueError as ex:
         _fail(ex)
     console.print(f"packed: {path}")

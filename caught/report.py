@@ -241,6 +241,16 @@ def _gated(df: pd.DataFrame) -> pd.Series:
     return df["gate_pass"].fillna(False).astype(bool) if "gate_pass" in df else pd.Series(False, index=df.index)
 
 
+def averaged_rows(df: pd.DataFrame) -> pd.Series:
+    """Per row: a checkpoint that may be averaged into the tables and figures b-d, the ok rows whose checkpoint and
+    whose group's organism pass the capability gate (point estimates). The others are reported, never averaged."""
+    ok = df["status"] == "ok"
+    organisms = df[ok & (df["training"] == "none")]
+    passing = {(r.scenario, r.behavior, r.seed) for r, gated in zip(organisms.itertuples(), _gated(organisms)) if gated}
+    return ok & _gated(df) & pd.Series([(r.scenario, r.behavior, r.seed) in passing for r in df.itertuples()],
+                                       index=df.index, dtype=bool)
+
+
 def usable_groups(df: pd.DataFrame) -> set[tuple]:
     """(scenario, behavior, seed) groups whose organism (the k=0 cell) meets the attack bounds and passes the
     capability gate."""
@@ -513,7 +523,14 @@ def summary_table(df: pd.DataFrame, tests: dict | None = None) -> str:
               "teacher-forced gap (deploy - test)", "usefulness", "capability", "passes gate", "train loss",
               "steps-to-fix", "McNemar p vs organism (b/c)", "McNemar p vs control (b/c)"]
     rows = []
-    for (scenario, training, method, k), g in ok.groupby(["scenario", "training", "method", "k"], sort=False):
+    averaged = averaged_rows(ok)  # a failing checkpoint is counted in "passes gate", not averaged
+    for (scenario, training, method, k), every in ok.groupby(["scenario", "training", "method", "k"], sort=False):
+        g = every[averaged.loc[every.index]]
+        if g.empty:
+            gate = f"0/{len(every)}" if training == "none" else f"{int(_gated(every).sum())}/{len(every)}"
+            rows.append([scenario, training, method, str(k), "0", *["–"] * 10, gate + " (none averaged)",
+                         *["–"] * 4])
+            continue
         cells = []
         for col in ("deployment_rate", "deployment_nm_rate", "testing_rate", "trained_before_rate", "trained_rate",
                     "retained", "tf_deployment", "tf_gap", "useful_all", "capability_all"):
@@ -528,7 +545,9 @@ def summary_table(df: pd.DataFrame, tests: dict | None = None) -> str:
         fixes = g["steps_to_fix"]
         fix = "–" if training == "none" else "/".join("never" if pd.isna(v) else str(int(v)) for v in fixes)
         t = tests.get((scenario, g["behavior"].iloc[0], k, training, method), {})
-        gate = f"{int(_gated(g).sum())}/{len(g)}"
+        gate = f"{int(_gated(every).sum())}/{len(every)}"
+        if len(g) < len(every):
+            gate += f" ({len(every) - len(g)} not averaged)"
         loss = "–" if "train_loss" not in g or g["train_loss"].isna().all() else f"{g['train_loss'].mean():.3f}"
         rows.append([scenario, training, method, str(k), str(len(g)), *cells, gate, loss, fix, _p(t.get("before")),
                      _p(t.get("control")) if training == "adversarial" else "–"])
@@ -564,7 +583,10 @@ def scenario_table(df: pd.DataFrame) -> str:
 def _interval_note(df: pd.DataFrame) -> str:
     return ("Intervals (95%): a cell with one seed, its Wilson interval (rates, usefulness) or Katz log-ratio interval "
             "(retained); several seeds, a Student t interval over the seeds' values, never narrower than the pooled "
-            "Wilson interval of the summed counts. n: samples pooled over the seeds.")
+            "Wilson interval of the summed counts. n: samples pooled over the seeds. All cells: \"seeds\" counts the "
+            "seeds averaged, those whose checkpoint and organism pass the capability gate (point estimates); a "
+            "failing one is counted in \"passes gate\" and kept in results.csv, never averaged in. The McNemar "
+            "tests pool the paired samples of every seed.")
 
 
 def _provenance(df: pd.DataFrame) -> str:
@@ -589,8 +611,19 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
                ("attack_vs_k.png", plot_vs_k), ("usefulness.png", plot_usefulness),
                ("adversarial_vs_control.png", plot_control)]
     parts = []
+    averaged = df[averaged_rows(df)]
     for i, (name, fn) in enumerate(figures):
-        caption = fn(df, run_dir / name)
+        if i == 0:  # figure a says itself which seeds it leaves out and why
+            caption = fn(df, run_dir / name)
+        elif averaged.empty:
+            caption = None
+        else:
+            caption = fn(averaged, run_dir / name)
+            left = df[(df["status"] == "ok") & ~averaged_rows(df)]
+            if caption and not left.empty:
+                caption += (" Left out (the checkpoint or its organism fails the capability gate): " + "; ".join(
+                    f"{r.scenario} seed {r.seed} {'organism' if r.training == 'none' else f'{r.training} k={r.k}'}"
+                    for r in left.itertuples()) + ".")
         if caption:
             parts.append(f"### Figure {chr(ord('a') + i)}\n\n![{name}]({name})\n\n{caption}\n")
     skipped = df[df["status"] != "ok"]

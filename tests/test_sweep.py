@@ -188,9 +188,17 @@ def test_report_leaves_models_that_fail_the_capability_gate_out_of_figure_a(tmp_
     text = write_sweep_report(tmp_path).read_text()
     caption = text.split("### Figure a")[1].split("### Figure b")[0]
     assert "Left out because the trained model fails the capability gate: style seed 1" in caption
-    assert "| style | adversarial | lora | 16 | 2 |" in text  # the table keeps it, and counts it as failing
+    # the table counts it as failing and averages only the passing seed: its deployment rate is seed 0's own
     row = [line for line in text.splitlines() if line.startswith("| style | adversarial | lora | 16 |")][0]
-    assert "| 1/2 |" in row
+    assert row.startswith("| style | adversarial | lora | 16 | 1 |") and "| 1/2 (1 not averaged) |" in row
+    kept = df[(df.scenario == "style") & (df.seed == 0) & (df.training == "adversarial") & (df.k == 16)].iloc[0]
+    assert row.split(" | ")[5].startswith(f"{kept.deployment_rate:.2f} [")
+    # an organism that fails the gate takes its trained models out of the means with it
+    df.loc[(df.scenario == "trigger") & (df.seed == 1) & (df.training == "none"), "gate_pass"] = False
+    df.to_parquet(tmp_path / "results.parquet")
+    lines = write_sweep_report(tmp_path).read_text().splitlines()
+    trig = [line for line in lines if line.startswith("| trigger | adversarial | lora | 16 |")][0]
+    assert trig.startswith("| trigger | adversarial | lora | 16 | 1 |") and "(1 not averaged)" in trig
 
 
 def test_summarize_uses_the_cells_own_interval_for_one_seed():
@@ -361,9 +369,9 @@ def test_committed_headline_results_are_the_headline_configs():
     assert SweepConfig(**stored["config"]).settings() == load_config("experiments/headline.toml").settings()
     done = read_results(Path("results/headline"))
     assert len(done) > 0 and set(done["schema"]) == {2}
-    from training.records import read_samples
+    from training.records import read_samples, samples_path
 
-    samples = read_samples(Path("results/headline/samples.parquet"))
+    samples = read_samples(samples_path(Path("results/headline")))
     cells = {tuple(r) for r in done[CELL_KEY].itertuples(index=False)}
     assert cells <= {tuple(r) for r in samples[CELL_KEY].drop_duplicates().itertuples(index=False)}
 
@@ -541,13 +549,41 @@ def test_a_corrupt_part_is_named_and_a_packed_file_still_reads(tmp_path):
     assert len(read_samples(tmp_path / "old" / PACKED)) == 1
 
 
+def test_records_over_the_size_bound_are_packed_per_scenario(tmp_path):
+    from training.records import PACKED, SAMPLES, pack_samples, read_samples, write_packed, write_part
+
+    run = tmp_path / "run"
+    for scenario in ("tier", "trigger"):
+        for k in (1, 4):
+            cell = {"scenario": scenario, "k": k}
+            write_part(run / SAMPLES, cell, [{**_record(i, cell), "completion": f"{scenario} {k} {i} {i * 7919 % 1000}"}
+                                             for i in range(60)])
+    before = read_samples(run / SAMPLES)
+    with pytest.raises(ValueError, match=r"the records of scenario = '(tier|trigger)' alone pack into \d+ bytes, "
+                                         r"over 100; nothing was removed"):
+        pack_samples(run, max_bytes=100)
+    assert len(read_samples(run / SAMPLES)) == len(before)  # nothing lost
+    size = {name: write_packed(tmp_path / f"{name}.parquet", rows.reset_index(drop=True)).stat().st_size
+            for name, rows in [("whole", before), *before.groupby("scenario")]}
+    assert max(size["tier"], size["trigger"]) < size["whole"]
+    packed = pack_samples(run, max_bytes=size["whole"] - 1)  # the whole is over the bound, each scenario under it
+    assert packed == run / SAMPLES and not (run / PACKED).exists()
+    names = sorted(p.name for p in packed.iterdir())
+    assert [n.split("-")[2] for n in names] == ["tier", "trigger"] and len(names) == 2
+    after = read_samples(packed)
+    assert len(after) == len(before) and set(after.completion) == set(before.completion)
+    assert pack_samples(run).name == PACKED  # under the default bound: one file again
+
+
 def test_committed_records_are_read_as_before():
-    """results/ keeps packed files; their rows read back unchanged (each sample once already)."""
-    from training.records import read_samples
+    """results/ keeps packed files (one, or one per scenario in samples/); their rows read back unchanged (each
+    sample once already)."""
+    from training.records import read_samples, samples_path
 
     for run in ("headline", "ladder"):
-        path = Path("results") / run / "samples.parquet"
-        assert len(read_samples(path)) == len(pd.read_parquet(path)) > 0
+        path = samples_path(Path("results") / run)
+        files = sorted(path.glob("part-packed-*.parquet")) if path.is_dir() else [path]
+        assert len(read_samples(path)) == sum(len(pd.read_parquet(f)) for f in files) > 0
 
 
 def _write_cells(samples_dir: str, worker: int, n: int) -> None:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import re
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -163,16 +164,45 @@ def _dedupe(df: pd.DataFrame) -> pd.DataFrame:
     return df.drop_duplicates(subset=key, keep="first", ignore_index=True)
 
 
-def pack_samples(run_dir: Path) -> Path:
+MAX_PACKED_BYTES = 2 << 20  # the repository's bound on a committed file
+
+
+def pack_samples(run_dir: Path, max_bytes: int = MAX_PACKED_BYTES, by: str = "scenario") -> Path:
     """Pack `run_dir`'s parts into one `samples.parquet` (for committing under results/: one file, compressed as a
-    whole), then remove the parts. Returns the packed file."""
+    whole), then remove the parts. Returns the packed file.
+
+    Records that pack into more than `max_bytes` are packed per value of column `by` instead (one packed part per
+    scenario, `samples/part-packed-<value>-<hash>.parquet`, the other parts removed), and `samples/` is returned;
+    a value whose records alone pack over `max_bytes` is refused, naming it, before anything is removed."""
     run_dir = Path(run_dir)
     parts = run_dir / SAMPLES
     if not parts.is_dir():
         raise ValueError(f"{str(parts)!r} is not a directory of per-sample parts; nothing to pack")
-    packed = write_packed(run_dir / PACKED, read_samples(parts))
-    shutil.rmtree(parts)
-    return packed
+    records = read_samples(parts)
+    tmp = Path(tempfile.mkdtemp(prefix="pack-", dir=run_dir))
+    try:
+        whole = write_packed(tmp / PACKED, records)
+        if whole.stat().st_size <= max_bytes:
+            shutil.rmtree(parts)
+            return whole.replace(run_dir / PACKED)
+        if by not in records:
+            raise ValueError(f"the records pack into {whole.stat().st_size} bytes, over {max_bytes}, and have no "
+                             f"column {by!r} to pack them by; accepted: one of {sorted(records.columns)}")
+        split = []
+        for value, rows in records.groupby(records[by].fillna("none").astype(str), sort=True):
+            part = write_packed(tmp / f"part-packed-{value}.parquet", rows.reset_index(drop=True))
+            if part.stat().st_size > max_bytes:
+                raise ValueError(f"the records of {by} = {value!r} alone pack into {part.stat().st_size} bytes, over "
+                                 f"{max_bytes}; nothing was removed")
+            digest = hashlib.sha256(part.read_bytes()).hexdigest()[:12]
+            split.append((part, f"part-packed-{re.sub(r'[^A-Za-z0-9._]+', '-', value)}-{digest}.parquet"))
+        shutil.rmtree(parts)
+        parts.mkdir()
+        for part, name in split:
+            part.replace(parts / name)
+        return parts
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def adopt_packed(run_dir: Path) -> Path | None:
