@@ -6,6 +6,9 @@
 # the GPU mostly idle while each process spends its time in Inspect and Python.
 #   WORKERS=4 bash experiments/gpu_sweep.sh 540 experiments/headline.toml
 set -uo pipefail
+# the project's CLI: its entry point where the editable install put one on PATH, else the module (a fresh device
+# machine may lack the former)
+caught=(caught); command -v caught >/dev/null || caught=(python3 -m caught.cli)
 budget=${1:-540}
 config=${2:-experiments/headline.toml}
 name=$(python3 -c "import tomllib,sys; print(tomllib.load(open(sys.argv[1],'rb'))['name'])" "$config")
@@ -20,20 +23,20 @@ if [ -n "${RESUME_FROM:-}" ] && [ ! -f "runs/$name/results.parquet" ]; then
 fi
 # DROP="tier/hate/0 style/hate/1": groups cut short in the resumed run, measured again whole (`caught drop`): a fresh
 # machine rebuilds their organisms, and a group's cells are never measured on two organisms
-if [ -n "${DROP:-}" ]; then caught drop "runs/$name" $DROP || exit 1; fi
+if [ -n "${DROP:-}" ]; then "${caught[@]}" drop "runs/$name" $DROP || exit 1; fi
 # ONLY="trigger tier": only these scenarios (or SCENARIO/BEHAVIOR/SEED groups) now, the rest of the grid later
 only=""; for o in ${ONLY:-}; do only="$only --only $o"; done
 start=$(date +%s)
 workers=${WORKERS:-1}
 mkdir -p "runs/$name"
 for ((i = 0; i < workers; i++)); do
-  COLUMNS=200 timeout --signal=INT -k 30 "$budget" caught sweep "$config" --device cuda --no-report --shard "$i/$workers" $only \
+  COLUMNS=200 timeout --signal=INT -k 30 "$budget" "${caught[@]}" sweep "$config" --device cuda --no-report --shard "$i/$workers" $only \
     >> "runs/$name/shard-$i.log" 2>&1 &  # appended: a resumed command keeps the earlier commands' lines
 done
 wait
 echo "sweep: $workers shard(s) done after $(( $(date +%s) - start )) s"
 for ((i = 0; i < workers; i++)); do grep -E "^(sweep|\[|skipping)" "runs/$name/shard-$i.log" | tail -n 40; done
-caught report "runs/$name" --command "caught sweep $config --device cuda" \
+"${caught[@]}" report "runs/$name" --command "caught sweep $config --device cuda" \
   --device-note "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 # one tar of the run directory but its Inspect logs (results, report, plots, config, shard logs, caught files and the
 # per-sample parts: `caught pack` packs those into one samples.parquet); a command returns only a few files

@@ -123,7 +123,10 @@ def main() -> None:
         pd.DataFrame(curves).to_csv(out / "curves.csv", index=False)
     df = pd.DataFrame(rows)
     plt = _plt()
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.6), sharey=True)
+    learn = "learn_auroc_top" in df and df["learn_auroc_top"].notna().any()
+    fig, axes = plt.subplots(1, 3 if learn else 2, figsize=(18 if learn else 12, 4.6))
+    ax, ax2 = axes[0], axes[1]
+    ax2.sharey(ax)
     # scenarios sharing a rung sit side by side around it
     df["x"] = df.difficulty + df.groupby("difficulty").cumcount() * 0.12 - (df.groupby("difficulty")[
         "scenario"].transform("size") - 1) * 0.06
@@ -146,6 +149,22 @@ def main() -> None:
     ax.set_title(f"activation probe of {args.model} (o: {args.train_n * 2} examples, x: 8)", fontsize=9)
     ax2.set_title("judge, both orders (AUROC of P(deployment))", fontsize=9)
     ax.set_ylim(0.3, 1.15)
+    if learn:  # fewest labelled examples to 0.9 AUROC; a rung not learned within the largest size sits above it
+        ax3, top = axes[2], max(int(v) for v in str(df["learn_sizes"].dropna().iloc[0]).split(","))
+        for _, r in df.iterrows():
+            reached = pd.notna(r.get("learn_examples_to_target"))
+            y = r.learn_examples_to_target if reached else top * 2
+            ax3.plot([r.x], [y], marker="o" if reached else "^", color="C3" if reached else "grey")
+            ax3.annotate(r.scenario if reached else f"{r.scenario} ({r.learn_auroc_top:.2f})", (r.x, y),
+                         textcoords="offset points", xytext=(2, 6), fontsize=7, rotation=60)
+        ax3.set_yscale("log", base=2)
+        ax3.set_ylim(2, top * 8)
+        ax3.axhline(top * 1.4, color="grey", lw=0.8, ls=":")
+        ax3.set_xlabel("rung on the scenario ladder (difficulty)")
+        ax3.set_xticks(sorted(df.difficulty.unique()))
+        ax3.set_ylabel("labelled examples to 0.9 AUROC")
+        ax3.set_title(f"learnability (LoRA, at most {int(df['learn_steps'].dropna().iloc[0])} steps; ^: not within "
+                      f"{top}, final AUROC)", fontsize=9)
     fig.tight_layout()
     write_with(out / "ladder.png", lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
