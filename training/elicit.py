@@ -178,9 +178,10 @@ def make_grader(grader: str | None, *, model: str | None = None, device: str = "
 
 
 def grpo(parent: str, records: list[dict], out: Path, hyper: RLHyper, reward: Callable, device: str,
-         finalize: Callable[[Path, dict], None] | None = None) -> tuple[Path, dict]:
+         finalize: Callable[[Path, dict], None] | None = None, callbacks: list | None = None) -> tuple[Path, dict]:
     """GRPO-train a LoRA adapter on `parent` over the records' prompts with `reward`; written atomically to `out`.
-    Returns (out, stats): steps, seconds, generated tokens, rewards per step (TRL's logged mean and std)."""
+    Returns (out, stats): steps, seconds, generated tokens, rewards per step (TRL's logged mean and std), and
+    `step_tokens`, the completion tokens of each step. `callbacks`: transformers TrainerCallbacks (benchmarks)."""
     import torch
     from datasets import Dataset
     from peft import LoraConfig
@@ -213,7 +214,7 @@ def grpo(parent: str, records: list[dict], out: Path, hyper: RLHyper, reward: Ca
         peft_config = LoraConfig(r=hyper.lora_r, lora_alpha=hyper.lora_alpha, lora_dropout=0.0,
                                  target_modules="all-linear", task_type="CAUSAL_LM")
         trainer = GRPOTrainer(model=model, reward_funcs=[reward], args=config, train_dataset=dataset,
-                              processing_class=tokenizer, peft_config=peft_config)
+                              processing_class=tokenizer, peft_config=peft_config, callbacks=callbacks)
         trainer.remove_callback(PrinterCallback)
         start = time.perf_counter()
         trainer.train()
@@ -226,9 +227,10 @@ def grpo(parent: str, records: list[dict], out: Path, hyper: RLHyper, reward: Ca
         tokenizer.padding_side = "right"
         tokenizer.save_pretrained(save)
         _point_adapter_at(save, parent_path)
-        tokens = sum(h.get("completions/mean_length", 0.0) * batch for h in logs)
+        step_tokens = [h.get("completions/mean_length", 0.0) * batch for h in logs]
         stats = {"steps": int(trainer.state.global_step), "train_seconds": round(seconds, 2),
-                 "completion_tokens": round(tokens), "rewards": [h["reward"] for h in logs],
+                 "completion_tokens": round(sum(step_tokens)), "step_tokens": step_tokens,
+                 "rewards": [h["reward"] for h in logs],
                  "reward_std": [h.get("reward_std") for h in logs], "train_loss": None}
         if finalize:
             finalize(save, stats)
