@@ -175,7 +175,8 @@ class Elicitation:
         row = self._row(cell)
         name = f"{c.name}-{cell['method']}-k{cell['k']}-s{cell['seed']}"
         if cell["method"] == "rl":
-            path, stats = train_rl(locked, records, name, hyper=c.rl_hyper(), grader=c.grader,
+            hyper = c.rl_hyper().model_copy(update={"bf16": self.device.startswith("cuda")})
+            path, stats = train_rl(locked, records, name, hyper=hyper, grader=c.grader,
                                    grader_model=c.grader_model or c.base, device=self.device, seed=cell["seed"])
             row.update(grader=c.grader, rewards=json.dumps(stats.get("rewards")))
         else:
