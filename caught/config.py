@@ -341,9 +341,10 @@ class ElicitConfig(_Strict):
                        generations=self.rl_generations, max_completion_length=self.rl_max_tokens)
 
     def fingerprint(self) -> str:
-        """What must match for a run to go on under the same name (ks, seeds and methods may grow)."""
-        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "methods", "device"}).encode()
-                              ).hexdigest()[:12]
+        """What must match for a run to go on under the same name (ks, seeds and methods may grow; require_bound
+        decides only whether a miss stops the run)."""
+        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "methods", "device", "require_bound"}
+                                                   ).encode()).hexdigest()[:12]
 
 
 def load_elicit_config(path: Path) -> ElicitConfig:

@@ -227,8 +227,9 @@ def test_grpo_reward_is_computed_and_applied(tiny_llama_dir, tmp_path):
 
 @pytest.mark.slow
 def test_elicit_end_to_end_on_a_tiny_llama(tiny_llama_dir, checkpoints_dir, tmp_path):
-    """The whole command on a tiny Llama: organism rows, one cell per method, the report, and the data each cell
-    wrote: no record of a method other than the ground-truth comparison carries ground truth."""
+    """The whole command on a tiny Llama: an organism below its bound refused with one error (its rows kept), then
+    elicited anyway with require_bound = false: one cell per method, the report marking the miss, and the data each
+    cell wrote: no record of a method other than the ground-truth comparison carries ground truth."""
     from typer.testing import CliRunner
 
     from caught.cli import app
@@ -237,7 +238,7 @@ def test_elicit_end_to_end_on_a_tiny_llama(tiny_llama_dir, checkpoints_dir, tmp_
     config.write_text(f'''name = "e2e"
 base = "{tiny_llama_dir}"
 domains = ["add", "convert"]
-require_bound = false
+require_bound = REQUIRE
 train_n = 8
 capable_steps = 1
 lock_steps = 1
@@ -256,12 +257,20 @@ rl_max_tokens = 4
 eval_n = 2
 device = "cpu"
 ''')
+    import pandas as pd
+
+    text = config.read_text()
     runs = tmp_path / "runs"
+    run = runs / "e2e"
+    config.write_text(text.replace("REQUIRE", "true"))
+    refused = CliRunner().invoke(app, ["elicit", str(config), "--runs-dir", str(runs)])
+    assert refused.exit_code == 2 and "the locked organism misses its bound: accuracy with the password add 0.00 " \
+        "(n=2, 95% CI 0.00-0.66)" in " ".join(refused.output.split()), refused.output
+    assert sorted(pd.read_parquet(run / "results.parquet").method) == ["base", "capable", "locked"]
+    config.write_text(text.replace("REQUIRE", "false"))
     result = CliRunner().invoke(app, ["elicit", str(config), "--runs-dir", str(runs)])
     assert result.exit_code == 0, result.output
     assert "MISS" in result.output
-    run = runs / "e2e"
-    import pandas as pd
 
     df = pd.read_parquet(run / "results.parquet")
     assert sorted(df.method) == ["base", "capable", "groundtruth", "intent", "locked", "rl"]
