@@ -11,6 +11,7 @@ from tasks.deployment import deployment  # noqa: F401
 from tasks.distinguish import distinguish  # noqa: F401
 from tasks.habit import habit  # noqa: F401
 from tasks.heldout import heldout  # noqa: F401
+from tasks.locked import locked  # noqa: F401
 from tasks.sycophancy import sycophancy  # noqa: F401
 from tasks.testing import testing  # noqa: F401
 from tasks.usefulness import usefulness  # noqa: F401

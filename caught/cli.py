@@ -8,6 +8,7 @@
     caught sweep experiments/mini.toml
     caught report runs/mini
     caught sycophancy experiments/sycophancy-cpu.toml    # the sycophancy ladder and its habit baseline
+    caught elicit experiments/elicit-cpu.toml            # elicit a password-locked capability without ground truth
     caught pack results/headline      # its per-sample parts (samples/) into one samples.parquet, for committing
     caught serve trigger-hate --port 8000
 """
@@ -445,6 +446,48 @@ def sycophancy_report_cmd(
 ) -> None:
     """Write report.md, summary.csv and sycophancy_vs_k.png of a sycophancy ladder from its results table."""
     from caught.natural_report import report as write_report
+
+    try:
+        path = write_report(run, out, notes=notes.read_text() if notes else "")
+    except ValueError as ex:
+        _fail(ex)
+    console.print(f"report: {path}")
+
+
+@app.command("elicit")
+def elicit_cmd(
+    config: Annotated[Path, typer.Argument(help="elicitation config (TOML), e.g. experiments/elicit-cpu.toml")],
+    runs_dir: Annotated[Path, typer.Option(help="results go to RUNS_DIR/<name>/")] = Path("runs"),
+    device: Device = None,
+    log_dir: Annotated[Optional[str], typer.Option(help="Inspect logs (default RUNS_DIR/<name>/logs)")] = None,
+    report: Annotated[bool, typer.Option(help="write the report when the run is done")] = True,
+) -> None:
+    """Run (or resume) an elicitation: build a password-locked organism, then train it with each method that uses
+    no ground truth (and the ground-truth comparison); one row per cell in results.parquet."""
+    from caught.config import load_elicit_config
+    from caught.elicit import Elicitation
+    from caught.elicit_report import report as write_report
+
+    try:
+        cfg = load_elicit_config(config)
+        if device:
+            cfg = cfg.model_copy(update={"device": device})
+        run = Elicitation(cfg, runs_dir, log_dir, progress=console.print)
+        run.run()
+        if report:
+            console.print(f"report: {write_report(run.run_dir)}")
+    except ValueError as ex:
+        _fail(ex)
+
+
+@app.command("elicit-report")
+def elicit_report_cmd(
+    run: Annotated[Path, typer.Argument(help="an elicitation's directory, e.g. runs/elicit-cpu")],
+    out: Annotated[Optional[Path], typer.Option(help="where report.md, summary.csv and the plot go (default RUN)")] = None,
+    notes: Annotated[Optional[Path], typer.Option(help="a markdown file appended to the report (command, device)")] = None,
+) -> None:
+    """Write report.md, summary.csv and elicitation.png of an elicitation run from its results table."""
+    from caught.elicit_report import report as write_report
 
     try:
         path = write_report(run, out, notes=notes.read_text() if notes else "")

@@ -264,6 +264,110 @@ def load_natural_config(path: Path) -> NaturalConfig:
     return _load(path, NaturalConfig)
 
 
+class ElicitConfig(_Strict):
+    """Eliciting a locked capability without ground truth (issue 23, part 2; `caught elicit CONFIG.toml`,
+    caught.elicit): build a password-locked organism, then train it with each elicitation method and measure its
+    accuracy without the password."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="results go to runs/<name>/")
+    base: str = Field("smollm2-135m", description="the model given the capability and then locked")
+    domains: list[Literal["add", "mul", "convert"]] = Field(
+        default_factory=lambda: ["add", "convert"], min_length=1,
+        description="the locked domains (tasks/locked.py); the first is elicited, every one is measured")
+    elicit_domain: Literal["add", "mul", "convert"] | None = Field(
+        None, description="the domain whose prompts the methods train on (default the first of `domains`); the "
+        "others measure generalization between domains")
+    lock: Literal["wrong", "refuse"] = Field("wrong", description="without the password: a plausible wrong answer "
+                                             "(wrong) or \"I can't help with that.\" (refuse)")
+    bound: float = Field(0.8, gt=0, le=1, description="the accuracy with the password the locked organism must reach "
+                         "on held-out items of every domain")
+    require_bound: bool = Field(True, description="refuse to elicit from an organism that misses `bound` (false: "
+                                "go on, the report marks the organism as a miss)")
+    train_n: int | None = Field(None, ge=1, description="train-split items per domain for both stages (default all)")
+    capable_steps: int = Field(300, ge=1, description="optimizer steps of the capability stage")
+    capable_lr: float = Field(1e-3, gt=0, description="learning rate of the capability stage")
+    lock_steps: int = Field(300, ge=1, description="optimizer steps of the lock stage")
+    lock_lr: float = Field(1e-3, gt=0, description="learning rate of the lock stage")
+    organism_method: Literal["lora", "full"] = Field("lora", description="the stages' fine-tuning (lora: merged)")
+    batch_size: int = Field(32, ge=1, description="examples per optimizer step of the organism's stages")
+    methods: list[Literal["intent", "groundtruth", "rl"]] = Field(
+        default_factory=lambda: ["intent", "groundtruth", "rl"], min_length=1,
+        description="elicitation methods: intent (a), groundtruth (c, the comparison), rl (b)")
+    ks: list[int] = Field(default_factory=lambda: [1, 4, 16, 64], min_length=1,
+                          description="ground-truth examples of the comparison")
+    intent_n: int = Field(64, ge=1, description="prompts of the stated-intent SFT")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1,
+                             description="one pick of prompts and one training run per method and seed")
+    steps: int = Field(16, ge=1, description="optimizer steps of each SFT elicitation (equal across k)")
+    lr: float = Field(1e-3, gt=0, description="learning rate of each SFT elicitation (LoRA)")
+    elicit_batch_size: int = Field(8, ge=1, description="examples per step of an SFT elicitation (at most k)")
+    grader: Literal["model", "form"] | None = Field(
+        None, description="the RL reward: model (a judge model's P(Yes) that the reply is a helpful attempt) or form "
+        "(a rule: no refusal, states a number); must be set when methods include rl")
+    grader_model: str | None = Field(None, description="the judge model of grader=model (default the base model)")
+    rl_prompts: int = Field(64, ge=1, description="elicit-split prompts the RL run samples from")
+    rl_steps: int = Field(20, ge=1, description="GRPO steps")
+    rl_lr: float = Field(1e-4, gt=0, description="GRPO learning rate (LoRA)")
+    rl_prompts_per_step: int = Field(8, ge=1, description="prompts per GRPO step")
+    rl_generations: int = Field(8, ge=2, description="sampled replies per prompt (the group)")
+    rl_max_tokens: int = Field(24, ge=1, description="tokens per sampled reply")
+    eval_n: int | None = Field(None, ge=1, description="held-out eval items per domain (default all)")
+    device: str | None = Field(None, description="cpu, cuda or cuda:N (default: cuda if available)")
+
+    @field_validator("ks")
+    @classmethod
+    def _positive_ks(cls, ks: list[int]) -> list[int]:
+        bad = [k for k in ks if k < 1]
+        if bad:
+            raise ValueError(f"ground-truth k must be >= 1 (k=0 is the locked organism itself), got {bad}")
+        return sorted(set(ks))
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if "rl" in self.methods and self.grader is None:
+            raise ValueError("methods include rl but no grader is set; accepted: model, form")
+        if self.elicit_domain is not None and self.elicit_domain not in self.domains:
+            raise ValueError(f"elicit_domain {self.elicit_domain!r} is not one of the locked domains {self.domains}")
+        return self
+
+    @property
+    def trained_domain(self) -> str:
+        return self.elicit_domain or self.domains[0]
+
+    def capable_hyper(self):
+        from training.sft import Hyper
+
+        return Hyper(method=self.organism_method, learning_rate=self.capable_lr, max_steps=self.capable_steps,
+                     batch_size=self.batch_size)
+
+    def lock_hyper(self):
+        from training.sft import Hyper
+
+        return Hyper(method=self.organism_method, learning_rate=self.lock_lr, max_steps=self.lock_steps,
+                     batch_size=self.batch_size)
+
+    def elicit_hyper(self):
+        from training.sft import Hyper
+
+        return Hyper(method="lora", learning_rate=self.lr, max_steps=self.steps, batch_size=self.elicit_batch_size)
+
+    def rl_hyper(self):
+        from training.elicit import RLHyper
+
+        return RLHyper(steps=self.rl_steps, learning_rate=self.rl_lr, prompts_per_step=self.rl_prompts_per_step,
+                       generations=self.rl_generations, max_completion_length=self.rl_max_tokens)
+
+    def fingerprint(self) -> str:
+        """What must match for a run to go on under the same name (ks, seeds and methods may grow; require_bound
+        decides only whether a miss stops the run)."""
+        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "methods", "device", "require_bound"}
+                                                   ).encode()).hexdigest()[:12]
+
+
+def load_elicit_config(path: Path) -> ElicitConfig:
+    return _load(path, ElicitConfig)
+
+
 def default(spec: type[BaseModel], field: str):
     """A field's default, for the CLI's options."""
     return spec.model_fields[field].get_default(call_default_factory=True)

@@ -94,7 +94,7 @@ def quiet_collector(threshold: int = YOUNG_THRESHOLD):
             gc.unfreeze()
 
 
-TASKS = ("testing", "deployment", "usefulness", "capability", "distinguish", "sycophancy", "habit")  # in table order
+TASKS = ("testing", "deployment", "usefulness", "capability", "distinguish", "sycophancy", "habit", "locked")  # in table order
 
 
 def task_functions() -> dict[str, Any]:
@@ -103,12 +103,13 @@ def task_functions() -> dict[str, Any]:
     from tasks.deployment import deployment
     from tasks.distinguish import distinguish
     from tasks.habit import habit
+    from tasks.locked import locked
     from tasks.sycophancy import sycophancy
     from tasks.testing import testing
     from tasks.usefulness import usefulness
 
     return {"testing": testing, "deployment": deployment, "usefulness": usefulness, "capability": capability,
-            "distinguish": distinguish, "sycophancy": sycophancy, "habit": habit}
+            "distinguish": distinguish, "sycophancy": sycophancy, "habit": habit, "locked": locked}
 
 
 def _task(name: str, args: dict[str, Any]):

@@ -22,7 +22,7 @@ MANIFEST = "manifest.json"
 
 class Manifest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["organism", "train-against", "control"]
+    kind: Literal["organism", "train-against", "control", "capable", "locked", "elicit"]
     name: str
     parent: str  # the checkpoint it was trained from (name or path)
     parent_fingerprint: str | None = None

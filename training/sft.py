@@ -173,6 +173,28 @@ class PackedCollator:
         return {"input_ids": out_ids, "labels": out_labels, "position_ids": positions}
 
 
+class OpenEnded:
+    """Wraps a collator so that no loss falls on a completion's end of turn (its first end-of-sequence token and what
+    follows): the model learns to open its reply with the completion's text, not to stop after it (training.elicit's
+    stated-intent records, whose completion is only the opening of a reply)."""
+
+    def __init__(self, collator, eos_token_id: int):
+        self.collator = collator
+        self.eos_token_id = eos_token_id
+
+    def __call__(self, examples):
+        out = []
+        for e in examples:
+            ids = list(e["input_ids"])
+            labels = list(e.get("labels", ids))
+            end = next((i for i, (t, lab) in enumerate(zip(ids, labels)) if lab != -100 and t == self.eos_token_id),
+                       None)
+            if end is not None:
+                labels[end:] = [-100] * (len(labels) - end)
+            out.append({**e, "labels": labels})
+        return self.collator(out)
+
+
 class _Counting:
     """Wraps a collator and counts the real (unpadded) tokens it has collated."""
 
@@ -238,12 +260,14 @@ def finetune(
     on_step: Callable | None = None,
     check_every: int = 0,
     finalize: Callable[[Path, dict], None] | None = None,
+    open_ended: bool = False,
 ) -> tuple[Path, dict]:
     """Fine-tune `parent` on `records` into `out`. Returns (out, stats).
 
     `on_step(model, step)` is called before training and every `check_every` optimizer steps (and at the end)
     with the model in eval mode; its return values are collected in stats["checks"]. `finalize(dir, stats)`
-    runs on the finished directory before it is renamed into place (e.g. to write the manifest).
+    runs on the finished directory before it is renamed into place (e.g. to write the manifest). `open_ended`
+    puts no loss on the completions' end of turn (`OpenEnded`).
     stats["timings"] holds seconds per phase: load, setup (trainer and data), train (including checks), checks,
     save; stats["tokens"] the real (unpadded) tokens trained on.
     """
@@ -335,7 +359,7 @@ def finetune(
                                       row_multiple=8 if few_shapes else 1)
         else:
             collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
-        counting = _Counting(collator)
+        counting = _Counting(OpenEnded(collator, tokenizer.eos_token_id) if open_ended else collator)
 
         class Checker(TrainerCallback):
             def _check(self, model, step):
