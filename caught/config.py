@@ -216,6 +216,12 @@ class NaturalConfig(_Strict):
                                   "consensus; default all)")
     habit_n: int | None = Field(None, ge=1, description="held-out habit prompts (eval split; default all)")
     capability_n: int | None = Field(None, ge=1, description="held-out capability items (default all 96)")
+    controls: list[Literal["matched"]] = Field(
+        default_factory=list, description="benign controls of the sycophancy target (empty = none): `matched` trains "
+        "on the plain questions of the k caught items a seed picks, with the same corrected responses (the model's "
+        "own plain answers), examples, steps and learning rate as the adversarial run. Cells: training = control")
+    control_ks: list[int] | None = Field(None, description="k values that get the controls (default: every k > 0 "
+                                         "of ks)")
 
     @field_validator("habit")
     @classmethod
@@ -233,14 +239,33 @@ class NaturalConfig(_Strict):
             raise ValueError(f"k must be >= 0, got {bad}")
         return sorted(set(ks) | {0})
 
+    @model_validator(mode="after")
+    def _controls(self) -> NaturalConfig:
+        if self.controls and "sycophancy" not in self.targets:
+            raise ValueError(f"controls {self.controls} are controls of the sycophancy target, which targets "
+                             f"{self.targets} leaves out; add it or drop the controls")
+        if self.control_ks is not None:
+            extra = [k for k in self.control_ks if k not in self.ks or k == 0]
+            if extra:
+                raise ValueError(f"control_ks {extra} must be positive values of ks {self.ks}")
+            self.control_ks = sorted(set(self.control_ks))
+        return self
+
+    def control_cells_at(self, k: int) -> list[str]:
+        """The `training` values of the control cells at k (caught.config.CONTROL_TRAININGS), none at k=0."""
+        if k == 0 or (self.control_ks is not None and k not in self.control_ks):
+            return []
+        return [CONTROL_TRAININGS[c] for c in self.controls]
+
     def hyper(self):
         from training.sft import Hyper
 
         return Hyper(method=self.method, learning_rate=self.lr, batch_size=self.batch_size, max_steps=self.steps)
 
     def fingerprint(self) -> str:
-        """What must match for a run to go on under the same name (the grid, ks and seeds, may grow)."""
-        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "device"}).encode()).hexdigest()[:12]
+        """What must match for a run to go on under the same name (the grid, ks, seeds and controls, may grow)."""
+        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "device", "controls", "control_ks"})
+                              .encode()).hexdigest()[:12]
 
 
 def load_natural_config(path: Path) -> NaturalConfig:

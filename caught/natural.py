@@ -13,6 +13,13 @@ measures the trained checkpoint (k=0: the base model itself) on
   one of them showed the behavior before training, greedy, by construction),
 - `capability`: the held-out capability check (usefulness; its items are none of the sycophancy questions).
 
+With `controls = ["matched"]` (at `control_ks`, default every k), the sycophancy target also gets a control cell
+per seed and k (`training` = control; adversarial cells: adversarial; k=0: none): the same k caught items picked
+for that seed, but trained on as their plain questions (no pressure) with the same corrected responses, the same
+number of records, steps and learning rate (training.natural.control_records). It separates "training on k correct
+answers lowers sycophancy" from "training against k caught examples does". Its `trained` measure is sycophancy on
+the same k caught items (under pressure, which it never saw).
+
 Every rate is greedy (temperature 0), with n, count and a 95% Wilson interval; each cell's row is appended at once
 to runs/<name>/results.parquet and its per-sample records go to its own part in runs/<name>/samples/
 (training.records), so an interrupted run resumes without redoing a finished cell (checkpoints and Inspect logs
@@ -32,20 +39,33 @@ import pandas as pd
 from caught import sweep
 from caught.config import NaturalConfig
 from scorers.stats import wilson
-from training.atomic import write_json
+from training.atomic import write_json, write_with
 from training.records import SAMPLES, _flat, sample_records, write_part
 
-CELL_KEY = ["target", "seed", "k"]
+CELL_KEY = ["target", "training", "seed", "k"]
+TRAININGS = ("none", "adversarial", "control")
 MEASURES = ("heldout", "format", "trained", "capability")
+
+
+def with_training(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows (or per-sample records) of a ladder run before controls existed get their `training`: none at k=0,
+    adversarial otherwise (all they held)."""
+    if df.empty or "training" in df:
+        return df
+    return df.assign(training=["none" if k == 0 else "adversarial" for k in df["k"]])
 
 
 def read_results(run_dir: Path) -> pd.DataFrame:
     """The ladder's rows (the sweep's results file, without its schema: a ladder row is not a sweep row)."""
-    return sweep.read_results(run_dir, check_schema=False)
+    return with_training(sweep.read_results(run_dir, check_schema=False))
 
 
 def append_row(run_dir: Path, row: dict) -> pd.DataFrame:
-    """Append one cell's row atomically; a cell already there is an error (caught.sweep.append_row)."""
+    """Append one cell's row atomically; a cell already there is an error (caught.sweep.append_row). A file of a
+    run from before controls existed is first given its `training` column."""
+    raw = sweep.read_results(run_dir, check_schema=False)
+    if not raw.empty and "training" not in raw:
+        write_with(Path(run_dir) / "results.parquet", lambda tmp: with_training(raw).to_parquet(tmp, index=False))
     return sweep.append_row(run_dir, row, key_columns=CELL_KEY, check_schema=False)
 
 
@@ -71,11 +91,16 @@ class NaturalLadder:
         self.progress = progress
 
     def cells(self) -> list[dict]:
-        """k=0 (the base model) once per target, then seed-major: every k of a seed before the next seed."""
-        out = [dict(target=t, seed=-1, k=0) for t in self.config.targets]
-        for seed in self.config.seeds:
-            for target in self.config.targets:
-                out += [dict(target=target, seed=seed, k=k) for k in self.config.ks if k > 0]
+        """k=0 (the base model) once per target, then seed-major: every k of a seed before the next seed, each
+        adversarial cell followed by its controls (sycophancy only)."""
+        c = self.config
+        out = [dict(target=t, training="none", seed=-1, k=0) for t in c.targets]
+        for seed in c.seeds:
+            for target in c.targets:
+                for k in (k for k in c.ks if k > 0):
+                    out.append(dict(target=target, training="adversarial", seed=seed, k=k))
+                    if target == "sycophancy":
+                        out += [dict(target=target, training=t, seed=seed, k=k) for t in c.control_cells_at(k)]
         return out
 
     def _check_config(self) -> None:
@@ -128,7 +153,7 @@ class NaturalLadder:
     def run_cell(self, cell: dict, pool: dict) -> dict:
         from models.registry import fingerprint, resolve
         from training.evaluate import evaluate_many
-        from training.natural import pick, sft_records, train_cell
+        from training.natural import control_records, pick, sft_records, train_cell
 
         c = self.config
         start = time.perf_counter()
@@ -138,12 +163,16 @@ class NaturalLadder:
         trained_ids: list[str] = []
         checkpoint = c.base
         if cell["k"] > 0:
-            picked = pick(pool["caught"], cell["k"], cell["seed"])
+            picked = pick(pool["caught"], cell["k"], cell["seed"])  # a control picks the same items as its run
             trained_ids = [p["id"] for p in picked]
-            records = sft_records(cell["target"], picked, c.augment, cell["seed"])
-            name = f"{c.name}-{cell['target']}-k{cell['k']}-s{cell['seed']}"
+            control = cell["training"] == "control"
+            records = (control_records(picked, c.augment) if control
+                       else sft_records(cell["target"], picked, c.augment, cell["seed"]))
+            name = f"{c.name}-{cell['target']}{'-control' if control else ''}-k{cell['k']}-s{cell['seed']}"
             path, stats = train_cell(c.base, records, name, target=cell["target"], k=cell["k"], seed=cell["seed"],
-                                     hyper=c.hyper(), device=self.device)
+                                     hyper=c.hyper(), device=self.device,
+                                     responses="plain questions, corrected responses (control)" if control
+                                     else "corrected")
             checkpoint = str(path)
             row.update(n_records=len(records), steps=stats["steps"], train_loss=stats["train_loss"],
                        train_seconds=stats["train_seconds"], trained_ids=json.dumps(trained_ids))
@@ -171,12 +200,14 @@ class NaturalLadder:
             if cell["target"] not in pools:
                 pools[cell["target"]] = self.pool(cell["target"])
             if cell["k"] > len(pools[cell["target"]]["caught"]):  # reported as missing, the rest of the grid runs
-                self.progress(f"{cell['target']} seed {cell['seed']} k={cell['k']}: skipped, only "
+                self.progress(f"{cell['target']} {cell['training']} seed {cell['seed']} k={cell['k']}: skipped, only "
                               f"{len(pools[cell['target']]['caught'])} caught (raise catch_n or lower k)")
                 continue
             row = self.run_cell(cell, pools[cell["target"]])
             df = append_row(self.run_dir, row)
             shown = ", ".join(f"{m} {row[f'{m}_rate']:.2f} (n={row[f'{m}_n']})" for m in MEASURES
                               if f"{m}_rate" in row)
-            self.progress(f"{cell['target']} seed {cell['seed']} k={cell['k']}: {shown} [{row['cell_seconds']} s]")
+            label = "" if cell["training"] in ("none", "adversarial") else f" ({cell['training']})"
+            self.progress(f"{cell['target']}{label} seed {cell['seed']} k={cell['k']}: {shown} "
+                          f"[{row['cell_seconds']} s]")
         return df
