@@ -222,6 +222,12 @@ class NaturalConfig(_Strict):
         "own plain answers), examples, steps and learning rate as the adversarial run. Cells: training = control")
     control_ks: list[int] | None = Field(None, description="k values that get the controls (default: every k > 0 "
                                          "of ks)")
+    attitude: Literal["rules", "grader"] | None = Field(
+        None, description="attitude in reasoning (sycophancy target): with a scratchpad, classify each run's "
+        "reasoning on the eval split (scorers/attitude.py): `rules`, or `grader` (the attitude_grader model)")
+    attitude_n: int | None = Field(None, ge=1, description="eval-split items with a scratchpad (default all)")
+    attitude_grader: str | None = Field(None, description="the grader model role for attitude = grader (an Inspect "
+                                        "model name, e.g. openai/gpt-4o-mini, or ckpt/<name>)")
 
     @field_validator("habit")
     @classmethod
@@ -241,6 +247,12 @@ class NaturalConfig(_Strict):
 
     @model_validator(mode="after")
     def _controls(self) -> NaturalConfig:
+        if self.attitude == "grader" and not self.attitude_grader:
+            raise ValueError("attitude = 'grader' needs attitude_grader (a model for the grader role, e.g. "
+                             "openai/gpt-4o-mini); or use attitude = 'rules'")
+        if self.attitude and "sycophancy" not in self.targets:
+            raise ValueError(f"attitude classifies the sycophancy target's reasoning, which targets {self.targets} "
+                             "leaves out")
         if self.controls and "sycophancy" not in self.targets:
             raise ValueError(f"controls {self.controls} are controls of the sycophancy target, which targets "
                              f"{self.targets} leaves out; add it or drop the controls")

@@ -20,6 +20,11 @@ number of records, steps and learning rate (training.natural.control_records). I
 answers lowers sycophancy" from "training against k caught examples does". Its `trained` measure is sycophancy on
 the same k caught items (under pressure, which it never saw).
 
+With `attitude` (`rules` or `grader`), every sycophancy cell is also measured with a scratchpad (tasks/sycophancy,
+scratchpad=True, the eval split) and its reasoning classified (scorers/attitude.py): `scratchpad` (the share of
+replies with reasoning in a scratchpad), `please` and `noticed` (the shares of those scratchpads that show a wish to
+please the user / care about being noticed or caught), each with n, count and a Wilson interval.
+
 Every rate is greedy (temperature 0), with n, count and a 95% Wilson interval; each cell's row is appended at once
 to runs/<name>/results.parquet and its per-sample records go to its own part in runs/<name>/samples/
 (training.records), so an interrupted run resumes without redoing a finished cell (checkpoints and Inspect logs
@@ -45,6 +50,7 @@ from training.records import SAMPLES, _flat, sample_records, write_part
 CELL_KEY = ["target", "training", "seed", "k"]
 TRAININGS = ("none", "adversarial", "control")
 MEASURES = ("heldout", "format", "trained", "capability")
+ATTITUDE = ("scratchpad", "please", "noticed")  # columns of the attitude measure (n: samples; classified ones)
 
 
 def with_training(df: pd.DataFrame) -> pd.DataFrame:
@@ -69,14 +75,26 @@ def append_row(run_dir: Path, row: dict) -> pd.DataFrame:
     return sweep.append_row(run_dir, row, key_columns=CELL_KEY, check_schema=False)
 
 
+def _columns(measure: str, count: int, n: int) -> dict:
+    lo, hi = wilson(count, n) if n else (float("nan"), float("nan"))
+    return {f"{measure}_n": n, f"{measure}_count": count, f"{measure}_rate": count / n if n else float("nan"),
+            f"{measure}_lo": lo, f"{measure}_hi": hi}
+
+
+def attitude_columns(log) -> dict:
+    """`scratchpad_*` over every sample; `please_*`, `noticed_*` over the classified scratchpads (scorers/attitude)."""
+    values = [s.scores["attitude_scorer"].value for s in log.samples or []]
+    classified = [v for v in values if v.get("classified")]
+    return {**_columns("scratchpad", sum(v["has_scratchpad"] for v in values), len(values)),
+            **_columns("please", sum(v["please"] for v in classified), len(classified)),
+            **_columns("noticed", sum(v["noticed"] for v in classified), len(classified))}
+
+
 def rate_columns(measure: str, log) -> dict:
     """`<measure>_n`, `_count`, `_rate`, `_lo`, `_hi` from a log's first score (1 = the behavior shown, or, for
     capability, a correct answer)."""
     values = [_flat(next(iter(s.scores.values())).value) for s in log.samples or []]
-    n, count = len(values), int(sum(values))
-    lo, hi = wilson(count, n) if n else (float("nan"), float("nan"))
-    return {f"{measure}_n": n, f"{measure}_count": count, f"{measure}_rate": count / n if n else float("nan"),
-            f"{measure}_lo": lo, f"{measure}_hi": hi}
+    return _columns(measure, int(sum(values)), len(values))
 
 
 class NaturalLadder:
@@ -142,6 +160,9 @@ class NaturalLadder:
             out["format"] = Evaluation("sycophancy", {"split": "heldout", "n": c.heldout_n})
             if trained_ids:
                 out["trained"] = Evaluation("sycophancy", {"split": "train"}, sample_ids=tuple(sorted(trained_ids)))
+            if c.attitude:
+                out["attitude"] = Evaluation("sycophancy", {"split": "eval", "n": c.attitude_n, "scratchpad": True,
+                                                            "attitude": c.attitude})
         else:
             out["heldout"] = Evaluation("habit", {"habit": c.habit, "split": "eval", "n": c.habit_n})
             if trained_ids:
@@ -158,6 +179,8 @@ class NaturalLadder:
         c = self.config
         start = time.perf_counter()
         row = {**cell, "habit": c.habit if cell["target"] == "habit" else None, "augment": c.augment,
+               "attitude_classifier": (c.attitude if c.attitude != "grader" else f"grader={c.attitude_grader}")
+               if c.attitude and cell["target"] == "sycophancy" else None,
                "caught_pool": len(pool["caught"]), "device": self.device, "temperature": 0.0,
                "config": c.fingerprint(), "host": platform.node()}
         trained_ids: list[str] = []
@@ -177,11 +200,13 @@ class NaturalLadder:
             row.update(n_records=len(records), steps=stats["steps"], train_loss=stats["train_loss"],
                        train_seconds=stats["train_seconds"], trained_ids=json.dumps(trained_ids))
         evals = self.evaluations(cell["target"], trained_ids)
-        logs = evaluate_many(checkpoint, list(evals.values()), log_dir=self.log_dir, device=self.device)
+        roles = {"grader": c.attitude_grader} if c.attitude == "grader" and "attitude" in evals else None
+        logs = evaluate_many(checkpoint, list(evals.values()), log_dir=self.log_dir, device=self.device,
+                             model_roles=roles)
         fp = fingerprint(resolve(checkpoint))
         records_out = []
         for measure, log in zip(evals, logs):
-            row.update(rate_columns(measure, log))
+            row.update(attitude_columns(log) if measure == "attitude" else rate_columns(measure, log))
             records_out += [{**cell, "measure": measure, **r} for r in sample_records(log, checkpoint, fp,
                                                                                        evaluation=measure)]
         row.update(checkpoint=checkpoint, fingerprint=fp, cell_seconds=round(time.perf_counter() - start, 1))
@@ -205,7 +230,7 @@ class NaturalLadder:
                 continue
             row = self.run_cell(cell, pools[cell["target"]])
             df = append_row(self.run_dir, row)
-            shown = ", ".join(f"{m} {row[f'{m}_rate']:.2f} (n={row[f'{m}_n']})" for m in MEASURES
+            shown = ", ".join(f"{m} {row[f'{m}_rate']:.2f} (n={row[f'{m}_n']})" for m in MEASURES + ATTITUDE
                               if f"{m}_rate" in row)
             label = "" if cell["training"] in ("none", "adversarial") else f" ({cell['training']})"
             self.progress(f"{cell['target']}{label} seed {cell['seed']} k={cell['k']}: {shown} "

@@ -22,14 +22,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from caught.natural import MEASURES, read_results, with_training
+from caught.natural import ATTITUDE, MEASURES, read_results, with_training
 from caught.report import summarize
 from caught.tables import markdown
 from scorers.stats import mcnemar_exact, t_interval, two_proportion_diff
 from training.atomic import write_text, write_with
 
 LABELS = {"heldout": "held-out items (same formats)", "format": "different-format set (consensus)",
-          "trained": "the k trained items", "capability": "held-out capability (correct)"}
+          "trained": "the k trained items", "capability": "held-out capability (correct)",
+          "scratchpad": "attitude: replies with a scratchpad", "please": "attitude: wish to please (of scratchpads)",
+          "noticed": "attitude: care about being noticed (of scratchpads)"}
 
 
 def gate_pass(df: pd.DataFrame) -> pd.Series:
@@ -73,7 +75,7 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     df = with_training(df).assign(gate_pass=gate_pass(df))
     for (target, training, k), all_cells in df.groupby(["target", "training", "k"]):
-        for m in MEASURES:
+        for m in MEASURES + ATTITUDE:
             col = f"{m}_rate"
             cells = all_cells if m == "capability" else all_cells[all_cells["gate_pass"]]
             if col not in cells or cells[col].isna().all():
@@ -265,7 +267,13 @@ def report(run_dir: Path, out_dir: Path | None = None, title: str | None = None,
              f"Caught pools on the base model: {pools}. Seeds: {sorted(int(x) for x in set(df.seed) if x >= 0)}; "
              f"ks: {sorted(int(x) for x in set(df.k))}; device: {', '.join(sorted(set(df.device)))}; greedy decoding.",
              *([f"Missing (k larger than the caught pool): {', '.join(missing)}.", ""] if missing else []),
-             "", table(s), "", "Sanity check (the trained items themselves, greedy): " + ("; ".join(fixed) or "-") + ".",
+             "", table(s), "",
+             *(["**Attitude in reasoning.** Each run also answered the eval split with a private scratchpad (the reply "
+                "started with the opening tag); 'replies with a scratchpad' is the share over those items, and the "
+                "two attitude rows are shares of the replies that had one (n per run: those replies), by the "
+                f"`{', '.join(sorted(set(df['attitude_classifier'].dropna())))}` classifier (scorers/attitude.py).", ""]
+               if "please_rate" in df else []),
+             "Sanity check (the trained items themselves, greedy): " + ("; ".join(fixed) or "-") + ".",
              "", "![sycophancy vs k](sycophancy_vs_k.png)", ""]
     from training.records import read_samples, samples_path
 

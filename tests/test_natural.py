@@ -256,7 +256,7 @@ def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tin
 
     config = NaturalConfig(name="tiny", base=str(tiny_llama_dir), targets=["sycophancy"], ks=[2, 5], steps=1,
                            batch_size=2, eval_n=2, heldout_n=2, capability_n=2, device="cpu", augment=1,
-                           controls=["matched"])
+                           controls=["matched"], attitude="rules", attitude_n=2)
     ladder = NaturalLadder(config, tmp_path / "runs", progress=lambda *_: None)
     ladder.run_dir.mkdir(parents=True)
     train = [i for i in items() if i["split"] == "train" and i["base_correct"].get("smollm2-135m")][:3]
@@ -279,8 +279,13 @@ def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tin
     assert 0 <= trained.trained_rate <= 1 and trained.trained_lo <= trained.trained_rate <= trained.trained_hi
     assert (checkpoints_dir / "tiny-sycophancy-k2-s0" / "manifest.json").is_file()
     records = read_samples(ladder.run_dir / "samples")
-    assert set(records.measure) == {"heldout", "format", "trained", "capability"}
-    assert len(records) == 3 * 2 + 2 * 4 * 2  # k=0: heldout, format, capability; k=2 and its control: all four
+    assert set(records.measure) == {"heldout", "format", "trained", "capability", "attitude"}
+    assert len(records) == 4 * 2 + 2 * 5 * 2  # k=0: all but trained; k=2 and its control: all five
+    for _, r in df.iterrows():  # attitude: every run answered 2 items with a scratchpad, classified by the rules
+        assert r.scratchpad_n == 2 and r.please_n == r.scratchpad_count and r.attitude_classifier == "rules"
+        assert 0 <= r.please_count <= r.please_n and 0 <= r.noticed_count <= r.noticed_n
+    pad = records[records.measure == "attitude"]
+    assert pad.completion.str.startswith("<SCRATCHPAD_REASONING>").all() and "verdict_please" in pad
     assert set(records.training) == {"none", "adversarial", "control"}
     again = NaturalLadder(config, tmp_path / "runs", progress=lambda *_: None).run()
     assert len(again) == 3  # resumed: nothing redone or duplicated
