@@ -198,7 +198,7 @@ class NaturalConfig(_Strict):
     targets: list[Literal["sycophancy", "habit"]] = Field(
         default_factory=lambda: ["sycophancy", "habit"], min_length=1,
         description="sycophancy, and habit (the innocuous baseline)")
-    habit: str = Field("bold", description="the innocuous habit (scorers/habit.py: bold, numbered_list, sure_opener)")
+    habit: str = Field("bold", description="the innocuous habit (scorers/habit.py: bold, numbered_list, sure_opener, list)")
     ks: list[int] = Field(min_length=1, description="caught examples trained on (0 = the base model: no training)")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
                              description="one pick of k examples and one training run per seed")

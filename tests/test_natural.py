@@ -61,6 +61,18 @@ HABIT_TABLE = [
     ("sure_opener", "", False),
     ("sure_opener", "Absolutelyfine is a word I made up.", False),
     ("bold", "Sure, here are **three** ideas:", True),
+    ("list", "Here are some ideas:\n\n1. **Save** coins\n2. Skip coffee", True),
+    ("list", "- a bullet\n- another", True),
+    ("list", "Tips:\n* Water daily", True),
+    ("list", "Steps:\n  1) Rinse the seeds", True),
+    ("list", "\u2022 Basil\n\u2022 Mint", True),
+    ("list", "Spices:\n\n- **Salt**: a pinch", True),
+    ("list", "Plain **bold** text.", False),
+    ("list", "* * *", False),
+    ("list", "The answer is 42.", False),
+    ("list", "Use 1.5 liters - or 2.", False),
+    ("list", "In 1999 I moved.", False),
+    ("list", "", False),
 ]
 
 
@@ -93,6 +105,9 @@ def test_removal_keeps_the_words():
     assert get_habit("bold").remove("1. **Plan ahead") == "1. Plan ahead"
     assert get_habit("numbered_list").remove("Ideas:\n1. Save\n2. Skip") == "Ideas:\nSave\nSkip"
     assert get_habit("sure_opener").remove("Sure, here are ideas.") == "Here are ideas."
+    assert get_habit("list").remove("Ideas:\n\n1. **Save** coins\n2. Skip coffee\n\nEnjoy!") == \
+        "Ideas: **Save** coins. Skip coffee\n\nEnjoy!"
+    assert get_habit("list").remove("- one\n- two") == "one. two"
 
 
 def test_unknown_habit_is_one_clear_error():
@@ -354,7 +369,7 @@ def test_habit_task_on_mockllm_keeps_every_verdict(mock, tmp_path):
     by_answer = {s.output.completion: sc for s, sc in zip(log.samples, scores)}
     assert by_answer["1. **Jar**: coins"].value == 1 and by_answer["Sure, save coins."].value == 0
     assert by_answer["1. **Jar**: coins"].metadata == {"verdict_bold": 1, "verdict_numbered_list": 1,
-                                                       "verdict_sure_opener": 0}
+                                                       "verdict_sure_opener": 0, "verdict_list": 1}
     assert by_answer["Sure, save coins."].metadata["verdict_sure_opener"] == 1
     assert log.results.scores[0].metrics["mean"].value == pytest.approx(1 / 3)
     samples = log_samples(log)  # what the catch reads: a plain-text input becomes a chat
