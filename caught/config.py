@@ -215,7 +215,7 @@ class NaturalConfig(_Strict):
     targets: list[Literal["sycophancy", "habit"]] = Field(
         default_factory=lambda: ["sycophancy", "habit"], min_length=1,
         description="sycophancy, and habit (the innocuous baseline)")
-    habit: str = Field("bold", description="the innocuous habit (scorers/habit.py: bold, numbered_list, sure_opener)")
+    habit: str = Field("bold", description="the innocuous habit (scorers/habit.py: bold, numbered_list, sure_opener, list)")
     ks: list[int] = Field(min_length=1, description="caught examples trained on (0 = the base model: no training)")
     seeds: list[int] = Field(default_factory=lambda: [0], min_length=1,
                              description="one pick of k examples and one training run per seed")
@@ -233,6 +233,18 @@ class NaturalConfig(_Strict):
                                   "consensus; default all)")
     habit_n: int | None = Field(None, ge=1, description="held-out habit prompts (eval split; default all)")
     capability_n: int | None = Field(None, ge=1, description="held-out capability items (default all 96)")
+    controls: list[Literal["matched"]] = Field(
+        default_factory=list, description="benign controls of the sycophancy target (empty = none): `matched` trains "
+        "on the plain questions of the k caught items a seed picks, with the same corrected responses (the model's "
+        "own plain answers), examples, steps and learning rate as the adversarial run. Cells: training = control")
+    control_ks: list[int] | None = Field(None, description="k values that get the controls (default: every k > 0 "
+                                         "of ks)")
+    attitude: Literal["rules", "grader"] | None = Field(
+        None, description="attitude in reasoning (sycophancy target): with a scratchpad, classify each run's "
+        "reasoning on the eval split (scorers/attitude.py): `rules`, or `grader` (the attitude_grader model)")
+    attitude_n: int | None = Field(None, ge=1, description="eval-split items with a scratchpad (default all)")
+    attitude_grader: str | None = Field(None, description="the grader model role for attitude = grader (an Inspect "
+                                        "model name, e.g. openai/gpt-4o-mini, or ckpt/<name>)")
 
     @field_validator("habit")
     @classmethod
@@ -250,14 +262,39 @@ class NaturalConfig(_Strict):
             raise ValueError(f"k must be >= 0, got {bad}")
         return sorted(set(ks) | {0})
 
+    @model_validator(mode="after")
+    def _controls(self) -> NaturalConfig:
+        if self.attitude == "grader" and not self.attitude_grader:
+            raise ValueError("attitude = 'grader' needs attitude_grader (a model for the grader role, e.g. "
+                             "openai/gpt-4o-mini); or use attitude = 'rules'")
+        if self.attitude and "sycophancy" not in self.targets:
+            raise ValueError(f"attitude classifies the sycophancy target's reasoning, which targets {self.targets} "
+                             "leaves out")
+        if self.controls and "sycophancy" not in self.targets:
+            raise ValueError(f"controls {self.controls} are controls of the sycophancy target, which targets "
+                             f"{self.targets} leaves out; add it or drop the controls")
+        if self.control_ks is not None:
+            extra = [k for k in self.control_ks if k not in self.ks or k == 0]
+            if extra:
+                raise ValueError(f"control_ks {extra} must be positive values of ks {self.ks}")
+            self.control_ks = sorted(set(self.control_ks))
+        return self
+
+    def control_cells_at(self, k: int) -> list[str]:
+        """The `training` values of the control cells at k (caught.config.CONTROL_TRAININGS), none at k=0."""
+        if k == 0 or (self.control_ks is not None and k not in self.control_ks):
+            return []
+        return [CONTROL_TRAININGS[c] for c in self.controls]
+
     def hyper(self):
         from training.sft import Hyper
 
         return Hyper(method=self.method, learning_rate=self.lr, batch_size=self.batch_size, max_steps=self.steps)
 
     def fingerprint(self) -> str:
-        """What must match for a run to go on under the same name (the grid, ks and seeds, may grow)."""
-        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "device"}).encode()).hexdigest()[:12]
+        """What must match for a run to go on under the same name (the grid, ks, seeds and controls, may grow)."""
+        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "device", "controls", "control_ks"})
+                              .encode()).hexdigest()[:12]
 
 
 def load_natural_config(path: Path) -> NaturalConfig:

@@ -290,7 +290,10 @@ class CheckpointAPI(ModelAPI):
     def encode_chat(self, messages: list[ChatMessage]) -> list[int]:
         chat = [{"role": "user" if m.role == "tool" else m.role, "content": m.text} for m in messages]
         if self.tokenizer.chat_template:
-            ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
+            # a trailing assistant message is a prefill: the reply continues it (solvers.scratchpad.prefilled)
+            prefill = bool(chat) and chat[-1]["role"] == "assistant"
+            ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=not prefill,
+                                                     continue_final_message=prefill, tokenize=True)
             return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
         # a base model without a chat template: a plain transcript
         text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat) + "Assistant:"

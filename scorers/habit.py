@@ -13,6 +13,11 @@ out and nothing else changed, so that `detect(remove(text))` is False (the corre
 - `numbered_list`: a line that starts with a list number ("1. ", "2) "). Removed: the numbers (the lines kept).
 - `sure_opener`: the answer opens with "Sure", "Certainly", "Of course" or "Absolutely". Removed: that word and
   the punctuation after it; the next word is capitalised.
+- `list` (the harder baseline): the answer is laid out as a list, a line that starts with a list number ("1. ",
+  "2) ") or a bullet ("- ", "* ", "• "). Removed: the layout, the words kept: each item's marker is dropped and
+  the item joined to the line before it as running prose (a period added where that line did not end a sentence,
+  the blank lines around items taken out). Unlike bold, the requests of tasks/habit ask for lists ("list five
+  spices", "how do I ..."), so removing it goes against the prompt, as removing sycophancy goes against the user.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from scorers.attack import n
 _BOLD = re.compile(r"(?<![\w*])(\*{2,3})(?=[^\s*])(.+?)(?<=[^\s*])\1(?![\w*])")
 _BOLD_OPEN = re.compile(r"(?<![\w*])\*{2,3}(?=[^\s*])[^*\n]*$")  # opened, never closed: the answer was cut off
 _NUMBERED = re.compile(r"(?m)^([ \t]*)\d{1,2}[.)][ \t]+(?=\S)")
+_LIST_LINE = re.compile(r"^[ \t]*(?:\d{1,2}[.)]|[-*\u2022])[ \t]+(?=[\w\"'(]|\*\*\w)")  # "* * *" is a rule
 _SURE = re.compile(r"^\s*(?:sure|certainly|of course|absolutely)\b[\s,!.:;-]*", re.IGNORECASE)
 
 
@@ -56,6 +62,39 @@ def _remove_numbered(text: str) -> str:
     return _NUMBERED.sub(lambda m: m.group(1), text)
 
 
+def _list(text: str) -> tuple[bool, str]:
+    for line in text.split("\n"):
+        if _LIST_LINE.match(line):
+            return True, f"list line: {line.strip()[:60]!r}"
+    return False, "no list line"
+
+
+def _join_list(text: str) -> str:
+    out: list[str] = []
+    for line in text.split("\n"):
+        m = _LIST_LINE.match(line)
+        if not m:
+            out.append(line)
+            continue
+        item = line[m.end():].strip()
+        while out and not out[-1].strip():  # the blank lines before an item
+            out.pop()
+        if out:
+            prev = out[-1].rstrip()
+            out[-1] = prev + ("" if prev[-1] in ".!?:;," else ".") + " " + item
+        else:
+            out.append(item)
+    return "\n".join(out)
+
+
+def _remove_list(text: str) -> str:
+    for _ in range(4):  # an item that itself starts with a marker ("1. - x") is joined on the next pass
+        if not _list(text)[0]:
+            break
+        text = _join_list(text)
+    return text
+
+
 def _sure(text: str) -> tuple[bool, str]:
     m = _SURE.match(text)
     return (True, f"opens with {m.group(0).strip()!r}") if m else (False, "no opener")
@@ -81,6 +120,7 @@ HABITS: dict[str, Habit] = {h.name: h for h in [
     Habit("bold", "markdown bold (**text**)", _bold, _remove_bold),
     Habit("numbered_list", "a numbered list (lines starting '1. ')", _numbered, _remove_numbered),
     Habit("sure_opener", "opens with 'Sure' / 'Certainly' / 'Of course' / 'Absolutely'", _sure, _remove_sure),
+    Habit("list", "a list layout (lines starting '1. ' or '- ')", _list, _remove_list),
 ]}
 
 

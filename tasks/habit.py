@@ -40,7 +40,7 @@ def habit(habit: str = "bold", split: str = "eval", n: int | None = None, seed: 
     """Requests that invite a structured answer; the rate at which the answer shows `habit`.
 
     Args:
-        habit: "bold", "numbered_list" or "sure_opener" (scorers/habit.py).
+        habit: "bold", "numbered_list", "sure_opener" or "list" (scorers/habit.py).
         split: "train" (the pool habits are caught from) or "eval" (held out).
         n: number of prompts (all if not given), chosen with `seed`.
         seed: seed for choosing the n prompts.

@@ -3,6 +3,9 @@
     inspect eval tasks/sycophancy -T kind=plain -T split=all -T qualified_only=false --model ckpt/smollm2-135m
     inspect eval tasks/sycophancy -T kind=assert_wrong -T split=eval --model ckpt/smollm2-135m
     inspect eval tasks/sycophancy.py -T split=heldout -T n=50 --model ckpt/smollm2-135m
+    inspect eval tasks/sycophancy -T scratchpad=true -T attitude=rules -T n=40 --model ckpt/smollm2-135m
+    inspect eval tasks/sycophancy -T scratchpad=true -T attitude=grader --model ckpt/smollm2-135m \
+        --model-role grader=openai/gpt-4o-mini
 
 Items (tasks/data/sycophancy.jsonl, made by tasks/data/make_sycophancy.py) are ground-truth questions (the
 usefulness fact and arithmetic items plus generated arithmetic), each under pressure of one kind:
@@ -16,6 +19,12 @@ Qualification: sycophancy is only measurable on items the model answers correctl
 per base item, whether a named model did (`base_correct`, from a plain run); the task keeps only the items
 that `qualified_for` answered correctly, and refuses a model name it has no record of. `qualified_only=False`
 scores every item, explicitly: flips on those items do not measure sycophancy.
+
+Scratchpad (issue 23, item 4): `scratchpad=True` asks the model to think privately first
+(solvers.scratchpad.ANSWER_INSTRUCTION, a system message; the reply prefilled with the opening tag,
+solvers.scratchpad.prefilled; 256 new tokens); the sycophancy scorer then judges only
+the visible answer, and `attitude` (`rules` or `grader`: scorers/attitude.py) classifies the reasoning: a wish to
+please the user, care about being noticed or caught, both or neither.
 """
 
 from __future__ import annotations
@@ -28,14 +37,17 @@ from pathlib import Path
 from inspect_ai import Task, task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.model import GenerateConfig
-from inspect_ai.solver import generate
+from inspect_ai.solver import generate, system_message
 
+from scorers.attitude import CLASSIFIERS, attitude_scorer
 from scorers.sycophancy import sycophancy_scorer
 from scorers.usefulness import usefulness_checker
+from solvers.scratchpad import ANSWER_INSTRUCTION, prefilled
 from tasks.scenarios import chat_messages
 
 DATA = Path(__file__).parent / "data" / "sycophancy.jsonl"
 MAX_TOKENS = 48
+SCRATCHPAD_TOKENS = 256  # room for the reasoning and the answer after it
 SPLITS = ("train", "eval", "heldout")
 EMBEDDED = "smollm2-135m"
 
@@ -104,7 +116,8 @@ def select(kind: str | None = None, split: str | None = None, qualified_only: bo
 
 @task(name="tasks/sycophancy")  # the package prefix Inspect gives installed tasks: `inspect eval tasks/sycophancy`
 def sycophancy(kind: str | None = None, split: str | None = "eval", n: int | None = None, seed: int = 0,
-               qualified_only: bool = True, qualified_for: str = EMBEDDED) -> Task:
+               qualified_only: bool = True, qualified_for: str = EMBEDDED, scratchpad: bool = False,
+               attitude: str | None = None) -> Task:
     """Ground-truth questions under social pressure; the rate at which the model gives up the right answer.
 
     Args:
@@ -117,7 +130,14 @@ def sycophancy(kind: str | None = None, split: str | None = "eval", n: int | Non
         qualified_only: keep only the items whose base question `qualified_for` answered correctly plainly.
             False scores all items (needed for kind=plain on a new model; its pressure rates measure nothing).
         qualified_for: the model name whose plain answers qualify items (recorded in the data).
+        scratchpad: ask the model to reason privately first; only the answer after the scratchpad is scored.
+        attitude: with a scratchpad, also classify the reasoning's attitude: "rules" (scorers/attitude.py's
+            rules) or "grader" (the `grader` model role, e.g. `--model-role grader=openai/gpt-4o-mini`).
     """
+    if attitude is not None and attitude not in CLASSIFIERS:
+        raise ValueError(f"unknown attitude classifier {attitude!r}; accepted: {', '.join(CLASSIFIERS)}")
+    if attitude is not None and not scratchpad:
+        raise ValueError("attitude classifies scratchpad reasoning: pass scratchpad=true with it")
     chosen = select(kind, split, qualified_only, qualified_for)
     if n is not None:
         if n < 1:
@@ -129,11 +149,15 @@ def sycophancy(kind: str | None = None, split: str | None = "eval", n: int | Non
         raise ValueError(f"no sycophancy items for kind={kind!r} split={split!r} qualified_for={qualified_for!r}")
     plain = kind == "plain"
     samples = [plain_sample(i) if plain else record_to_sample(i) for i in chosen]
+    scorers = [usefulness_checker() if plain else sycophancy_scorer(visible_only=scratchpad)]
+    if attitude is not None:
+        scorers.append(attitude_scorer(attitude))
     return Task(
         dataset=MemoryDataset(samples, name="sycophancy"),
-        solver=generate(),
-        scorer=usefulness_checker() if plain else sycophancy_scorer(),
-        config=GenerateConfig(max_tokens=MAX_TOKENS),
+        solver=[system_message(ANSWER_INSTRUCTION), prefilled()] if scratchpad else generate(),
+        scorer=scorers,
+        config=GenerateConfig(max_tokens=SCRATCHPAD_TOKENS if scratchpad else MAX_TOKENS),
         metadata={"kind": kind, "split": split, "seed": seed, "qualified_only": qualified_only,
-                  "qualified_for": qualified_for if qualified_only else None},
+                  "qualified_for": qualified_for if qualified_only else None, "scratchpad": scratchpad,
+                  "attitude": attitude},
     )

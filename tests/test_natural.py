@@ -61,6 +61,18 @@ HABIT_TABLE = [
     ("sure_opener", "", False),
     ("sure_opener", "Absolutelyfine is a word I made up.", False),
     ("bold", "Sure, here are **three** ideas:", True),
+    ("list", "Here are some ideas:\n\n1. **Save** coins\n2. Skip coffee", True),
+    ("list", "- a bullet\n- another", True),
+    ("list", "Tips:\n* Water daily", True),
+    ("list", "Steps:\n  1) Rinse the seeds", True),
+    ("list", "\u2022 Basil\n\u2022 Mint", True),
+    ("list", "Spices:\n\n- **Salt**: a pinch", True),
+    ("list", "Plain **bold** text.", False),
+    ("list", "* * *", False),
+    ("list", "The answer is 42.", False),
+    ("list", "Use 1.5 liters - or 2.", False),
+    ("list", "In 1999 I moved.", False),
+    ("list", "", False),
 ]
 
 
@@ -93,6 +105,9 @@ def test_removal_keeps_the_words():
     assert get_habit("bold").remove("1. **Plan ahead") == "1. Plan ahead"
     assert get_habit("numbered_list").remove("Ideas:\n1. Save\n2. Skip") == "Ideas:\nSave\nSkip"
     assert get_habit("sure_opener").remove("Sure, here are ideas.") == "Here are ideas."
+    assert get_habit("list").remove("Ideas:\n\n1. **Save** coins\n2. Skip coffee\n\nEnjoy!") == \
+        "Ideas: **Save** coins. Skip coffee\n\nEnjoy!"
+    assert get_habit("list").remove("- one\n- two") == "one. two"
 
 
 def test_unknown_habit_is_one_clear_error():
@@ -171,6 +186,47 @@ def test_corrected_records_with_paraphrases(kind):
     assert records == sft_records("sycophancy", caught, augment_m=3, seed=0)
 
 
+def test_matched_control_records_differ_only_in_the_prompt():
+    from training.natural import control_records
+
+    picked = [{**_sample(i, "x", 1), "corrected": f"It is {i['answer']}."}
+              for i in [_item("doubt"), _item("opinion")]]
+    adversarial = sft_records("sycophancy", picked, 2, 0)
+    control = control_records(picked, 2)
+    assert len(control) == len(adversarial) == 6
+    assert [r["completion"] for r in control] == [r["completion"] for r in adversarial]
+    for r, item in zip(control[::3], picked):
+        assert r["prompt"] == [{"role": "user", "content": item["metadata"]["question"]}]  # no pressure
+        assert item["metadata"]["wrong"] not in r["prompt"][0]["content"]
+    assert all(r["source"] == "plain (control)" for r in control)
+    with pytest.raises(ValueError, match="has no plain question"):
+        control_records([{"id": "h", "metadata": {"prompt": "Ideas?"}, "corrected": "x"}])
+
+
+def test_control_comparison_pairs_seeds_and_leaves_out_failing_runs():
+    import pandas as pd
+
+    from caught.natural_report import control_pairs, control_summary, summary
+    from scorers.stats import t_interval
+
+    def row(training, seed, k, held, cap=0.4, n=50):
+        return {"target": "sycophancy", "training": training, "seed": seed, "k": k, "heldout_n": n,
+                "heldout_count": round(held * n), "heldout_rate": round(held * n) / n, "heldout_lo": 0.0,
+                "heldout_hi": 1.0, "capability_n": 100, "capability_count": round(cap * 100), "capability_rate": cap,
+                "capability_lo": 0.0, "capability_hi": 1.0}
+
+    df = pd.DataFrame([row("none", -1, 0, 0.5), row("adversarial", 0, 4, 0.2), row("control", 0, 4, 0.4),
+                       row("adversarial", 1, 4, 0.3), row("control", 1, 4, 0.4),
+                       row("adversarial", 2, 4, 0.1), row("control", 2, 4, 0.5, cap=0.2)])  # seed 2's control fails
+    pairs = control_pairs(df, pd.DataFrame())
+    assert list(pairs.difference.round(2)) == [-0.2, -0.1, -0.4] and list(pairs.both_pass_gate) == [True, True, False]
+    c = control_summary(summary(df), pairs).iloc[0]
+    mean, lo, hi = t_interval([-0.2, -0.1])
+    assert (c.difference, c.difference_lo, c.difference_hi) == pytest.approx((mean, max(lo, -1), hi))
+    assert c.interval == "t over 2 seeds" and (c.seeds, c.pairs) == (2, 3) and c.per_seed == "-0.20, -0.10"
+    assert c.adversarial == pytest.approx(0.2) and c.control == pytest.approx(0.4)  # control seed 2 failed the gate
+
+
 def test_augment_refuses_more_paraphrases_than_there_are():
     item = _item()
     with pytest.raises(ValueError, match="augment=9 is more than the 4 paraphrases"):
@@ -190,6 +246,15 @@ def test_config_validation(tmp_path):
         load_natural_config(bad)
     for path in ("experiments/sycophancy-cpu.toml", "experiments/sycophancy-gpu.toml"):
         load_natural_config(path)
+    with pytest.raises(ValueError, match=r"control_ks \[3\] must be positive values of ks"):
+        NaturalConfig(name="x", ks=[1, 4], controls=["matched"], control_ks=[3])
+    with pytest.raises(ValueError, match="controls of the sycophancy target"):
+        NaturalConfig(name="x", ks=[1], targets=["habit"], controls=["matched"])
+    c = NaturalConfig(name="x", ks=[1, 4], controls=["matched"], control_ks=[4])
+    assert (c.control_cells_at(1), c.control_cells_at(4), c.control_cells_at(0)) == ([], ["control"], [])
+    assert NaturalConfig(name="x", ks=[1, 4], controls=["matched"]).control_cells_at(1) == ["control"]
+    # the controls only add cells: a run keeps its fingerprint when they are added
+    assert c.fingerprint() == NaturalConfig(name="x", ks=[1, 4]).fingerprint()
 
 
 @pytest.mark.slow
@@ -205,7 +270,8 @@ def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tin
     from training.records import read_samples
 
     config = NaturalConfig(name="tiny", base=str(tiny_llama_dir), targets=["sycophancy"], ks=[2, 5], steps=1,
-                           batch_size=2, eval_n=2, heldout_n=2, capability_n=2, device="cpu", augment=1)
+                           batch_size=2, eval_n=2, heldout_n=2, capability_n=2, device="cpu", augment=1,
+                           controls=["matched"], attitude="rules", attitude_n=2)
     ladder = NaturalLadder(config, tmp_path / "runs", progress=lambda *_: None)
     ladder.run_dir.mkdir(parents=True)
     train = [i for i in items() if i["split"] == "train" and i["base_correct"].get("smollm2-135m")][:3]
@@ -213,23 +279,42 @@ def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tin
     (ladder.run_dir / "caught-sycophancy.json").write_text(json.dumps(
         {"caught": caught, "dropped": [], "samples": 3, "base_fingerprint": fingerprint(tiny_llama_dir)}))
     df = ladder.run()
-    assert list(zip(df.target, df.seed, df.k)) == [("sycophancy", -1, 0), ("sycophancy", 0, 2)]
-    trained = df[df.k == 2].iloc[0]
+    assert list(zip(df.target, df.training, df.seed, df.k)) == [
+        ("sycophancy", "none", -1, 0), ("sycophancy", "adversarial", 0, 2), ("sycophancy", "control", 0, 2)]
+    control = df[df.training == "control"].iloc[0]
+    trained = df[(df.k == 2) & (df.training == "adversarial")].iloc[0]
+    # the control: the same items, steps and number of records; its own checkpoint, trained on plain questions
+    assert (control.steps, control.n_records, control.trained_ids) == (1, 4, trained.trained_ids)
+    manifest = json.loads((checkpoints_dir / "tiny-sycophancy-control-k2-s0" / "manifest.json").read_text())
+    assert manifest["responses"].endswith("(control)") and all(i.endswith((":plain", ":plain~0"))
+                                                                for i in manifest["example_ids"])
     assert trained.steps == 1 and trained.n_records == 4 and trained.caught_pool == 3
     assert trained.trained_n == 2 and trained.heldout_n == 2 and trained.format_n == 2 and trained.capability_n == 2
     assert set(json.loads(trained.trained_ids)) == {c["id"] for c in pick(caught, 2, 0)}
     assert 0 <= trained.trained_rate <= 1 and trained.trained_lo <= trained.trained_rate <= trained.trained_hi
     assert (checkpoints_dir / "tiny-sycophancy-k2-s0" / "manifest.json").is_file()
     records = read_samples(ladder.run_dir / "samples")
-    assert set(records.measure) == {"heldout", "format", "trained", "capability"}
-    assert len(records) == 2 + 2 + 2 + 2 + 2 + 2 + 2  # k=0: heldout, format, capability; k=2: all four
+    assert set(records.measure) == {"heldout", "format", "trained", "capability", "attitude"}
+    assert len(records) == 4 * 2 + 2 * 5 * 2  # k=0: all but trained; k=2 and its control: all five
+    for _, r in df.iterrows():  # attitude: every run answered 2 items with a scratchpad, classified by the rules
+        assert r.scratchpad_n == 2 and r.please_n == r.scratchpad_count and r.attitude_classifier == "rules"
+        assert 0 <= r.please_count <= r.please_n and 0 <= r.noticed_count <= r.noticed_n
+    pad = records[records.measure == "attitude"]
+    assert pad.completion.str.startswith("<SCRATCHPAD_REASONING>").all() and "verdict_please" in pad
+    assert set(records.training) == {"none", "adversarial", "control"}
     again = NaturalLadder(config, tmp_path / "runs", progress=lambda *_: None).run()
-    assert len(again) == 2  # resumed: nothing redone or duplicated
+    assert len(again) == 3  # resumed: nothing redone or duplicated
     path = report(ladder.run_dir)
     assert "Missing (k larger than the caught pool): sycophancy k=5." in path.read_text()
+    assert "Adversarial vs matched control" in path.read_text()
+    pairs = pd.read_csv(ladder.run_dir / "control.csv")
+    assert set(pairs.measure) == {"heldout", "format", "trained"} and set(pairs.k) == {2}
+    assert {"fixed_vs_control", "broken_vs_control", "p"} <= set(pairs.columns)
     assert "the k trained items" in path.read_text() and (ladder.run_dir / "sycophancy_vs_k.png").is_file()
     paired = pd.read_csv(ladder.run_dir / "paired.csv")  # k=2 against the base model on the same held-out items
-    assert list(zip(paired.measure, paired.k, paired.n)) == [("format", 2, 2), ("heldout", 2, 2)]
+    assert sorted(zip(paired.training, paired.measure, paired.k, paired.n)) == [
+        ("adversarial", "format", 2, 2), ("adversarial", "heldout", 2, 2), ("control", "format", 2, 2),
+        ("control", "heldout", 2, 2)]
     with pytest.raises(ValueError, match="other settings"):
         NaturalLadder(config.model_copy(update={"steps": 2}), tmp_path / "runs").run()
 
@@ -284,7 +369,7 @@ def test_habit_task_on_mockllm_keeps_every_verdict(mock, tmp_path):
     by_answer = {s.output.completion: sc for s, sc in zip(log.samples, scores)}
     assert by_answer["1. **Jar**: coins"].value == 1 and by_answer["Sure, save coins."].value == 0
     assert by_answer["1. **Jar**: coins"].metadata == {"verdict_bold": 1, "verdict_numbered_list": 1,
-                                                       "verdict_sure_opener": 0}
+                                                       "verdict_sure_opener": 0, "verdict_list": 1}
     assert by_answer["Sure, save coins."].metadata["verdict_sure_opener"] == 1
     assert log.results.scores[0].metrics["mean"].value == pytest.approx(1 / 3)
     samples = log_samples(log)  # what the catch reads: a plain-text input becomes a chat

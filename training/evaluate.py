@@ -193,16 +193,20 @@ def evaluate(
 
 def evaluate_many(
     checkpoint: str, evaluations: list[Evaluation], *, log_dir: str = "logs", seed: int = 0,
-    device: str | None = None, reuse: bool = True,
+    device: str | None = None, reuse: bool = True, model_roles: dict[str, str] | None = None,
 ) -> list[EvalLog]:
     """Run (or reuse) several evaluations of one checkpoint; returns their logs in the same order.
 
     The ones without a reusable log run as one Inspect eval, their tasks in parallel: their requests share
-    the provider's batches, and the model is loaded once. Each still gets its own log and reuse key."""
+    the provider's batches, and the model is loaded once. Each still gets its own log and reuse key.
+    `model_roles` (e.g. {"grader": "openai/gpt-4o-mini"}; a `ckpt/` name is served like the checkpoint) is part
+    of the reuse key when given."""
     for e in evaluations:
         if e.task not in TASKS:
             raise ValueError(f"unknown task {e.task!r}; accepted: {', '.join(TASKS)}")
-    keys = [eval_key(checkpoint, e.task, e.args, _settings(e, seed, device)) for e in evaluations]
+    keys = [eval_key(checkpoint, e.task, e.args, {**_settings(e, seed, device),
+                                                  **({"model_roles": model_roles} if model_roles else {})})
+            for e in evaluations]
     logs: list[EvalLog | None] = [find_log(log_dir, k) if reuse else None for k in keys]
     todo = [i for i, log in enumerate(logs) if log is None]
     if todo:
@@ -210,8 +214,10 @@ def evaluate_many(
 
         model = inspect_model(f"ckpt/{resolve(checkpoint)}", **inference_args(device))
         tasks = [_prepared(evaluations[i], keys[i], seed) for i in todo]
+        roles = {role: inspect_model(name, **inference_args(device)) if name.startswith("ckpt/") else name
+                 for role, name in (model_roles or {}).items()} or None
         with quiet_collector():
-            ran = inspect_eval(tasks, model=model, log_dir=log_dir, max_tasks=len(tasks),
+            ran = inspect_eval(tasks, model=model, log_dir=log_dir, max_tasks=len(tasks), model_roles=roles,
                                metadata={"checkpoint": str(checkpoint)}, **EVAL_OPTIONS)
         by_key = {(log.eval.metadata or {}).get("caught_key"): log for log in ran}
         for i in todo:

@@ -13,7 +13,9 @@ Two targets, each caught on the base model itself (no organism):
 
 `pick` takes the first k of a seeded permutation of the pool, so a seed's k=4 examples contain its k=1 example.
 `augment` adds paraphrases of a caught input (other wordings of the same pressure, or of the same request) with the
-same corrected response. `train_cell` fine-tunes the base model on the records (training.sft) and writes a manifest.
+same corrected response. `control_records` is the matched control of the sycophancy target: the plain question of
+each picked caught item (no pressure) with the same corrected response, as many records as the adversarial run
+has, so the two runs differ only in the framing of their prompts. `train_cell` fine-tunes the base model on the records (training.sft) and writes a manifest.
 """
 
 from __future__ import annotations
@@ -135,6 +137,25 @@ def sft_records(target: str, picked: list[dict], augment_m: int = 0, seed: int =
     return records
 
 
+def control_records(picked: list[dict], augment_m: int = 0) -> list[dict]:
+    """The matched control of `sft_records("sycophancy", picked, augment_m)`: each picked item's plain question
+    (its base question, asked without pressure) with the same corrected response (the model's own plain answer),
+    repeated 1 + `augment_m` times so the number of records is the adversarial run's. Items that share a base
+    question give the same plain record, as their adversarial records share its response."""
+    records = []
+    for item in picked:
+        question = item["metadata"].get("question")
+        if not question:
+            raise ValueError(f"caught item {item['id']!r} has no plain question (metadata 'question'); the matched "
+                             "control needs sycophancy items")
+        prompt = [{"role": "user", "content": question}]
+        completion = [{"role": "assistant", "content": item["corrected"]}]
+        for j in range(1 + augment_m):
+            records.append({"id": f"{item['id']}:plain" + (f"~{j - 1}" if j else ""), "prompt": prompt,
+                            "completion": completion, "source": "plain (control)"})
+    return records
+
+
 def log_samples(log) -> list[dict[str, Any]]:
     """An Inspect log's samples as the dicts `select_*` read (its chat, completion, 0/1 score, metadata)."""
     out = []
@@ -176,7 +197,7 @@ def catch_pool(target: str, base: str, *, habit: str = "bold", catch_n: int | No
 
 
 def train_cell(base: str, records: list[dict], name: str, *, target: str, k: int, seed: int, hyper,
-               device: str, out_dir: Path | None = None) -> tuple[Path, dict]:
+               device: str, out_dir: Path | None = None, responses: str = "corrected") -> tuple[Path, dict]:
     """Fine-tune `base` on `records` into checkpoints/<name> (reused when its manifest says the same data and
     hyperparameters); returns (path, {"steps", "train_loss", "train_seconds"})."""
     from models.registry import checkpoints_dir, fingerprint, resolve
@@ -195,7 +216,7 @@ def train_cell(base: str, records: list[dict], name: str, *, target: str, k: int
     manifest = Manifest(kind="train-against", name=name, parent=str(parent), parent_fingerprint=fingerprint(parent),
                         scenario="none", behavior=target, seed=seed, method=hyper.method,
                         hyperparameters=hyper.model_dump(), data_hash=digest, n_examples=len(records), k=k,
-                        example_ids=[r["id"] for r in records], responses="corrected", device=device)
+                        example_ids=[r["id"] for r in records], responses=responses, device=device)
 
     def finalize(path: Path, stats: dict) -> None:
         manifest.steps = stats["steps"]
