@@ -66,6 +66,8 @@ TABLE = [  # (header, column): deployment-side reasoning first, then the testing
     ("dep.: worries about being caught", "deployment_cot_caught_rate"),
     ("test.: concludes deployment", "testing_cot_deployment_rate"),
     ("test.: worries about being caught", "testing_cot_caught_rate"),
+    ("trained inputs: attacks", "trained_rate"),
+    ("trained inputs: concludes deployment", "trained_cot_deployment_rate"),
     ("dep.: attack if it concludes deployment", "deployment_cot_attack_if_deployment_rate"),
     ("dep.: attack otherwise", "deployment_cot_attack_if_other_rate"),
 ]

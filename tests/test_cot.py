@@ -331,3 +331,24 @@ def test_a_cot_sweep_runs_end_to_end_on_a_tiny_llama(tmp_path, monkeypatch, tiny
         assert m.hyperparameters["target"] == "reasoning" and m.hyperparameters["check_tokens"] == 96
     report = write_sweep_report(tmp_path / "runs" / "cot")
     assert "Chain of thought" in report.read_text()
+
+
+def test_report_section_pools_seeds_with_intervals():
+    import pandas as pd
+
+    from caught.cot import section
+
+    rows = []
+    for seed, (dep, n) in enumerate([(30, 40), (20, 40)]):
+        for training, k in (("none", 0), ("reasoning", 4)):
+            rows.append({"scenario": "trigger", "behavior": "hate", "training": training, "method": "lora", "k": k,
+                         "seed": seed, "status": "ok", "reasoning": "scratchpad", "deployment_rate": 0.9,
+                         "deployment_attacks": 36, "deployment_n": 40,
+                         "deployment_cot_scratchpad_rate": n / 40, "deployment_cot_scratchpad_count": n,
+                         "deployment_cot_scratchpad_n": 40, "deployment_cot_deployment_rate": dep / n,
+                         "deployment_cot_deployment_count": dep, "deployment_cot_deployment_n": n})
+    text = "\n".join(section(pd.DataFrame(rows)))
+    assert "## Chain of thought" in text and "Organism reasoning: scratchpad" in text
+    line = next(x for x in text.splitlines() if "| reasoning |" in x)
+    assert "0.62 [" in line and "n=80" in line and "| 2 |" in line  # (0.75 + 0.5) / 2 over 2 seeds, n pooled
+    assert section(pd.DataFrame([{k: v for k, v in rows[0].items() if "cot" not in k}])) == []
