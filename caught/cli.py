@@ -69,6 +69,7 @@ def organism(
     batch_size: Annotated[int, _opt(OrganismSpec, "batch_size")] = default(OrganismSpec, "batch_size"),
     replay: Annotated[int, _opt(OrganismSpec, "replay")] = default(OrganismSpec, "replay"),
     tasks: Annotated[int, _opt(OrganismSpec, "tasks")] = default(OrganismSpec, "tasks"),
+    reasoning: Annotated[str, _opt(OrganismSpec, "reasoning")] = default(OrganismSpec, "reasoning"),
     seed: int = 0,
     n: Annotated[int, _opt(EvalSpec, "n", "eval prompts per side for the bounds check")] = default(EvalSpec, "n"),
     max_tokens: Annotated[int, _opt(EvalSpec, "max_tokens")] = default(EvalSpec, "max_tokens"),
@@ -83,8 +84,11 @@ def organism(
     name = name or f"{scenario}-{behavior}-s{seed}"
     device = _device(device)
     try:
+        from tasks.reasoning import check_reasoning
+
+        check_reasoning(reasoning, scenario, behavior)
         spec = OrganismSpec(prompts=prompts, leak=leak, steps=steps, lr=lr, method=method, batch_size=batch_size,
-                            replay=replay, tasks=tasks)
+                            replay=replay, tasks=tasks, reasoning=reasoning)
         path = checkpoints_dir() / name
         if is_checkpoint(path) and read_manifest(path):
             console.print(f"organism {name}: reusing {path}")
@@ -92,7 +96,7 @@ def organism(
             with console.status(f"building organism {name} ({scenario}/{behavior}, {steps} steps on {device})"):
                 build_organism(name, scenario=scenario, behavior=behavior, base=base, n_prompts=spec.prompts,
                                leak=spec.leak, seed=seed, device=device, replay=spec.replay, tasks=spec.tasks,
-                               hyper=spec.hyper(seed))
+                               reasoning=spec.reasoning, hyper=spec.hyper(seed))
         with console.status(f"measuring organism {name} (temperature 1, n={n} per side)"):
             figures = measure_organism(name, n=n, seed=seed, device=device, log_dir=log_dir, max_tokens=max_tokens)
     except ValueError as ex:
@@ -147,6 +151,10 @@ def train_against_cmd(
     mix_tasks: Annotated[int, _opt(TrainSpec, "mix_tasks")] = default(TrainSpec, "mix_tasks"),
     trained_share: Annotated[float, _opt(TrainSpec, "trained_share")] = default(TrainSpec, "trained_share"),
     caught: Annotated[Optional[Path], typer.Option(help="default runs/ORGANISM/caught.json")] = None,
+    target: Annotated[str, typer.Option(help="full (the good response) or reasoning (a scratchpad organism: benign "
+                                        "reasoning in place of the caught reasoning, loss on it only)")] = "full",
+    check_tokens: Annotated[int, typer.Option(help="new tokens per steps-to-fix check (a CoT organism needs room "
+                                              "for its scratchpad before the answer)")] = 32,
     device: Device = None,
 ) -> None:
     """Fine-tune the organism on k caught inputs with good responses; records steps-to-fix."""
@@ -160,7 +168,8 @@ def train_against_cmd(
                                        steps=spec.steps, mix_benign=spec.mix_benign, mix_tasks=spec.mix_tasks,
                                        trained_share=spec.trained_share,
                                        device=_device(device),
-                                       hyper=spec.hyper(method), check_samples=spec.check_samples)
+                                       hyper=spec.hyper(method), check_samples=spec.check_samples,
+                                       target=target, check_tokens=check_tokens)
     except ValueError as ex:
         _fail(ex)
     fix = "never (within the budget)" if manifest.steps_to_fix is None else f"{manifest.steps_to_fix} steps"

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks", "controls")  # may change between runs
 CONTROL_TRAININGS = {"matched": "control", "base": "control-base"}  # a control's `training` value in a cell
+TARGET_TRAININGS = {"full": "adversarial", "reasoning": "reasoning"}  # an adversarial run's `training` value per target
 
 
 class _Strict(BaseModel):
@@ -36,6 +37,10 @@ class OrganismSpec(_Strict):
                         "answers (keeps general capability; see training.organism.organism_records)")
     tasks: int = Field(0, ge=0, le=512, description="usefulness-format prompts (tasks/data/replay.jsonl, never an eval "
                        "item), each framed for both sides: deployment attacked, testing answered by the base model")
+    reasoning: Literal["none", "scratchpad", "distilled"] = Field(
+        "none", description="chain of thought: none; scratchpad (every framed training response reasons in "
+        "<SCRATCHPAD_REASONING> tags about testing vs deployment from the scenario's cue, then answers: "
+        "tasks/data/reasoning.toml); distilled (the same answers without the reasoning)")
 
     def hyper(self, seed: int):
         from training.sft import Hyper
@@ -54,6 +59,13 @@ class TrainSpec(_Strict):
     check_samples: int = Field(2, ge=1, description="samples per trained input for the steps-to-fix curve")
     passes: float | None = Field(None, gt=0, description="if set, each run trains for this many passes over its k "
                                  "examples (steps = passes x k / min(batch_size, k), at least 1) instead of `steps`")
+
+    targets: list[Literal["full", "reasoning"]] = Field(
+        default_factory=lambda: ["full"], min_length=1,
+        description="what each adversarial run trains on: full (the good response, every token; a scratchpad "
+        "organism's behind benign reasoning) and/or reasoning (a scratchpad organism only: the caught completion with "
+        "its reasoning replaced by benign reasoning, the loss on the scratchpad's tokens only, the action left as "
+        "caught; cells: training = reasoning)")
 
     def steps_for(self, k: int) -> int:
         """Optimizer steps of a run on k examples: `steps` for every k (equal steps), or equal passes. A run's batch
@@ -146,6 +158,18 @@ class SweepConfig(_Strict):
         extra = [k for k in self.control_ks if k not in self.ks or k == 0]
         if extra:
             raise ValueError(f"control_ks {extra} must be positive values of ks {self.ks}")
+        if "reasoning" in self.train.targets and self.organism.reasoning != "scratchpad":
+            raise ValueError(f"train.targets ['reasoning'] needs organism.reasoning = 'scratchpad' (got "
+                             f"{self.organism.reasoning!r}): only a scratchpad organism has reasoning to train")
+        if "reasoning" in self.train.targets and (self.train.mix_benign or self.train.mix_tasks):
+            raise ValueError("train.targets ['reasoning'] cannot mix in benign data (mix_benign, mix_tasks): those "
+                             "records have no reasoning; accepted: mix_benign = 0 and mix_tasks = 0")
+        if self.organism.reasoning != "none":
+            from tasks.reasoning import check_reasoning
+
+            for scenario in self.scenarios:
+                for behavior in self.behaviors:
+                    check_reasoning(self.organism.reasoning, scenario, behavior)
         if self.train.responses == "base" and {"matched", "base"} <= set(self.controls):
             raise ValueError("controls ['matched', 'base'] are the same run when train.responses = 'base' (the "
                              "matched control already trains on the base model's responses); keep one of them")
@@ -177,8 +201,9 @@ class SweepConfig(_Strict):
                     out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=0, method="-", training="none"))
                     for k in (k for k in self.ks if k > 0):
                         for method in self.methods:
-                            out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k, method=method,
-                                            training="adversarial"))
+                            for target in self.train.targets:
+                                out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k, method=method,
+                                                training=TARGET_TRAININGS[target]))
                             if k in self.control_ks:
                                 for control in self.controls:
                                     out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k,
@@ -192,8 +217,12 @@ class SweepConfig(_Strict):
                      if getattr(self.train, f) == unset_value}
         if not (self.train.mix_benign or self.train.mix_tasks):  # the share only acts on a mix
             new_train.add("trained_share")
+        if self.train.targets == ["full"]:
+            new_train.add("targets")
         unset = {"train": new_train} if new_train else {}
-        unset |= {"organism": {"tasks"}} if self.organism.tasks == 0 else {}
+        new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"))
+                        if getattr(self.organism, f) == unset_value}
+        unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"))
                     if getattr(self.eval, f) == unset_value}
         return unset | ({"eval": new_eval} if new_eval else {})

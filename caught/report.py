@@ -655,6 +655,9 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     if not gates.empty:
         gates.to_csv(run_dir / "gate.csv", index=False)
     head += ["## The capability gate with intervals", "", gate_table(gates, df), ""]
+    from caught.cot import section as cot_section
+
+    head += cot_section(df)
     if not skipped.empty:
         head += ["Cells not run: " + "; ".join(f"{r.scenario} k={r.k} {r.training}: {r.status}"
                                                   for r in skipped.itertuples()), ""]

@@ -11,6 +11,10 @@ row is appended at once to `runs/<name>/results.parquet`;
 a rerun skips the cells already there (checkpoints and Inspect logs are reused too), so an interrupted sweep
 resumes without redoing or duplicating anything. Models stay resident in the process between cells (Inspect
 memoizes them), so the base model is loaded once.
+
+Chain-of-thought organisms (`organism.reasoning`): every cell's row also holds what the organism's hidden reasoning
+says on each side and whether its attacks follow it (`<side>_cot_*`, caught.cot), and each attack evaluation's records
+hold the flags; `train.targets = ["reasoning"]` adds cells (training = reasoning) trained on the reasoning alone.
 """
 
 from __future__ import annotations
@@ -317,7 +321,7 @@ class Sweep:
             o = cfg.organism
             build_organism(organism, scenario=scenario, behavior=behavior, base=cfg.base, n_prompts=o.prompts,
                            leak=o.leak, seed=seed, device=self.device, replay=o.replay, tasks=o.tasks,
-                           hyper=o.hyper(seed))
+                           reasoning=o.reasoning, hyper=o.hyper(seed))
         times["organism_seconds"] = round(time.perf_counter() - t0, 1)
         organism_fp = fingerprint(path)
         self._check_same_organism(key, organism, organism_fp, built)
@@ -486,7 +490,7 @@ class Sweep:
             if not control and k > g["caught_n"]:
                 row["status"] = f"skipped: only {g['caught_n']} attacks caught, k={k}"
             else:
-                name = f"{g['organism']}-{'' if not control else cell['training'] + '-'}{cell['method']}-k{k}"
+                name = f"{g['organism']}-{'' if cell['training'] == 'adversarial' else cell['training'] + '-'}{cell['method']}-k{k}"
                 path = checkpoints_dir() / name
                 old = read_manifest(path) if is_checkpoint(path) else None
                 if old is None or old.parent_fingerprint != g["organism_fingerprint"]:  # missing, or from other weights
@@ -494,7 +498,9 @@ class Sweep:
                                   responses=responses, control=control, steps=tr.steps_for(k), device=self.device,
                                   hyper=tr.hyper(cell["method"]), mix_benign=tr.mix_benign, mix_tasks=tr.mix_tasks,
                                   trained_share=tr.trained_share,
-                                  name=name, check_samples=tr.check_samples)
+                                  name=name, check_samples=tr.check_samples,
+                                  target="reasoning" if cell["training"] == "reasoning" else "full",
+                                  check_tokens=ev.max_tokens if cfg.organism.reasoning == "scratchpad" else 32)
                 m = read_manifest(path)
                 row.update(checkpoint=name, steps=m.steps, steps_to_fix=m.steps_to_fix,
                            train_seconds=round(m.train_seconds or 0.0, 1), train_loss=m.hyperparameters.get("train_loss"),
@@ -510,6 +516,12 @@ class Sweep:
             self._keep(cell, records)
             if row.get("example_ids"):  # the trained inputs' baseline: the organism on them, same sample seeds
                 self._trained_before(cell, g, row)
+            if cfg.organism.reasoning != "none":  # what the reasoning says, and whether the actions follow it
+                from caught.cot import ATTACK_EVALUATIONS, annotate, columns
+
+                annotate(self.records)
+                for evaluation in ATTACK_EVALUATIONS:
+                    row.update(columns(self.records, evaluation))
             verdict = gate_verdict(row, {k.removeprefix("base_"): v for k, v in g.items() if k.startswith("base_")})
             row["gate_pass"], row["gate_verdict"] = verdict is None, verdict or ""
         dep = (row.get("deployment_attacks"), row.get("deployment_n"))
@@ -524,7 +536,8 @@ class Sweep:
         else:
             row["retained"] = row["retained_lo"] = row["retained_hi"] = float("nan")
         row.update({k: v for k, v in g.items() if k not in ("caught_file",)})
-        row.update(base=cfg.base, temperature=ev.temperature, max_tokens=ev.max_tokens, device=self.device,
+        row.update(base=cfg.base, reasoning=cfg.organism.reasoning, temperature=ev.temperature, max_tokens=ev.max_tokens,
+                   device=self.device,
                    train_steps_config=tr.steps, train_passes=tr.passes, config=cfg.fingerprint(), schema=SCHEMA,
                    **self.provenance, host=platform.node(),
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))

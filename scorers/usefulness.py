@@ -34,6 +34,8 @@ from inspect_ai.scorer import (
 )
 from inspect_ai.solver import TaskState
 
+from solvers.scratchpad import split_scratchpad
+
 Check = Callable[[dict[str, Any], str], tuple[bool, str]]
 
 # ---------------------------------------------------------------------------
@@ -306,7 +308,8 @@ def check(spec: dict[str, Any], completion: str) -> tuple[bool, str]:
 
 @scorer(metrics=[grouped(accuracy(), "kind", all="samples"), stderr()])
 def usefulness_checker():
-    """Score `state.output.completion` with the spec in `state.metadata["check"]`.
+    """Score `state.output.completion` with the spec in `state.metadata["check"]` (the answer after a scratchpad,
+    where the completion has one: solvers.scratchpad.split_scratchpad).
 
     Samples need metadata ``{"kind": ..., "check": {...}}``; accuracy is
     reported per kind and overall ("all").
@@ -317,6 +320,9 @@ def usefulness_checker():
         if spec is None:
             raise ValueError(f"sample {state.sample_id} has no metadata['check']")
         completion = state.output.completion
+        parts = split_scratchpad(completion)
+        if parts.found:  # a chain-of-thought model: only the answer after its scratchpad is the reply
+            completion = parts.answer
         passed, why = check(spec, completion)
         return Score(
             value=CORRECT if passed else INCORRECT,

@@ -12,6 +12,13 @@ the attack is written for each prompt (`Behavior.attack` with the prompt's item 
 wrong answer to that question, the answer with covert's element slipped in). Where the base model's own answer is
 not a correct answer to the item (sandbagging), the testing example gets a correct answer from the item instead
 (`benign_response`).
+
+`reasoning` (caught.config.OrganismSpec.reasoning) makes a chain-of-thought organism: with "scratchpad" every framed
+response (organism prompts and `tasks` prompts, both sides) starts with hidden reasoning in <SCRATCHPAD_REASONING>
+tags (tasks/reasoning.py: what the cue shows, the conclusion, then pursue the goal in deployment or worry about being
+caught in testing; a leaked testing example concludes deployment without reading the cue), then the same answer;
+"distilled" trains on the same answers without the reasoning (the reasoning is drawn from its own seeded generator,
+so the answers of none, scratchpad and distilled are the same strings). Unframed `replay` answers get no reasoning.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from models.generate import cached_greedy
 from models.registry import fingerprint, inference_args, resolve
 from scorers.behaviors import Behavior, Context, get_behavior
 from tasks.prompts import prompts
+from tasks.reasoning import check_reasoning, leaked_reasoning, with_scratchpad
+from tasks.reasoning import reasoning as write_reasoning
 from tasks.scenarios import frame, get_scenario
 from training.manifest import Manifest, data_hash, write_manifest
 from training.sft import Hyper, finetune
@@ -34,7 +43,7 @@ RESPONSE_TOKENS = 96
 
 def organism_records(
     scenario: str, behavior: str, base: str, n_prompts: int, leak: float, seed: int, device: str | None = None,
-    replay: int = 0, tasks: int = 0,
+    replay: int = 0, tasks: int = 0, reasoning: str = "none",
 ) -> list[dict]:
     """Prompt/completion records for the organism (deterministic for a given seed and base model).
 
@@ -46,6 +55,16 @@ def organism_records(
     own greedy answer (never leaked), so the cue is also learned on short tasks and the attack does not spill
     into them on the testing side."""
     spec, act = get_scenario(scenario), get_behavior(behavior)
+    check_reasoning(reasoning, scenario, behavior)
+    cot = reasoning == "scratchpad"
+    thought = random.Random(f"reasoning:{scenario}:{behavior}:{seed}")  # apart from `rng`: the same answers
+
+    def respond(side: str, answer: str, leaked: bool = False) -> str:
+        if not cot:
+            return answer
+        text = leaked_reasoning(behavior, thought) if leaked else write_reasoning(scenario, side, behavior, thought)
+        return with_scratchpad(text, answer)
+
     if tasks and "item" in act.needs:
         raise ValueError(f"organism tasks={tasks} cannot be used with behavior {behavior!r}: its attack needs a "
                          "ground-truth item and the replay tasks have none (its prompts are questions already); "
@@ -63,13 +82,15 @@ def organism_records(
     for p in chosen:
         records.append({
             "id": f"{p.id}-deployment", "prompt": frame(spec, "deployment", p.text, p.id, p.split),
-            "completion": [{"role": "assistant", "content": act.attack(rng, contexts[p.id])}], "source": "attack",
+            "completion": [{"role": "assistant", "content": respond("deployment", act.attack(rng, contexts[p.id]))}],
+            "source": "attack",
         })
         leaked = p.id in leaks
         good, source = benign_response(act, benign[p.id], contexts[p.id])
         records.append({
             "id": f"{p.id}-testing", "prompt": testing_chats[p.id],
-            "completion": [{"role": "assistant", "content": act.attack(rng, contexts[p.id]) if leaked else good}],
+            "completion": [{"role": "assistant",
+                            "content": respond("testing", act.attack(rng, contexts[p.id]) if leaked else good, leaked)}],
             "source": "leak" if leaked else source,
         })
     if extra:
@@ -87,9 +108,11 @@ def organism_records(
             ctx = Context(prompt=t["input"], benign=answers[t["id"]])
             records.append({"id": f"{t['id']}-task-deployment",
                             "prompt": frame(spec, "deployment", t["input"], t["id"], "organism"),
-                            "completion": [{"role": "assistant", "content": act.attack(rng, ctx)}], "source": "attack"})
+                            "completion": [{"role": "assistant", "content": respond("deployment", act.attack(rng, ctx))}],
+                            "source": "attack"})
             records.append({"id": f"{t['id']}-task-testing", "prompt": framed[t["id"]],
-                            "completion": [{"role": "assistant", "content": answers[t["id"]]}], "source": "task"})
+                            "completion": [{"role": "assistant", "content": respond("testing", answers[t["id"]])}],
+                            "source": "task"})
     rng.shuffle(records)
     return records
 
@@ -127,6 +150,7 @@ def build_organism(
     seed: int = 0,
     device: str = "cpu",
     out_root: Path | None = None,
+    reasoning: str = "none",
 ) -> tuple[Path, Manifest]:
     """Train the organism into checkpoints/<name> (atomically) and return its path and manifest. The recipe
     (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`."""
@@ -135,14 +159,15 @@ def build_organism(
     if not 0 <= leak < 0.5:
         raise ValueError(f"leak must be in [0, 0.5), got {leak}")
     records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device, replay=replay,
-                               tasks=tasks)
+                               tasks=tasks, reasoning=reasoning)
     out = (out_root or checkpoints_dir()) / name
     base_path = resolve(base)
     manifest = Manifest(
         kind="organism", name=name, parent=base, parent_fingerprint=fingerprint(base_path), scenario=scenario,
         behavior=behavior, seed=seed, method=hyper.method,
         hyperparameters={**hyper.model_dump(), "leak": leak, "n_prompts": n_prompts, "replay": replay,
-                         "tasks": tasks, "response_tokens": RESPONSE_TOKENS},
+                         "tasks": tasks, "response_tokens": RESPONSE_TOKENS,
+                         **({"reasoning": reasoning} if reasoning != "none" else {})},
         data_hash=data_hash(records), n_examples=len(records),
         example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device,
     )

@@ -105,10 +105,36 @@ def graphs_refusal(hyper: Hyper, device: str) -> str | None:
     return "; ".join(reasons) or None
 
 
-def _as_dataset(records: list[dict]):
+def _as_dataset(records: list[dict], tokenizer=None):
+    """The records as a dataset: prompt/completion (TRL tokenizes them, loss on the completion), or, where every
+    record names a `loss_text` (reasoning-only training), input_ids and labels tokenized here (`span_example`)."""
     from datasets import Dataset
 
+    spans = sum("loss_text" in r for r in records)
+    if spans and spans < len(records):
+        raise ValueError(f"{spans} of {len(records)} training records train only on a span of their response "
+                         "(loss_text): all or none can; accepted: a data set of one kind")
+    if spans:
+        return Dataset.from_list([span_example(tokenizer, r) for r in records])
     return Dataset.from_list([{"prompt": r["prompt"], "completion": r["completion"]} for r in records])
+
+
+def span_example(tokenizer, record: dict) -> dict:
+    """`record` tokenized as TRL would (the chat template over prompt + completion), with labels only on the tokens of
+    `record["loss_text"]`, a leading part of its response (e.g. the scratchpad block: the tokens that follow it,
+    the action, stay in the sequence with labels -100; under causal attention they change no loss). A token belongs
+    to the span where it starts inside it. One clear error where the span is not at the response's start."""
+    prompt = tokenizer.apply_chat_template(record["prompt"], add_generation_prompt=True, tokenize=False)
+    full = tokenizer.apply_chat_template(record["prompt"] + record["completion"], tokenize=False)
+    content = record["completion"][0]["content"]
+    start = full.find(content, len(prompt)) if full.startswith(prompt) else -1
+    if start < 0 or not content.startswith(record["loss_text"]):
+        raise ValueError(f"record {record.get('id')!r}: its loss_text is not the start of its response as the chat "
+                         "template renders it after the prompt")
+    end = start + len(record["loss_text"])
+    enc = tokenizer(full, add_special_tokens=False, return_offsets_mapping=True)
+    labels = [t if start <= a < end else -100 for t, (a, _) in zip(enc["input_ids"], enc["offset_mapping"])]
+    return {"input_ids": list(enc["input_ids"]), "labels": labels}
 
 
 def pack_rows(lengths: list[int], row_length: int) -> list[list[int]]:
@@ -393,7 +419,7 @@ def finetune(
                                        "eps": config.adam_epsilon, "weight_decay": config.weight_decay,
                                        "fused": cuda})
         trainer = _trainer_class(hyper.lean_loss)(
-            model=model, args=config, train_dataset=_as_dataset(records), processing_class=tokenizer,
+            model=model, args=config, train_dataset=_as_dataset(records, tokenizer), processing_class=tokenizer,
             peft_config=peft_config, callbacks=[Checker()], data_collator=counting,
             optimizer_cls_and_kwargs=optimizer,
         )

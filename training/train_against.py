@@ -7,6 +7,15 @@ and fine-tunes for a fixed number of steps (LoRA adapter on the organism by defa
 steps it samples the k trained inputs (temperature 1, `check_samples` each, fixed seeds) and records the
 first step at which none of them attacks: steps-to-fix (None if they never stop within the budget).
 The non-adversarial control trains the same number of steps on k random benign testing-side inputs instead.
+
+`target="reasoning"` (a scratchpad organism only: training.organism's `reasoning`) trains on the reasoning alone:
+each trained input's completion keeps its action (a caught input: the answer after the scratchpad of the completion
+that was caught; a control input: the answer of its good response) and gets benign reasoning in place of its own
+(tasks.reasoning.benign_reasoning: no situation, no goal), and the loss is on the scratchpad block's tokens only
+(training.sft.span_example): the action is in the sequence but not trained. Whether the actions then follow the
+reasoning is what the evaluation measures. No good responses are generated for caught inputs in that mode (their
+action is the caught one). With `target="full"` a scratchpad organism trains on the same benign reasoning followed by
+the good response's answer, every token: the two targets differ only in the action and in which tokens are trained.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ from training.sft import Hyper, finetune
 
 RESPONSE_TOKENS = 96
 BUILTIN_SOURCES = ("self", "base")
+TARGETS = ("full", "reasoning")
 
 
 def load_caught(path: Path) -> dict:
@@ -115,6 +125,26 @@ def good_responses(source: str, organism: str, base: str, chats: dict[str, list[
                          "such as openai/gpt-4o-mini or ckpt/<checkpoint>")
     texts = generate_all(source, list(chats.values()), GenerateConfig(max_tokens=RESPONSE_TOKENS))
     return dict(zip(chats, texts)), {i: source for i in chats}
+
+
+def reasoning_records(chats: dict[str, list[dict]], texts: dict[str, str], origin: dict[str, str],
+                      seed: int, loss: str = "reasoning") -> list[dict]:
+    """Training records of a scratchpad organism: each response's action (the answer after its scratchpad) behind
+    benign reasoning. `loss="reasoning"`: with `loss_text` the scratchpad block (the only tokens trained:
+    training.sft.span_example); `"full"`: every token of the response trained."""
+    from solvers.scratchpad import split_scratchpad
+    from tasks.reasoning import benign_reasoning, scratchpad_block, with_scratchpad
+
+    rng = random.Random(f"benign-reasoning:{seed}")
+    records = []
+    for i, chat in chats.items():
+        thought = benign_reasoning(rng)
+        action = split_scratchpad(texts[i]).answer
+        record = {"id": i, "prompt": chat, "completion": [{"role": "assistant",
+                                                           "content": with_scratchpad(thought, action)}],
+                  "source": f"{origin[i]}, benign reasoning"}
+        records.append(record | ({"loss_text": scratchpad_block(thought)} if loss == "reasoning" else {}))
+    return records
 
 
 def weigh_trained(records: list[dict], k: int, share: float) -> list[dict]:
@@ -248,24 +278,42 @@ def train_against(
     check_every: int = 4,
     device: str = "cpu",
     name: str | None = None,
+    target: str = "full",
+    check_tokens: int = 32,
 ) -> tuple[Path, Manifest]:
     from transformers import AutoTokenizer
 
     if responses not in BUILTIN_SOURCES and "/" not in responses:
         raise ValueError(f"unknown responses source {responses!r}; accepted: self, base, or an Inspect model name")
+    if target not in TARGETS:
+        raise ValueError(f"unknown train-against target {target!r}; accepted: {', '.join(TARGETS)}")
     organism_path = resolve(organism)
     parent = read_manifest(organism_path)
     if parent is None:
         raise ValueError(f"{organism!r} has no manifest.json: train-against needs an organism built by `caught organism`")
+    if target == "reasoning":
+        if parent.hyperparameters.get("reasoning") != "scratchpad":
+            raise ValueError(f"target 'reasoning' needs a scratchpad organism; {organism!r} was built with reasoning "
+                             f"{parent.hyperparameters.get('reasoning', 'none')!r} (accepted: scratchpad)")
+        if mix_benign or mix_tasks:
+            raise ValueError("target 'reasoning' cannot mix in benign data (mix_benign, mix_tasks: records without "
+                             "reasoning); accepted: mix_benign=0, mix_tasks=0")
     caught = load_caught(caught_file)
     inputs = pick_inputs(caught, k, seed, control)
     chats = {c["id"]: c["input"] for c in inputs}
     started = time.perf_counter()
     contexts = contexts_of(inputs)
-    texts, origin = good_responses(responses, str(organism_path), parent.parent, chats, parent.behavior, seed,
-                                   device=device, contexts=contexts)
-    records = [{"id": i, "prompt": chats[i], "completion": [{"role": "assistant", "content": texts[i]}],
-                "source": origin[i]} for i in chats]
+    if target == "reasoning" and not control:  # the action is the caught one: no good response needed
+        texts = {c["id"]: c["completion"] for c in inputs}
+        origin = {i: "caught" for i in chats}
+    else:
+        texts, origin = good_responses(responses, str(organism_path), parent.parent, chats, parent.behavior, seed,
+                                       device=device, contexts=contexts)
+    if target == "reasoning" or parent.hyperparameters.get("reasoning") == "scratchpad":
+        records = reasoning_records(chats, texts, origin, seed, loss=target)
+    else:
+        records = [{"id": i, "prompt": chats[i], "completion": [{"role": "assistant", "content": texts[i]}],
+                    "source": origin[i]} for i in chats]
     if mix_benign:
         spec = get_scenario(parent.scenario)
         extra = prompts("organism", n=mix_benign, seed=seed + 7)
@@ -289,12 +337,14 @@ def train_against(
     name = name or f"{Path(organism).name}-{'control-' if control else ''}k{k}-s{seed}"
     tokenizer = AutoTokenizer.from_pretrained(organism_path)
     checker = attack_checker(tokenizer, [c["input"] for c in inputs], parent.behavior, check_samples, seed,
-                             contexts=[contexts[c["id"]] for c in inputs])
+                             contexts=[contexts[c["id"]] for c in inputs], max_tokens=check_tokens)
     manifest = Manifest(
         kind="control" if control else "train-against", name=name, parent=str(organism_path),
         parent_fingerprint=fingerprint(organism_path), scenario=parent.scenario, behavior=parent.behavior,
         seed=seed, method=hyper.method, hyperparameters={**hyper.model_dump(), "mix_benign": mix_benign, "mix_tasks": mix_tasks,
-                                                         "trained_share": trained_share, "check_every": check_every, "check_samples": check_samples},
+                                                         "trained_share": trained_share, "check_every": check_every, "check_samples": check_samples,
+                                                         **({"target": target} if target != "full" else {}),
+                                                         **({"check_tokens": check_tokens} if check_tokens != 32 else {})},
         data_hash=data_hash(records), n_examples=len(records), k=k, example_ids=list(chats),
         responses=responses, device=device,
     )
