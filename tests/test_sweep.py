@@ -25,10 +25,12 @@ def _config(**over) -> dict:
 def test_shipped_configs_validate():
     """Every config under experiments/ parses (the sycophancy ladder's as its own config); the headline one is what
     the measurement rules ask for."""
-    from caught.config import load_natural_config
+    from caught.config import load_elicit_config, load_natural_config
 
     for path in sorted(Path("experiments").glob("*.toml")):
-        (load_natural_config if path.stem.startswith("sycophancy-") else load_config)(path)
+        loader = {"sycophancy": load_natural_config, "elicit": load_elicit_config}.get(path.stem.split("-")[0],
+                                                                                       load_config)
+        loader(path)
     mini = load_config("experiments/mini.toml")
     headline = load_config("experiments/headline.toml")
     assert len(mini.scenarios) == 2 and mini.ks == [0, 4, 16] and len(mini.seeds) == 1
