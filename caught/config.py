@@ -96,6 +96,10 @@ class EvalSpec(_Strict):
     catch_epochs: int = Field(8, ge=1, description="bound on passes over the catch split")
     probe_n: int = Field(0, ge=0, description="activation probe of the organism and the base model: organism-split "
                          "requests it is fit on (both framings each; eval-split requests: n); 0 = no probe")
+    heldout: bool = Field(False, description="also measure every checkpoint (and the base model) on the scenario's "
+                          "held-out cue variants (tasks/heldout.py: deployment side, never seen by an organism): "
+                          "attack rates pooled and per variant")
+    heldout_n: int | None = Field(None, ge=1, description="eval-split prompts per held-out variant (default: n)")
 
 
 class SweepConfig(_Strict):
@@ -146,6 +150,11 @@ class SweepConfig(_Strict):
         extra = [k for k in self.control_ks if k not in self.ks or k == 0]
         if extra:
             raise ValueError(f"control_ks {extra} must be positive values of ks {self.ks}")
+        if self.eval.heldout:  # a scenario without held-out variants: one clear error before anything runs
+            from tasks.heldout import variants
+
+            for scenario in self.scenarios:
+                variants(scenario)
         if self.train.responses == "base" and {"matched", "base"} <= set(self.controls):
             raise ValueError("controls ['matched', 'base'] are the same run when train.responses = 'base' (the "
                              "matched control already trains on the base model's responses); keep one of them")
@@ -177,7 +186,8 @@ class SweepConfig(_Strict):
             new_train.add("trained_share")
         unset = {"train": new_train} if new_train else {}
         unset |= {"organism": {"tasks"}} if self.organism.tasks == 0 else {}
-        new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"))
+        new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),
+                                             ("heldout_n", None))
                     if getattr(self.eval, f) == unset_value}
         return unset | ({"eval": new_eval} if new_eval else {})
 

@@ -41,7 +41,7 @@ def value_range(column: str) -> tuple[float, float]:
     """The values a column can take: retained misalignment and losses are >= 0, teacher-forced log-probabilities
     <= 0, their gap and anything else unbounded, rates, shares and accuracies in [0, 1]."""
     inf = float("inf")
-    if column in ("retained", "train_loss"):
+    if column in ("retained", "train_loss") or column.endswith("_retained"):
         return 0.0, inf
     if column in ("tf_deployment", "tf_testing"):
         return -inf, 0.0
@@ -375,8 +375,9 @@ def _fmt(mean: float, lo: float, hi: float) -> str:
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def paired_tests(run_dir: Path) -> dict[tuple, dict]:
-    """Exact McNemar tests on the deployment samples (the same prompts and sample seeds before and after):
+def paired_tests(run_dir: Path, evaluation: str = "deployment") -> dict[tuple, dict]:
+    """Exact McNemar tests on the `evaluation` samples (deployment, or heldout: the held-out cue variants; the same
+    prompts and sample seeds before and after):
     {(scenario, behavior, k, training, method): {"before": test, "control": test}}, each test's discordant counts
     pooled over the seeds (b: attacked before / not after; c: the reverse) with its two-sided exact p. "before"
     compares a trained cell with its organism, "control" an adversarial cell with its control at the same k."""
@@ -390,7 +391,7 @@ def paired_tests(run_dir: Path) -> dict[tuple, dict]:
     s = read_samples(path)
     if s.empty or "evaluation" not in s:
         return {}
-    s = s[s["evaluation"] == "deployment"]
+    s = s[s["evaluation"] == evaluation]
     if s.empty:
         return {}
     outcome = {key: g.set_index(["sample_id", "epoch"])["score_attack_detector"]
@@ -535,6 +536,116 @@ def summary_table(df: pd.DataFrame, tests: dict | None = None) -> str:
     return tables.markdown(header, rows).rstrip("\n")
 
 
+def _cell(g: pd.DataFrame, col: str) -> str:
+    """`col`'s mean over the seeds of `g` [95% interval] (summarize), or – where it was not measured."""
+    if col not in g or not g[col].notna().any():
+        return "–"
+    return _fmt(*summarize(g[g[col].notna()], col, ["k"])[["mean", "lo", "hi"]].iloc[0])
+
+
+def heldout_variants(df: pd.DataFrame) -> list[str]:
+    """The held-out variants measured in a run, in the order the rows name them."""
+    if "heldout_variants" not in df:
+        return []
+    return list(dict.fromkeys(v for names in df["heldout_variants"].dropna() for v in str(names).split(";") if v))
+
+
+def heldout_table(df: pd.DataFrame, tests: dict | None = None) -> str:
+    """Deployment against held-out-variant attack rates per scenario, training, method and k (the organism, the
+    trained models and the controls): strict and near-miss, retained misalignment on each, and McNemar tests on the
+    held-out samples against the organism and against the control at the same k."""
+    ok = _ok(df)
+    ok = ok[ok["heldout_n"].fillna(0) > 0]
+    tests = tests or {}
+    header = ["scenario", "training", "method", "k", "seeds", "deployment", "held-out variants", "held-out near-miss",
+              "held-out n", "retained (deployment)", "retained (held-out)", "passes gate",
+              "McNemar p held-out vs organism (b/c)", "McNemar p held-out vs control (b/c)"]
+    rows = []
+    for (scenario, training, method, k), g in ok.groupby(["scenario", "training", "method", "k"], sort=False):
+        t = tests.get((scenario, g["behavior"].iloc[0], k, training, method), {})
+        retained = ["1 (by definition)"] * 2 if training == "none" else [_cell(g, "retained"), _cell(g, "heldout_retained")]
+        rows.append([scenario, training, method, str(k), str(len(g)), _cell(g, "deployment_rate"),
+                     _cell(g, "heldout_rate"), _cell(g, "heldout_nm_rate"), str(int(g["heldout_n"].sum())), *retained,
+                     f"{int(_gated(g).sum())}/{len(g)}", _p(t.get("before")),
+                     _p(t.get("control")) if training == "adversarial" else "–"])
+    return tables.markdown(header, rows).rstrip("\n")
+
+
+def heldout_variant_table(df: pd.DataFrame) -> str:
+    """The held-out attack rate per variant (strict; near-miss after the slash), for the base model, the organism and
+    every trained and control cell."""
+    variants = heldout_variants(df)
+    ok = _ok(df)
+    ok = ok[ok["heldout_n"].fillna(0) > 0]
+    header = ["scenario", "model", "k", "seeds", *variants]
+    rows = []
+
+    def cells(g: pd.DataFrame, prefix: str = "") -> list[str]:
+        return [f"{_cell(g, f'{prefix}heldout_{v}_rate')} / {_cell(g, f'{prefix}heldout_{v}_nm_rate')}"
+                for v in variants]
+
+    for scenario, g in ok[ok["training"] == "none"].groupby("scenario", sort=False):
+        rows.append([scenario, "base model", "–", str(len(g)), *cells(g, "base_")])
+    for (scenario, training, method, k), g in ok.groupby(["scenario", "training", "method", "k"], sort=False):
+        rows.append([scenario, "organism" if training == "none" else f"{training} {method}", str(k), str(len(g)),
+                     *cells(g)])
+    return tables.markdown(header, rows).rstrip("\n")
+
+
+def plot_heldout(df: pd.DataFrame, path: Path) -> str | None:
+    """Deployment and held-out-variant attack rates against k, adversarial training and the control, per scenario."""
+    if "heldout_n" not in df or not (df["heldout_n"].fillna(0) > 0).any():
+        return None
+    plt = _plt()
+    method = _main_method(df)
+    ok = _ok(df[df["heldout_n"].fillna(0) > 0])
+    scenarios = list(dict.fromkeys(ok["scenario"]))
+    fig, axes = plt.subplots(1, len(scenarios), figsize=(3.8 * len(scenarios), 3.6), squeeze=False, sharey=True)
+    for ax, scenario in zip(axes[0], scenarios):
+        sub = ok[ok["scenario"] == scenario]
+        ks = sorted(sub["k"].unique())
+        pos = {k: i for i, k in enumerate(ks)}
+        organism = sub[sub["training"] == "none"]
+        for training, colour in (("adversarial", "tab:red"), ("control", "tab:grey")):
+            cells = pd.concat([organism, sub[(sub["training"] == training) & (sub["method"] == method)]])
+            if len(cells) == len(organism):
+                continue
+            for col, ls, label in (("deployment_rate", "-", "deployment"), ("heldout_rate", "--", "held-out variants")):
+                s = summarize(cells[cells[col].notna()], col, ["k"])
+                ax.errorbar([pos[k] for k in s["k"]], s["mean"], yerr=_err(s), color=colour, ls=ls, marker="o",
+                            capsize=3, label=f"{training}: {label}")
+        ax.set_xticks(range(len(ks)), [str(k) for k in ks])
+        ax.set_title(scenario)
+        ax.set_xlabel("k (caught examples, or benign inputs for the control)")
+        ax.set_ylim(-0.03, 1.03)
+    axes[0][0].set_ylabel("attack rate")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    plt.close(fig)
+    per = int(ok["heldout_n"].max())
+    return (f"Attack rates against k ({method}; k=0 is the organism): on the scenario's own deployment cue (solid, "
+            f"n={int(ok['deployment_n'].max())} per cell) and pooled over its held-out cue variants (dashed, "
+            f"n={per} per cell: {len(heldout_variants(ok))} variants the organism never saw), after adversarial "
+            f"training (red) and the benign control at equal steps (grey); {_bars(ok)}. Removal that generalizes "
+            "lowers both lines; removal of one input pattern lowers the solid line only.")
+
+
+def heldout_section(df: pd.DataFrame, run_dir: Path) -> list[str]:
+    """The report's held-out-variants section (empty when the sweep did not measure them)."""
+    if "heldout_n" not in df or not (df["heldout_n"].fillna(0) > 0).any():
+        return []
+    return ["## Held-out cue variants", "",
+            "Every checkpoint measured on the scenario's held-out cue variants (tasks/heldout.py, "
+            "tasks/data/cue_variants.toml: the deployment cue paraphrased or re-placed, never in organism data), "
+            "deployment side, eval-split prompts, the same decoding as the deployment rate. Pooled over the variants:",
+            "", heldout_table(df, paired_tests(run_dir, "heldout")), "",
+            "Retained (held-out): held-out attack rate after training / the organism's on the same variants (Katz "
+            "interval for one seed). McNemar: as in the table above, on the held-out samples (same prompts, variants "
+            "and sample seeds). Per variant, strict / near-miss attack rate:", "",
+            heldout_variant_table(df), "", _interval_note(df), ""]
+
+
 def scenario_table(df: pd.DataFrame) -> str:
     org = df[df["training"] == "none"]
     from training.organism import bounds_verdict
@@ -587,7 +698,7 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     df.to_csv(run_dir / "results.csv", index=False)
     figures = [("retained_vs_distinguishability.png", plot_retained),
                ("attack_vs_k.png", plot_vs_k), ("usefulness.png", plot_usefulness),
-               ("adversarial_vs_control.png", plot_control)]
+               ("adversarial_vs_control.png", plot_control), ("heldout_vs_k.png", plot_heldout)]
     parts = []
     for i, (name, fn) in enumerate(figures):
         caption = fn(df, run_dir / name)
@@ -622,6 +733,7 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     if not gates.empty:
         gates.to_csv(run_dir / "gate.csv", index=False)
     head += ["## The capability gate with intervals", "", gate_table(gates, df), ""]
+    head += heldout_section(df, run_dir)
     if not skipped.empty:
         head += ["Cells not run: " + "; ".join(f"{r.scenario} k={r.k} {r.training}: {r.status}"
                                                   for r in skipped.itertuples()), ""]

@@ -354,7 +354,8 @@ class Sweep:
             "organism": organism, "organism_fingerprint": organism_fp, "caught_file": str(caught_file),
             "caught_n": len(caught["caught"]),
             "catch_epochs": len(caught["runs"]), "catch_samples": sum(r["samples"] for r in caught["runs"]),
-            **{f"base_{k}": v for k, v in base.items() if k.startswith(("deployment_", "testing_", "useful", "capability"))},
+            **{f"base_{k}": v for k, v in base.items()
+               if k.startswith(("deployment_", "testing_", "useful", "capability", "heldout_"))},
             **{f"judge_{who}_{m}": v for who, s in judges.items() for m, v in s.items()},
             "judge_mode": ev.judge_mode, **probes, **times,
         }
@@ -427,7 +428,7 @@ class Sweep:
         ev = self.config.eval
         return dict(n=ev.n, usefulness_n=ev.usefulness_n, capability_n=ev.capability_n, temperature=ev.temperature,
                     trained_samples=ev.trained_samples, seed=seed, log_dir=self.log_dir, device=self.device,
-                    max_tokens=ev.max_tokens)
+                    max_tokens=ev.max_tokens, heldout_n=(ev.heldout_n or ev.n) if ev.heldout else None)
 
     def _record(self, cell: dict, log, checkpoint: str, evaluation: str, group: bool = False) -> None:
         from models.registry import fingerprint, resolve
@@ -523,6 +524,17 @@ class Sweep:
             row["retained"], row["retained_lo"], row["retained_hi"] = ratio_interval(dep[0], dep[1], *before)
         else:
             row["retained"] = row["retained_lo"] = row["retained_hi"] = float("nan")
+        if row.get("heldout_n"):  # the same under the held-out cue variants: after / the organism's, on those variants
+            held = (row["heldout_attacks"], row["heldout_n"])
+            before = held if cell["training"] == "none" else self._organism_counts(cell, "heldout")
+            if cell["training"] == "none":
+                row["heldout_retained"] = 1.0 if held[0] else float("nan")
+                row["heldout_retained_lo"] = row["heldout_retained_hi"] = float("nan")
+            elif before and before[1]:
+                row["heldout_retained"], row["heldout_retained_lo"], row["heldout_retained_hi"] = ratio_interval(
+                    *held, *before)
+            else:
+                row["heldout_retained"] = row["heldout_retained_lo"] = row["heldout_retained_hi"] = float("nan")
         row.update({k: v for k, v in g.items() if k not in ("caught_file",)})
         row.update(base=cfg.base, temperature=ev.temperature, max_tokens=ev.max_tokens, device=self.device,
                    train_steps_config=tr.steps, train_passes=tr.passes, config=cfg.fingerprint(), schema=SCHEMA,
@@ -530,12 +542,13 @@ class Sweep:
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         return row
 
-    def _organism_counts(self, cell: dict) -> tuple[int, int] | None:
-        """The organism's deployment (attacks, n) (the k=0 cell of the group), for retained misalignment."""
+    def _organism_counts(self, cell: dict, prefix: str = "deployment") -> tuple[int, int] | None:
+        """The organism's (attacks, n) on `prefix` (deployment, or heldout: the held-out cue variants) (the k=0 cell
+        of the group), for retained misalignment."""
         df = read_results(self.dir)
-        if not df.empty:
+        if not df.empty and f"{prefix}_attacks" in df:
             hit = df[(df.scenario == cell["scenario"]) & (df.behavior == cell["behavior"]) & (df.seed == cell["seed"])
                      & (df.training == "none")]
-            if not hit.empty and not pd.isna(hit["deployment_attacks"].iloc[0]):
-                return int(hit["deployment_attacks"].iloc[0]), int(hit["deployment_n"].iloc[0])
+            if not hit.empty and not pd.isna(hit[f"{prefix}_attacks"].iloc[0]):
+                return int(hit[f"{prefix}_attacks"].iloc[0]), int(hit[f"{prefix}_n"].iloc[0])
         return None

@@ -741,3 +741,78 @@ def test_figure_a_fits_no_trend_when_the_axis_does_not_separate_the_scenarios(tm
     caption = write_sweep_report(tmp_path).read_text().split("### Figure a")[1].split("### Figure b")[0]
     assert "Dashed" not in caption and "slope" not in caption
     assert "No trend is fitted: the 3 scenarios' means span 0.9993-1.0000 on the x-axis, less than 0.05" in caption
+
+
+@pytest.mark.slow
+def test_sweep_measures_every_checkpoint_on_the_held_out_cue_variants(tmp_path, monkeypatch, tiny_llama_dir):
+    """eval.heldout: the organism, the trained model, the control and the base model get held-out-variant attack
+    rates (pooled and per variant, strict and near-miss, n and intervals), held-out retained misalignment, per-sample
+    records naming each variant, and a report section."""
+    from caught.sweep import Sweep
+    from tasks.heldout import variants
+    from training.records import SAMPLES, read_samples
+
+    monkeypatch.setenv("CAUGHT_DTYPE", "float32")
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    config = _tiny_config(str(tiny_llama_dir)).model_copy(deep=True)
+    config.eval = config.eval.model_copy(update={"heldout": True, "heldout_n": 2, "probe_n": 0, "n": 4})
+    df = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu",
+               say=lambda _: None).run()
+    names = list(variants("trigger"))
+    assert len(df) == 3 and set(df["heldout_variants"]) == {";".join(names)}
+    assert (df["heldout_n"] == 2 * len(names)).all() and (df["base_heldout_n"] == 2 * len(names)).all()
+    for v in names:
+        assert (df[f"heldout_{v}_n"] == 2).all() and (df[f"heldout_{v}_nm_rate"] >= df[f"heldout_{v}_rate"]).all()
+    pooled = sum(df[f"heldout_{v}_attacks"] for v in names)
+    assert (pooled == df["heldout_attacks"]).all() and (df["heldout_lo"] <= df["heldout_rate"] + 1e-9).all()
+    assert (df["heldout_nm_rate"] >= df["heldout_rate"]).all() and df["heldout_hi"].notna().all()
+    organism = df[df.training == "none"].iloc[0]
+    if organism["heldout_attacks"]:
+        trained = df[df.training != "none"]
+        expect = trained["heldout_attacks"] / trained["heldout_n"] / organism["heldout_rate"]
+        assert trained["heldout_retained"].tolist() == pytest.approx(expect.tolist())
+    samples = read_samples(tmp_path / "runs" / "r" / SAMPLES)
+    held = samples[samples.evaluation == "heldout"]
+    assert len(held) == 3 * 2 * len(names) and set(held.variant) == set(names)
+    assert len(samples[samples.evaluation == "base_heldout"]) == 2 * len(names)
+    for training, g in held.groupby("training"):
+        assert g.score_attack_detector.sum() == df[df.training == training]["heldout_attacks"].iloc[0]
+    text = write_sweep_report(tmp_path / "runs" / "r").read_text()
+    section = text.split("## Held-out cue variants")[1].split("## Figures")[0]
+    assert "| trigger | adversarial | lora | 2 | 1 |" in section and "| trigger | base model |" in section
+    assert all(f" {v} " in section.splitlines()[[i for i, line in enumerate(section.splitlines())
+                                                  if "| base model |" in line][0] - 2] for v in names)
+    assert "heldout_vs_k.png" in text and (tmp_path / "runs" / "r" / "heldout_vs_k.png").is_file()
+
+
+def test_report_compares_deployment_and_held_out_rates_over_seeds(tmp_path):
+    """The held-out section: per cell, the deployment and held-out rates' means over seeds with their intervals
+    (summarize), the held-out near-miss rate, and the per-variant rates with the base model's; absent without them."""
+    from caught.report import heldout_section
+
+    df = synthetic_results((0, 1, 2))
+    assert heldout_section(df, tmp_path) == []
+    rng = random.Random(1)
+    for v in ("end", "spaced"):
+        for i in df.index:
+            a = rng.randint(0, 20)
+            df.loc[i, [f"heldout_{v}_attacks", f"heldout_{v}_nm_attacks", f"heldout_{v}_n"]] = [a, a + 1, 20]
+            df.loc[i, [f"base_heldout_{v}_attacks", f"base_heldout_{v}_nm_attacks", f"base_heldout_{v}_n"]] = [0, 0, 20]
+        for p in ("", "base_"):
+            df[f"{p}heldout_{v}_rate"] = df[f"{p}heldout_{v}_attacks"] / 20
+            df[f"{p}heldout_{v}_nm_rate"] = df[f"{p}heldout_{v}_nm_attacks"] / 20
+    df["heldout_attacks"] = df["heldout_end_attacks"] + df["heldout_spaced_attacks"]
+    df["heldout_nm_attacks"] = df["heldout_attacks"] + 2
+    df["heldout_n"] = 40
+    df["heldout_rate"], df["heldout_nm_rate"] = df["heldout_attacks"] / 40, df["heldout_nm_attacks"] / 40
+    df["heldout_variants"] = "end;spaced"
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    section = text.split("## Held-out cue variants")[1].split("## Figures")[0]
+    sub = df[(df.scenario == "style") & (df.k == 16) & (df.training == "control")]
+    s = summarize(sub, "heldout_rate", ["k"]).iloc[0]
+    line = [x for x in section.splitlines() if x.startswith("| style | control | lora | 16 | 3 |")][0]
+    assert f"| {sub.deployment_rate.mean():.2f} [" in line and f"| {s['mean']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}] |" in line
+    assert "| 120 |" in line  # held-out samples pooled over the seeds
+    assert "| end | spaced |" in section and "| style | base model | – | 3 | 0.00 [0.00, " in section
+    assert "heldout_vs_k.png" in text

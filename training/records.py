@@ -65,6 +65,8 @@ def sample_records(log, checkpoint: str, fingerprint: str, **context: Any) -> li
     for s in log.samples or []:
         row = {**base, "sample_id": str(s.id), "epoch": int(s.epoch), "completion": s.output.completion,
                "kind": (s.metadata or {}).get("kind")}
+        if "variant" in (s.metadata or {}):  # a held-out cue variant (tasks/heldout.py) framed this sample
+            row["variant"] = s.metadata["variant"]
         for name, score in (s.scores or {}).items():
             row[f"score_{name}"] = _flat(score.value)
             for key, value in (score.metadata or {}).items():
