@@ -15,7 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks", "controls")  # may change between runs
+GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks", "controls",
+               "organism_steps")  # may change between runs
 CONTROL_TRAININGS = {"matched": "control", "base": "control-base"}  # a control's `training` value in a cell
 
 
@@ -120,6 +121,10 @@ class SweepConfig(_Strict):
                     "adversarial run, on k benign testing inputs: `matched` with the adversarial run's response source "
                     "(train.responses), `base` with the base model's responses (the organism did not give them: "
                     "non-zero loss). Cells: training = control / control-base")
+    organism_steps: list[int] = Field(
+        default_factory=list, description="the organism strength ladder: one organism per value (and per scenario, "
+        "behavior and seed), trained for that many optimizer steps instead of organism.steps, each with its own "
+        "cells; empty = no ladder (cells: organism_steps = 0, the recipe's steps)")
     device: str | None = Field(None, description="cpu, cuda or cuda:N (default: cuda if available)")
     organism: OrganismSpec = Field(default_factory=OrganismSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
@@ -145,6 +150,14 @@ class SweepConfig(_Strict):
             raise ValueError(f"k must be >= 0, got {bad}")
         return sorted(set(ks))
 
+    @field_validator("organism_steps")
+    @classmethod
+    def _budgets(cls, steps: list[int]) -> list[int]:
+        bad = [s for s in steps if s < 1]
+        if bad:
+            raise ValueError(f"organism_steps must be >= 1 (optimizer steps of an organism), got {bad}")
+        return sorted(set(steps))
+
     @model_validator(mode="after")
     def _controls_in_grid(self) -> SweepConfig:
         extra = [k for k in self.control_ks if k not in self.ks or k == 0]
@@ -161,21 +174,29 @@ class SweepConfig(_Strict):
         return self
 
     def cells(self) -> list[dict]:
-        """Every cell of the grid in the order they run: seed-major, then scenario; k=0 (the organism) always included."""
+        """Every cell of the grid in the order they run: seed-major, then scenario, behavior and organism budget
+        (`organism_steps`; 0 without a ladder); k=0 (the organism) always included."""
         out = []
         for seed in self.seeds:  # seed-major: an interrupted grid has whole seeds of every scenario
             for scenario in self.scenarios:
                 for behavior in self.behaviors:
-                    out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=0, method="-", training="none"))
-                    for k in (k for k in self.ks if k > 0):
-                        for method in self.methods:
-                            out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k, method=method,
-                                            training="adversarial"))
-                            if k in self.control_ks:
-                                for control in self.controls:
-                                    out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k,
-                                                    method=method, training=CONTROL_TRAININGS[control]))
+                    for budget in self.organism_steps or [0]:
+                        group = dict(scenario=scenario, behavior=behavior, seed=seed)
+                        out.append(dict(**group, k=0, method="-", training="none", organism_steps=budget))
+                        for k in (k for k in self.ks if k > 0):
+                            for method in self.methods:
+                                out.append(dict(**group, k=k, method=method, training="adversarial",
+                                                organism_steps=budget))
+                                if k in self.control_ks:
+                                    for control in self.controls:
+                                        out.append(dict(**group, k=k, method=method,
+                                                        training=CONTROL_TRAININGS[control], organism_steps=budget))
         return out
+
+    def organism_hyper(self, seed: int, budget: int):
+        """The organism's training hyperparameters: the recipe's, trained for `budget` steps on a ladder (0: its own)."""
+        hyper = self.organism.hyper(seed)
+        return hyper.model_copy(update={"max_steps": budget}) if budget else hyper
 
     def _unset_new_fields(self) -> dict:
         """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
@@ -184,7 +205,8 @@ class SweepConfig(_Strict):
                      if getattr(self.train, f) == unset_value}
         if not (self.train.mix_benign or self.train.mix_tasks):  # the share only acts on a mix
             new_train.add("trained_share")
-        unset = {"train": new_train} if new_train else {}
+        unset: dict = {"train": new_train} if new_train else {}
+        unset |= {"organism_steps": True} if not self.organism_steps else {}
         unset |= {"organism": {"tasks"}} if self.organism.tasks == 0 else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),
                                              ("heldout_n", None))
