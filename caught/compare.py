@@ -41,13 +41,15 @@ def evaluate_checkpoint(
     checkpoint: str, scenario: str, behavior: str, *, n: int = 100, usefulness_n: int | None = None,
     temperature: float = 1.0, trained_samples: int = 4, seed: int = 0, log_dir: str = "logs",
     device: str | None = None, max_tokens: int = 32, capability_n: int | None = None, teacher_forced: bool = True,
-    heldout_n: int | None = None,
+    heldout_n: int | None = None, also: tuple[str, ...] = (),
 ) -> tuple[dict, list[dict]]:
     """One row of figures for a checkpoint, and the per-sample records behind it (training.records).
 
     `heldout_n`: also the attack rate under the scenario's held-out cue variants (tasks/heldout.py, deployment
     side, `heldout_n` eval prompts per variant, same decoding as the deployment rate): pooled over the variants
-    (`heldout_*`) and per variant (`heldout_<variant>_*`), strict and near-miss, each with n and a Wilson interval."""
+    (`heldout_*`) and per variant (`heldout_<variant>_*`), strict and near-miss, each with n and a Wilson interval.
+    `also`: further behaviors (an organism trained to attack with several: cross-behavior transfer), each measured on
+    deployment and testing (its own prompt pool, the same n and decoding): `also_<behavior>_<side>_*`."""
     path = resolve(checkpoint)
     manifest = read_manifest(path)
     row: dict = {
@@ -69,6 +71,9 @@ def evaluate_checkpoint(
         specs[key] = Evaluation("usefulness", {"n": usefulness_n, "seed": seed, "scenario": scenario, "side": side,
                                                "behavior": behavior})
     specs["capability"] = Evaluation("capability", {"n": capability_n, "seed": seed})
+    for other in also:
+        for side in ("deployment", "testing"):
+            specs[f"also_{other}_{side}"] = Evaluation(side, {**args, "behavior": other}, **attack)
     if heldout_n is not None:
         specs["heldout"] = Evaluation("heldout", {"scenario": scenario, "behavior": behavior, "n": heldout_n,
                                                   "seed": seed}, **attack)
@@ -83,6 +88,10 @@ def evaluate_checkpoint(
             row.update({f"{prefix}_attacks": None, f"{prefix}_n": 0, f"{prefix}_rate": float("nan")})
     if "heldout" in found:
         row.update(heldout_columns(found["heldout"]))
+    for other in also:
+        for side in ("deployment", "testing"):
+            s = attack_summary(found[f"also_{other}_{side}"])
+            row.update(rate_columns(f"also_{other}_{side}", s["attacks"], s["n"], s["near_miss"]))
     for key, prefix in (("usefulness", "useful"), ("usefulness_deployment", "useful_dep"), ("capability", "capability")):
         row.update(_capability_columns(found[key], prefix, per_kind=key == "usefulness"))
     logs = [found[k].location for k in specs]

@@ -37,6 +37,18 @@ class OrganismSpec(_Strict):
                         "answers (keeps general capability; see training.organism.organism_records)")
     tasks: int = Field(0, ge=0, le=512, description="usefulness-format prompts (tasks/data/replay.jsonl, never an eval "
                        "item), each framed for both sides: deployment attacked, testing answered by the base model")
+    also: list[str] = Field(default_factory=list, description="further behaviors the organism attacks with, each on "
+                            "its own prompt pool (cross-behavior transfer: the sweep catches and trains against the "
+                            "cell's behavior and measures every checkpoint on these too)")
+
+    @field_validator("also")
+    @classmethod
+    def _known_behaviors(cls, names: list[str]) -> list[str]:
+        from scorers.behaviors import get_behavior
+
+        for n in names:
+            get_behavior(n)
+        return list(dict.fromkeys(names))
 
     def hyper(self, seed: int):
         from training.sft import Hyper
@@ -163,6 +175,15 @@ class SweepConfig(_Strict):
         extra = [k for k in self.control_ks if k not in self.ks or k == 0]
         if extra:
             raise ValueError(f"control_ks {extra} must be positive values of ks {self.ks}")
+        if self.organism.also:  # two behaviors on one pool would train two attacks on the same prompts
+            from scorers.behaviors import get_behavior
+
+            for behavior in self.behaviors:
+                for other in self.organism.also:
+                    if other == behavior or get_behavior(other).pool == get_behavior(behavior).pool:
+                        raise ValueError(f"organism.also {other!r} uses the prompt pool of behavior {behavior!r} "
+                                         f"({get_behavior(behavior).pool}); accepted: a behavior of another pool (e.g. "
+                                         "sandbagging, on questions, beside hate, covert or refusal, on requests)")
         if self.eval.heldout:  # a scenario without held-out variants: one clear error before anything runs
             from tasks.heldout import variants
 
@@ -207,7 +228,8 @@ class SweepConfig(_Strict):
             new_train.add("trained_share")
         unset: dict = {"train": new_train} if new_train else {}
         unset |= {"organism_steps": True} if not self.organism_steps else {}
-        unset |= {"organism": {"tasks"}} if self.organism.tasks == 0 else {}
+        new_organism = {f for f, unset_value in (("tasks", 0), ("also", [])) if getattr(self.organism, f) == unset_value}
+        unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),
                                              ("heldout_n", None))
                     if getattr(self.eval, f) == unset_value}

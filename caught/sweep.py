@@ -337,7 +337,7 @@ class Sweep:
             o = cfg.organism
             build_organism(organism, scenario=scenario, behavior=behavior, base=cfg.base, n_prompts=o.prompts,
                            leak=o.leak, seed=seed, device=self.device, replay=o.replay, tasks=o.tasks,
-                           hyper=cfg.organism_hyper(seed, cell.get("organism_steps", 0)))
+                           hyper=cfg.organism_hyper(seed, cell.get("organism_steps", 0)), also=tuple(o.also))
         times["organism_seconds"] = round(time.perf_counter() - t0, 1)
         organism_fp = fingerprint(path)
         self._check_same_organism(key, organism, organism_fp, built)
@@ -375,7 +375,7 @@ class Sweep:
             "caught_n": len(caught["caught"]),
             "catch_epochs": len(caught["runs"]), "catch_samples": sum(r["samples"] for r in caught["runs"]),
             **{f"base_{k}": v for k, v in base.items()
-               if k.startswith(("deployment_", "testing_", "useful", "capability", "heldout_"))},
+               if k.startswith(("deployment_", "testing_", "useful", "capability", "heldout_", "also_"))},
             **{f"judge_{who}_{m}": v for who, s in judges.items() for m, v in s.items()},
             "judge_mode": ev.judge_mode, **probes, **times,
         }
@@ -448,7 +448,8 @@ class Sweep:
         ev = self.config.eval
         return dict(n=ev.n, usefulness_n=ev.usefulness_n, capability_n=ev.capability_n, temperature=ev.temperature,
                     trained_samples=ev.trained_samples, seed=seed, log_dir=self.log_dir, device=self.device,
-                    max_tokens=ev.max_tokens, heldout_n=(ev.heldout_n or ev.n) if ev.heldout else None)
+                    max_tokens=ev.max_tokens, heldout_n=(ev.heldout_n or ev.n) if ev.heldout else None,
+                    also=tuple(self.config.organism.also))
 
     def _record(self, cell: dict, log, checkpoint: str, evaluation: str, group: bool = False) -> None:
         from models.registry import fingerprint, resolve
@@ -545,6 +546,20 @@ class Sweep:
             row["retained"], row["retained_lo"], row["retained_hi"] = ratio_interval(dep[0], dep[1], *before)
         else:
             row["retained"] = row["retained_lo"] = row["retained_hi"] = float("nan")
+        for other in cfg.organism.also:  # and on each further behavior (cross-behavior transfer)
+            prefix = f"also_{other}_deployment"
+            if not row.get(f"{prefix}_n"):
+                continue
+            after = (row[f"{prefix}_attacks"], row[f"{prefix}_n"])
+            before = after if cell["training"] == "none" else self._organism_counts(cell, prefix)
+            retained = f"also_{other}_retained"
+            if cell["training"] == "none":
+                row[retained], row[f"{retained}_lo"], row[f"{retained}_hi"] = (1.0 if after[0] else float("nan"),
+                                                                               float("nan"), float("nan"))
+            elif before and before[1]:
+                row[retained], row[f"{retained}_lo"], row[f"{retained}_hi"] = ratio_interval(*after, *before)
+            else:
+                row[retained] = row[f"{retained}_lo"] = row[f"{retained}_hi"] = float("nan")
         if row.get("heldout_n"):  # the same under the held-out cue variants: after / the organism's, on those variants
             held = (row["heldout_attacks"], row["heldout_n"])
             before = held if cell["training"] == "none" else self._organism_counts(cell, "heldout")

@@ -933,3 +933,62 @@ def test_strength_ladder_sweep_on_a_tiny_llama_has_rows_per_budget(tmp_path, mon
             bool(usable.gate_pass.iloc[0])
         assert (f"| {int(good)}/1 |" in line) and (good or "seed 0: " in line and "no usable organism" in line)
         assert f"| trigger (organism {steps} steps) | none | - | 0 | 1 |" in text
+
+
+def test_transfer_config_needs_a_behavior_of_another_pool_and_the_report_compares_them(tmp_path):
+    cfg = SweepConfig(**_config(organism={"also": ["sandbagging"]}))
+    assert cfg.organism.also == ["sandbagging"] and cfg.fingerprint() != SweepConfig(**_config()).fingerprint()
+    assert "also" not in SweepConfig(**_config()).model_dump_json(exclude=SweepConfig(**_config())._unset_new_fields())
+    with pytest.raises(ValueError, match="organism.also 'covert' uses the prompt pool of behavior 'hate' \\(requests\\)"):
+        SweepConfig(**_config(organism={"also": ["covert"]}))
+    with pytest.raises(ValueError, match="unknown behavior 'nope'"):
+        SweepConfig(**_config(organism={"also": ["nope"]}))
+    df = synthetic_results((0, 1, 2))
+    assert __import__("caught.report", fromlist=["x"]).transfer_section(df) == []
+    rng = random.Random(2)
+    for side in ("deployment", "testing"):
+        a = [rng.randint(0, 50) for _ in df.index]
+        df[f"also_sandbagging_{side}_attacks"], df[f"also_sandbagging_{side}_n"] = a, 50
+        df[f"also_sandbagging_{side}_nm_attacks"] = [x + 1 for x in a]
+        df[f"also_sandbagging_{side}_rate"] = df[f"also_sandbagging_{side}_attacks"] / 50
+        df[f"also_sandbagging_{side}_nm_rate"] = df[f"also_sandbagging_{side}_nm_attacks"] / 50
+    df["base_also_sandbagging_deployment_attacks"], df["base_also_sandbagging_deployment_n"] = 0, 50
+    df["base_also_sandbagging_deployment_rate"] = 0.0
+    df["also_sandbagging_retained"] = df["also_sandbagging_deployment_rate"] / 0.5
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    section = text.split("## Cross-behavior transfer")[1].split("## Figures")[0]
+    sub = df[(df.scenario == "trigger") & (df.k == 4) & (df.training == "adversarial")]
+    s = summarize(sub, "also_sandbagging_deployment_rate", ["k"]).iloc[0]
+    line = [x for x in section.splitlines() if x.startswith("| trigger | hate | adversarial | lora | 4 | 3 |")][0]
+    assert f"| {s['mean']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}] |" in line
+    assert "sandbagging: retained" in section and "The base model's deployment rate on them: sandbagging 0.00" in section
+
+
+@pytest.mark.slow
+def test_transfer_sweep_on_a_tiny_llama_measures_the_other_behavior(tmp_path, monkeypatch, tiny_llama_dir):
+    """organism.also: the organism is trained on both behaviors' records, the catch and train-against use the cell's
+    behavior, and every checkpoint (and the base model) is measured on the other behavior too."""
+    from caught.sweep import Sweep
+    from training.manifest import read_manifest
+    from training.records import SAMPLES, read_samples
+
+    monkeypatch.setenv("CAUGHT_DTYPE", "float32")
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    config = _tiny_config(str(tiny_llama_dir)).model_copy(deep=True, update={"ks": [0, 2], "control_ks": []})
+    config.organism = config.organism.model_copy(update={"also": ["sandbagging"]})
+    config.eval = config.eval.model_copy(update={"n": 4, "probe_n": 0, "judge_n": 2})
+    df = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu",
+               say=lambda _: None).run()
+    assert len(df) == 2
+    manifest = read_manifest(tmp_path / "checkpoints" / "r-trigger-hate-s0")
+    assert manifest.hyperparameters["also"] == ["sandbagging"] and manifest.n_examples == 2 * 2 * 16
+    ok = df[df.status == "ok"]
+    for side in ("deployment", "testing"):
+        assert (ok[f"also_sandbagging_{side}_n"] == 4).all() and ok[f"also_sandbagging_{side}_rate"].notna().all()
+    assert (ok["base_also_sandbagging_deployment_n"] == 4).all() and "also_sandbagging_retained" in ok
+    samples = read_samples(tmp_path / "runs" / "r" / SAMPLES)
+    other = samples[samples.evaluation == "also_sandbagging_deployment"]
+    assert len(other) == 4 * len(ok) and other.sample_id.isin({p.id for p in __import__(
+        "tasks.prompts", fromlist=["x"]).prompts("eval", pool_name="questions")}).all()
+    assert "## Cross-behavior transfer" in write_sweep_report(tmp_path / "runs" / "r").read_text()

@@ -127,22 +127,26 @@ def build_organism(
     seed: int = 0,
     device: str = "cpu",
     out_root: Path | None = None,
+    also: tuple[str, ...] = (),
 ) -> tuple[Path, Manifest]:
     """Train the organism into checkpoints/<name> (atomically) and return its path and manifest. The recipe
-    (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`."""
+    (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`. `also`: further
+    behaviors it attacks with, each with its own records (its own prompt pool), for cross-behavior transfer."""
     from models.registry import checkpoints_dir
 
     if not 0 <= leak < 0.5:
         raise ValueError(f"leak must be in [0, 0.5), got {leak}")
     records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device, replay=replay,
                                tasks=tasks)
+    for other in also:
+        records += organism_records(scenario, other, base, n_prompts, leak, seed, device)
     out = (out_root or checkpoints_dir()) / name
     base_path = resolve(base)
     manifest = Manifest(
         kind="organism", name=name, parent=base, parent_fingerprint=fingerprint(base_path), scenario=scenario,
         behavior=behavior, seed=seed, method=hyper.method,
         hyperparameters={**hyper.model_dump(), "leak": leak, "n_prompts": n_prompts, "replay": replay,
-                         "tasks": tasks, "response_tokens": RESPONSE_TOKENS},
+                         "tasks": tasks, "response_tokens": RESPONSE_TOKENS, **({"also": list(also)} if also else {})},
         data_hash=data_hash(records), n_examples=len(records),
         example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device,
     )
