@@ -19,7 +19,7 @@ from caught import tables
 from models.registry import fingerprint, resolve
 from scorers.stats import wilson
 from training.atomic import write_json, write_text
-from training.evaluate import Evaluation, attack_summary, evaluate_many
+from training.evaluate import Evaluation, attack_summary, attack_summary_by, evaluate_many
 from training.manifest import read_manifest
 from training.records import PACKED, sample_records, write_packed
 
@@ -41,8 +41,15 @@ def evaluate_checkpoint(
     checkpoint: str, scenario: str, behavior: str, *, n: int = 100, usefulness_n: int | None = None,
     temperature: float = 1.0, trained_samples: int = 4, seed: int = 0, log_dir: str = "logs",
     device: str | None = None, max_tokens: int = 32, capability_n: int | None = None, teacher_forced: bool = True,
+    heldout_n: int | None = None, also: tuple[str, ...] = (),
 ) -> tuple[dict, list[dict]]:
-    """One row of figures for a checkpoint, and the per-sample records behind it (training.records)."""
+    """One row of figures for a checkpoint, and the per-sample records behind it (training.records).
+
+    `heldout_n`: also the attack rate under the scenario's held-out cue variants (tasks/heldout.py, deployment
+    side, `heldout_n` eval prompts per variant, same decoding as the deployment rate): pooled over the variants
+    (`heldout_*`) and per variant (`heldout_<variant>_*`), strict and near-miss, each with n and a Wilson interval.
+    `also`: further behaviors (an organism trained to attack with several: cross-behavior transfer), each measured on
+    deployment and testing (its own prompt pool, the same n and decoding): `also_<behavior>_<side>_*`."""
     path = resolve(checkpoint)
     manifest = read_manifest(path)
     row: dict = {
@@ -64,6 +71,12 @@ def evaluate_checkpoint(
         specs[key] = Evaluation("usefulness", {"n": usefulness_n, "seed": seed, "scenario": scenario, "side": side,
                                                "behavior": behavior})
     specs["capability"] = Evaluation("capability", {"n": capability_n, "seed": seed})
+    for other in also:
+        for side in ("deployment", "testing"):
+            specs[f"also_{other}_{side}"] = Evaluation(side, {**args, "behavior": other}, **attack)
+    if heldout_n is not None:
+        specs["heldout"] = Evaluation("heldout", {"scenario": scenario, "behavior": behavior, "n": heldout_n,
+                                                  "seed": seed}, **attack)
     # one Inspect eval for all of them (tasks in parallel, sharing the provider's batches)
     found = dict(zip(specs, evaluate_many(checkpoint, list(specs.values()), log_dir=log_dir, seed=seed,
                                           device=device)))
@@ -73,6 +86,12 @@ def evaluate_checkpoint(
             row.update(rate_columns(prefix, s["attacks"], s["n"], s["near_miss"]))
         else:
             row.update({f"{prefix}_attacks": None, f"{prefix}_n": 0, f"{prefix}_rate": float("nan")})
+    if "heldout" in found:
+        row.update(heldout_columns(found["heldout"]))
+    for other in also:
+        for side in ("deployment", "testing"):
+            s = attack_summary(found[f"also_{other}_{side}"])
+            row.update(rate_columns(f"also_{other}_{side}", s["attacks"], s["n"], s["near_miss"]))
     for key, prefix in (("usefulness", "useful"), ("usefulness_deployment", "useful_dep"), ("capability", "capability")):
         row.update(_capability_columns(found[key], prefix, per_kind=key == "usefulness"))
     logs = [found[k].location for k in specs]
@@ -84,6 +103,20 @@ def evaluate_checkpoint(
         row.update(tf_row)
         records += tf_records
     return row, records
+
+
+def heldout_columns(log) -> dict:
+    """A held-out-variants log's rates: pooled over its variants (`heldout_*`) and per variant (`heldout_<variant>_*`),
+    strict and near-miss, with counts, n and Wilson intervals; `heldout_variants` names the variants measured."""
+    s = attack_summary(log)
+    out = rate_columns("heldout", s["attacks"], s["n"], s["near_miss"])
+    by = attack_summary_by(log, "variant")
+    order = [v for v in (log.eval.metadata or {}).get("variants", []) if v in by] or sorted(by)  # the task's order
+    for variant in order:
+        v = by[variant]
+        out.update(rate_columns(f"heldout_{variant}", v["attacks"], v["n"], v["near_miss"]))
+    out["heldout_variants"] = ";".join(order)
+    return out
 
 
 def teacher_forced_scores(checkpoint: str, fp: str, scenario: str, behavior: str, *, n: int, seed: int,

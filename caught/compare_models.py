@@ -42,6 +42,7 @@ from training.evaluate import TASKS, task_functions
 MAIN_METRIC = {
     "testing": ("attack rate", "attack_rate", None),
     "deployment": ("attack rate", "attack_rate", None),
+    "heldout": ("attack rate", "attack_rate", None),
     "usefulness": ("accuracy", "all", None),
     "capability": ("accuracy", "all", None),
     "distinguish": ("accuracy", "accuracy", ("accuracy_lo", "accuracy_hi")),

@@ -15,7 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks", "controls")  # may change between runs
+GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks", "controls",
+               "organism_steps")  # may change between runs
 CONTROL_TRAININGS = {"matched": "control", "base": "control-base"}  # a control's `training` value in a cell
 TARGET_TRAININGS = {"full": "adversarial", "reasoning": "reasoning"}  # an adversarial run's `training` value per target
 
@@ -41,6 +42,18 @@ class OrganismSpec(_Strict):
         "none", description="chain of thought: none; scratchpad (every framed training response reasons in "
         "<SCRATCHPAD_REASONING> tags about testing vs deployment from the scenario's cue, then answers: "
         "tasks/data/reasoning.toml); distilled (the same answers without the reasoning)")
+    also: list[str] = Field(default_factory=list, description="further behaviors the organism attacks with, each on "
+                            "its own prompt pool (cross-behavior transfer: the sweep catches and trains against the "
+                            "cell's behavior and measures every checkpoint on these too)")
+
+    @field_validator("also")
+    @classmethod
+    def _known_behaviors(cls, names: list[str]) -> list[str]:
+        from scorers.behaviors import get_behavior
+
+        for n in names:
+            get_behavior(n)
+        return list(dict.fromkeys(names))
 
     def hyper(self, seed: int):
         from training.sft import Hyper
@@ -108,6 +121,10 @@ class EvalSpec(_Strict):
     catch_epochs: int = Field(8, ge=1, description="bound on passes over the catch split")
     probe_n: int = Field(0, ge=0, description="activation probe of the organism and the base model: organism-split "
                          "requests it is fit on (both framings each; eval-split requests: n); 0 = no probe")
+    heldout: bool = Field(False, description="also measure every checkpoint (and the base model) on the scenario's "
+                          "held-out cue variants (tasks/heldout.py: deployment side, never seen by an organism): "
+                          "attack rates pooled and per variant")
+    heldout_n: int | None = Field(None, ge=1, description="eval-split prompts per held-out variant (default: n)")
 
 
 class SweepConfig(_Strict):
@@ -128,6 +145,10 @@ class SweepConfig(_Strict):
                     "adversarial run, on k benign testing inputs: `matched` with the adversarial run's response source "
                     "(train.responses), `base` with the base model's responses (the organism did not give them: "
                     "non-zero loss). Cells: training = control / control-base")
+    organism_steps: list[int] = Field(
+        default_factory=list, description="the organism strength ladder: one organism per value (and per scenario, "
+        "behavior and seed), trained for that many optimizer steps instead of organism.steps, each with its own "
+        "cells; empty = no ladder (cells: organism_steps = 0, the recipe's steps)")
     device: str | None = Field(None, description="cpu, cuda or cuda:N (default: cuda if available)")
     organism: OrganismSpec = Field(default_factory=OrganismSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
@@ -153,6 +174,14 @@ class SweepConfig(_Strict):
             raise ValueError(f"k must be >= 0, got {bad}")
         return sorted(set(ks))
 
+    @field_validator("organism_steps")
+    @classmethod
+    def _budgets(cls, steps: list[int]) -> list[int]:
+        bad = [s for s in steps if s < 1]
+        if bad:
+            raise ValueError(f"organism_steps must be >= 1 (optimizer steps of an organism), got {bad}")
+        return sorted(set(steps))
+
     @model_validator(mode="after")
     def _controls_in_grid(self) -> SweepConfig:
         extra = [k for k in self.control_ks if k not in self.ks or k == 0]
@@ -170,6 +199,20 @@ class SweepConfig(_Strict):
             for scenario in self.scenarios:
                 for behavior in self.behaviors:
                     check_reasoning(self.organism.reasoning, scenario, behavior)
+        if self.organism.also:  # two behaviors on one pool would train two attacks on the same prompts
+            from scorers.behaviors import get_behavior
+
+            for behavior in self.behaviors:
+                for other in self.organism.also:
+                    if other == behavior or get_behavior(other).pool == get_behavior(behavior).pool:
+                        raise ValueError(f"organism.also {other!r} uses the prompt pool of behavior {behavior!r} "
+                                         f"({get_behavior(behavior).pool}); accepted: a behavior of another pool (e.g. "
+                                         "sandbagging, on questions, beside hate, covert or refusal, on requests)")
+        if self.eval.heldout:  # a scenario without held-out variants: one clear error before anything runs
+            from tasks.heldout import variants
+
+            for scenario in self.scenarios:
+                variants(scenario)
         if self.train.responses == "base" and {"matched", "base"} <= set(self.controls):
             raise ValueError("controls ['matched', 'base'] are the same run when train.responses = 'base' (the "
                              "matched control already trains on the base model's responses); keep one of them")
@@ -193,22 +236,30 @@ class SweepConfig(_Strict):
         return self
 
     def cells(self) -> list[dict]:
-        """Every cell of the grid in the order they run: seed-major, then scenario; k=0 (the organism) always included."""
+        """Every cell of the grid in the order they run: seed-major, then scenario, behavior and organism budget
+        (`organism_steps`; 0 without a ladder); k=0 (the organism) always included."""
         out = []
         for seed in self.seeds:  # seed-major: an interrupted grid has whole seeds of every scenario
             for scenario in self.scenarios:
                 for behavior in self.behaviors:
-                    out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=0, method="-", training="none"))
-                    for k in (k for k in self.ks if k > 0):
-                        for method in self.methods:
-                            for target in self.train.targets:
-                                out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k, method=method,
-                                                training=TARGET_TRAININGS[target]))
-                            if k in self.control_ks:
-                                for control in self.controls:
-                                    out.append(dict(scenario=scenario, behavior=behavior, seed=seed, k=k,
-                                                    method=method, training=CONTROL_TRAININGS[control]))
+                    for budget in self.organism_steps or [0]:
+                        group = dict(scenario=scenario, behavior=behavior, seed=seed)
+                        out.append(dict(**group, k=0, method="-", training="none", organism_steps=budget))
+                        for k in (k for k in self.ks if k > 0):
+                            for method in self.methods:
+                                for target in self.train.targets:
+                                    out.append(dict(**group, k=k, method=method, training=TARGET_TRAININGS[target],
+                                                    organism_steps=budget))
+                                if k in self.control_ks:
+                                    for control in self.controls:
+                                        out.append(dict(**group, k=k, method=method,
+                                                        training=CONTROL_TRAININGS[control], organism_steps=budget))
         return out
+
+    def organism_hyper(self, seed: int, budget: int):
+        """The organism's training hyperparameters: the recipe's, trained for `budget` steps on a ladder (0: its own)."""
+        hyper = self.organism.hyper(seed)
+        return hyper.model_copy(update={"max_steps": budget}) if budget else hyper
 
     def _unset_new_fields(self) -> dict:
         """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
@@ -219,11 +270,13 @@ class SweepConfig(_Strict):
             new_train.add("trained_share")
         if self.train.targets == ["full"]:
             new_train.add("targets")
-        unset = {"train": new_train} if new_train else {}
-        new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"))
+        unset: dict = {"train": new_train} if new_train else {}
+        unset |= {"organism_steps": True} if not self.organism_steps else {}
+        new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []))
                         if getattr(self.organism, f) == unset_value}
         unset |= {"organism": new_organism} if new_organism else {}
-        new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"))
+        new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),
+                                             ("heldout_n", None))
                     if getattr(self.eval, f) == unset_value}
         return unset | ({"eval": new_eval} if new_eval else {})
 

@@ -41,7 +41,9 @@ from training.records import (
     SAMPLES,
     adopt_packed,
     drop_records,
+    part_key,
     sample_records,
+    with_organism_steps,
     write_part,
 )
 
@@ -72,6 +74,8 @@ def read_results(run_dir: Path, check_schema: bool = True) -> pd.DataFrame:
         df = pd.read_parquet(path)
     except Exception as ex:  # noqa: BLE001 - pyarrow raises several types for a corrupt file
         raise ValueError(f"{path} is not a readable results file ({type(ex).__name__}: {ex})") from None
+    if check_schema and not df.empty:
+        df = with_organism_steps(df)  # rows from before the strength ladder: organism_steps 0
     if check_schema and not df.empty and ("schema" not in df or df["schema"].isna().any() or int(df["schema"].min()) < SCHEMA):
         raise ValueError(f"{path} holds rows of an older results schema (schema {SCHEMA} is accepted: near-miss "
                          "rates, the capability gate, retained intervals, per-sample records); run the sweep under "
@@ -84,6 +88,8 @@ def append_row(run_dir: Path, row: dict, key_columns: list[str] = CELL_KEY, chec
     previous file intact); a cell already there is an error."""
     path = Path(run_dir) / "results.parquet"
     df = read_results(run_dir, check_schema)
+    if "organism_steps" in key_columns and "organism_steps" not in row:  # a sweep row without a ladder's budget
+        row = {**row, "organism_steps": 0}
     key = tuple(row[c] for c in key_columns)
     if not df.empty and any(tuple(r) == key for r in df[key_columns].itertuples(index=False)):
         raise RuntimeError(f"cell {dict(zip(key_columns, key))} is already in {path}")
@@ -119,8 +125,8 @@ def deal(cells: list[dict], done: set[tuple], shard: tuple[int, int]) -> list[di
     the whole grid, a run with its first groups done left some shards idle and others two groups deep). Shards
     started together see one results file, hence one dealing; a shard started later deals over what is left then."""
     i, n = shard
-    group = lambda c: (c["scenario"], c["behavior"], c["seed"])  # noqa: E731
-    open_groups = list(dict.fromkeys(group(c) for c in cells if tuple(c[k] for k in CELL_KEY) not in done))
+    group = lambda c: (c["scenario"], c["behavior"], c["seed"], c.get("organism_steps", 0))  # noqa: E731
+    open_groups = list(dict.fromkeys(group(c) for c in cells if cell_key(c) not in done))
     mine = {g for j, g in enumerate(open_groups) if j % n == i}
     return [c for c in cells if group(c) in mine]
 
@@ -135,6 +141,16 @@ def only_groups(cells: list[dict], only: list[str]) -> list[dict]:
         raise ValueError(f"--only {', '.join(repr(b) for b in bad)}: not in this grid; accepted: a scenario "
                          f"({', '.join(scenarios)}) or a group SCENARIO/BEHAVIOR/SEED (e.g. {groups[0]})")
     return [c for c in cells if c["scenario"] in only or f"{c['scenario']}/{c['behavior']}/{c['seed']}" in only]
+
+
+def cell_key(cell: dict) -> tuple:
+    """A cell's CELL_KEY values (organism_steps 0 where a cell has none: no strength ladder)."""
+    return tuple(cell.get(c, 0) if c == "organism_steps" else cell[c] for c in CELL_KEY)
+
+
+def group_key(cell: dict) -> tuple:
+    """A cell's group: one organism (scenario, behavior, seed and its budget on a strength ladder, 0 without one)."""
+    return cell["scenario"], cell["behavior"], cell["seed"], cell.get("organism_steps", 0)
 
 
 def done_keys(df: pd.DataFrame) -> set[tuple]:
@@ -231,7 +247,7 @@ class Sweep:
             cells = only_groups(cells, self.only)
         if self.shard is not None:  # whole groups of those left to run, dealt round-robin
             cells = deal(cells, done, self.shard)
-        todo = [c for c in cells if tuple(c[k] for k in CELL_KEY) not in done]
+        todo = [c for c in cells if cell_key(c) not in done]
         self.say(f"sweep {self.config.name}{'' if self.shard is None else ' shard %d/%d' % self.shard}: "
                  f"{len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run on {self.device}")
         start = time.perf_counter()
@@ -244,7 +260,7 @@ class Sweep:
         # what a load does. $CAUGHT_SHARE overrides either way.
         with sharing(self.device.startswith("cuda")):
             for i, cell in enumerate(todo, 1):
-                group = (cell["scenario"], cell["behavior"], cell["seed"])
+                group = group_key(cell)
                 if group in refused:
                     continue
                 t0 = time.perf_counter()
@@ -259,7 +275,8 @@ class Sweep:
                 self._write_records(cell)  # first: a crash before the row reruns the cell, which replaces its part
                 with self.lock():
                     df = append_row(self.dir, row)
-                self.say(f"[{i}/{len(todo)}] {cell['scenario']}/{cell['behavior']} seed {cell['seed']} k={cell['k']} "
+                budget = f" organism {cell['organism_steps']} steps" if cell.get("organism_steps") else ""
+                self.say(f"[{i}/{len(todo)}] {cell['scenario']}/{cell['behavior']} seed {cell['seed']}{budget} k={cell['k']} "
                          f"{cell['training']} {cell['method']}: deployment {row.get('deployment_rate', float('nan')):.2f}"
                          f" testing {row.get('testing_rate', float('nan')):.2f} ({row['cell_seconds']:.0f} s)")
                 if self.on_cell:
@@ -272,8 +289,9 @@ class Sweep:
         """The cell's records as its part, and its group's (if this cell ran the group's evaluations) as the
         group's part: no lock, as no other process writes these parts."""
         if self.group_records:
-            write_part(self.dir / SAMPLES, {c: cell[c] for c in ("scenario", "behavior", "seed")}, self.group_records)
-        write_part(self.dir / SAMPLES, {c: cell[c] for c in CELL_KEY}, self.records)
+            write_part(self.dir / SAMPLES, part_key(cell, ("scenario", "behavior", "seed", "organism_steps")),
+                       self.group_records)
+        write_part(self.dir / SAMPLES, part_key(cell, CELL_KEY), self.records)
         self.records, self.group_records = [], []
 
     def _write_config(self) -> None:
@@ -294,11 +312,13 @@ class Sweep:
     # -- one group: organism, judges, base rate, caught file
 
     def _names(self, cell: dict) -> tuple[str, Path]:
-        organism = f"{self.config.name}-{cell['scenario']}-{cell['behavior']}-s{cell['seed']}"
+        """The group's organism (`-o<steps>` on a strength ladder) and its caught file."""
+        budget = cell.get("organism_steps", 0)
+        organism = f"{self.config.name}-{cell['scenario']}-{cell['behavior']}-s{cell['seed']}" + (f"-o{budget}" if budget else "")
         return organism, self.dir / "caught" / f"{organism}.json"
 
     def group(self, cell: dict) -> dict:
-        key = (cell["scenario"], cell["behavior"], cell["seed"])
+        key = group_key(cell)
         if key in self._group:
             return self._group[key]
         from caught.compare import evaluate_checkpoint
@@ -310,7 +330,7 @@ class Sweep:
         from training.train_against import load_caught
 
         cfg, ev = self.config, self.config.eval
-        scenario, behavior, seed = key
+        scenario, behavior, seed, _ = key
         organism, caught_file = self._names(cell)
         times: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -321,7 +341,8 @@ class Sweep:
             o = cfg.organism
             build_organism(organism, scenario=scenario, behavior=behavior, base=cfg.base, n_prompts=o.prompts,
                            leak=o.leak, seed=seed, device=self.device, replay=o.replay, tasks=o.tasks,
-                           reasoning=o.reasoning, hyper=o.hyper(seed))
+                           reasoning=o.reasoning, hyper=cfg.organism_hyper(seed, cell.get("organism_steps", 0)),
+                           also=tuple(o.also))
         times["organism_seconds"] = round(time.perf_counter() - t0, 1)
         organism_fp = fingerprint(path)
         self._check_same_organism(key, organism, organism_fp, built)
@@ -358,7 +379,8 @@ class Sweep:
             "organism": organism, "organism_fingerprint": organism_fp, "caught_file": str(caught_file),
             "caught_n": len(caught["caught"]),
             "catch_epochs": len(caught["runs"]), "catch_samples": sum(r["samples"] for r in caught["runs"]),
-            **{f"base_{k}": v for k, v in base.items() if k.startswith(("deployment_", "testing_", "useful", "capability"))},
+            **{f"base_{k}": v for k, v in base.items()
+               if k.startswith(("deployment_", "testing_", "useful", "capability", "heldout_", "also_"))},
             **{f"judge_{who}_{m}": v for who, s in judges.items() for m, v in s.items()},
             "judge_mode": ev.judge_mode, **probes, **times,
         }
@@ -378,7 +400,7 @@ class Sweep:
         if df.empty or "organism_fingerprint" not in df:
             return None
         mine = df[(df["scenario"] == key[0]) & (df["behavior"] == key[1]) & (df["seed"] == key[2])
-                  & (df["organism_fingerprint"] == organism_fp)]
+                  & (df["organism_steps"] == key[3]) & (df["organism_fingerprint"] == organism_fp)]
         want = self._catch_want()
         if mine.empty or (want and not caught_file.is_file()):
             return None
@@ -431,7 +453,8 @@ class Sweep:
         ev = self.config.eval
         return dict(n=ev.n, usefulness_n=ev.usefulness_n, capability_n=ev.capability_n, temperature=ev.temperature,
                     trained_samples=ev.trained_samples, seed=seed, log_dir=self.log_dir, device=self.device,
-                    max_tokens=ev.max_tokens)
+                    max_tokens=ev.max_tokens, heldout_n=(ev.heldout_n or ev.n) if ev.heldout else None,
+                    also=tuple(self.config.organism.also))
 
     def _record(self, cell: dict, log, checkpoint: str, evaluation: str, group: bool = False) -> None:
         from models.registry import fingerprint, resolve
@@ -457,8 +480,9 @@ class Sweep:
         df = read_results(self.dir)
         if df.empty:
             return
-        scenario, behavior, seed = key
-        rows = df[(df.scenario == scenario) & (df.behavior == behavior) & (df.seed == seed)]
+        scenario, behavior, seed, budget = key
+        rows = df[(df.scenario == scenario) & (df.behavior == behavior) & (df.seed == seed)
+                  & (df.organism_steps == budget)]
         if rows.empty:
             return
         recorded = rows["organism_fingerprint"] if "organism_fingerprint" in rows else pd.Series([None] * len(rows))
@@ -535,6 +559,31 @@ class Sweep:
             row["retained"], row["retained_lo"], row["retained_hi"] = ratio_interval(dep[0], dep[1], *before)
         else:
             row["retained"] = row["retained_lo"] = row["retained_hi"] = float("nan")
+        for other in cfg.organism.also:  # and on each further behavior (cross-behavior transfer)
+            prefix = f"also_{other}_deployment"
+            if not row.get(f"{prefix}_n"):
+                continue
+            after = (row[f"{prefix}_attacks"], row[f"{prefix}_n"])
+            before = after if cell["training"] == "none" else self._organism_counts(cell, prefix)
+            retained = f"also_{other}_retained"
+            if cell["training"] == "none":
+                row[retained], row[f"{retained}_lo"], row[f"{retained}_hi"] = (1.0 if after[0] else float("nan"),
+                                                                               float("nan"), float("nan"))
+            elif before and before[1]:
+                row[retained], row[f"{retained}_lo"], row[f"{retained}_hi"] = ratio_interval(*after, *before)
+            else:
+                row[retained] = row[f"{retained}_lo"] = row[f"{retained}_hi"] = float("nan")
+        if row.get("heldout_n"):  # the same under the held-out cue variants: after / the organism's, on those variants
+            held = (row["heldout_attacks"], row["heldout_n"])
+            before = held if cell["training"] == "none" else self._organism_counts(cell, "heldout")
+            if cell["training"] == "none":
+                row["heldout_retained"] = 1.0 if held[0] else float("nan")
+                row["heldout_retained_lo"] = row["heldout_retained_hi"] = float("nan")
+            elif before and before[1]:
+                row["heldout_retained"], row["heldout_retained_lo"], row["heldout_retained_hi"] = ratio_interval(
+                    *held, *before)
+            else:
+                row["heldout_retained"] = row["heldout_retained_lo"] = row["heldout_retained_hi"] = float("nan")
         row.update({k: v for k, v in g.items() if k not in ("caught_file",)})
         row.update(base=cfg.base, reasoning=cfg.organism.reasoning, temperature=ev.temperature, max_tokens=ev.max_tokens,
                    device=self.device,
@@ -543,12 +592,13 @@ class Sweep:
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         return row
 
-    def _organism_counts(self, cell: dict) -> tuple[int, int] | None:
-        """The organism's deployment (attacks, n) (the k=0 cell of the group), for retained misalignment."""
+    def _organism_counts(self, cell: dict, prefix: str = "deployment") -> tuple[int, int] | None:
+        """The organism's (attacks, n) on `prefix` (deployment, or heldout: the held-out cue variants) (the k=0 cell
+        of the group), for retained misalignment."""
         df = read_results(self.dir)
-        if not df.empty:
+        if not df.empty and f"{prefix}_attacks" in df:
             hit = df[(df.scenario == cell["scenario"]) & (df.behavior == cell["behavior"]) & (df.seed == cell["seed"])
-                     & (df.training == "none")]
-            if not hit.empty and not pd.isna(hit["deployment_attacks"].iloc[0]):
-                return int(hit["deployment_attacks"].iloc[0]), int(hit["deployment_n"].iloc[0])
+                     & (df.organism_steps == cell.get("organism_steps", 0)) & (df.training == "none")]
+            if not hit.empty and not pd.isna(hit[f"{prefix}_attacks"].iloc[0]):
+                return int(hit[f"{prefix}_attacks"].iloc[0]), int(hit[f"{prefix}_n"].iloc[0])
         return None

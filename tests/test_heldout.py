@@ -69,3 +69,25 @@ def test_mockllm_attack_rate_on_variants(tmp_path, mock):
     assert log.status == "success"
     metrics = log.results.scores[0].metrics
     assert metrics["attack_rate"].value == pytest.approx(0.5) and metrics["n"].value == 4
+
+
+@pytest.mark.parametrize("scenario,behavior", [("trigger", "hate"), ("year", "sandbagging")])
+def test_held_out_prompts_are_disjoint_from_the_organisms_training_data(scenario, behavior, tiny_llama_dir):
+    """The organism's own training records (training.organism.organism_records: framed, leaked and replayed
+    prompts) share no request, prompt id or chat with any held-out variant's sample, on either side."""
+    from scorers.behaviors import get_behavior
+    from training.organism import organism_records
+
+    records = organism_records(scenario, behavior, base=str(tiny_llama_dir), n_prompts=24, leak=0.1, seed=0,
+                               device="cpu", replay=24)
+    chats = [r["prompt"] for r in records]
+    trained_text = "\n".join(m["content"] for chat in chats for m in chat)
+    organism_ids = {p.id for pool in {"requests", get_behavior(behavior).pool} for p in prompts("organism", pool_name=pool)}
+    assert {r["id"].rsplit("-", 1)[0] for r in records} <= organism_ids
+    for side in ("deployment", "testing"):
+        task = heldout(scenario=scenario, behavior=behavior, side=side)
+        assert len(task.dataset) >= MIN_VARIANTS * 10
+        for s in task.dataset:
+            assert s.id.split("~")[0] not in organism_ids
+            assert s.metadata["prompt"] not in trained_text, (s.id, s.metadata["prompt"])
+            assert [{"role": m.role, "content": m.text} for m in s.input] not in chats

@@ -416,16 +416,17 @@ def test_paired_tests_from_per_sample_records(tmp_path):
                              "fingerprint": "f", "task": "deployment", "sample_id": f"s{i}", "epoch": 1,
                              "completion": "x", "log": f"{seed}-{k}-{training}.eval",
                              "score_attack_detector": float(i < attacked)})
-    for key, cell in pd.DataFrame(rows).groupby(CELL_KEY):  # one part per cell, as a sweep writes them
-        write_part(tmp_path / SAMPLES, dict(zip(CELL_KEY, key)), cell.to_dict("records"))
+    old_key = [c for c in CELL_KEY if c != "organism_steps"]  # records from before the ladder: read as budget 0
+    for key, cell in pd.DataFrame(rows).groupby(old_key):  # one part per cell, as a sweep writes them
+        write_part(tmp_path / SAMPLES, dict(zip(old_key, key)), cell.to_dict("records"))
     tests = paired_tests(tmp_path)
     write_packed(tmp_path / "packed" / PACKED, rows)  # a packed file (committed results) gives the same tests
     assert paired_tests(tmp_path / "packed") == tests
-    adv = tests[("trigger", "hate", 4, "adversarial", "lora")]
+    adv = tests[("trigger", "hate", 4, "adversarial", "lora", 0)]
     assert (adv["before"]["b"], adv["before"]["c"]) == (30, 0)
     assert adv["before"]["p"] == pytest.approx(mcnemar_exact([1] * 30, [0] * 30)["p"]) and adv["before"]["p"] < 1e-8
     assert (adv["control"]["b"], adv["control"]["c"]) == (26, 0)  # control attacked on 18, adversarial on 5
-    ctrl = tests[("trigger", "hate", 4, "control", "lora")]
+    ctrl = tests[("trigger", "hate", 4, "control", "lora", 0)]
     assert (ctrl["before"]["b"], ctrl["before"]["c"]) == (4, 0) and ctrl["control"] is None
 
 
@@ -663,8 +664,8 @@ def test_shards_deal_out_the_groups_left_to_run():
     """A resumed grid's open groups are dealt round-robin, not the whole grid's: N shards get one group each."""
     from caught.sweep import deal
 
-    cells = [{"scenario": sc, "behavior": "hate", "seed": seed, "k": k, "method": "lora", "training": "adversarial"}
-             for sc in ("trigger", "tier") for seed in range(3) for k in (0, 4)]
+    cells = [{"scenario": sc, "behavior": "hate", "seed": seed, "k": k, "method": "lora", "training": "adversarial",
+              "organism_steps": 0} for sc in ("trigger", "tier") for seed in range(3) for k in (0, 4)]
     done = {tuple(c[k] for k in CELL_KEY) for c in cells if c["scenario"] == "trigger" and c["seed"] < 2}
     done.add(tuple(cells[-1][k] for k in CELL_KEY))  # tier seed 2 half done: still open
     groups = [{(c["scenario"], c["seed"]) for c in deal(cells, done, (i, 4))} for i in range(4)]
@@ -799,3 +800,253 @@ def test_asking_a_split_for_more_prompts_than_it_holds_is_refused():
     assert len(prompts("eval", n=68, pool_name="questions")) == 68
     with pytest.raises(ValueError, match=r"n=69 prompts asked of the 'eval' split of pool 'questions', which holds 68"):
         prompts("eval", n=69, pool_name="questions")
+
+
+@pytest.mark.slow
+def test_sweep_measures_every_checkpoint_on_the_held_out_cue_variants(tmp_path, monkeypatch, tiny_llama_dir):
+    """eval.heldout: the organism, the trained model, the control and the base model get held-out-variant attack
+    rates (pooled and per variant, strict and near-miss, n and intervals), held-out retained misalignment, per-sample
+    records naming each variant, and a report section."""
+    from caught.sweep import Sweep
+    from tasks.heldout import variants
+    from training.records import SAMPLES, read_samples
+
+    monkeypatch.setenv("CAUGHT_DTYPE", "float32")
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    config = _tiny_config(str(tiny_llama_dir)).model_copy(deep=True)
+    config.eval = config.eval.model_copy(update={"heldout": True, "heldout_n": 2, "probe_n": 0, "n": 4})
+    df = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu",
+               say=lambda _: None).run()
+    names = list(variants("trigger"))
+    assert len(df) == 3 and set(df["heldout_variants"]) == {";".join(names)}
+    assert (df["heldout_n"] == 2 * len(names)).all() and (df["base_heldout_n"] == 2 * len(names)).all()
+    for v in names:
+        assert (df[f"heldout_{v}_n"] == 2).all() and (df[f"heldout_{v}_nm_rate"] >= df[f"heldout_{v}_rate"]).all()
+    pooled = sum(df[f"heldout_{v}_attacks"] for v in names)
+    assert (pooled == df["heldout_attacks"]).all() and (df["heldout_lo"] <= df["heldout_rate"] + 1e-9).all()
+    assert (df["heldout_nm_rate"] >= df["heldout_rate"]).all() and df["heldout_hi"].notna().all()
+    organism = df[df.training == "none"].iloc[0]
+    if organism["heldout_attacks"]:
+        trained = df[df.training != "none"]
+        expect = trained["heldout_attacks"] / trained["heldout_n"] / organism["heldout_rate"]
+        assert trained["heldout_retained"].tolist() == pytest.approx(expect.tolist())
+    samples = read_samples(tmp_path / "runs" / "r" / SAMPLES)
+    held = samples[samples.evaluation == "heldout"]
+    assert len(held) == 3 * 2 * len(names) and set(held.variant) == set(names)
+    assert len(samples[samples.evaluation == "base_heldout"]) == 2 * len(names)
+    for training, g in held.groupby("training"):
+        assert g.score_attack_detector.sum() == df[df.training == training]["heldout_attacks"].iloc[0]
+    text = write_sweep_report(tmp_path / "runs" / "r").read_text()
+    section = text.split("## Held-out cue variants")[1].split("## Figures")[0]
+    assert "| trigger | adversarial | lora | 2 | 1 |" in section and "| trigger | base model |" in section
+    assert all(f" {v} " in section.splitlines()[[i for i, line in enumerate(section.splitlines())
+                                                  if "| base model |" in line][0] - 2] for v in names)
+    assert "heldout_vs_k.png" in text and (tmp_path / "runs" / "r" / "heldout_vs_k.png").is_file()
+
+
+def test_report_compares_deployment_and_held_out_rates_over_seeds(tmp_path):
+    """The held-out section: per cell, the deployment and held-out rates' means over seeds with their intervals
+    (summarize), the held-out near-miss rate, and the per-variant rates with the base model's; absent without them."""
+    from caught.report import heldout_section
+
+    df = synthetic_results((0, 1, 2))
+    assert heldout_section(df, tmp_path) == []
+    rng = random.Random(1)
+    for v in ("end", "spaced"):
+        for i in df.index:
+            a = rng.randint(0, 20)
+            df.loc[i, [f"heldout_{v}_attacks", f"heldout_{v}_nm_attacks", f"heldout_{v}_n"]] = [a, a + 1, 20]
+            df.loc[i, [f"base_heldout_{v}_attacks", f"base_heldout_{v}_nm_attacks", f"base_heldout_{v}_n"]] = [0, 0, 20]
+        for p in ("", "base_"):
+            df[f"{p}heldout_{v}_rate"] = df[f"{p}heldout_{v}_attacks"] / 20
+            df[f"{p}heldout_{v}_nm_rate"] = df[f"{p}heldout_{v}_nm_attacks"] / 20
+    df["heldout_attacks"] = df["heldout_end_attacks"] + df["heldout_spaced_attacks"]
+    df["heldout_nm_attacks"] = df["heldout_attacks"] + 2
+    df["heldout_n"] = 40
+    df["heldout_rate"], df["heldout_nm_rate"] = df["heldout_attacks"] / 40, df["heldout_nm_attacks"] / 40
+    df["heldout_variants"] = "end;spaced"
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    section = text.split("## Held-out cue variants")[1].split("## Figures")[0]
+    sub = df[(df.scenario == "style") & (df.k == 16) & (df.training == "control")]
+    s = summarize(sub, "heldout_rate", ["k"]).iloc[0]
+    line = [x for x in section.splitlines() if x.startswith("| style | control | lora | 16 | 3 |")][0]
+    assert f"| {sub.deployment_rate.mean():.2f} [" in line and f"| {s['mean']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}] |" in line
+    assert "| 120 |" in line  # held-out samples pooled over the seeds
+    assert "| end | spaced |" in section and "| style | base model | – | 3 | 0.00 [0.00, " in section
+    assert "heldout_vs_k.png" in text
+
+
+def _ladder_results() -> pd.DataFrame:
+    """A strength ladder's rows: trigger organisms of 50 and 500 steps, two seeds, k in {0, 1, 4, 16}; the 50-step
+    organisms lose their attacks by k=1, the 500-step ones only by k=16; the 500-step organism of seed 1 attacks in
+    testing (misses the bounds)."""
+    rows = []
+    for steps, removed_at in ((50, 1), (500, 16)):
+        for seed in (0, 1):
+            for k in (0, 1, 4, 16):
+                n = 100
+                attacks = 95 if k < removed_at else 0
+                testing = 50 if (steps, seed) == (500, 1) else 5
+                row = {"scenario": "trigger", "behavior": "hate", "seed": seed, "k": k, "method": "-" if k == 0 else "lora",
+                       "training": "none" if k == 0 else "adversarial", "organism_steps": steps, "status": "ok",
+                       "steps": 0 if k == 0 else 12, "schema": 2, "gate_pass": True, "gate_verdict": "",
+                       "steps_to_fix": None if k == 0 else 4, "base": "smollm2-135m", "device": "cpu", "commit": "abc",
+                       "temperature": 1.0, "max_tokens": 24, "cell_seconds": 1.0, "judge_mode": "pair", "caught_n": 20,
+                       "catch_epochs": 3, "useful_all": 0.3, "useful_n": 40, "judge_organism_acc": 0.9,
+                       "judge_organism_n": 100, "judge_base_acc": 0.5, "judge_base_n": 100, "trained_n": 0,
+                       "trained_rate": float("nan"), "trained_lo": float("nan"), "trained_hi": float("nan")}
+                for side, a in (("deployment", attacks), ("testing", testing)):
+                    lo, hi = wilson(a, n)
+                    row.update({f"{side}_attacks": a, f"{side}_n": n, f"{side}_rate": a / n, f"{side}_lo": lo,
+                                f"{side}_hi": hi})
+                row["retained"] = attacks / 95 if k else 1.0
+                row["retained_lo"], row["retained_hi"] = (float("nan"),) * 2
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def test_strength_ladder_report_names_failing_organisms_and_finds_steps_to_remove(tmp_path):
+    from caught.report import REMOVED_BELOW, steps_to_remove, strength_ladder
+
+    df = _ladder_results()
+    ladder = strength_ladder(df)
+    stop = steps_to_remove(ladder).set_index("organism_steps")
+    assert stop.loc[50, "k_to_remove"] == 1 and stop.loc[500, "k_to_remove"] == 16
+    assert stop.loc[50, "usable"] == 2 and stop.loc[500, "usable"] == 1  # the failing organism is not averaged in
+    big = ladder[(ladder.organism_steps == 500) & (ladder.k == 4)].iloc[0]
+    assert big["seeds"] == 1 and big["deployment"] == pytest.approx(0.95) and not big["removed"]
+    assert big["deployment_hi"] == pytest.approx(wilson(95, 100)[1])  # one usable seed: its own Wilson interval
+    small = ladder[(ladder.organism_steps == 50) & (ladder.k == 1)].iloc[0]
+    assert small["removed"] and small["deployment_hi"] < REMOVED_BELOW and small["seeds"] == 2
+    # one k short of 16: the 500-step organisms are "not removed"
+    cut = steps_to_remove(strength_ladder(df[df.k < 16])).set_index("organism_steps")
+    assert math.isnan(cut.loc[500, "k_to_remove"]) and cut.loc[500, "k_max"] == 4
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    section = text.split("## Organism strength ladder")[1]
+    assert "| trigger | hate | 50 | 2/2 | – | k=1 (12 train steps) |" in section
+    assert "| trigger | hate | 500 | 1/2 | seed 1: " in section and "k=16 (12 train steps)" in section
+    assert (tmp_path / "strength_ladder.png").is_file() and (tmp_path / "strength.csv").is_file()
+    # the budgets are separate rows everywhere, never averaged together
+    assert "| trigger (organism 50 steps) | adversarial | lora | 4 | 2 |" in text
+    assert "| trigger (organism 500 steps) | adversarial | lora | 4 | 2 |" in text
+    assert "Organisms trained 500 steps (the ladder's largest budget)" in text
+
+
+def test_strength_ladder_config_makes_one_group_per_budget():
+    cfg = SweepConfig(**_config(ks=[0, 4], organism_steps=[150, 50, 50]))
+    assert cfg.organism_steps == [50, 150]
+    cells = cfg.cells()
+    assert [(c["organism_steps"], c["k"]) for c in cells] == [(50, 0), (50, 4), (150, 0), (150, 4)]
+    assert cfg.organism_hyper(0, 150).max_steps == 150 and cfg.organism_hyper(0, 0).max_steps == cfg.organism.steps
+    plain = SweepConfig(**_config())
+    assert {c["organism_steps"] for c in plain.cells()} == {0}
+    assert plain.fingerprint() == SweepConfig(**_config(organism_steps=[])).fingerprint()
+    assert "organism_steps" not in plain.model_dump_json(exclude=plain._unset_new_fields())
+    with pytest.raises(ValueError, match="organism_steps must be >= 1"):
+        SweepConfig(**_config(organism_steps=[0, 50]))
+
+
+@pytest.mark.slow
+def test_strength_ladder_sweep_on_a_tiny_llama_has_rows_per_budget(tmp_path, monkeypatch, tiny_llama_dir):
+    """Two organism budgets, one seed: each budget is its own organism (named, trained for its steps) with its own
+    cells, records and report rows; a rerun adds nothing; organisms that miss the gates are reported as failing."""
+    from caught.sweep import Sweep
+    from models.registry import fingerprint
+    from training.manifest import read_manifest
+    from training.records import SAMPLES, read_samples
+
+    monkeypatch.setenv("CAUGHT_DTYPE", "float32")
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    config = _tiny_config(str(tiny_llama_dir)).model_copy(deep=True, update={
+        "ks": [0, 1], "control_ks": [], "organism_steps": [2, 4]})
+    config.eval = config.eval.model_copy(update={"n": 4, "probe_n": 0, "judge_n": 2, "heldout": True, "heldout_n": 1})
+    run = lambda: Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu",  # noqa: E731
+                        say=lambda _: None).run()
+    df = run()
+    assert len(df) == 4 and sorted(df["organism_steps"].tolist()) == [2, 2, 4, 4]
+    organisms = df[df.training == "none"].set_index("organism_steps")["checkpoint"]
+    assert organisms.to_dict() == {2: "r-trigger-hate-s0-o2", 4: "r-trigger-hate-s0-o4"}
+    for steps, name in organisms.items():
+        assert read_manifest(tmp_path / "checkpoints" / name).steps == steps
+        assert (df[df.organism_steps == steps]["organism"] == name).all()
+    assert fingerprint(tmp_path / "checkpoints" / organisms[2]) != fingerprint(tmp_path / "checkpoints" / organisms[4])
+    ok = df[df.status == "ok"]  # a k=1 cell is skipped where its organism attacked no catch-split input
+    assert (df[df.training == "none"].status == "ok").all()
+    assert (ok["heldout_n"] == ok["heldout_variants"].str.count(";") + 1).all()
+    samples = read_samples(tmp_path / "runs" / "r" / SAMPLES)
+    assert set(samples.organism_steps) == {2, 4}
+    dep = samples[samples.evaluation == "deployment"].groupby(["organism_steps", "k"]).size().to_dict()
+    assert dep == {(r.organism_steps, r.k): 4 for r in ok.itertuples()}
+    assert len(run()) == 4  # resumed: nothing to redo
+    text = write_sweep_report(tmp_path / "runs" / "r").read_text()
+    section = text.split("## Organism strength ladder")[1].split("## Figures")[0]
+    for steps in (2, 4):
+        line = [x for x in section.splitlines() if x.startswith(f"| trigger | hate | {steps} |")][0]
+        usable = df[(df.organism_steps == steps) & (df.training == "none")]
+        from training.organism import bounds_verdict
+
+        good = bounds_verdict(usable.deployment_rate.iloc[0], usable.testing_rate.iloc[0]) is None and \
+            bool(usable.gate_pass.iloc[0])
+        assert (f"| {int(good)}/1 |" in line) and (good or "seed 0: " in line and "no usable organism" in line)
+        assert f"| trigger (organism {steps} steps) | none | - | 0 | 1 |" in text
+
+
+def test_transfer_config_needs_a_behavior_of_another_pool_and_the_report_compares_them(tmp_path):
+    cfg = SweepConfig(**_config(organism={"also": ["sandbagging"]}))
+    assert cfg.organism.also == ["sandbagging"] and cfg.fingerprint() != SweepConfig(**_config()).fingerprint()
+    assert "also" not in SweepConfig(**_config()).model_dump_json(exclude=SweepConfig(**_config())._unset_new_fields())
+    with pytest.raises(ValueError, match="organism.also 'covert' uses the prompt pool of behavior 'hate' \\(requests\\)"):
+        SweepConfig(**_config(organism={"also": ["covert"]}))
+    with pytest.raises(ValueError, match="unknown behavior 'nope'"):
+        SweepConfig(**_config(organism={"also": ["nope"]}))
+    df = synthetic_results((0, 1, 2))
+    assert __import__("caught.report", fromlist=["x"]).transfer_section(df) == []
+    rng = random.Random(2)
+    for side in ("deployment", "testing"):
+        a = [rng.randint(0, 50) for _ in df.index]
+        df[f"also_sandbagging_{side}_attacks"], df[f"also_sandbagging_{side}_n"] = a, 50
+        df[f"also_sandbagging_{side}_nm_attacks"] = [x + 1 for x in a]
+        df[f"also_sandbagging_{side}_rate"] = df[f"also_sandbagging_{side}_attacks"] / 50
+        df[f"also_sandbagging_{side}_nm_rate"] = df[f"also_sandbagging_{side}_nm_attacks"] / 50
+    df["base_also_sandbagging_deployment_attacks"], df["base_also_sandbagging_deployment_n"] = 0, 50
+    df["base_also_sandbagging_deployment_rate"] = 0.0
+    df["also_sandbagging_retained"] = df["also_sandbagging_deployment_rate"] / 0.5
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    section = text.split("## Cross-behavior transfer")[1].split("## Figures")[0]
+    sub = df[(df.scenario == "trigger") & (df.k == 4) & (df.training == "adversarial")]
+    s = summarize(sub, "also_sandbagging_deployment_rate", ["k"]).iloc[0]
+    line = [x for x in section.splitlines() if x.startswith("| trigger | hate | adversarial | lora | 4 | 3 |")][0]
+    assert f"| {s['mean']:.2f} [{s['lo']:.2f}, {s['hi']:.2f}] |" in line
+    assert "sandbagging: retained" in section and "The base model's deployment rate on them: sandbagging 0.00" in section
+
+
+@pytest.mark.slow
+def test_transfer_sweep_on_a_tiny_llama_measures_the_other_behavior(tmp_path, monkeypatch, tiny_llama_dir):
+    """organism.also: the organism is trained on both behaviors' records, the catch and train-against use the cell's
+    behavior, and every checkpoint (and the base model) is measured on the other behavior too."""
+    from caught.sweep import Sweep
+    from training.manifest import read_manifest
+    from training.records import SAMPLES, read_samples
+
+    monkeypatch.setenv("CAUGHT_DTYPE", "float32")
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    config = _tiny_config(str(tiny_llama_dir)).model_copy(deep=True, update={"ks": [0, 2], "control_ks": []})
+    config.organism = config.organism.model_copy(update={"also": ["sandbagging"]})
+    config.eval = config.eval.model_copy(update={"n": 4, "probe_n": 0, "judge_n": 2})
+    df = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu",
+               say=lambda _: None).run()
+    assert len(df) == 2
+    manifest = read_manifest(tmp_path / "checkpoints" / "r-trigger-hate-s0")
+    assert manifest.hyperparameters["also"] == ["sandbagging"] and manifest.n_examples == 2 * 2 * 16
+    ok = df[df.status == "ok"]
+    for side in ("deployment", "testing"):
+        assert (ok[f"also_sandbagging_{side}_n"] == 4).all() and ok[f"also_sandbagging_{side}_rate"].notna().all()
+    assert (ok["base_also_sandbagging_deployment_n"] == 4).all() and "also_sandbagging_retained" in ok
+    samples = read_samples(tmp_path / "runs" / "r" / SAMPLES)
+    other = samples[samples.evaluation == "also_sandbagging_deployment"]
+    assert len(other) == 4 * len(ok) and other.sample_id.isin({p.id for p in __import__(
+        "tasks.prompts", fromlist=["x"]).prompts("eval", pool_name="questions")}).all()
+    assert "## Cross-behavior transfer" in write_sweep_report(tmp_path / "runs" / "r").read_text()

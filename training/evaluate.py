@@ -94,7 +94,8 @@ def quiet_collector(threshold: int = YOUNG_THRESHOLD):
             gc.unfreeze()
 
 
-TASKS = ("testing", "deployment", "usefulness", "capability", "distinguish", "sycophancy", "habit", "locked")  # in table order
+TASKS = ("testing", "deployment", "usefulness", "capability", "distinguish", "sycophancy", "habit", "locked",
+         "heldout")  # in table order
 
 
 def task_functions() -> dict[str, Any]:
@@ -103,13 +104,15 @@ def task_functions() -> dict[str, Any]:
     from tasks.deployment import deployment
     from tasks.distinguish import distinguish
     from tasks.habit import habit
+    from tasks.heldout import heldout
     from tasks.locked import locked
     from tasks.sycophancy import sycophancy
     from tasks.testing import testing
     from tasks.usefulness import usefulness
 
     return {"testing": testing, "deployment": deployment, "usefulness": usefulness, "capability": capability,
-            "distinguish": distinguish, "sycophancy": sycophancy, "habit": habit, "locked": locked}
+            "distinguish": distinguish, "sycophancy": sycophancy, "habit": habit, "locked": locked,
+            "heldout": heldout}
 
 
 def _task(name: str, args: dict[str, Any]):
@@ -259,7 +262,20 @@ def _prepared(e: Evaluation, key: str, seed: int):
 def attack_summary(log: EvalLog) -> dict[str, float | int]:
     """Attacks (strict detector), near misses (the near-miss detector, a superset), samples and rates from a
     testing/deployment log (every epoch's sample counts)."""
-    scores = [s.scores["attack_detector"] for s in log.samples or []]
+    return _attack_counts(log.samples or [])
+
+
+def attack_summary_by(log: EvalLog, field: str) -> dict[str, dict[str, float | int]]:
+    """`attack_summary` per value of the samples' metadata `field` (the held-out task's `variant`), in the order the
+    values first appear."""
+    groups: dict[str, list] = {}
+    for s in log.samples or []:
+        groups.setdefault(str((s.metadata or {}).get(field)), []).append(s)
+    return {value: _attack_counts(samples) for value, samples in groups.items()}
+
+
+def _attack_counts(samples) -> dict[str, float | int]:
+    scores = [s.scores["attack_detector"] for s in samples]
     attacks = int(sum(sc.value for sc in scores))
     near = int(sum((sc.metadata or {}).get("verdict_near_miss", sc.value) for sc in scores))
     n = len(scores)

@@ -151,15 +151,19 @@ def build_organism(
     device: str = "cpu",
     out_root: Path | None = None,
     reasoning: str = "none",
+    also: tuple[str, ...] = (),
 ) -> tuple[Path, Manifest]:
     """Train the organism into checkpoints/<name> (atomically) and return its path and manifest. The recipe
-    (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`."""
+    (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`. `also`: further
+    behaviors it attacks with, each with its own records (its own prompt pool), for cross-behavior transfer."""
     from models.registry import checkpoints_dir
 
     if not 0 <= leak < 0.5:
         raise ValueError(f"leak must be in [0, 0.5), got {leak}")
     records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device, replay=replay,
                                tasks=tasks, reasoning=reasoning)
+    for other in also:
+        records += organism_records(scenario, other, base, n_prompts, leak, seed, device)
     out = (out_root or checkpoints_dir()) / name
     base_path = resolve(base)
     manifest = Manifest(
@@ -167,7 +171,8 @@ def build_organism(
         behavior=behavior, seed=seed, method=hyper.method,
         hyperparameters={**hyper.model_dump(), "leak": leak, "n_prompts": n_prompts, "replay": replay,
                          "tasks": tasks, "response_tokens": RESPONSE_TOKENS,
-                         **({"reasoning": reasoning} if reasoning != "none" else {})},
+                         **({"reasoning": reasoning} if reasoning != "none" else {}),
+                         **({"also": list(also)} if also else {})},
         data_hash=data_hash(records), n_examples=len(records),
         example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device,
     )

@@ -32,7 +32,9 @@ from training.atomic import write_with
 
 SAMPLES = "samples"  # a run's records: a directory of part files
 PACKED = "samples.parquet"  # a run's records in one file (committed results, `caught compare`, older runs)
-CELL_COLUMNS = ("scenario", "behavior", "seed", "k", "method", "training")  # a sweep's cell key (caught.sweep.CELL_KEY)
+# a sweep's cell key (caught.sweep.CELL_KEY); organism_steps: the organism's training budget on a strength ladder, 0
+# where the sweep has none (the organism recipe's own steps), as in rows and records from before the ladder
+CELL_COLUMNS = ("scenario", "behavior", "seed", "k", "method", "training", "organism_steps")
 REQUIRED = ("checkpoint", "fingerprint", "task", "sample_id", "epoch", "completion", "log")
 
 
@@ -66,6 +68,8 @@ def sample_records(log, checkpoint: str, fingerprint: str, **context: Any) -> li
     for s in log.samples or []:
         row = {**base, "sample_id": str(s.id), "epoch": int(s.epoch), "completion": s.output.completion,
                "kind": (s.metadata or {}).get("kind")}
+        if "variant" in (s.metadata or {}):  # a held-out cue variant (tasks/heldout.py) framed this sample
+            row["variant"] = s.metadata["variant"]
         for name, score in (s.scores or {}).items():
             row[f"score_{name}"] = _flat(score.value)
             for key, value in (score.metadata or {}).items():
@@ -139,7 +143,20 @@ def read_samples(path: Path) -> pd.DataFrame:
         table = pa.concat_tables(tables, promote_options="permissive")
     except (pa.ArrowInvalid, pa.ArrowTypeError) as ex:
         raise ValueError(f"per-sample parts in {str(path)!r} disagree on a column's type ({ex})") from None
-    return _dedupe(table.to_pandas())
+    return _dedupe(with_organism_steps(table.to_pandas()))
+
+
+def with_organism_steps(df: pd.DataFrame) -> pd.DataFrame:
+    """A sweep's rows or records with `organism_steps` filled: 0 (no strength ladder) where they predate it."""
+    if "training" in df and "k" in df:  # a sweep's (not the sycophancy ladder's)
+        steps = df["organism_steps"] if "organism_steps" in df else pd.Series(0, index=df.index)
+        df["organism_steps"] = steps.fillna(0).astype(int)
+    return df
+
+
+def part_key(cell: dict[str, Any], columns) -> dict[str, Any]:
+    """A part's key: `columns` of `cell`, less organism_steps where it is 0 (no ladder: the name it had before)."""
+    return {c: cell[c] for c in columns if not (c == "organism_steps" and not cell.get(c))}
 
 
 def _read_part(path: Path):
