@@ -374,9 +374,11 @@ class NaturalConfig(_Strict):
         return Hyper(method=self.method, learning_rate=self.lr, batch_size=self.batch_size, max_steps=self.steps)
 
     def fingerprint(self) -> str:
-        """What must match for a run to go on under the same name (the grid, ks, seeds and controls, may grow)."""
-        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "device", "controls", "control_ks"})
-                              .encode()).hexdigest()[:12]
+        """What must match for a run to go on under the same name (the grid, ks, seeds and controls, may grow).
+        Fields added after runs were made (the attitude measure) are left out while unset, so those runs resume."""
+        unset = {f for f in ("attitude", "attitude_n", "attitude_grader") if getattr(self, f) is None}
+        return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "device", "controls", "control_ks",
+                                                            *unset}).encode()).hexdigest()[:12]
 
 
 def load_natural_config(path: Path) -> NaturalConfig:

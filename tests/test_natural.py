@@ -395,3 +395,17 @@ def test_report_counts_runs_that_fail_the_capability_gate_as_failing_and_leaves_
     assert s.loc[("heldout", 4), "gate"] == "2/3" and s.loc[("heldout", 4), "seeds"] == 2
     assert s.loc[("heldout", 4), "mean"] == pytest.approx(0.35)  # the failing run's 0.1 is not averaged in
     assert s.loc[("capability", 4), "seeds"] == 3  # the gate's own measure over every run
+
+
+def test_the_control_config_resumes_the_committed_ladder():
+    """experiments/sycophancy-control-gpu.toml adds the matched controls to results/sycophancy/ladder-gpu: its
+    fingerprint is the committed run's (fields added since, unset, are left out of it)."""
+    import json
+    from pathlib import Path
+
+    from caught.config import load_natural_config
+
+    stored = json.loads(Path("results/sycophancy/ladder-gpu/config.json").read_text())
+    config = load_natural_config(Path("experiments/sycophancy-control-gpu.toml"))
+    assert config.controls == ["matched"] and config.fingerprint() == stored["fingerprint"]
+    assert config.model_copy(update={"attitude": "rules"}).fingerprint() != stored["fingerprint"]
