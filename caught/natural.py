@@ -55,10 +55,11 @@ ATTITUDE = ("scratchpad", "please", "noticed")  # columns of the attitude measur
 
 def with_training(df: pd.DataFrame) -> pd.DataFrame:
     """Rows (or per-sample records) of a ladder run before controls existed get their `training`: none at k=0,
-    adversarial otherwise (all they held)."""
-    if df.empty or "training" in df:
+    adversarial otherwise (all they held), also where they sit beside newer ones (a resumed run's records)."""
+    if df.empty:
         return df
-    return df.assign(training=["none" if k == 0 else "adversarial" for k in df["k"]])
+    implied = pd.Series(["none" if k == 0 else "adversarial" for k in df["k"]], index=df.index)
+    return df.assign(training=df["training"].fillna(implied) if "training" in df else implied)
 
 
 def read_results(run_dir: Path) -> pd.DataFrame:

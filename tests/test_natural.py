@@ -409,3 +409,16 @@ def test_the_control_config_resumes_the_committed_ladder():
     config = load_natural_config(Path("experiments/sycophancy-control-gpu.toml"))
     assert config.controls == ["matched"] and config.fingerprint() == stored["fingerprint"]
     assert config.model_copy(update={"attitude": "rules"}).fingerprint() != stored["fingerprint"]
+
+
+def test_records_of_a_resumed_ladder_get_their_training_beside_newer_ones():
+    """A run resumed with controls holds older records (no `training`) beside new ones: the older ones read as the
+    organism (k=0) or adversarial, never as missing (a groupby would drop them)."""
+    import pandas as pd
+
+    from caught.natural import with_training
+
+    df = pd.DataFrame({"k": [0, 4, 4, 4], "training": [None, None, "control", "adversarial"]})
+    assert with_training(df)["training"].tolist() == ["none", "adversarial", "control", "adversarial"]
+    assert with_training(df.drop(columns="training"))["training"].tolist() == ["none", "adversarial"] * 1 + [
+        "adversarial", "adversarial"]
