@@ -26,25 +26,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def tiny_llama(path: Path) -> Path:
-    """A 2-layer random Llama with SmolLM2's tokenizer (the tests' fixture): --quick's model."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    from models.embedded import embedded_path
-
-    tokenizer = AutoTokenizer.from_pretrained(embedded_path("smollm2-135m"))
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(path, safe_serialization=True)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 def _sync(device: str) -> None:
     import torch
 
@@ -108,6 +89,8 @@ def main() -> None:
     args.prompts_per_step = args.prompts_per_step or (2 if args.quick else 8)
     args.generations = args.generations or (4 if args.quick else 8)
     scratch = tempfile.TemporaryDirectory(prefix="grpo-bench-")
+    from benchmarks.training_speed import tiny_llama  # the tests' fixture: --quick's model
+
     model = args.model or (str(tiny_llama(Path(scratch.name) / "tiny-llama")) if args.quick else "smollm2-135m")
     records = method_records("rl", pick("add", 64, 0))
     hyper = RLHyper(steps=args.warmup + steps, prompts_per_step=args.prompts_per_step, generations=args.generations,

@@ -18,18 +18,12 @@ from pathlib import Path
 import pandas as pd
 
 from caught.elicit import organism_misses, read_results
+from caught.report import _fmt as fmt_interval
 from caught.report import summarize
 from caught.tables import markdown
 from training.atomic import write_text, write_with
 
 ORDER = {"base": 0, "capable": 1, "locked": 2, "intent": 3, "rl": 4, "groundtruth": 5}
-
-
-def _fmt(mean: float, lo: float, hi: float) -> str:
-    if mean != mean:
-        return "-"
-    interval = f" [{lo:.2f}, {hi:.2f}]" if lo == lo and hi == hi else ""
-    return f"{mean:.2f}{interval}"
 
 
 def summary(df: pd.DataFrame, domains: list[str]) -> pd.DataFrame:
@@ -61,7 +55,7 @@ def table(s: pd.DataFrame, domains: list[str], elicited: str) -> str:
         for state in ("locked", "unlocked"):
             for d in domains:
                 n = r.get(f"{d}_{state}_n")
-                cells.append(f"{_fmt(r[f'{d}_{state}'], r[f'{d}_{state}_lo'], r[f'{d}_{state}_hi'])}"
+                cells.append(f"{fmt_interval(r[f'{d}_{state}'], r[f'{d}_{state}_lo'], r[f'{d}_{state}_hi'])}"
                              f"{f' n={int(n)}' if n == n and n is not None else ''}")
         rows.append(cells)
     return markdown(header, rows)

@@ -19,7 +19,6 @@ the password, and is measured without the password on the `eval` split (caught.e
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import shutil
@@ -189,7 +188,7 @@ def grpo(parent: str, records: list[dict], out: Path, hyper: RLHyper, reward: Ca
     from trl import GRPOConfig, GRPOTrainer
 
     from models.registry import resolve
-    from training.sft import _point_adapter_at
+    from training.sft import _point_adapter_at, publish
 
     parent_path = resolve(parent)
     out = Path(out)
@@ -232,12 +231,7 @@ def grpo(parent: str, records: list[dict], out: Path, hyper: RLHyper, reward: Ca
                  "completion_tokens": round(sum(step_tokens)), "step_tokens": step_tokens,
                  "rewards": [h["reward"] for h in logs],
                  "reward_std": [h.get("reward_std") for h in logs], "train_loss": None}
-        if finalize:
-            finalize(save, stats)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(save, out)
-        return out, stats
+        return publish(save, out, stats, finalize), stats
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

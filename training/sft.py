@@ -467,14 +467,20 @@ def finetune(
             "cuda_graphs": dict(trainer.graphed.stats) if graphs else None,
             "lora_merged": lora_merged,
         }
-        if finalize:
-            finalize(save, stats)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(save, out)
-        return out, stats
+        return publish(save, out, stats, finalize), stats
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def publish(save: Path, out: Path, stats: dict, finalize=None) -> Path:
+    """Put a trained checkpoint written to `save` (in the same filesystem) at `out`: `finalize(save, stats)` first
+    (e.g. its manifest), then one rename, so a reader sees the old checkpoint or the whole new one."""
+    if finalize:
+        finalize(save, stats)
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(save, out)
+    return out
 
 
 def _point_adapter_at(adapter: Path, parent: Path) -> None:
