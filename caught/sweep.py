@@ -114,6 +114,11 @@ def drop_group(run_dir: Path, scenario: str, behavior: str, seed: int) -> tuple[
                              f"it holds: {', '.join(groups) or 'no cells'}")
         records = sum(drop_records(run_dir / name, {"scenario": scenario, "behavior": behavior, "seed": seed})
                       for name in (SAMPLES, PACKED))
+        # and the group's records that lack its scenario (capability rows written before 2026-12-06): by the
+        # group's own checkpoints, never the base model's, which every group shares
+        own = set(df.loc[hit, "checkpoint"].dropna()) - {*df["base"].dropna()} if "checkpoint" in df else set()
+        if own:
+            records += sum(drop_records(run_dir / name, {"checkpoint": own}) for name in (SAMPLES, PACKED))
         kept = df[~hit].reset_index(drop=True)
         write_with(run_dir / "results.parquet", lambda tmp: kept.to_parquet(tmp, index=False))
     return int(hit.sum()), records

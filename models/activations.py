@@ -7,6 +7,7 @@ then each decoder layer's output), pooled two ways: the last prompt token, and t
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from contextlib import contextmanager
 
@@ -55,17 +56,24 @@ def prompt_activations(model, tokenizer, chats: Sequence[list[dict]], batch_size
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     last, mean = [], []
+    # only the last position's logits where the model allows it (the probe reads hidden states, not the
+    # (b, width, vocab) logits, the largest tensor of the forward pass)
+    keep_one = {"logits_to_keep": 1} if "logits_to_keep" in inspect.signature(model.forward).parameters else {}
     with evaluating(model):
         for start in range(0, len(rows), batch_size):
             batch = rows[start:start + batch_size]
             ids, mask = right_padded(batch, pad)  # each row's last prompt token is at len(r) - 1
-            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True)
+            out = model(input_ids=ids.to(device), attention_mask=mask.to(device), output_hidden_states=True,
+                        **keep_one)
             if getattr(out, "hidden_states", None) is None:
                 raise ValueError(f"{type(model).__name__} returns no hidden states (output_hidden_states=True): "
                                  "the activation probe needs a transformers causal LM that does")
-            hidden = torch.stack(out.hidden_states, dim=1).float()  # (b, layers + 1, width, d)
-            m = mask.to(device)[:, None, :, None].float()
-            mean.append(((hidden * m).sum(2) / m.sum(2)).cpu().numpy())
+            # pooled one layer at a time: stacking every layer's (b, width, d) in float32 at once, beside the
+            # other sweep shards on one GPU, ran an 80 GB H100 out of memory (2026-12-06)
+            m = mask.to(device)[:, :, None].float()
             ends = torch.tensor([len(r) - 1 for r in batch], device=device)
-            last.append(hidden[torch.arange(len(batch), device=device), :, ends].cpu().numpy())
+            rows_b = torch.arange(len(batch), device=device)
+            mean.append(torch.stack([(h.float() * m).sum(1) / m.sum(1) for h in out.hidden_states], 1).cpu().numpy())
+            last.append(torch.stack([h[rows_b, ends].float() for h in out.hidden_states], 1).cpu().numpy())
+            del out
     return {"last": np.concatenate(last), "mean": np.concatenate(mean)}

@@ -700,11 +700,16 @@ def test_drop_removes_a_groups_rows_and_records_only(tmp_path):
     for seed in (0, 1):
         for k in (0, 4):
             append_row(run, {"scenario": "tier", "behavior": "hate", "seed": seed, "k": k, "method": "lora",
-                             "training": "none", "schema": 2})
+                             "training": "none", "schema": 2, "base": "b",
+                             "checkpoint": f"r-tier-hate-s{seed}" + (f"-k{k}" if k else "")})
         write_part(run / SAMPLES, {"scenario": "tier", "behavior": "hate", "seed": seed},
                    [{**rec, "scenario": "tier", "behavior": "hate", "seed": seed, "sample_id": i} for i in range(3)])
+    # capability records written before they kept their cell's scenario: the group's own go with it, the base
+    # model's (shared by every group) stay
+    loose = [{**rec, "scenario": None, "behavior": None, "seed": None, "evaluation": "capability",
+              "checkpoint": name, "fingerprint": name, "sample_id": 20} for name in ("r-tier-hate-s0-k4", "r-tier-hate-s1", "b")]
     write_packed(run / PACKED, [{**rec, "scenario": "tier", "behavior": "hate", "seed": s, "sample_id": 10 + i}
-                                for s in (0, 1) for i in range(2)])
+                                for s in (0, 1) for i in range(2)] + loose)
     result = CliRunner().invoke(app, ["drop", str(run), "tier/hate/0", "tier/hate/7"])
     assert result.exit_code != 0 and "tier/hate/7" in result.output and "tier/hate/1" in result.output
     assert len(read_results(run)) == 4  # nothing removed when one named group is not there
@@ -712,9 +717,11 @@ def test_drop_removes_a_groups_rows_and_records_only(tmp_path):
     assert result.exit_code != 0 and "SCENARIO/BEHAVIOR/SEED" in result.output
     result = CliRunner().invoke(app, ["drop", str(run), "tier/hate/0"])
     assert result.exit_code == 0, result.output
-    assert "2 rows, 5 per-sample records" in result.output
+    assert "2 rows, 6 per-sample records" in result.output
     assert set(read_results(run).seed) == {1} and len(read_results(run)) == 2
-    assert set(read_samples(run / SAMPLES).seed) == {1} and set(read_samples(run / PACKED).seed) == {1}
+    packed = read_samples(run / PACKED)
+    assert set(read_samples(run / SAMPLES).seed) == {1} and set(packed.seed.dropna()) == {1}
+    assert set(packed.checkpoint[packed.scenario.isna()]) == {"r-tier-hate-s1", "b"}
     assert len(list((run / SAMPLES).glob("part-*.parquet"))) == 1  # the emptied part is gone
 
 

@@ -238,7 +238,7 @@ def adopt_packed(run_dir: Path) -> Path | None:
 
 def drop_records(samples: Path, where: dict[str, Any]) -> int:
     """Remove the records whose columns equal every value of `where` (e.g. one sweep group's scenario, behavior and
-    seed) from `samples` (a `samples/` directory of parts, or one packed file): each part holding some is rewritten
+    seed; a set of values matches any of them) from `samples` (a `samples/` directory of parts, or one packed file): each part holding some is rewritten
     without them (atomically), or removed when none is left. Returns how many records were removed."""
     samples = Path(samples)
     parts = sorted(samples.glob("part-*.parquet")) if samples.is_dir() else [samples] if samples.is_file() else []
@@ -249,7 +249,12 @@ def drop_records(samples: Path, where: dict[str, Any]) -> int:
             continue
         hit = pd.Series(True, index=df.index)
         for column, value in where.items():
-            hit &= df[column].astype(str) == str(value)
+            values = value if isinstance(value, (set, frozenset, list, tuple)) else [value]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                # numbers by value: a seed column holding a missing value reads as floats (0.0 is seed 0)
+                hit &= pd.to_numeric(df[column], errors="coerce").isin(values)
+            else:
+                hit &= df[column].astype(str).isin({str(v) for v in values})
         if not hit.any():
             continue
         removed += int(hit.sum())
