@@ -10,8 +10,8 @@ for bit. Against PEFT's own mixed batch (`adapter_names=`, which loops over the 
 the outputs agree to rounding (tests/test_multilora.py): the scaling is applied before B here, after it in PEFT.
 
 `MultiLoRA.load(model, {name: adapter_dir})` reads PEFT LoRA adapters (what `caught train-against` saves);
-`MultiLoRA.fresh(model, names, r, alpha, seeds)` makes trainable ones, initialised as PEFT initialises LoRA (A
-Kaiming-uniform, B zero), for packed training (training.packed); `save(name, dir, base)` writes one as a PEFT
+`MultiLoRA(model, adapters, trainable=True)` makes trainable ones (packed training: training.packed);
+`save(name, dir, base, alpha)` writes one as a PEFT
 adapter directory that `PeftModel.from_pretrained`, `ckpt/` and `hf/` load. `routed(names)` (one entry per row,
 None for the base) routes a forward pass; `select(rows)` follows a batch that drops rows (models.engine's hf loop).
 Hooks go on the model's own nn.Linear modules: PEFT's layers are not involved, the model stays a plain model.
@@ -28,14 +28,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # PEFT's all-linear, Llama
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
-
-
-def target_modules(model, targets: Sequence[str] = LINEAR_NAMES) -> list[str]:
-    """Names of `model`'s nn.Linear modules whose last part is in `targets` (never the LM head)."""
-    return [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n.rsplit(".", 1)[-1] in targets]
 
 
 def read_adapter(path: Path) -> tuple[float, dict[str, tuple[torch.Tensor, torch.Tensor]], dict]:
@@ -120,28 +114,6 @@ class MultiLoRA:
             scaling, weights, _ = read_adapter(path)
             adapters[name] = (scaling, weights)
         return cls(model, adapters)
-
-    @classmethod
-    def fresh(cls, model, names: Sequence[str], r: int, alpha: int, seeds: Sequence[int],
-              targets: Sequence[str] = LINEAR_NAMES) -> MultiLoRA:
-        """Trainable adapters initialised as PEFT initialises LoRA: A Kaiming-uniform (a=√5) from a generator seeded
-        with the adapter's seed, in module order, B zero."""
-        if len(seeds) != len(names):
-            raise ValueError(f"{len(seeds)} seeds for {len(names)} adapters; accepted: one seed per adapter")
-        modules = dict(model.named_modules())
-        names_ = target_modules(model, targets)
-        adapters = {}
-        for name, seed in zip(names, seeds):
-            g = torch.Generator().manual_seed(int(seed))
-            weights = {}
-            for m in names_:
-                lin = modules[m]
-                a = torch.empty(r, lin.in_features)
-                bound = 1 / math.sqrt(lin.in_features)  # kaiming_uniform_(a=sqrt(5)): gain sqrt(1/3), bound 1/sqrt(fan_in)
-                a.uniform_(-bound, bound, generator=g)
-                weights[m] = (a, torch.zeros(lin.out_features, r))
-            adapters[name] = (alpha / r, weights)
-        return cls(model, adapters, trainable=True)
 
     def parameters(self, name: str) -> list[torch.Tensor]:
         return [t for m in self.modules for t in (self.A[name][m], self.B[name][m])]
