@@ -3,6 +3,7 @@ SFTTrainer): the same losses and the same adapters, to rounding (tiny random Lla
 
 import json
 
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -94,3 +95,71 @@ def test_refusals(tmp_path):
     assert "same directory" in pack_refusal([PackedCell([], tmp_path / "a", h[0]), PackedCell([], tmp_path / "a", h[1])])
     with pytest.raises(ValueError, match="cannot train as one pack: no cells"):
         train_packed("x", [], "cpu")
+
+
+def test_plan_packs_never_exceeds_the_memory_budget():
+    from training.packed import plan_packs
+
+    for n in range(1, 12):
+        for most in (1, 2, 4, 8):
+            for budget in (None, 50, 100, 250, 1000):
+                sizes = plan_packs(n, most, per_cell=100, budget=budget)
+                assert sum(sizes) == n and max(sizes) <= most and max(sizes) - min(sizes) <= 1
+                assert budget is None or max(sizes) == 1 or max(sizes) * 100 <= budget
+    assert plan_packs(7, 4, 100, None) == [4, 3] and plan_packs(7, 4, 100, 250) == [2, 2, 2, 1]
+    assert plan_packs(3, 4, 100, 50) == [1, 1, 1]  # a cell over the budget trains alone, as unpacked
+
+
+def _sweep(tmp_path, monkeypatch, tag: str, base: str, pack: int, budget: int | None = None):
+    from caught.config import SweepConfig
+    from caught.sweep import Sweep
+
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / tag / "checkpoints"))
+    (tmp_path / tag / "checkpoints").mkdir(parents=True, exist_ok=True)
+    config = SweepConfig(
+        name="r", base=base, scenarios=["trigger"], ks=[0, 1, 2], seeds=[0], control_ks=[2],
+        organism={"prompts": 16, "leak": 0.4, "steps": 8, "lr": 5e-3, "method": "full", "batch_size": 8},
+        train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1, "pack": pack},
+        eval={"n": 6, "usefulness_n": 4, "capability_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4,
+              "catch_epochs": 1},
+    )
+    said: list[str] = []
+    sweep = Sweep(config, runs_dir=tmp_path / tag / "runs", log_dir=str(tmp_path / tag / "logs"), device="cpu",
+                  say=said.append)
+    sweep.pack_budget = budget
+    return sweep.run(), sweep, said
+
+
+@pytest.mark.slow
+def test_a_packed_sweep_gives_the_rows_of_one_by_one(tmp_path, monkeypatch, tiny_llama_dir):
+    """pack = 3: the group's three training cells (k=1, k=2, control k=2) train as one pack, within the memory budget;
+    the rows are those of the same sweep run one cell at a time (up to timings and the config's fingerprint; the
+    training loss to rounding). Training and evaluation run in fp32 here: under bf16 autocast the two paths differ by
+    bf16 rounding (losses about 3e-4 apart on this model), which the sampled checks and evaluations can turn into a
+    different count of attacks (seen: 1 of 6 deployment samples)."""
+    from transformers import AutoConfig
+
+    from caught.config import TrainSpec
+    from caught.sweep import CELL_KEY
+    from training.packed import cell_bytes
+
+    monkeypatch.setenv("CAUGHT_DTYPE", "float32")  # evaluations independent of how Inspect batches requests
+    hyper = TrainSpec.hyper
+    monkeypatch.setattr(TrainSpec, "hyper", lambda self, method: hyper(self, method).model_copy(
+        update={"precision": "fp32"}))
+    base = str(tiny_llama_dir)
+    alone, _, _ = _sweep(tmp_path, monkeypatch, "alone", base, pack=1)
+    budget = 3 * cell_bytes(TrainSpec(batch_size=2).hyper("lora"), AutoConfig.from_pretrained(base)) + 1
+    packed, sweep, said = _sweep(tmp_path, monkeypatch, "packed", base, pack=4, budget=budget)
+    assert [p["cells"] for p in sweep.packs] == [3] and any("3 runs of" in m for m in said), said
+    assert all(p["bytes"] <= budget for p in sweep.packs)
+    assert (alone["status"] == "ok").all() and len(alone) == 4
+
+    def stable(df):
+        volatile = ("seconds", "finished_at", "logs", "host", "commit", "code", "caught_file")  # as tests/test_sweep.py
+        keep = [c for c in df.columns if not any(v in c for v in volatile) and c not in ("train_loss", "config")]
+        return df[keep].sort_values(CELL_KEY).reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(stable(alone), stable(packed), check_dtype=False)
+    a, b = (df.sort_values(CELL_KEY)["train_loss"].to_numpy(dtype=float) for df in (alone, packed))
+    assert a[1:] == pytest.approx(b[1:], rel=1e-5)

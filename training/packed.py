@@ -83,6 +83,44 @@ def pack_refusal(cells: list[PackedCell]) -> str | None:
     return "; ".join(reasons) or None
 
 
+def cell_bytes(hyper: Hyper, config) -> int:
+    """An estimate of one cell's share of a pack step's memory (bytes) on a model of `config`: its batch's tokens
+    (at most batch_size x max_length) times their fp32 logits three times over (logits, log-softmax, gradient) and the
+    activations kept for the backward (about 24 hidden-size vectors per layer, fp32), plus its adapter with AdamW's
+    two moments and gradient. An estimate for planning packs, not a measurement."""
+    tokens = hyper.batch_size * hyper.max_length
+    per_token = 4 * (3 * config.vocab_size + 24 * config.num_hidden_layers * config.hidden_size)
+    adapter = 4 * 4 * hyper.lora_r * 7 * config.num_hidden_layers * (config.hidden_size + config.intermediate_size)
+    return tokens * per_token + adapter
+
+
+def plan_packs(n: int, most: int, per_cell: int, budget: int | None) -> list[int]:
+    """Pack sizes for n cells: at most `most` cells a pack, and no more than `budget` bytes hold at `per_cell` each
+    (a cell that alone exceeds the budget trains alone: the unpacked path would need the same). Sizes as equal as
+    they can be, in order."""
+    if n < 1:
+        return []
+    fit = most if budget is None else max(1, min(most, budget // max(1, per_cell)))
+    packs = -(-n // fit)
+    return [n // packs + (1 if i < n % packs else 0) for i in range(packs)]
+
+
+def free_bytes(device: str) -> int | None:
+    """Memory a pack may use on `device`: 80% of the GPU's free memory; on a CPU 50% of the available memory (None
+    where it cannot be read)."""
+    import torch
+
+    if device.startswith("cuda"):
+        free, _ = torch.cuda.mem_get_info(torch.device(device))
+        return int(0.8 * free)
+    try:
+        import psutil
+
+        return int(0.5 * psutil.virtual_memory().available)
+    except ImportError:
+        return None
+
+
 def _epochs(loader):
     """The loader's batches, epoch after epoch, with the epoch set as the Trainer sets it (the seeded order)."""
     epoch = 0
