@@ -163,3 +163,32 @@ def test_a_packed_sweep_gives_the_rows_of_one_by_one(tmp_path, monkeypatch, tiny
     pd.testing.assert_frame_equal(stable(alone), stable(packed), check_dtype=False)
     a, b = (df.sort_values(CELL_KEY)["train_loss"].to_numpy(dtype=float) for df in (alone, packed))
     assert a[1:] == pytest.approx(b[1:], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_crash_in_the_middle_of_a_pack_leaves_whole_checkpoints_or_none(tiny_llama_dir, chat_records, tmp_path):
+    """A pack interrupted after its first cell's checkpoint was published: that checkpoint is whole (manifest and
+    all), the others are absent, nothing half-written is left; training the rest again (as a resumed sweep does,
+    alone or in a smaller pack) gives the adapter the pack would have given."""
+    hyper = hypers()[0].model_copy(update={"max_steps": 2})
+
+    def finalize(path, stats):
+        if path.parent.name.startswith(".c1"):
+            raise KeyboardInterrupt  # Ctrl-C while the second cell is being published
+        (path / "manifest.json").write_text("{}")
+
+    cells = [PackedCell(cell_data(chat_records, i), tmp_path / f"c{i}", hyper.model_copy(update={"seed": i}),
+                        finalize=finalize) for i in range(3)]
+    with pytest.raises(KeyboardInterrupt):
+        train_packed(str(tiny_llama_dir), cells, "cpu")
+    assert (tmp_path / "c0" / "manifest.json").is_file() and (tmp_path / "c0" / "adapter_model.safetensors").is_file()
+    assert not (tmp_path / "c1").exists() and not (tmp_path / "c2").exists()
+    assert not list(tmp_path.glob(".*tmp-*"))
+    rest = [PackedCell(c.records, tmp_path / "again" / c.out.name, c.hyper) for c in cells[1:]]
+    again = train_packed(str(tiny_llama_dir), rest, "cpu")
+    whole = train_packed(str(tiny_llama_dir), [PackedCell(c.records, tmp_path / "whole" / c.out.name, c.hyper)
+                                              for c in cells], "cpu")
+    for (out, _), (ref, _) in zip(again, whole[1:]):
+        ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(ref / "adapter_model.safetensors")
+        for key in theirs:
+            torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5)
