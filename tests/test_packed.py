@@ -192,3 +192,17 @@ def test_a_crash_in_the_middle_of_a_pack_leaves_whole_checkpoints_or_none(tiny_l
         ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(ref / "adapter_model.safetensors")
         for key in theirs:
             torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_padded_batches_pack_too(tiny_llama_dir, chat_records, tmp_path):
+    """packing=False (padded batches with an attention mask): the same equality with finetune."""
+    hyper = hypers()[1].model_copy(update={"packing": False, "max_steps": 2})
+    cells = [PackedCell(cell_data(chat_records, i), tmp_path / "p" / f"c{i}", hyper.model_copy(update={"seed": i}))
+             for i in range(2)]
+    for cell, (out, stats) in zip(cells, train_packed(str(tiny_llama_dir), cells, "cpu")):
+        ref_out, ref = finetune(str(tiny_llama_dir), cell.records, tmp_path / "a" / cell.out.name, cell.hyper, "cpu")
+        assert stats["train_loss"] == pytest.approx(ref["train_loss"], rel=1e-5)
+        ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(ref_out / "adapter_model.safetensors")
+        for key in theirs:
+            torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5)
