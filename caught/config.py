@@ -97,6 +97,10 @@ class TrainSpec(_Strict):
                                  "the k trained inputs (they are repeated to reach it), so that k=1 and k=64 get the "
                                  "same weight against the mix rather than k/(k + mix)")
 
+    pack: int = Field(1, ge=1, description="train up to this many of a group's train-against runs at once on one "
+                      "resident organism (training.packed: each run's adapter as it trains alone, to rounding), fewer "
+                      "where the device's free memory does not hold them; 1 = one run at a time")
+
     def hyper(self, method: str):
         from training.sft import Hyper
 
@@ -264,7 +268,8 @@ class SweepConfig(_Strict):
     def _unset_new_fields(self) -> dict:
         """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
         a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
-        new_train = {f for f, unset_value in (("passes", None), ("mix_benign", 0), ("mix_tasks", 0))
+        new_train = {f for f, unset_value in (("passes", None), ("mix_benign", 0), ("mix_tasks", 0),
+                                                    ("pack", 1))
                      if getattr(self.train, f) == unset_value}
         if not (self.train.mix_benign or self.train.mix_tasks):  # the share only acts on a mix
             new_train.add("trained_share")

@@ -230,6 +230,8 @@ class Sweep:
         self._done_rows = pd.DataFrame()  # results.parquet as the run found it: a resumed group's measurements
         self.records: list[dict] = []  # per-sample records of the cell being run
         self.group_records: list[dict] = []  # and of its group's evaluations, when this cell ran them
+        self._todo: list[dict] = []
+        self.packs: list[dict] = []  # each pack planned: its cells, their estimated bytes and the budget
         # the code this process runs is what it imported at start: record that, not the disk at row time
         self.provenance = {"commit": _git_commit(), "code": code_hash()}
 
@@ -253,6 +255,7 @@ class Sweep:
         if self.shard is not None:  # whole groups of those left to run, dealt round-robin
             cells = deal(cells, done, self.shard)
         todo = [c for c in cells if cell_key(c) not in done]
+        self._todo = todo  # the cells this process runs (packs gather a group's from it)
         self.say(f"sweep {self.config.name}{'' if self.shard is None else ' shard %d/%d' % self.shard}: "
                  f"{len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run on {self.device}")
         start = time.perf_counter()
@@ -502,9 +505,77 @@ class Sweep:
 
     # -- one cell
 
+    # -- training a cell's checkpoint, alone or in a pack
+
+    @staticmethod
+    def _trains(cell: dict, g: dict) -> bool:
+        """Whether a training cell can train (an adversarial run needs k caught attacks)."""
+        return cell["training"] in CONTROL_TRAININGS.values() or cell["k"] <= g["caught_n"]
+
+    def _train_args(self, cell: dict, g: dict) -> dict:
+        """train_against's arguments for a training cell (after the organism and caught file), its checkpoint's
+        `name` among them."""
+        cfg, ev, tr = self.config, self.config.eval, self.config.train
+        k = cell["k"]
+        name = f"{g['organism']}-{'' if cell['training'] == 'adversarial' else cell['training'] + '-'}{cell['method']}-k{k}"
+        return dict(k=k, seed=cell["seed"], responses="base" if cell["training"] == "control-base" else tr.responses,
+                    control=cell["training"] in CONTROL_TRAININGS.values(), steps=tr.steps_for(k),
+                    hyper=tr.hyper(cell["method"]), mix_benign=tr.mix_benign, mix_tasks=tr.mix_tasks,
+                    trained_share=tr.trained_share, name=name, check_samples=tr.check_samples,
+                    target="reasoning" if cell["training"] == "reasoning" else "full",
+                    check_tokens=ev.max_tokens if cfg.organism.reasoning == "scratchpad" else 32)
+
+    @staticmethod
+    def _needs_training(name: str, g: dict) -> bool:
+        """Whether checkpoint `name` is missing, or was trained on other organism weights than the group's."""
+        from models.registry import checkpoints_dir, is_checkpoint
+        from training.manifest import read_manifest
+
+        path = checkpoints_dir() / name
+        old = read_manifest(path) if is_checkpoint(path) else None
+        return old is None or old.parent_fingerprint != g["organism_fingerprint"]
+
+    # memory a pack may plan with (bytes); None: the device's (training.packed.free_bytes). Tests set a fake budget.
+    pack_budget: int | None = None
+
+    def _train_packs(self, cell: dict, g: dict) -> None:
+        """Train `cell`'s checkpoint together with the other cells of its group and method that this run still has to
+        train, in packs of at most `train.pack` that the memory budget holds (training.packed). Rows come out as
+        they would one by one: run_cell then finds each checkpoint trained."""
+        from transformers import AutoConfig
+
+        from models.registry import resolve
+        from training.packed import cell_bytes, free_bytes, plan_packs
+        from training.train_against import train_against_packed
+
+        if cell["method"] != "lora":
+            return
+        todo = [c for c in self._todo if group_key(c) == group_key(cell) and c["training"] != "none"
+                and c["method"] == cell["method"] and self._trains(c, g)]
+        args = [a for a in (self._train_args(c, g) for c in todo) if self._needs_training(a["name"], g)]
+        if len(args) < 2:
+            return
+        organism = resolve(g["organism"])
+        hyper = args[0]["hyper"]
+        per_cell = cell_bytes(hyper, AutoConfig.from_pretrained(organism))
+        budget = self.pack_budget if self.pack_budget is not None else free_bytes(self.device)
+        if budget is not None and self.pack_budget is None:  # the pack's own copies of the organism (model, check view)
+            budget -= 2 * sum(f.stat().st_size for f in organism.glob("*.safetensors"))
+        sizes = plan_packs(len(args), self.config.train.pack, per_cell, budget)
+        start = 0
+        for size in sizes:
+            chunk = args[start:start + size]
+            start += size
+            self.packs.append({"cells": size, "bytes": size * per_cell, "budget": budget})
+            if size < 2:
+                continue  # trained alone by run_cell
+            self.say(f"training {size} runs of {g['organism']} as one pack: "
+                     + ", ".join(a["name"].removeprefix(g["organism"] + "-") for a in chunk))
+            train_against_packed(g["organism"], Path(g["caught_file"]), chunk, device=self.device)
+
     def run_cell(self, cell: dict) -> dict:
         from caught.compare import evaluate_checkpoint
-        from models.registry import checkpoints_dir, is_checkpoint
+        from models.registry import checkpoints_dir
         from training.manifest import read_manifest
         from training.train_against import train_against
 
@@ -513,23 +584,16 @@ class Sweep:
         row: dict = {**cell, "status": "ok", "checkpoint": g["organism"], "steps": 0, "steps_to_fix": None,
                      "train_seconds": 0.0}
         if cell["training"] != "none":
-            k = cell["k"]
-            control = cell["training"] in CONTROL_TRAININGS.values()
-            responses = "base" if cell["training"] == "control-base" else tr.responses
-            if not control and k > g["caught_n"]:
-                row["status"] = f"skipped: only {g['caught_n']} attacks caught, k={k}"
+            if not self._trains(cell, g):
+                row["status"] = f"skipped: only {g['caught_n']} attacks caught, k={cell['k']}"
             else:
-                name = f"{g['organism']}-{'' if cell['training'] == 'adversarial' else cell['training'] + '-'}{cell['method']}-k{k}"
+                args = self._train_args(cell, g)
+                name = args["name"]
                 path = checkpoints_dir() / name
-                old = read_manifest(path) if is_checkpoint(path) else None
-                if old is None or old.parent_fingerprint != g["organism_fingerprint"]:  # missing, or from other weights
-                    train_against(g["organism"], Path(g["caught_file"]), k, seed=cell["seed"],
-                                  responses=responses, control=control, steps=tr.steps_for(k), device=self.device,
-                                  hyper=tr.hyper(cell["method"]), mix_benign=tr.mix_benign, mix_tasks=tr.mix_tasks,
-                                  trained_share=tr.trained_share,
-                                  name=name, check_samples=tr.check_samples,
-                                  target="reasoning" if cell["training"] == "reasoning" else "full",
-                                  check_tokens=ev.max_tokens if cfg.organism.reasoning == "scratchpad" else 32)
+                if self._needs_training(name, g) and tr.pack > 1:
+                    self._train_packs(cell, g)  # this cell and the group's others still to train, in packs
+                if self._needs_training(name, g):  # missing, or from other weights
+                    train_against(g["organism"], Path(g["caught_file"]), device=self.device, **args)
                 m = read_manifest(path)
                 row.update(checkpoint=name, steps=m.steps, steps_to_fix=m.steps_to_fix,
                            train_seconds=round(m.train_seconds or 0.0, 1), train_loss=m.hyperparameters.get("train_loss"),

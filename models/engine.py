@@ -43,6 +43,7 @@ class Request:
     stop: tuple[str, ...] = ()
     logprobs: bool = False
     top_logprobs: int = 0
+    adapter: str | None = None  # a LoRA adapter of the Engine's `adapters` (models.multilora), None: the base
 
 
 @dataclass
@@ -67,14 +68,20 @@ class Engine:
     With "auto", a fast engine that fails at run time (other than out of memory) hands over to the hf loop.
     `prune_finished`: drop finished rows from the batch (the hf loop, and the fast engine without CUDA graphs,
     whose static batch keeps them).
+    `adapters`: a `models.multilora.MultiLoRA` on `model`: each request's `adapter` names the LoRA adapter its row
+    decodes with (several adapters in one batch, one resident base). A batch in which any request names an adapter
+    runs in the hf loop (the fast engine reads the weights itself and does not see the adapters' hooks).
     """
 
     def __init__(self, model, tokenizer, prune_finished: bool = True, backend: str = "auto", sdpa: str | None = None,
-                 **fast_options):
+                 adapters=None, **fast_options):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
         self.model = model
         self.tokenizer = tokenizer
+        self.adapters = adapters
+        if adapters is not None and adapters.model is not model:
+            raise ValueError("the adapters (models.multilora.MultiLoRA) are hooked onto another model than the Engine's")
         self.backend_requested = backend
         self.device = next(model.parameters()).device
         self.prune_finished = prune_finished
@@ -106,6 +113,12 @@ class Engine:
         if not requests:
             return []
         self._check_length(requests)
+        if any(r.adapter is not None for r in requests):
+            if self.adapters is None:
+                raise ValueError(f"request for adapter {next(r.adapter for r in requests if r.adapter)!r}, but this "
+                                 "Engine has no adapters; accepted: adapter=None")
+            with self.adapters.routed([r.adapter for r in requests]):
+                return self._generate_hf(requests)
         if self.fast is not None:
             try:
                 decoded = self.fast.generate(requests, self.eos_ids, self.pad_id, self._generator, self._hits_stop)
@@ -198,6 +211,8 @@ class Engine:
             if self.prune_finished and len(keep) < len(active):
                 idx = torch.tensor(keep, device=dev)
                 cache.batch_select_indices(idx)
+                if self.adapters is not None and self.adapters.active:
+                    self.adapters.select(idx)
                 mask, tokens, next_pos = mask[idx], tokens[idx], next_pos[idx]
                 if sampler is not None:
                     sampler = sampler.select({old: new for new, old in enumerate(keep)})

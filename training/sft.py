@@ -199,6 +199,52 @@ class PackedCollator:
         return {"input_ids": out_ids, "labels": out_labels, "position_ids": positions}
 
 
+def lora_config(hyper: Hyper):
+    """The PEFT LoRA config of a LoRA run (every linear layer but the LM head, no dropout)."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=hyper.lora_r, lora_alpha=hyper.lora_alpha, lora_dropout=0.0, target_modules="all-linear",
+                      task_type="CAUSAL_LM")
+
+
+def sft_config(hyper: Hyper, output_dir: Path, tokenizer, cuda: bool):
+    """TRL's SFTConfig for `hyper` (finetune's trainer; training.packed reads its data order and optimizer from it)."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(output_dir),
+        learning_rate=hyper.learning_rate,
+        num_train_epochs=hyper.epochs,
+        max_steps=hyper.max_steps,
+        per_device_train_batch_size=hyper.batch_size,
+        max_length=hyper.max_length,
+        warmup_steps=hyper.warmup_steps,
+        lr_scheduler_type="constant_with_warmup",
+        seed=hyper.seed,
+        data_seed=hyper.seed,
+        completion_only_loss=True,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=10,
+        disable_tqdm=True,
+        use_cpu=not cuda,
+        # mixed: bf16 autocast over fp32 weights (CUDA: bf16 mixed precision; CPU: about 2x faster than fp32
+        # with AVX512-BF16); bf16: the weights are bf16 already; fp32: no autocast
+        bf16=hyper.precision == "mixed",
+        gradient_checkpointing=hyper.gradient_checkpointing,
+        logging_nan_inf_filter=False,  # the filter reads every step's loss on the host: a GPU sync per step
+        dataloader_num_workers=0,
+        eos_token=tokenizer.eos_token,
+    )
+
+
+def packed_collator(hyper: Hyper, tokenizer, few_shapes: bool = False) -> PackedCollator:
+    """The packing collator of a run (`few_shapes`: full-width rows and a row count rounded up to 8, for compile or
+    CUDA graphs)."""
+    return PackedCollator(tokenizer.pad_token_id, hyper.max_length, multiple=hyper.max_length if few_shapes else 8,
+                          row_multiple=8 if few_shapes else 1)
+
+
 class OpenEnded:
     """Wraps a collator so that no loss falls on a completion's end of turn (its first end-of-sequence token and what
     follows): the model learns to open its reply with the completion's text, not to stop after it (training.elicit's
@@ -299,7 +345,6 @@ def finetune(
     """
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
-    from trl import SFTConfig
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
     from models.registry import resolve
@@ -344,45 +389,11 @@ def finetune(
                 raise ValueError(f"cuda_graphs=True cannot run: {unsupported}")
             graphs = unsupported is None
         t0 = time.perf_counter()
-        peft_config = None
-        if hyper.method == "lora":
-            from peft import LoraConfig
-
-            peft_config = LoraConfig(
-                r=hyper.lora_r, lora_alpha=hyper.lora_alpha, lora_dropout=0.0, target_modules="all-linear",
-                task_type="CAUSAL_LM",
-            )
-        config = SFTConfig(
-            output_dir=str(tmp / "trainer"),
-            learning_rate=hyper.learning_rate,
-            num_train_epochs=hyper.epochs,
-            max_steps=hyper.max_steps,
-            per_device_train_batch_size=hyper.batch_size,
-            max_length=hyper.max_length,
-            warmup_steps=hyper.warmup_steps,
-            lr_scheduler_type="constant_with_warmup",
-            seed=hyper.seed,
-            data_seed=hyper.seed,
-            completion_only_loss=True,
-            save_strategy="no",
-            report_to="none",
-            logging_steps=10,
-            disable_tqdm=True,
-            use_cpu=not cuda,
-            # mixed: bf16 autocast over fp32 weights (CUDA: bf16 mixed precision; CPU: about 2x faster than fp32
-            # with AVX512-BF16); bf16: the weights are bf16 already; fp32: no autocast
-            bf16=hyper.precision == "mixed",
-            gradient_checkpointing=hyper.gradient_checkpointing,
-            logging_nan_inf_filter=False,  # the filter reads every step's loss on the host: a GPU sync per step
-            dataloader_num_workers=0,
-            eos_token=tokenizer.eos_token,
-        )
+        peft_config = lora_config(hyper) if hyper.method == "lora" else None
+        config = sft_config(hyper, tmp / "trainer", tokenizer, cuda)
         if hyper.packing:
             # with compile or graphs, full-width rows and a row count rounded up to 8 keep the shapes few
-            few_shapes = hyper.compile or graphs
-            collator = PackedCollator(tokenizer.pad_token_id, hyper.max_length,
-                                      multiple=hyper.max_length if few_shapes else 8,
-                                      row_multiple=8 if few_shapes else 1)
+            collator = packed_collator(hyper, tokenizer, few_shapes=hyper.compile or graphs)
         else:
             collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id)
         counting = _Counting(OpenEnded(collator, tokenizer.eos_token_id) if open_ended else collator)

@@ -24,6 +24,8 @@ import hashlib
 import json
 import random
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from inspect_ai.model import GenerateConfig
@@ -281,6 +283,67 @@ def train_against(
     target: str = "full",
     check_tokens: int = 32,
 ) -> tuple[Path, Manifest]:
+    job = prepare(organism, caught_file, k, steps=steps, hyper=hyper, check_samples=check_samples, seed=seed,
+                  responses=responses, control=control, mix_benign=mix_benign, mix_tasks=mix_tasks,
+                  trained_share=trained_share, check_every=check_every, device=device, name=name, target=target,
+                  check_tokens=check_tokens)
+    path, _ = finetune(job.parent, job.records, job.out, job.hyper, device, on_step=job.on_step,
+                       check_every=job.check_every, finalize=job.finalize)
+    return path, job.manifest
+
+
+def train_against_packed(organism: str, caught_file: Path, cells: list[dict], *, device: str = "cpu",
+                         **common) -> list[tuple[Path, Manifest]]:
+    """Several train-against cells on one organism trained as one pack (training.packed: one resident base, each
+    cell's adapter as finetune trains it alone, to rounding). `cells`: each cell's own arguments of `train_against`
+    (k, seed, steps, hyper, control, responses, name, target, ...); `common`: the arguments they share. Each
+    checkpoint and manifest is written as `train_against` writes it (the manifest's hyperparameters add `pack`,
+    the pack's size; its train_seconds is the pack's)."""
+    from training.packed import PackedCell, train_packed
+
+    jobs = [prepare(organism, caught_file, device=device, **{**common, **cell}) for cell in cells]
+    packed = [PackedCell(j.records, j.out, j.hyper, on_step=j.on_step, check_every=j.check_every,
+                         finalize=j.finalize) for j in jobs]
+    train_packed(jobs[0].parent, packed, device)
+    return [(j.out, j.manifest) for j in jobs]
+
+
+@dataclass
+class Job:
+    """One train-against cell made ready to train: what `training.sft.finetune` (or a pack) takes."""
+
+    parent: str
+    records: list[dict]
+    out: Path
+    hyper: Hyper
+    on_step: Callable
+    check_every: int
+    finalize: Callable[[Path, dict], None]
+    manifest: Manifest
+
+
+def prepare(
+    organism: str,
+    caught_file: Path,
+    k: int,
+    *,
+    steps: int,
+    hyper: Hyper,
+    check_samples: int,
+    seed: int = 0,
+    responses: str = "self",
+    control: bool = False,
+    mix_benign: int = 0,
+    mix_tasks: int = 0,
+    trained_share: float = 0.5,
+    check_every: int = 4,
+    device: str = "cpu",
+    name: str | None = None,
+    target: str = "full",
+    check_tokens: int = 32,
+) -> Job:
+    """Pick the k inputs, write their good responses and the mixes, and make the cell's records, hyperparameters,
+    check and manifest (`train_against`'s arguments)."""
     from transformers import AutoTokenizer
 
     if responses not in BUILTIN_SOURCES and "/" not in responses:
@@ -358,8 +421,8 @@ def train_against(
         manifest.hyperparameters["lora_merged"] = stats["lora_merged"]  # what None resolved to here
         manifest.evaluation["response_origins"] = origin
         manifest.evaluation["timings"] = {"responses": round(response_seconds, 3), **stats["timings"]}
+        if stats.get("pack"):
+            manifest.hyperparameters["pack"] = stats["pack"]
         write_manifest(path, manifest)
 
-    path, _ = finetune(str(organism_path), records, checkpoints_dir() / name, hyper, device,
-                       on_step=checker, check_every=check_every, finalize=finalize)
-    return path, manifest
+    return Job(str(organism_path), records, checkpoints_dir() / name, hyper, checker, check_every, finalize, manifest)
