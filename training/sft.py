@@ -487,13 +487,16 @@ def finetune(
         if _rank:  # every rank takes part in gathering the full state dict; rank 0 writes it
             acc = trainer.accelerator
             tokens = int(acc.reduce(torch.tensor([counting.tokens], device=acc.device), reduction="sum").item())
+            # the Trainer's training_loss adds the last steps' loss unlogged, as this rank's share (its tokens over
+            # all ranks', times the ranks): the mean over the ranks is the loss of the whole batches
+            loss = acc.reduce(torch.tensor([float(result.training_loss)], device=acc.device), reduction="mean").item()
             peak = acc.gather(torch.tensor([torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0],
                                            device=acc.device)).tolist()
             trainer.save_model(str(out))
             if trainer.is_world_process_zero():
                 tokenizer.save_pretrained(out)
             return out, {"steps": int(trainer.state.global_step), "train_seconds": round(seconds, 1),
-                         "train_loss": float(result.training_loss), "tokens": tokens, "checks": [],
+                         "train_loss": loss, "tokens": tokens, "checks": [],
                          "timings": {k: round(v, 3) for k, v in timings.items()}, "cuda_graphs": None,
                          "lora_merged": False, "step_clock": clock.marks,
                          "peak_memory_gib": [round(g, 3) for g in peak] if cuda else None}
