@@ -85,7 +85,12 @@ class RaySweep:
             return False
         env = {k: v for k, v in os.environ.items() if k.startswith(FORWARDED)}
         if self.address:
-            ray.init(address=self.address, runtime_env={"env_vars": env}, log_to_driver=True)
+            try:
+                ray.init(address=self.address, runtime_env={"env_vars": env}, log_to_driver=True)
+            except ConnectionError as ex:
+                raise ValueError(f"--ray {self.address!r}: no Ray cluster reachable there ({str(ex).splitlines()[0]}); "
+                                 "accepted: a running cluster's address (`ray start --head` prints it) or auto "
+                                 "on one of its nodes") from None
         else:
             gpus = 0
             if self.sweep.device.startswith("cuda"):
