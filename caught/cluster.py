@@ -107,19 +107,21 @@ class RaySweep:
         groups: dict[tuple, list[dict]] = {}
         for cell in todo:
             groups.setdefault(group_key(cell), []).append(cell)
+        if not groups:  # nothing left: no Ray to start
+            sweep.say(f"sweep {sweep.config.name}: {len(cells)} cells, all done")
+            return df
         started = self._start()
         try:
             cuda = sweep.device.startswith("cuda")
             resources = ray.cluster_resources()
-            per_group = max(sweep.config.organism.processes, sweep.config.train.processes) if cuda else 1
-            slots = self.workers or max(1, int(resources.get("GPU" if cuda else "CPU", 1)) // per_group)
-            if cuda and resources.get("GPU", 0) < per_group:
-                raise ValueError(f"device {sweep.device!r} and {per_group} GPU(s) a group, but the Ray cluster has fewer (resources: "
-                                 f"{dict(resources)}); accepted: a cluster with GPUs, or --device cpu")
-            threads = 0 if cuda else max(1, (os.cpu_count() or 1) // slots)
             # a group whose fine-tuning is sharded over FSDP processes (organism.processes, train.processes) holds
             # that many GPUs
             gpus = max(sweep.config.organism.processes, sweep.config.train.processes) if cuda else 0
+            slots = self.workers or max(1, int(resources.get("GPU", 0)) // gpus if cuda else int(resources.get("CPU", 1)))
+            if cuda and resources.get("GPU", 0) < gpus:
+                raise ValueError(f"device {sweep.device!r} and {gpus} GPU(s) a group, but the Ray cluster has fewer "
+                                 f"(resources: {dict(resources)}); accepted: a cluster with GPUs, or --device cpu")
+            threads = 0 if cuda else max(1, (os.cpu_count() or 1) // slots)
             task = ray.remote(group_task).options(num_gpus=gpus, num_cpus=1 if cuda else threads, max_retries=0)
             sweep.say(f"sweep {sweep.config.name}: {len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} "
                       f"to run in {len(groups)} groups on Ray ({slots} at once, {f'{gpus} GPU' if cuda else 'CPU'} each: "
