@@ -92,7 +92,7 @@ def main() -> None:
             from benchmarks.training_speed import tiny_llama
 
             os.environ["CAUGHT_DTYPE"] = "float32"  # rows comparable between runs
-            config = quick_config(str(tiny_llama(Path(tmp) / "tiny-llama")))
+            config = quick_config(str(tiny_llama(Path(tmp) / "tiny-llama", initializer_range=0.3)))
         else:
             config = load_config(args.config)
         config = keep_groups(config, args.groups)
