@@ -408,7 +408,7 @@ def sweep(
     only: Annotated[Optional[list[str]], typer.Option(help="run only these scenarios or groups SCENARIO/BEHAVIOR/SEED "
                                                       "(repeat the option); the rest of the grid later, same name")] = None,
     workers: Annotated[Optional[int], typer.Option(help="run N groups (organism and its cells) at once as Ray tasks, one "
-                                                   "GPU each (a local Ray; needs caught[ray]); rows written by this "
+                                                   "GPU each (a local Ray; needs the ray extra); rows written by this "
                                                    "process, resumable as without it")] = None,
     ray: Annotated[Optional[str], typer.Option(help="the address of a running Ray cluster (e.g. auto) to run the "
                                                "groups on; its nodes must share the run and checkpoints directories")] = None,
