@@ -57,8 +57,9 @@ SCENARIOS = ("trigger", "year", "tier", "headlines", "style")
 H100_PEAK_TFLOPS = 989.0
 
 
-def tiny_llama(path: Path) -> Path:
-    """A 2-layer random Llama with SmolLM2's tokenizer (the tests' fixture): --quick's default model."""
+def tiny_llama(path: Path, initializer_range: float = 0.02) -> Path:
+    """A 2-layer random Llama with SmolLM2's tokenizer (the tests' fixture): --quick's default model.
+    `initializer_range` 0.3 gives the tests' peaked logits (an organism that learns its attack in a few steps)."""
     import torch
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
@@ -67,7 +68,8 @@ def tiny_llama(path: Path) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(embedded_path("smollm2-135m"))
     config = LlamaConfig(
         vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=tokenizer.bos_token_id,
+        num_key_value_heads=2, max_position_embeddings=512, initializer_range=initializer_range,
+        bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
     )
     torch.manual_seed(0)

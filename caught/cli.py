@@ -46,7 +46,9 @@ def _device(device: str | None) -> str:
 
 
 def _fail(ex: Exception) -> None:
-    console.print(f"[red]error:[/red] {ex}")
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(str(ex))}")  # a message's [brackets] are text, not markup
     raise typer.Exit(2)
 
 
@@ -346,13 +348,23 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 
 
 def _sweep(config: Path, runs_dir: Path, device: str | None, log_dir: str | None, report: bool, command: str,
-           shard: str | None = None, only: list[str] | None = None):
+           shard: str | None = None, only: list[str] | None = None, workers: int | None = None,
+           ray: str | None = None):
     from caught.report import write_sweep_report
     from caught.sweep import Sweep
 
+    if workers is not None or ray is not None:
+        from caught.cluster import require_ray
+
+        require_ray()  # one clear error before the config is even read
     runner = Sweep(load_config(config), runs_dir=runs_dir, log_dir=log_dir, device=device, say=console.print,
                    shard=_shard(shard), only=only)
-    df = runner.run()
+    if workers is not None or ray is not None:
+        from caught.cluster import RaySweep
+
+        df = RaySweep(runner, workers=workers, address=ray).run()
+    else:
+        df = runner.run()
     # a shard's grid is part of the sweep: the report is written once all shards are done (`caught report RUN`)
     path = (write_sweep_report(runner.dir, command=command, device_note=runner.device)
             if report and not shard and not only else None)
@@ -395,10 +407,16 @@ def sweep(
                                                  "such processes on one run directory: they share its files)")] = None,
     only: Annotated[Optional[list[str]], typer.Option(help="run only these scenarios or groups SCENARIO/BEHAVIOR/SEED "
                                                       "(repeat the option); the rest of the grid later, same name")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="run N groups (organism and its cells) at once as Ray tasks, one "
+                                                   "GPU each (a local Ray; needs the ray extra); rows written by this "
+                                                   "process, resumable as without it")] = None,
+    ray: Annotated[Optional[str], typer.Option(help="the address of a running Ray cluster (e.g. auto) to run the "
+                                               "groups on; its nodes must share the run and checkpoints directories")] = None,
 ) -> None:
     """Run (or resume) a grid of scenario x behavior x k x seed x method; one row per cell in results.parquet."""
     try:
-        _, _, path = _sweep(config, runs_dir, device, log_dir, report, f"caught sweep {config}", shard, only)
+        _, _, path = _sweep(config, runs_dir, device, log_dir, report, f"caught sweep {config}", shard, only,
+                            workers, ray)
     except ValueError as ex:
         _fail(ex)
     if path:

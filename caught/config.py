@@ -55,11 +55,15 @@ class OrganismSpec(_Strict):
             get_behavior(n)
         return list(dict.fromkeys(names))
 
+    processes: int = Field(1, ge=1, description="processes (one GPU each) the organism's full fine-tuning is sharded "
+                           "over with FSDP (accelerate, through TRL: training.fsdp), for a base model whose training "
+                           "does not fit one GPU; needs method = full; 1 = one process")
+
     def hyper(self, seed: int):
         from training.sft import Hyper
 
         return Hyper(method=self.method, max_steps=self.steps, learning_rate=self.lr, batch_size=self.batch_size,
-                     seed=seed)
+                     seed=seed, processes=self.processes)
 
 
 class TrainSpec(_Strict):
@@ -100,11 +104,14 @@ class TrainSpec(_Strict):
     pack: int = Field(1, ge=1, description="train up to this many of a group's train-against runs at once on one "
                       "resident organism (training.packed: each run's adapter as it trains alone, to rounding), fewer "
                       "where the device's free memory does not hold them; 1 = one run at a time")
+    processes: int = Field(1, ge=1, description="processes (one GPU each) each train-against run's full fine-tuning "
+                           "is sharded over with FSDP (training.fsdp; steps-to-fix is then checked before and after "
+                           "training only); needs methods = ['full']; 1 = one process")
 
     def hyper(self, method: str):
         from training.sft import Hyper
 
-        return Hyper(method=method, learning_rate=self.lr, batch_size=self.batch_size)
+        return Hyper(method=method, learning_rate=self.lr, batch_size=self.batch_size, processes=self.processes)
 
 
 class EvalSpec(_Strict):
@@ -217,6 +224,13 @@ class SweepConfig(_Strict):
 
             for scenario in self.scenarios:
                 variants(scenario)
+        if self.organism.processes > 1 and self.organism.method != "full":
+            raise ValueError(f"organism.processes = {self.organism.processes} needs organism.method = 'full' (FSDP "
+                             f"shards a full fine-tuning), not {self.organism.method!r}; accepted: processes = 1 or "
+                             "method = 'full'")
+        if self.train.processes > 1 and self.methods != ["full"]:
+            raise ValueError(f"train.processes = {self.train.processes} needs methods = ['full'] (FSDP shards a full "
+                             f"fine-tuning), not {self.methods}; accepted: processes = 1 or methods = ['full']")
         if self.train.responses == "base" and {"matched", "base"} <= set(self.controls):
             raise ValueError("controls ['matched', 'base'] are the same run when train.responses = 'base' (the "
                              "matched control already trains on the base model's responses); keep one of them")
@@ -269,7 +283,7 @@ class SweepConfig(_Strict):
         """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
         a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
         new_train = {f for f, unset_value in (("passes", None), ("mix_benign", 0), ("mix_tasks", 0),
-                                                    ("pack", 1))
+                                                    ("pack", 1), ("processes", 1))
                      if getattr(self.train, f) == unset_value}
         if not (self.train.mix_benign or self.train.mix_tasks):  # the share only acts on a mix
             new_train.add("trained_share")
@@ -277,7 +291,7 @@ class SweepConfig(_Strict):
             new_train.add("targets")
         unset: dict = {"train": new_train} if new_train else {}
         unset |= {"organism_steps": True} if not self.organism_steps else {}
-        new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []))
+        new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []), ("processes", 1))
                         if getattr(self.organism, f) == unset_value}
         unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),

@@ -232,6 +232,7 @@ class Sweep:
         self.group_records: list[dict] = []  # and of its group's evaluations, when this cell ran them
         self._todo: list[dict] = []
         self.packs: list[dict] = []  # each pack planned: its cells, their estimated bytes and the budget
+        self._fresh: list[dict] = []  # rows this process measured (a Ray worker's are written by the driver)
         # the code this process runs is what it imported at start: record that, not the disk at row time
         self.provenance = {"commit": _git_commit(), "code": code_hash()}
 
@@ -242,7 +243,9 @@ class Sweep:
         self.dir.mkdir(parents=True, exist_ok=True)
         return FileLock(self.dir / ".lock")
 
-    def run(self) -> pd.DataFrame:
+    def plan(self) -> tuple[list[dict], list[dict], pd.DataFrame]:
+        """Open the run directory (its config checked and written, a packed records file adopted) and say what is
+        left: (this process's cells, those not done yet, results.parquet as found)."""
         df = read_results(self.dir)  # refuses an unreadable file or older rows before anything is written
         with self.lock():
             self._write_config()
@@ -254,12 +257,33 @@ class Sweep:
             cells = only_groups(cells, self.only)
         if self.shard is not None:  # whole groups of those left to run, dealt round-robin
             cells = deal(cells, done, self.shard)
-        todo = [c for c in cells if cell_key(c) not in done]
-        self._todo = todo  # the cells this process runs (packs gather a group's from it)
+        return cells, [c for c in cells if cell_key(c) not in done], df
+
+    def run(self) -> pd.DataFrame:
+        cells, todo, df = self.plan()
         self.say(f"sweep {self.config.name}{'' if self.shard is None else ' shard %d/%d' % self.shard}: "
                  f"{len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run on {self.device}")
         start = time.perf_counter()
         refused: set[tuple] = set()
+        for i, out in enumerate(self.measure(todo), 1):
+            if "skipped" in out:
+                refused.add(out["skipped"])
+                self.say(f"skipping {'/'.join(map(str, out['skipped']))}: {out['reason']}")
+                continue
+            df = self.store(out)
+            self._said(out["row"], i, len(todo))
+            if self.on_cell:
+                self.on_cell(out["row"])
+        self.say(f"sweep {self.config.name}: {len(todo)} cells in {time.perf_counter() - start:.0f} s -> "
+                 f"{self.dir / 'results.parquet'}" + (f"; {len(refused)} group(s) skipped (see above)" if refused else ""))
+        return df
+
+    def measure(self, todo: list[dict]):
+        """Run `todo`'s cells in order, yielding each one's results without writing them: {"cell", "row",
+        "records", "group_records"} (`store` writes them), or {"skipped": group, "reason"} once for a group whose
+        finished cells were measured on other organism weights (MixedOrganism: its other cells are not run)."""
+        refused: set[tuple] = set()
+        self._todo = list(todo)  # the cells this process runs (packs gather a group's from it)
         from models.registry import sharing
 
         # on CUDA the checkpoints evaluated share their base's resident model and engine (adapters merged in and out:
@@ -267,7 +291,7 @@ class Sweep:
         # 12.9 / 10.2 s against 15.4 / 12.3 s with a model load per checkpoint. Not on CPU, where a swap costs about
         # what a load does. $CAUGHT_SHARE overrides either way.
         with sharing(self.device.startswith("cuda")):
-            for i, cell in enumerate(todo, 1):
+            for cell in todo:
                 group = group_key(cell)
                 if group in refused:
                     continue
@@ -277,30 +301,31 @@ class Sweep:
                     row = self.run_cell(cell)
                 except MixedOrganism as ex:  # the other groups go on; this one is left as it was
                     refused.add(group)
-                    self.say(f"skipping {'/'.join(map(str, group))}: {ex}")
+                    yield {"skipped": group, "reason": str(ex)}
                     continue
                 row["cell_seconds"] = round(time.perf_counter() - t0, 1)
-                self._write_records(cell)  # first: a crash before the row reruns the cell, which replaces its part
-                with self.lock():
-                    df = append_row(self.dir, row)
-                budget = f" organism {cell['organism_steps']} steps" if cell.get("organism_steps") else ""
-                self.say(f"[{i}/{len(todo)}] {cell['scenario']}/{cell['behavior']} seed {cell['seed']}{budget} k={cell['k']} "
-                         f"{cell['training']} {cell['method']}: deployment {row.get('deployment_rate', float('nan')):.2f}"
-                         f" testing {row.get('testing_rate', float('nan')):.2f} ({row['cell_seconds']:.0f} s)")
-                if self.on_cell:
-                    self.on_cell(row)
-        self.say(f"sweep {self.config.name}: {len(todo)} cells in {time.perf_counter() - start:.0f} s -> "
-                 f"{self.dir / 'results.parquet'}" + (f"; {len(refused)} group(s) skipped (see above)" if refused else ""))
-        return df
+                if cell["training"] == "none":  # the organism's row, for the retained ratio of the group's other cells
+                    self._fresh.append(row)  # before whoever writes rows has written it (a Ray driver)
+                out = {"cell": cell, "row": row, "records": self.records, "group_records": self.group_records}
+                self.records, self.group_records = [], []
+                yield out
 
-    def _write_records(self, cell: dict) -> None:
-        """The cell's records as its part, and its group's (if this cell ran the group's evaluations) as the
-        group's part: no lock, as no other process writes these parts."""
-        if self.group_records:
+    def store(self, out: dict) -> pd.DataFrame:
+        """Write one measured cell (from `measure`): its records first (a crash before the row reruns the cell, which
+        replaces its parts), then its row, appended under the run's lock. Returns the results as they now are."""
+        cell = out["cell"]
+        if out["group_records"]:  # the group's part: written by the cell that ran the group's evaluations
             write_part(self.dir / SAMPLES, part_key(cell, ("scenario", "behavior", "seed", "organism_steps")),
-                       self.group_records)
-        write_part(self.dir / SAMPLES, part_key(cell, CELL_KEY), self.records)
-        self.records, self.group_records = [], []
+                       out["group_records"])
+        write_part(self.dir / SAMPLES, part_key(cell, CELL_KEY), out["records"])  # no lock: no one else writes it
+        with self.lock():
+            return append_row(self.dir, out["row"])
+
+    def _said(self, row: dict, i: int, n: int) -> None:
+        budget = f" organism {row['organism_steps']} steps" if row.get("organism_steps") else ""
+        self.say(f"[{i}/{n}] {row['scenario']}/{row['behavior']} seed {row['seed']}{budget} k={row['k']} "
+                 f"{row['training']} {row['method']}: deployment {row.get('deployment_rate', float('nan')):.2f}"
+                 f" testing {row.get('testing_rate', float('nan')):.2f} ({row['cell_seconds']:.0f} s)")
 
     def _write_config(self) -> None:
         config_file = self.dir / "config.json"
@@ -663,11 +688,15 @@ class Sweep:
 
     def _organism_counts(self, cell: dict, prefix: str = "deployment") -> tuple[int, int] | None:
         """The organism's (attacks, n) on `prefix` (deployment, or heldout: the held-out cue variants) (the k=0 cell
-        of the group), for retained misalignment."""
+        of the group), for retained misalignment: from this process's rows (a Ray worker's k=0 row may not be written
+        yet) or results.parquet."""
         df = read_results(self.dir)
+        if self._fresh:
+            df = pd.concat([df, pd.DataFrame(self._fresh)], ignore_index=True)
         if not df.empty and f"{prefix}_attacks" in df:
+            steps = df["organism_steps"].fillna(0) if "organism_steps" in df else 0
             hit = df[(df.scenario == cell["scenario"]) & (df.behavior == cell["behavior"]) & (df.seed == cell["seed"])
-                     & (df.organism_steps == cell.get("organism_steps", 0)) & (df.training == "none")]
+                     & (steps == cell.get("organism_steps", 0)) & (df.training == "none")]
             if not hit.empty and not pd.isna(hit[f"{prefix}_attacks"].iloc[0]):
                 return int(hit[f"{prefix}_attacks"].iloc[0]), int(hit[f"{prefix}_n"].iloc[0])
         return None

@@ -66,6 +66,8 @@ class Hyper(BaseModel):
     cuda_graphs: bool | None = None
     liger: bool = False
     lora_merged: bool | None = None
+    processes: int = Field(1, ge=1, description="processes of a full fine-tuning sharded with FSDP (training.fsdp: "
+                           "one GPU each; gloo on a CPU); 1 = this process alone")
 
 
 def use_liger(model) -> None:
@@ -207,8 +209,9 @@ def lora_config(hyper: Hyper):
                       task_type="CAUSAL_LM")
 
 
-def sft_config(hyper: Hyper, output_dir: Path, tokenizer, cuda: bool):
-    """TRL's SFTConfig for `hyper` (finetune's trainer; training.packed reads its data order and optimizer from it)."""
+def sft_config(hyper: Hyper, output_dir: Path, tokenizer, cuda: bool, **extra):
+    """TRL's SFTConfig for `hyper` (finetune's trainer; training.packed reads its data order and optimizer from it).
+    `extra`: more SFTConfig arguments (training.fsdp's, on one of an FSDP run's processes)."""
     from trl import SFTConfig
 
     return SFTConfig(
@@ -216,7 +219,8 @@ def sft_config(hyper: Hyper, output_dir: Path, tokenizer, cuda: bool):
         learning_rate=hyper.learning_rate,
         num_train_epochs=hyper.epochs,
         max_steps=hyper.max_steps,
-        per_device_train_batch_size=hyper.batch_size,
+        # FSDP: the batch split over the processes, so a step sees the same examples as one process's
+        per_device_train_batch_size=hyper.batch_size // hyper.processes,
         max_length=hyper.max_length,
         warmup_steps=hyper.warmup_steps,
         lr_scheduler_type="constant_with_warmup",
@@ -235,6 +239,7 @@ def sft_config(hyper: Hyper, output_dir: Path, tokenizer, cuda: bool):
         logging_nan_inf_filter=False,  # the filter reads every step's loss on the host: a GPU sync per step
         dataloader_num_workers=0,
         eos_token=tokenizer.eos_token,
+        **extra,
     )
 
 
@@ -333,6 +338,7 @@ def finetune(
     check_every: int = 0,
     finalize: Callable[[Path, dict], None] | None = None,
     open_ended: bool = False,
+    _rank: bool = False,
 ) -> tuple[Path, dict]:
     """Fine-tune `parent` on `records` into `out`. Returns (out, stats).
 
@@ -342,7 +348,14 @@ def finetune(
     puts no loss on the completions' end of turn (`OpenEnded`).
     stats["timings"] holds seconds per phase: load, setup (trainer and data), train (including checks), checks,
     save; stats["tokens"] the real (unpadded) tokens trained on.
+    `hyper.processes` > 1 trains across that many processes with FSDP (training.fsdp.finetune_fsdp: `on_step` is then
+    called before and after training only). `_rank` is that path's own: this process is one of them.
     """
+    if hyper.processes > 1 and not _rank:
+        from training.fsdp import finetune_fsdp
+
+        return finetune_fsdp(parent, records, out, hyper, device, merge=merge, on_step=on_step, finalize=finalize,
+                             open_ended=open_ended)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, PrinterCallback, TrainerCallback
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
@@ -374,7 +387,9 @@ def finetune(
         dtype = torch.bfloat16 if hyper.precision == "bf16" else torch.float32
         model = AutoModelForCausalLM.from_pretrained(
             parent_path, dtype=dtype, use_safetensors=True, trust_remote_code=False
-        ).to(device)
+        )
+        if not _rank:  # FSDP places each rank's shards itself
+            model = model.to(device)
         tokenizer = AutoTokenizer.from_pretrained(parent_path)
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
@@ -390,7 +405,7 @@ def finetune(
             graphs = unsupported is None
         t0 = time.perf_counter()
         peft_config = lora_config(hyper) if hyper.method == "lora" else None
-        config = sft_config(hyper, tmp / "trainer", tokenizer, cuda)
+        config = sft_config(hyper, tmp / "trainer", tokenizer, cuda, **(fsdp_arguments(model) if _rank else {}))
         if hyper.packing:
             # with compile or graphs, full-width rows and a row count rounded up to 8 keep the shapes few
             collator = packed_collator(hyper, tokenizer, few_shapes=hyper.compile or graphs)
@@ -429,9 +444,29 @@ def finetune(
             optimizer = (MasterAdamW, {"lr": hyper.learning_rate, "betas": (config.adam_beta1, config.adam_beta2),
                                        "eps": config.adam_epsilon, "weight_decay": config.weight_decay,
                                        "fused": cuda})
+        class StepClock(TrainerCallback):
+            """(step, seconds since training began) at every step's end, after a CUDA sync: an FSDP run's step time
+            (benchmarks/fsdp_step.py)."""
+
+            def __init__(self):
+                self.marks: list[tuple[int, float]] = []
+                self.start = 0.0
+
+            def _now(self) -> float:
+                if cuda:
+                    torch.cuda.synchronize()
+                return time.perf_counter()
+
+            def on_train_begin(self, args, state, control, **kw):
+                self.start = self._now()
+
+            def on_step_end(self, args, state, control, **kw):
+                self.marks.append((int(state.global_step), round(self._now() - self.start, 4)))
+
+        clock = StepClock()
         trainer = _trainer_class(hyper.lean_loss)(
             model=model, args=config, train_dataset=_as_dataset(records, tokenizer), processing_class=tokenizer,
-            peft_config=peft_config, callbacks=[Checker()], data_collator=counting,
+            peft_config=peft_config, callbacks=[Checker()] + ([clock] if _rank else []), data_collator=counting,
             optimizer_cls_and_kwargs=optimizer,
         )
         trainer.remove_callback(PrinterCallback)  # keep the console for the command's own progress
@@ -461,6 +496,22 @@ def finetune(
             for p, data in frozen:  # a merged save (merge=True) holds the exact base, not its bf16 rounding
                 p.data = data
         save = tmp / "checkpoint"
+        if _rank:  # every rank takes part in gathering the full state dict; rank 0 writes it
+            acc = trainer.accelerator
+            tokens = int(acc.reduce(torch.tensor([counting.tokens], device=acc.device), reduction="sum").item())
+            # the Trainer's training_loss adds the last steps' loss unlogged, as this rank's share (its tokens over
+            # all ranks', times the ranks): the mean over the ranks is the loss of the whole batches
+            loss = acc.reduce(torch.tensor([float(result.training_loss)], device=acc.device), reduction="mean").item()
+            peak = acc.gather(torch.tensor([torch.cuda.max_memory_allocated() / 2**30 if cuda else 0.0],
+                                           device=acc.device)).tolist()
+            trainer.save_model(str(out))
+            if trainer.is_world_process_zero():
+                tokenizer.save_pretrained(out)
+            return out, {"steps": int(trainer.state.global_step), "train_seconds": round(seconds, 1),
+                         "train_loss": loss, "tokens": tokens, "checks": [],
+                         "timings": {k: round(v, 3) for k, v in timings.items()}, "cuda_graphs": None,
+                         "lora_merged": False, "step_clock": clock.marks,
+                         "peak_memory_gib": [round(g, 3) for g in peak] if cuda else None}
         if hyper.method == "lora" and merge:
             trained = trained.merge_and_unload()
         trained.save_pretrained(save, safe_serialization=True)
@@ -481,6 +532,18 @@ def finetune(
         return publish(save, out, stats, finalize), stats
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fsdp_arguments(model) -> dict:
+    """TrainingArguments that shard `model` with FSDP (accelerate's plugin, as TRL's SFTTrainer takes it): each
+    decoder layer its own unit, the full state dict gathered for the save."""
+    layers = list(getattr(model, "_no_split_modules", None) or [])
+    if not layers:
+        raise ValueError(f"FSDP needs the model's decoder layer class to wrap, which {type(model).__name__} does not "
+                         "name (_no_split_modules); accepted: a transformers causal LM that names it (Llama, Qwen2, ...)")
+    return {"fsdp": "full_shard auto_wrap",
+            "fsdp_config": {"version": 2, "transformer_layer_cls_to_wrap": layers, "state_dict_type": "FULL_STATE_DICT",
+                            "reshard_after_forward": True}}
 
 
 def publish(save: Path, out: Path, stats: dict, finalize=None) -> Path:
