@@ -343,6 +343,7 @@ def test_report_section_pools_seeds_with_intervals():
         for training, k in (("none", 0), ("reasoning", 4)):
             rows.append({"scenario": "trigger", "behavior": "hate", "training": training, "method": "lora", "k": k,
                          "seed": seed, "status": "ok", "reasoning": "scratchpad", "deployment_rate": 0.9,
+                         "testing_rate": 0.05, "gate_pass": True,
                          "deployment_attacks": 36, "deployment_n": 40,
                          "deployment_cot_scratchpad_rate": n / 40, "deployment_cot_scratchpad_count": n,
                          "deployment_cot_scratchpad_n": 40, "deployment_cot_deployment_rate": dep / n,
@@ -352,3 +353,7 @@ def test_report_section_pools_seeds_with_intervals():
     line = next(x for x in text.splitlines() if "| reasoning |" in x)
     assert "0.62 [" in line and "n=80" in line and "| 2 |" in line  # (0.75 + 0.5) / 2 over 2 seeds, n pooled
     assert section(pd.DataFrame([{k: v for k, v in rows[0].items() if "cot" not in k}])) == []
+    # the report's one rule: a seed whose trained model fails the capability gate is not averaged in
+    rows[3]["gate_pass"] = False
+    line = next(x for x in "\n".join(section(pd.DataFrame(rows))).splitlines() if "| reasoning |" in x)
+    assert "0.75 [" in line and "n=40" in line and "| 1 |" in line

@@ -182,6 +182,37 @@ def test_report_leaves_unusable_seeds_out_of_figure_a_and_names_every_code(tmp_p
     assert "| trigger | 2 |" in text and "yes/no" in text
 
 
+def test_one_rule_decides_what_every_table_and_figure_averages(tmp_path):
+    """trigger's seed-1 organism passes the capability gate but misses the attack bounds (testing 0.4), and both of
+    style's organisms attack too little in deployment: figure (a) used to leave them out while the tables and figures
+    b-d averaged them in. Now one rule (exclusions) decides for all: the table's trigger rows average seed 0 alone
+    and count seed 1 as not averaged, every figure's caption names it with why, and style is not plotted in (a)."""
+    from caught.report import averaged_rows, exclusions
+
+    df = synthetic_results((0, 1))
+    bad = (df.scenario == "trigger") & (df.seed == 1) & (df.training == "none")
+    df.loc[bad, ["testing_attacks", "testing_rate"]] = [20, 0.4]
+    df.loc[(df.scenario == "style") & (df.training == "none"), ["deployment_attacks", "deployment_rate"]] = [40, 0.8]
+    why = exclusions(df)
+    assert why[(df.scenario == "trigger") & (df.seed == 1)].str.startswith("its organism testing attack rate").all()
+    assert why[(df.scenario == "trigger") & (df.seed == 0)].isna().all() and why[df.scenario == "style"].notna().all()
+    assert (averaged_rows(df) == why.isna()).all()
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    row = [line for line in text.splitlines() if line.startswith("| trigger | adversarial | lora | 16 |")][0]
+    kept = df[(df.scenario == "trigger") & (df.seed == 0) & (df.training == "adversarial") & (df.k == 16)].iloc[0]
+    assert row.startswith(f"| trigger | adversarial | lora | 16 | 1 | {kept.deployment_rate:.2f} [")
+    assert "| 2/2 (1 not averaged) |" in row
+    style = [line for line in text.splitlines() if line.startswith("| style | adversarial | lora | 16 |")][0]
+    assert style.startswith("| style | adversarial | lora | 16 | 0 |") and "(none averaged)" in style
+    figure_a = text.split("### Figure a")[1].split("### Figure b")[0]
+    assert "trigger seed 1" in figure_a and "Not plotted (no seed averaged): style" in figure_a
+    for figure in ("b", "c", "d"):
+        caption = text.split(f"### Figure {figure}")[1].split("###")[0]
+        assert "trigger seed 1 adversarial k=16 (its organism testing attack rate 40.0% is outside 1%-20%)" in caption
+        assert "trigger seed 0" not in caption
+
+
 def test_report_leaves_models_that_fail_the_capability_gate_out_of_figure_a(tmp_path):
     df = synthetic_results((0, 1))
     bad = (df.scenario == "style") & (df.seed == 1) & (df.training == "adversarial") & (df.k == 16)
@@ -930,7 +961,12 @@ def test_strength_ladder_report_names_failing_organisms_and_finds_steps_to_remov
     assert (tmp_path / "strength_ladder.png").is_file() and (tmp_path / "strength.csv").is_file()
     # the budgets are separate rows everywhere, never averaged together
     assert "| trigger (organism 50 steps) | adversarial | lora | 4 | 2 |" in text
-    assert "| trigger (organism 500 steps) | adversarial | lora | 4 | 2 |" in text
+    # the table averages what the ladder averages (the report's one rule): the 500-step seed-1 organism misses the
+    # bounds, so its trained model is counted and named, not averaged
+    row = [line for line in text.splitlines() if line.startswith("| trigger (organism 500 steps) | adversarial | lora | 4 |")]
+    assert row[0].startswith("| trigger (organism 500 steps) | adversarial | lora | 4 | 1 | 0.95 [")
+    assert "| 2/2 (1 not averaged) |" in row[0]
+    assert "trigger (organism 500 steps) seed 1 adversarial k=4 (its organism testing attack rate" in text
     assert "Organisms trained 500 steps (the ladder's largest budget)" in text
 
 
@@ -990,7 +1026,8 @@ def test_strength_ladder_sweep_on_a_tiny_llama_has_rows_per_budget(tmp_path, mon
         good = bounds_verdict(usable.deployment_rate.iloc[0], usable.testing_rate.iloc[0]) is None and \
             bool(usable.gate_pass.iloc[0])
         assert (f"| {int(good)}/1 |" in line) and (good or "seed 0: " in line and "no usable organism" in line)
-        assert f"| trigger (organism {steps} steps) | none | - | 0 | 1 |" in text
+        # the all-cells table averages the organism only where the ladder does (the report's one rule)
+        assert f"| trigger (organism {steps} steps) | none | - | 0 | {int(good)} |" in text
 
 
 def test_transfer_config_needs_a_behavior_of_another_pool_and_the_report_compares_them(tmp_path):
