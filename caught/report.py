@@ -418,15 +418,22 @@ def _fmt(mean: float, lo: float, hi: float) -> str:
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
-def paired_tests(run_dir: Path, evaluation: str = "deployment") -> dict[tuple, dict]:
+def paired_tests(run_dir: Path, evaluation: str = "deployment", df: pd.DataFrame | None = None) -> dict[tuple, dict]:
     """Exact McNemar tests on the `evaluation` samples (deployment, or heldout: the held-out cue variants; the same
     prompts and sample seeds before and after):
     {(scenario, behavior, k, training, method, organism_steps): {"before": test, "control": test}}, each test's discordant counts
-    pooled over the seeds (b: attacked before / not after; c: the reverse) with its two-sided exact p. "before"
-    compares a trained cell with its organism, "control" an adversarial cell with its control at the same k."""
+    pooled over the seeds (b: attacked before / not after; c: the reverse) with its two-sided exact p, the paired
+    samples and seeds that entered (`pairs`, `seeds`) and the seeds left out (`left_out`). "before" compares a trained
+    cell with its organism, "control" an adversarial cell with its control at the same k. Only pairs of cells that
+    the report averages enter (exclusions over `df`, the run's rows; read from `run_dir` when not given): a seed
+    whose checkpoint, organism or control is left out of the means is left out of the test too."""
     from caught.sweep import CELL_KEY
     from scorers.stats import mcnemar_exact
     from training.records import read_samples, samples_path
+
+    rows = read_results(run_dir) if df is None else df
+    rows = rows.assign(organism_steps=rows["organism_steps"] if "organism_steps" in rows else 0)
+    averaged = {tuple(r[c] for c in CELL_KEY) for r in rows[averaged_rows(rows)].to_dict("records")}
 
     path = samples_path(run_dir)
     if path is None:
@@ -440,17 +447,24 @@ def paired_tests(run_dir: Path, evaluation: str = "deployment") -> dict[tuple, d
     outcome = {key: g.set_index(["sample_id", "epoch"])["score_attack_detector"]
                for key, g in s.groupby(CELL_KEY, sort=False)}
 
+    seed_at = CELL_KEY.index("seed")
+
     def test(pairs: list[tuple]) -> dict | None:
-        b = c = 0
+        b = c = n = 0
         pairs = [(x, y) for x, y in pairs if x in outcome and y in outcome]
-        for x, y in pairs:
+        kept = [(x, y) for x, y in pairs if x in averaged and y in averaged]  # the report's one rule
+        for x, y in kept:
             both = pd.concat([outcome[x], outcome[y]], axis=1, join="inner").dropna()
             t = mcnemar_exact(both.iloc[:, 0].astype(int).tolist(), both.iloc[:, 1].astype(int).tolist())
-            b, c = b + t["b"], c + t["c"]
+            b, c, n = b + t["b"], c + t["c"], n + t["n"]
         if not pairs:
             return None
+        left_out = len(pairs) - len(kept)
+        if not kept:
+            return {"b": 0, "c": 0, "p": float("nan"), "pairs": 0, "seeds": 0, "left_out": left_out}
         pooled = mcnemar_exact([1] * b + [0] * c, [0] * b + [1] * c)  # the pooled discordant pairs
-        return {"b": b, "c": c, "p": pooled["p"]}
+        return {"b": b, "c": c, "p": pooled["p"], "pairs": n, "seeds": len({y[seed_at] for _, y in kept}),
+                "left_out": left_out}
 
     out: dict[tuple, dict] = {}
     keys = [dict(zip(CELL_KEY, k)) for k in outcome]
@@ -552,7 +566,11 @@ def _label(scenario: str, steps: int) -> str:
 
 
 def _p(t: dict | None) -> str:
-    return "–" if t is None else f"{t['p']:.2g} ({t['b']}/{t['c']})"
+    """A McNemar cell: p (b/c; the pairs and seeds that entered, and the seeds left out by the report's rule)."""
+    if t is None:
+        return "–"
+    out = "– (no averaged pair" if not t["seeds"] else f"{t['p']:.2g} ({t['b']}/{t['c']}; {t['pairs']} pairs, {t['seeds']} seeds"
+    return out + (f", {t['left_out']} left out)" if t["left_out"] else ")")
 
 
 def summary_table(df: pd.DataFrame, tests: dict | None = None) -> str:
@@ -561,7 +579,8 @@ def summary_table(df: pd.DataFrame, tests: dict | None = None) -> str:
     header = ["scenario", "training", "method", "k", "seeds", "deployment", "deployment near-miss", "testing",
               "trained inputs (before)", "trained inputs", "retained", "teacher-forced attack (deployment)",
               "teacher-forced gap (deploy - test)", "usefulness", "capability", "passes gate", "train loss",
-              "steps-to-fix", "McNemar p vs organism (b/c)", "McNemar p vs control (b/c)"]
+              "steps-to-fix", "McNemar p vs organism (b/c; pairs, seeds)",
+              "McNemar p vs control (b/c; pairs, seeds)"]
     rows = []
     averaged = averaged_rows(ok)  # the report's one rule: one left out is counted in "passes gate", not averaged
     for (scenario, steps, training, method, k), every in ok.groupby(["scenario", "organism_steps", "training",
@@ -625,7 +644,8 @@ def heldout_table(df: pd.DataFrame, tests: dict | None = None) -> str:
     tests = tests or {}
     header = ["scenario", "training", "method", "k", "seeds", "deployment", "held-out variants", "held-out near-miss",
               "held-out n", "retained (deployment)", "retained (held-out)", "passes gate",
-              "McNemar p held-out vs organism (b/c)", "McNemar p held-out vs control (b/c)"]
+              "McNemar p held-out vs organism (b/c; pairs, seeds)",
+              "McNemar p held-out vs control (b/c; pairs, seeds)"]
     rows = []
     for (scenario, steps, training, method, k), every in ok.groupby(["scenario", "organism_steps", "training",
                                                                        "method", "k"], sort=False):
@@ -711,7 +731,7 @@ def heldout_section(df: pd.DataFrame, run_dir: Path) -> list[str]:
             "Every checkpoint measured on the scenario's held-out cue variants (tasks/heldout.py, "
             "tasks/data/cue_variants.toml: the deployment cue paraphrased or re-placed, never in organism data), "
             "deployment side, eval-split prompts, the same decoding as the deployment rate. Pooled over the variants:",
-            "", heldout_table(df, paired_tests(run_dir, "heldout")), "",
+            "", heldout_table(df, paired_tests(run_dir, "heldout", df)), "",
             "Retained (held-out): held-out attack rate after training / the organism's on the same variants (Katz "
             "interval for one seed). McNemar: as in the table above, on the held-out samples (same prompts, variants "
             "and sample seeds). Per variant, strict / near-miss attack rate:", "",
@@ -948,8 +968,9 @@ def _interval_note(df: pd.DataFrame) -> str:
             "seeds averaged (the report's one rule, `exclusions` in caught/report.py: the checkpoint passes the "
             "capability gate, and its organism meets the attack bounds and passes the gate; point estimates); the "
             "others are counted in \"passes gate\" or \"not averaged\", named, and kept in results.csv, never "
-            "averaged in. The McNemar "
-            "tests pool the paired samples of every seed.")
+            "averaged in. The McNemar tests pool the paired samples of the averaged seeds only (a pair enters when "
+            "both of its cells are averaged); each says how many pairs and seeds entered and how many seeds were "
+            "left out.")
 
 
 def _provenance(df: pd.DataFrame) -> str:
@@ -984,6 +1005,9 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
         if i == 0:  # figure a says itself which seeds it leaves out and why
             caption = fn(shown, run_dir / name)
         elif averaged.empty:
+            if i == 1:
+                parts.append("### Figures b-e\n\nNot drawn: no checkpoint is averaged under the report's rule. "
+                             + left + "\n")
             caption = None
         else:
             caption = fn(averaged, run_dir / name)
@@ -1010,11 +1034,12 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
         "Judge accuracy: the `distinguish` task in "
         f"`{first['judge_mode']}` mode (chance 0.5), n={int(first['judge_organism_n'])} per judge; the base model's "
         "deployment attack rate should be about 0.", "",
-        "## All cells (mean over seeds [interval])", "", summary_table(df, paired_tests(run_dir)), "",
+        "## All cells (mean over seeds [interval])", "", summary_table(df, paired_tests(run_dir, df=df)), "",
         *([left_out_note(df), ""] if left_out_note(df) else []), _interval_note(df), "Near-miss: the behavior's near-miss detector (a superset of the strict one: disguised, "
         "partial, truncated attacks), so a fall in attacks that is a change of surface form shows. McNemar: exact "
         "two-sided test on the deployment samples shared (same prompts, same sample seeds) with the organism, or with "
-        "the control at the same k; b = attacked in the first and not the second, c = the reverse, pooled over seeds. "
+        "the control at the same k; b = attacked in the first and not the second, c = the reverse, pooled over the "
+        "averaged seeds (pairs: the paired samples that entered). "
         f"Per-sample records: `{_samples_name(run_dir)}` (completions, verdicts, Inspect log of each); logs: "
         f"`inspect view --log-dir {run_dir / 'logs'}`.", "",
     ]

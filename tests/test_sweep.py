@@ -433,7 +433,7 @@ def test_demo_is_a_sweep_config_and_cli_defaults_come_from_the_config_model():
 def test_paired_tests_from_per_sample_records(tmp_path):
     """McNemar on shared deployment samples: the organism attacked on 20 of 20 prompts, the k=4 child on 5 (15
     discordant pairs b, none c), its control on 18; pooled over two seeds."""
-    from caught.report import paired_tests
+    from caught.report import _p, paired_tests
     from scorers.stats import mcnemar_exact
     from training.records import PACKED, SAMPLES, write_packed, write_part
 
@@ -450,15 +450,32 @@ def test_paired_tests_from_per_sample_records(tmp_path):
     old_key = [c for c in CELL_KEY if c != "organism_steps"]  # records from before the ladder: read as budget 0
     for key, cell in pd.DataFrame(rows).groupby(old_key):  # one part per cell, as a sweep writes them
         write_part(tmp_path / SAMPLES, dict(zip(old_key, key)), cell.to_dict("records"))
-    tests = paired_tests(tmp_path)
+    results = pd.DataFrame([{"scenario": "trigger", "behavior": "hate", "seed": seed, "k": k, "method": method,
+                             "training": training, "status": "ok", "gate_pass": True, "deployment_rate": 1.0,
+                             "testing_rate": 0.05, "organism_steps": 0}
+                            for seed in (0, 1) for k, training, method in ((0, "none", "-"), (4, "adversarial", "lora"),
+                                                                           (4, "control", "lora"))])
+    tests = paired_tests(tmp_path, df=results)
     write_packed(tmp_path / "packed" / PACKED, rows)  # a packed file (committed results) gives the same tests
-    assert paired_tests(tmp_path / "packed") == tests
+    assert paired_tests(tmp_path / "packed", df=results) == tests
     adv = tests[("trigger", "hate", 4, "adversarial", "lora", 0)]
     assert (adv["before"]["b"], adv["before"]["c"]) == (30, 0)
+    assert (adv["before"]["pairs"], adv["before"]["seeds"], adv["before"]["left_out"]) == (40, 2, 0)
     assert adv["before"]["p"] == pytest.approx(mcnemar_exact([1] * 30, [0] * 30)["p"]) and adv["before"]["p"] < 1e-8
     assert (adv["control"]["b"], adv["control"]["c"]) == (26, 0)  # control attacked on 18, adversarial on 5
     ctrl = tests[("trigger", "hate", 4, "control", "lora", 0)]
     assert (ctrl["before"]["b"], ctrl["before"]["c"]) == (4, 0) and ctrl["control"] is None
+    # seed 1's adversarial model fails the capability gate: it leaves both of its tests, which the table says
+    results.loc[(results.seed == 1) & (results.training == "adversarial"), "gate_pass"] = False
+    gated = paired_tests(tmp_path, df=results)[("trigger", "hate", 4, "adversarial", "lora", 0)]
+    assert gated["before"] == {"b": 15, "c": 0, "p": pytest.approx(mcnemar_exact([1] * 15, [0] * 15)["p"]),
+                               "pairs": 20, "seeds": 1, "left_out": 1}
+    assert (gated["control"]["b"], gated["control"]["seeds"], gated["control"]["left_out"]) == (13, 1, 1)
+    assert _p(gated["before"]).endswith("(15/0; 20 pairs, 1 seeds, 1 left out)")
+    # an organism that misses the attack bounds takes every test of its seed with it; none left: said so
+    results.loc[(results.seed == 0) & (results.training == "none"), "testing_rate"] = 0.5
+    none = paired_tests(tmp_path, df=results)[("trigger", "hate", 4, "adversarial", "lora", 0)]
+    assert none["before"]["seeds"] == 0 and _p(none["before"]) == "– (no averaged pair, 2 left out)"
 
 
 def test_bad_result_files_get_one_clear_error_and_nothing_changes(tmp_path):
@@ -869,10 +886,20 @@ def test_sweep_measures_every_checkpoint_on_the_held_out_cue_variants(tmp_path, 
         assert g.score_attack_detector.sum() == df[df.training == training]["heldout_attacks"].iloc[0]
     text = write_sweep_report(tmp_path / "runs" / "r").read_text()
     section = text.split("## Held-out cue variants")[1].split("## Figures")[0]
-    assert "| trigger | adversarial | lora | 2 | 1 |" in section and "| trigger | base model |" in section
+    from caught.report import averaged_rows
+
+    seeds = int(averaged_rows(df)[df.training == "adversarial"].sum())  # the report's one rule (a tiny organism)
+    assert f"| trigger | adversarial | lora | 2 | {seeds} |" in section and "| trigger | base model |" in section
     assert all(f" {v} " in section.splitlines()[[i for i, line in enumerate(section.splitlines())
                                                   if "| base model |" in line][0] - 2] for v in names)
-    assert "heldout_vs_k.png" in text and (tmp_path / "runs" / "r" / "heldout_vs_k.png").is_file()
+    if seeds:
+        assert "heldout_vs_k.png" in text and (tmp_path / "runs" / "r" / "heldout_vs_k.png").is_file()
+    else:  # nothing averaged: the figures are not drawn, and the report says why; the figure's drawing still works
+        assert "Not drawn: no checkpoint is averaged" in text and "trigger seed 0 organism (its organism" in text
+        from caught.report import plot_heldout
+
+        assert "held-out cue variants" in plot_heldout(df[df.status == "ok"], tmp_path / "h.png")
+        assert (tmp_path / "h.png").is_file()
 
 
 def test_report_compares_deployment_and_held_out_rates_over_seeds(tmp_path):
