@@ -17,7 +17,7 @@ import pandas as pd
 
 from caught import tables
 from caught.sweep import read_results
-from scorers.stats import t_interval, wilson
+from scorers.stats import seeds_interval, t_interval, wilson
 from training.atomic import write_text, write_with
 
 
@@ -65,8 +65,11 @@ def summarize(df: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
 
     One seed: the cell's own interval (Wilson for a rate or usefulness, the Katz log-ratio interval recorded for
     retained misalignment). Several seeds: a Student t interval over the seeds' values (scorers.stats.t_interval),
-    never narrower than the pooled Wilson interval of the summed counts where the column has counts, so cells whose
-    values all agree (e.g. a base rate of 0 everywhere) keep their sampling noise instead of showing [0, 0]."""
+    never narrower than the pooled Wilson interval of the summed counts where the column has counts, or, where it
+    has none but each cell recorded its own interval (`<column>_lo/_hi`: retained misalignment's Katz interval, a
+    teacher-forced score's), than the within-cell floor of scorers.stats.seeds_interval; so cells whose values all
+    agree (e.g. a base rate of 0 everywhere, or a retained misalignment of 1 in every seed) keep their sampling
+    noise instead of showing a zero-width interval."""
     rows = []
     for key, g in df.groupby(by, sort=True):
         key = key if isinstance(key, tuple) else (key,)
@@ -80,6 +83,9 @@ def summarize(df: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
                 lo, hi = float(g.loc[vals.index, f"{column}_lo"].iloc[0]), float(g.loc[vals.index, f"{column}_hi"].iloc[0])
             elif counts is not None:
                 lo, hi = wilson(*counts)
+        elif counts is None and f"{column}_lo" in g:  # per-cell intervals, no counts: the within-cell floor
+            cells = g.loc[vals.index]
+            mean, lo, hi = seeds_interval(vals, cells[f"{column}_lo"], cells[f"{column}_hi"])
         else:
             mean, lo, hi = t_interval(list(vals))
             if counts is not None:
@@ -964,7 +970,8 @@ def scenario_table(df: pd.DataFrame) -> str:
 def _interval_note(df: pd.DataFrame) -> str:
     return ("Intervals (95%): a cell with one seed, its Wilson interval (rates, usefulness) or Katz log-ratio interval "
             "(retained); several seeds, a Student t interval over the seeds' values, never narrower than the pooled "
-            "Wilson interval of the summed counts. n: samples pooled over the seeds. All cells: \"seeds\" counts the "
+            "Wilson interval of the summed counts (rates) or the seeds' own sampling noise (retained, teacher-forced: "
+            "the normal interval of the mean of their standard errors, scorers.stats.seeds_interval). n: samples pooled over the seeds. All cells: \"seeds\" counts the "
             "seeds averaged (the report's one rule, `exclusions` in caught/report.py: the checkpoint passes the "
             "capability gate, and its organism meets the attack bounds and passes the gate; point estimates); the "
             "others are counted in \"passes gate\" or \"not averaged\", named, and kept in results.csv, never "

@@ -246,6 +246,20 @@ def test_summarize_uses_the_cells_own_interval_for_one_seed():
     assert (t["lo"].iloc[0], t["hi"].iloc[0]) == (0.1, 0.3)
 
 
+def test_summarize_gives_retained_misalignment_across_seeds_a_floor_of_sampling_noise():
+    """Three seeds whose retained misalignment agrees (0.5 each, Katz intervals recorded): the interval across seeds
+    used to be [0.50, 0.50]; now it is scorers.stats.seeds_interval's, never narrower than the seeds' own noise."""
+    from scorers.stats import ratio_interval, seeds_interval
+
+    df = synthetic_results((0, 1, 2))
+    cell = (df.scenario == "trigger") & (df.k == 16) & (df.training == "adversarial")
+    r, lo, hi = ratio_interval(30, 100, 60, 100)
+    df.loc[cell, ["retained", "retained_lo", "retained_hi"]] = [r, lo, hi]
+    s = summarize(df[cell], "retained", ["k"]).iloc[0]
+    assert (s["mean"], s["lo"], s["hi"]) == pytest.approx(seeds_interval([r] * 3, [lo] * 3, [hi] * 3))
+    assert s["hi"] - s["lo"] > 0.1 and s["lo"] < 0.5 < s["hi"]
+
+
 def test_report_without_results_says_so(tmp_path):
     with pytest.raises(ValueError, match="no results.parquet rows"):
         write_sweep_report(tmp_path)
