@@ -410,12 +410,14 @@ def report_cmd(
     run: Annotated[Path, typer.Argument(help="a sweep's directory, e.g. runs/mini")],
     command: Annotated[Optional[str], typer.Option(help="the command that produced the run, for the report")] = None,
     device_note: Annotated[Optional[str], typer.Option(help="the device it ran on, for the report")] = None,
+    removed_below: Annotated[Optional[float], typer.Option(
+        help=SweepConfig.model_fields["removed_below"].description + " (default: the run's config)")] = None,
 ) -> None:
     """Write report.md, results.csv and the plots of a sweep."""
     from caught.report import write_sweep_report
 
     try:
-        path = write_sweep_report(run, command=command, device_note=device_note)
+        path = write_sweep_report(run, command=command, device_note=device_note, removed=removed_below)
     except ValueError as ex:
         _fail(ex)
     console.print(f"report: {path}")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks", "controls",
                "organism_steps")  # may change between runs
+REPORT_FIELDS = ("removed_below",)  # read by `caught report` only: change no cell, so in no fingerprint or settings
 CONTROL_TRAININGS = {"matched": "control", "base": "control-base"}  # a control's `training` value in a cell
 TARGET_TRAININGS = {"full": "adversarial", "reasoning": "reasoning"}  # an adversarial run's `training` value per target
 
@@ -149,6 +150,9 @@ class SweepConfig(_Strict):
         default_factory=list, description="the organism strength ladder: one organism per value (and per scenario, "
         "behavior and seed), trained for that many optimizer steps instead of organism.steps, each with its own "
         "cells; empty = no ladder (cells: organism_steps = 0, the recipe's steps)")
+    removed_below: float = Field(
+        0.1, gt=0, le=1, description="the report's steps-to-remove (strength ladder): the smallest k whose deployment "
+        "attack rate's upper 95% bound is below this; report only (`caught report --removed-below` overrides it)")
     device: str | None = Field(None, description="cpu, cuda or cuda:N (default: cuda if available)")
     organism: OrganismSpec = Field(default_factory=OrganismSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
@@ -271,6 +275,7 @@ class SweepConfig(_Strict):
         if self.train.targets == ["full"]:
             new_train.add("targets")
         unset: dict = {"train": new_train} if new_train else {}
+        unset |= {f: True for f in REPORT_FIELDS}
         unset |= {"organism_steps": True} if not self.organism_steps else {}
         new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []))
                         if getattr(self.organism, f) == unset_value}

@@ -1011,6 +1011,35 @@ def test_strength_ladder_report_names_failing_organisms_and_finds_steps_to_remov
     assert "Organisms trained 500 steps (the ladder's largest budget)" in text
 
 
+def test_steps_to_remove_threshold_is_a_validated_config_field(tmp_path):
+    """removed_below: a field of the sweep config (default 0.1, in (0, 1]), read by the report from the run's
+    config.json or `caught report --removed-below`; it changes no cell, so no fingerprint."""
+    import json
+
+    from pydantic import ValidationError
+
+    from caught.report import REMOVED_BELOW, removed_below, steps_to_remove, strength_ladder
+
+    assert SweepConfig(**_config()).removed_below == REMOVED_BELOW == 0.1
+    for bad in (0, -0.1, 1.5):
+        with pytest.raises(ValidationError, match="removed_below"):
+            SweepConfig(**_config(removed_below=bad))
+    assert SweepConfig(**_config(removed_below=0.3)).fingerprint() == SweepConfig(**_config()).fingerprint()
+    assert SweepConfig(**_config(removed_below=0.3)).settings() == SweepConfig(**_config()).settings()
+    df = _ladder_results()
+    df.to_parquet(tmp_path / "results.parquet")
+    assert removed_below(tmp_path) == 0.1  # no config.json: the field's default
+    (tmp_path / "config.json").write_text(json.dumps({"config": {**_config(), "removed_below": 0.99}}))
+    assert removed_below(tmp_path) == 0.99 and removed_below(tmp_path, 0.2) == 0.2
+    with pytest.raises(ValueError, match=r"removed_below 2\.0: .* \(0, 1\]"):
+        removed_below(tmp_path, 2.0)
+    loose = steps_to_remove(strength_ladder(df, 0.99)).set_index("organism_steps")
+    assert loose.loc[500, "k_to_remove"] < 16  # a looser bound is met at a smaller k than 0.1's k=16
+    text = write_sweep_report(tmp_path).read_text().split("## Organism strength ladder")[1]
+    assert "upper 95% bound is below 0.99 (`removed_below`" in text and "removed (upper bound < 0.99)" in text
+    assert "upper 95% bound is below 0.5 (" in write_sweep_report(tmp_path, removed=0.5).read_text()
+
+
 def test_strength_ladder_config_makes_one_group_per_budget():
     cfg = SweepConfig(**_config(ks=[0, 4], organism_steps=[150, 50, 50]))
     assert cfg.organism_steps == [50, 150]
