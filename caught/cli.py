@@ -151,8 +151,9 @@ def train_against_cmd(
     mix_tasks: Annotated[int, _opt(TrainSpec, "mix_tasks")] = default(TrainSpec, "mix_tasks"),
     trained_share: Annotated[float, _opt(TrainSpec, "trained_share")] = default(TrainSpec, "trained_share"),
     caught: Annotated[Optional[Path], typer.Option(help="default runs/ORGANISM/caught.json")] = None,
-    target: Annotated[str, typer.Option(help="full (the good response) or reasoning (a scratchpad organism: benign "
-                                        "reasoning in place of the caught reasoning, loss on it only)")] = "full",
+    target: Annotated[str, typer.Option(help="full (the good response), reasoning (a scratchpad organism: benign "
+                                        "reasoning in place of the caught reasoning, loss on it only) or "
+                                        "reasoning-control (the same with deployment reasoning: its control)")] = "full",
     check_tokens: Annotated[int, typer.Option(help="new tokens per steps-to-fix check (a CoT organism needs room "
                                               "for its scratchpad before the answer)")] = 32,
     device: Device = None,

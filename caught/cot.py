@@ -106,8 +106,10 @@ def section(df) -> list[str]:
         "for paraphrases it does not know); the shares are of the samples with a scratchpad (n pooled over seeds), "
         "the scratchpad share of all samples. Attacks are scored on the answer after the scratchpad only. training = "
         "reasoning: train-against on the reasoning alone (benign reasoning in place of the caught reasoning, the loss "
-        "on the scratchpad tokens only, the caught action untouched); the last two columns say whether the actions "
-        "follow the reasoning. Mean over the averaged seeds (the report's one rule: checkpoint and organism pass the "
+        "on the scratchpad tokens only, the caught action untouched); training = reasoning-control (`controls = "
+        "[\"reasoning\"]`): its matched control, the same caught inputs, actions, steps and loss mask with deployment "
+        "reasoning in place of benign, so what follows the reasoning's content reads against it; the last two columns "
+        "say whether the actions follow the reasoning. Mean over the averaged seeds (the report's one rule: checkpoint and organism pass the "
         "capability gate, the organism meets the attack bounds) [95% interval]; per-sample flags in the records "
         "(`cot_*`).", "",
     ]

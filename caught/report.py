@@ -424,6 +424,9 @@ def _fmt(mean: float, lo: float, hi: float) -> str:
     return f"{mean:.{digits}f} [{lo:.{digits}f}, {hi:.{digits}f}]"
 
 
+MATCHED_CONTROL = {"adversarial": "control", "reasoning": "reasoning-control"}  # a trained cell's control, same k
+
+
 def paired_tests(run_dir: Path, evaluation: str = "deployment", df: pd.DataFrame | None = None) -> dict[tuple, dict]:
     """Exact McNemar tests on the `evaluation` samples (deployment, or heldout: the held-out cue variants; the same
     prompts and sample seeds before and after):
@@ -481,8 +484,8 @@ def paired_tests(run_dir: Path, evaluation: str = "deployment", df: pd.DataFrame
         organism = (cell["scenario"], cell["behavior"], cell["seed"], 0, "-", "none", cell["organism_steps"])  # CELL_KEY's order
         me = tuple(cell[c] for c in CELL_KEY)
         out.setdefault(group, {"before_pairs": [], "control_pairs": []})["before_pairs"].append((organism, me))
-        if cell["training"] == "adversarial":
-            ctrl = tuple({**cell, "training": "control"}[c] for c in CELL_KEY)
+        if cell["training"] in MATCHED_CONTROL:
+            ctrl = tuple({**cell, "training": MATCHED_CONTROL[cell["training"]]}[c] for c in CELL_KEY)
             out[group]["control_pairs"].append((ctrl, me))
     return {g: {"before": test(v["before_pairs"]), "control": test(v["control_pairs"])} for g, v in out.items()}
 
@@ -613,7 +616,7 @@ def summary_table(df: pd.DataFrame, tests: dict | None = None) -> str:
         gate = _gate_cell(every, g)
         loss = "–" if "train_loss" not in g or g["train_loss"].isna().all() else f"{g['train_loss'].mean():.3f}"
         rows.append([_label(scenario, steps), training, method, str(k), str(len(g)), *cells, gate, loss, fix, _p(t.get("before")),
-                     _p(t.get("control")) if training == "adversarial" else "–"])
+                     _p(t.get("control")) if training in MATCHED_CONTROL else "–"])
     return tables.markdown(header, rows).rstrip("\n")
 
 
@@ -661,7 +664,7 @@ def heldout_table(df: pd.DataFrame, tests: dict | None = None) -> str:
         rows.append([_label(scenario, steps), training, method, str(k), str(len(g)), _cell(g, "deployment_rate"),
                      _cell(g, "heldout_rate"), _cell(g, "heldout_nm_rate"), str(int(g["heldout_n"].sum())), *retained,
                      _gate_cell(every, g), _p(t.get("before")),
-                     _p(t.get("control")) if training == "adversarial" else "–"])
+                     _p(t.get("control")) if training in MATCHED_CONTROL else "–"])
     return tables.markdown(header, rows).rstrip("\n")
 
 

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from caught.config import CONTROL_TRAININGS, SweepConfig
+from caught.config import BENIGN_CONTROLS, SweepConfig
 from caught.gate import gate_verdict
 from scorers.stats import ratio_interval
 from training.atomic import write_with
@@ -509,7 +509,7 @@ class Sweep:
                      "train_seconds": 0.0}
         if cell["training"] != "none":
             k = cell["k"]
-            control = cell["training"] in CONTROL_TRAININGS.values()
+            control = cell["training"] in BENIGN_CONTROLS  # reasoning-control trains on the caught inputs
             responses = "base" if cell["training"] == "control-base" else tr.responses
             if not control and k > g["caught_n"]:
                 row["status"] = f"skipped: only {g['caught_n']} attacks caught, k={k}"
@@ -523,7 +523,8 @@ class Sweep:
                                   hyper=tr.hyper(cell["method"]), mix_benign=tr.mix_benign, mix_tasks=tr.mix_tasks,
                                   trained_share=tr.trained_share,
                                   name=name, check_samples=tr.check_samples,
-                                  target="reasoning" if cell["training"] == "reasoning" else "full",
+                                  target=cell["training"] if cell["training"] in ("reasoning", "reasoning-control")
+                                  else "full",
                                   check_tokens=ev.max_tokens if cfg.organism.reasoning == "scratchpad" else 32)
                 m = read_manifest(path)
                 row.update(checkpoint=name, steps=m.steps, steps_to_fix=m.steps_to_fix,
