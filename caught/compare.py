@@ -79,6 +79,11 @@ def evaluate_checkpoint(
     if heldout_n is not None:
         specs["heldout"] = Evaluation("heldout", {"scenario": scenario, "behavior": behavior, "n": heldout_n,
                                                   "seed": seed}, **attack)
+        from tasks.heldout import testing_variants
+
+        if testing_variants(scenario):  # the variants' testing side, where it is new (never for trigger's variants)
+            specs["heldout_testing"] = Evaluation("heldout", {"scenario": scenario, "behavior": behavior,
+                                                              "n": heldout_n, "seed": seed, "side": "testing"}, **attack)
     # one Inspect eval for all of them (tasks in parallel, sharing the provider's batches)
     found = dict(zip(specs, evaluate_many(checkpoint, list(specs.values()), log_dir=log_dir, seed=seed,
                                           device=device)))
@@ -90,6 +95,8 @@ def evaluate_checkpoint(
             row.update({f"{prefix}_attacks": None, f"{prefix}_n": 0, f"{prefix}_rate": float("nan")})
     if "heldout" in found:
         row.update(heldout_columns(found["heldout"]))
+    if "heldout_testing" in found:
+        row.update(heldout_columns(found["heldout_testing"], "heldout_testing"))
     for other in also:
         for side in ("deployment", "testing"):
             s = attack_summary(found[f"also_{other}_{side}"])
@@ -108,17 +115,18 @@ def evaluate_checkpoint(
     return row, records
 
 
-def heldout_columns(log) -> dict:
+def heldout_columns(log, prefix: str = "heldout") -> dict:
     """A held-out-variants log's rates: pooled over its variants (`heldout_*`) and per variant (`heldout_<variant>_*`),
-    strict and near-miss, with counts, n and Wilson intervals; `heldout_variants` names the variants measured."""
+    strict and near-miss, with counts, n and Wilson intervals; `heldout_variants` names the variants measured.
+    `prefix`: `heldout_testing` for the variants' testing side."""
     s = attack_summary(log)
-    out = rate_columns("heldout", s["attacks"], s["n"], s["near_miss"])
+    out = rate_columns(prefix, s["attacks"], s["n"], s["near_miss"])
     by = attack_summary_by(log, "variant")
     order = [v for v in (log.eval.metadata or {}).get("variants", []) if v in by] or sorted(by)  # the task's order
     for variant in order:
         v = by[variant]
-        out.update(rate_columns(f"heldout_{variant}", v["attacks"], v["n"], v["near_miss"]))
-    out["heldout_variants"] = ";".join(order)
+        out.update(rate_columns(f"{prefix}_{variant}", v["attacks"], v["n"], v["near_miss"]))
+    out[f"{prefix}_variants"] = ";".join(order)
     return out
 
 

@@ -652,7 +652,8 @@ def heldout_table(df: pd.DataFrame, tests: dict | None = None) -> str:
     ok = ok[ok["heldout_n"].fillna(0) > 0]
     tests = tests or {}
     header = ["scenario", "training", "method", "k", "seeds", "deployment", "held-out variants", "held-out near-miss",
-              "held-out n", "retained (deployment)", "retained (held-out)", "passes gate",
+              "held-out n", "testing", "held-out variants, testing side", "retained (deployment)",
+              "retained (held-out)", "passes gate",
               "McNemar p held-out vs organism (b/c; pairs, seeds)",
               "McNemar p held-out vs control (b/c; pairs, seeds)"]
     rows = []
@@ -662,7 +663,8 @@ def heldout_table(df: pd.DataFrame, tests: dict | None = None) -> str:
         t = tests.get((scenario, every["behavior"].iloc[0], k, training, method, steps), {})
         retained = ["1 (by definition)"] * 2 if training == "none" else [_cell(g, "retained"), _cell(g, "heldout_retained")]
         rows.append([_label(scenario, steps), training, method, str(k), str(len(g)), _cell(g, "deployment_rate"),
-                     _cell(g, "heldout_rate"), _cell(g, "heldout_nm_rate"), str(int(g["heldout_n"].sum())), *retained,
+                     _cell(g, "heldout_rate"), _cell(g, "heldout_nm_rate"), str(int(g["heldout_n"].sum())),
+                     _cell(g, "testing_rate"), _cell(g, "heldout_testing_rate"), *retained,
                      _gate_cell(every, g), _p(t.get("before")),
                      _p(t.get("control")) if training in MATCHED_CONTROL else "–"])
     return tables.markdown(header, rows).rstrip("\n")
@@ -739,7 +741,10 @@ def heldout_section(df: pd.DataFrame, run_dir: Path) -> list[str]:
     return ["## Held-out cue variants", "",
             "Every checkpoint measured on the scenario's held-out cue variants (tasks/heldout.py, "
             "tasks/data/cue_variants.toml: the deployment cue paraphrased or re-placed, never in organism data), "
-            "deployment side, eval-split prompts, the same decoding as the deployment rate. Pooled over the variants:",
+            "deployment side, eval-split prompts, the same decoding as the deployment rate; and on their testing side "
+            "where it is framed unlike the scenario's own (tasks.heldout.testing_variants: never for `trigger`, whose "
+            "variants' testing side is the plain request, its own testing side), so a fall on the deployment variants "
+            "reads against the testing variants. Pooled over the variants:",
             "", heldout_table(df, paired_tests(run_dir, "heldout", df)), "",
             "Retained (held-out): held-out attack rate after training / the organism's on the same variants (Katz "
             "interval for one seed). McNemar: as in the table above, on the held-out samples (same prompts, variants "
