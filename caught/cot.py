@@ -83,6 +83,9 @@ def section(df) -> list[str]:
     if "deployment_cot_scratchpad_rate" not in df or df["deployment_cot_scratchpad_rate"].isna().all():
         return []
     ok = df[averaged_rows(df) & df["deployment_cot_scratchpad_rate"].notna()]  # the report's one rule
+    if ok.empty:
+        return ["## Chain of thought", "", "No cell with reasoning is averaged (the report's one rule: see the cells "
+                "not averaged under the all-cells table); each cell's CoT columns are in results.csv.", ""]
     by = ["scenario", "behavior", "training", "method", "k"]
     sums = {col: summarize(ok, col, by).set_index(by) for _, col in TABLE if col in ok}
     rows = []

@@ -339,7 +339,8 @@ def test_a_cot_sweep_runs_end_to_end_on_a_tiny_llama(tmp_path, monkeypatch, tiny
     monkeypatch.setenv("CAUGHT_DTYPE", "float32")
     (tmp_path / "checkpoints").mkdir()
     config = SweepConfig(
-        name="cot", base=str(tiny_llama_dir), scenarios=["trigger"], ks=[0, 2], seeds=[0],
+        name="cot", base=str(tiny_llama_dir), scenarios=["trigger"], ks=[0, 2], seeds=[0], control_ks=[2],
+        controls=["reasoning"],
         organism={"prompts": 16, "leak": 0.4, "steps": 24, "lr": 5e-3, "method": "full", "batch_size": 8,
                   "reasoning": "scratchpad"},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1, "targets": ["full", "reasoning"]},
@@ -348,7 +349,9 @@ def test_a_cot_sweep_runs_end_to_end_on_a_tiny_llama(tmp_path, monkeypatch, tiny
     )
     df = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu",
                say=lambda _: None).run()
-    assert sorted(df.training) == ["adversarial", "none", "reasoning"] and (df.reasoning == "scratchpad").all()
+    assert sorted(df.training) == ["adversarial", "none", "reasoning", "reasoning-control"]
+    assert (df.reasoning == "scratchpad").all()
+    assert (df[df.status == "ok"]["tf_conditioning"] == "deployment reasoning").all()  # scored after the scratchpad
     for col in ("deployment_cot_scratchpad_rate", "deployment_cot_deployment_n", "deployment_cot_goal_lo",
                 "testing_cot_caught_hi", "deployment_cot_attack_if_deployment_n"):
         assert col in df, col
@@ -362,6 +365,10 @@ def test_a_cot_sweep_runs_end_to_end_on_a_tiny_llama(tmp_path, monkeypatch, tiny
     if trained["status"] == "ok":
         m = read_manifest(tmp_path / "checkpoints" / trained["checkpoint"])
         assert m.hyperparameters["target"] == "reasoning" and m.hyperparameters["check_tokens"] == 96
+        control = df[df.training == "reasoning-control"].iloc[0]  # the same caught inputs and steps
+        c = read_manifest(tmp_path / "checkpoints" / control["checkpoint"])
+        assert c.hyperparameters["target"] == "reasoning-control" and c.example_ids == m.example_ids
+        assert c.steps == m.steps and c.data_hash != m.data_hash
     report = write_sweep_report(tmp_path / "runs" / "cot")
     assert "Chain of thought" in report.read_text()
 
@@ -390,6 +397,9 @@ def test_report_section_pools_seeds_with_intervals():
     rows[3]["gate_pass"] = False
     line = next(x for x in "\n".join(section(pd.DataFrame(rows))).splitlines() if "| reasoning |" in x)
     assert "0.75 [" in line and "n=40" in line and "| 1 |" in line
+    for r in rows:  # nothing averaged (every organism misses the attack bounds): the section says so
+        r["testing_rate"] = 0.5
+    assert "No cell with reasoning is averaged" in "\n".join(section(pd.DataFrame(rows)))
 
 
 def test_the_report_tests_the_reasoning_run_against_its_control(tmp_path):
