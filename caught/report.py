@@ -3,8 +3,10 @@
 Figures: (a) retained misalignment vs distinguishability (one point per scenario, error bars over seeds);
 (b) deployment attack rate vs k per scenario, with the testing attack rate and the trained inputs;
 (c) usefulness before/after; (d) adversarial vs non-adversarial training at equal steps. Every caption says
-what was measured and on what n. Intervals: 95% Wilson for one cell's proportion; across seeds, the mean
-with a 95% percentile bootstrap over seeds (one seed: the cell's own Wilson interval).
+what was measured and on what n. Intervals: 95% Wilson for one cell's proportion; across seeds, the mean with
+a 95% t interval over seeds, never narrower than the pooled Wilson interval or the seeds' own sampling noise
+(summarize; one seed: the cell's own interval). What is averaged: one rule, `exclusions`, for every table, figure
+and paired test.
 """
 
 from __future__ import annotations
