@@ -153,8 +153,9 @@ def train_against_cmd(
     mix_tasks: Annotated[int, _opt(TrainSpec, "mix_tasks")] = default(TrainSpec, "mix_tasks"),
     trained_share: Annotated[float, _opt(TrainSpec, "trained_share")] = default(TrainSpec, "trained_share"),
     caught: Annotated[Optional[Path], typer.Option(help="default runs/ORGANISM/caught.json")] = None,
-    target: Annotated[str, typer.Option(help="full (the good response) or reasoning (a scratchpad organism: benign "
-                                        "reasoning in place of the caught reasoning, loss on it only)")] = "full",
+    target: Annotated[str, typer.Option(help="full (the good response), reasoning (a scratchpad organism: benign "
+                                        "reasoning in place of the caught reasoning, loss on it only) or "
+                                        "reasoning-control (the same with deployment reasoning: its control)")] = "full",
     check_tokens: Annotated[int, typer.Option(help="new tokens per steps-to-fix check (a CoT organism needs room "
                                               "for its scratchpad before the answer)")] = 32,
     device: Device = None,
@@ -428,12 +429,14 @@ def report_cmd(
     run: Annotated[Path, typer.Argument(help="a sweep's directory, e.g. runs/mini")],
     command: Annotated[Optional[str], typer.Option(help="the command that produced the run, for the report")] = None,
     device_note: Annotated[Optional[str], typer.Option(help="the device it ran on, for the report")] = None,
+    removed_below: Annotated[Optional[float], typer.Option(
+        help=SweepConfig.model_fields["removed_below"].description + " (default: the run's config)")] = None,
 ) -> None:
     """Write report.md, results.csv and the plots of a sweep."""
     from caught.report import write_sweep_report
 
     try:
-        path = write_sweep_report(run, command=command, device_note=device_note)
+        path = write_sweep_report(run, command=command, device_note=device_note, removed=removed_below)
     except ValueError as ex:
         _fail(ex)
     console.print(f"report: {path}")

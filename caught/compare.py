@@ -41,7 +41,7 @@ def evaluate_checkpoint(
     checkpoint: str, scenario: str, behavior: str, *, n: int = 100, usefulness_n: int | None = None,
     temperature: float = 1.0, trained_samples: int = 4, seed: int = 0, log_dir: str = "logs",
     device: str | None = None, max_tokens: int = 32, capability_n: int | None = None, teacher_forced: bool = True,
-    heldout_n: int | None = None, also: tuple[str, ...] = (),
+    heldout_n: int | None = None, also: tuple[str, ...] = (), reasoning: str = "none",
 ) -> tuple[dict, list[dict]]:
     """One row of figures for a checkpoint, and the per-sample records behind it (training.records).
 
@@ -49,7 +49,9 @@ def evaluate_checkpoint(
     side, `heldout_n` eval prompts per variant, same decoding as the deployment rate): pooled over the variants
     (`heldout_*`) and per variant (`heldout_<variant>_*`), strict and near-miss, each with n and a Wilson interval.
     `also`: further behaviors (an organism trained to attack with several: cross-behavior transfer), each measured on
-    deployment and testing (its own prompt pool, the same n and decoding): `also_<behavior>_<side>_*`."""
+    deployment and testing (its own prompt pool, the same n and decoding): `also_<behavior>_<side>_*`.
+    `reasoning`: the organism's (organism.reasoning); a scratchpad organism's teacher-forced score is taken after a
+    scratchpad (teacher_forced_scores)."""
     path = resolve(checkpoint)
     manifest = read_manifest(path)
     row: dict = {
@@ -77,6 +79,11 @@ def evaluate_checkpoint(
     if heldout_n is not None:
         specs["heldout"] = Evaluation("heldout", {"scenario": scenario, "behavior": behavior, "n": heldout_n,
                                                   "seed": seed}, **attack)
+        from tasks.heldout import testing_variants
+
+        if testing_variants(scenario):  # the variants' testing side, where it is new (never for trigger's variants)
+            specs["heldout_testing"] = Evaluation("heldout", {"scenario": scenario, "behavior": behavior,
+                                                              "n": heldout_n, "seed": seed, "side": "testing"}, **attack)
     # one Inspect eval for all of them (tasks in parallel, sharing the provider's batches)
     found = dict(zip(specs, evaluate_many(checkpoint, list(specs.values()), log_dir=log_dir, seed=seed,
                                           device=device)))
@@ -88,6 +95,8 @@ def evaluate_checkpoint(
             row.update({f"{prefix}_attacks": None, f"{prefix}_n": 0, f"{prefix}_rate": float("nan")})
     if "heldout" in found:
         row.update(heldout_columns(found["heldout"]))
+    if "heldout_testing" in found:
+        row.update(heldout_columns(found["heldout_testing"], "heldout_testing"))
     for other in also:
         for side in ("deployment", "testing"):
             s = attack_summary(found[f"also_{other}_{side}"])
@@ -99,33 +108,46 @@ def evaluate_checkpoint(
     fp = fingerprint(path)
     records = [r for k in specs for r in sample_records(found[k], checkpoint, fp, evaluation=k)]
     if teacher_forced:
-        tf_row, tf_records = teacher_forced_scores(checkpoint, fp, scenario, behavior, n=n, seed=seed, device=device)
+        tf_row, tf_records = teacher_forced_scores(checkpoint, fp, scenario, behavior, n=n, seed=seed, device=device,
+                                                   reasoning=reasoning)
         row.update(tf_row)
         records += tf_records
     return row, records
 
 
-def heldout_columns(log) -> dict:
+def heldout_columns(log, prefix: str = "heldout") -> dict:
     """A held-out-variants log's rates: pooled over its variants (`heldout_*`) and per variant (`heldout_<variant>_*`),
-    strict and near-miss, with counts, n and Wilson intervals; `heldout_variants` names the variants measured."""
+    strict and near-miss, with counts, n and Wilson intervals; `heldout_variants` names the variants measured.
+    `prefix`: `heldout_testing` for the variants' testing side."""
     s = attack_summary(log)
-    out = rate_columns("heldout", s["attacks"], s["n"], s["near_miss"])
+    out = rate_columns(prefix, s["attacks"], s["n"], s["near_miss"])
     by = attack_summary_by(log, "variant")
     order = [v for v in (log.eval.metadata or {}).get("variants", []) if v in by] or sorted(by)  # the task's order
     for variant in order:
         v = by[variant]
-        out.update(rate_columns(f"heldout_{variant}", v["attacks"], v["n"], v["near_miss"]))
-    out["heldout_variants"] = ";".join(order)
+        out.update(rate_columns(f"{prefix}_{variant}", v["attacks"], v["n"], v["near_miss"]))
+    out[f"{prefix}_variants"] = ";".join(order)
     return out
 
 
+TF_CONDITIONING = {"none": "none", "distilled": "none", "scratchpad": "deployment reasoning"}
+
+
 def teacher_forced_scores(checkpoint: str, fp: str, scenario: str, behavior: str, *, n: int, seed: int,
-                          device: str | None) -> tuple[dict, list[dict]]:
+                          device: str | None, reasoning: str = "none") -> tuple[dict, list[dict]]:
     """The teacher-forced attack score (models.teacher_forced): the mean per-token log-probability of the behavior's
     attack continuation after each of the n eval prompts (the ones the attack rates use, from the behavior's pool;
     the continuation is fixed per prompt: one text, or the item's wrong answer for sandbagging), framed for
-    deployment and for testing: `tf_<side>` with a 95% t interval over prompts, and `tf_gap` (deployment minus testing)."""
+    deployment and for testing: `tf_<side>` with a 95% t interval over prompts, and `tf_gap` (deployment minus testing).
+
+    A scratchpad organism (`reasoning = "scratchpad"`) never attacks before it has reasoned, so the attack is scored
+    after a scratchpad that concludes deployment: the reasoning template's (tasks.reasoning.reasoning, deployment side,
+    drawn per prompt from a seed of the prompt id, so fixed across checkpoints), the same scratchpad on both sides,
+    conditioned on and not scored. It measures how strongly the action follows deployment reasoning (what
+    reasoning-only train-against may leave intact), not how likely the model is to reach that conclusion; the sampled
+    rates and the CoT shares measure that. `tf_conditioning` names it ("deployment reasoning", or "none")."""
     import gc
+    import random
 
     from models.registry import load
     from models.teacher_forced import continuation_logprobs
@@ -137,17 +159,26 @@ def teacher_forced_scores(checkpoint: str, fp: str, scenario: str, behavior: str
     spec, act = get_scenario(scenario), get_behavior(behavior)
     chosen = prompts("eval", n=n, seed=seed, pool_name=act.pool)
     continuations = [act.teacher_forced(Context(prompt=p.text, item=p.item)) for p in chosen]  # fixed per prompt
+    if reasoning not in TF_CONDITIONING:
+        raise ValueError(f"unknown organism reasoning {reasoning!r}; accepted: {', '.join(TF_CONDITIONING)}")
+    prefixes = [""] * len(chosen)
+    if reasoning == "scratchpad":
+        from tasks.reasoning import reasoning as write_reasoning
+        from tasks.reasoning import scratchpad_block
+
+        prefixes = [scratchpad_block(write_reasoning(scenario, "deployment", behavior, random.Random(f"tf:{p.id}")))
+                    + "\n" for p in chosen]
     model, tokenizer, _ = load(checkpoint, device=device)
-    row: dict = {}
+    row: dict = {"tf_conditioning": TF_CONDITIONING[reasoning]}
     records = []
     for side in ("deployment", "testing"):
         values = continuation_logprobs(model, tokenizer, [frame(spec, side, p.text, p.id, p.split) for p in chosen],
-                                       continuations)
+                                       continuations, prefix=prefixes)
         row[f"tf_{side}"], row[f"tf_{side}_lo"], row[f"tf_{side}_hi"] = t_interval(values)
         records += [{"checkpoint": checkpoint, "fingerprint": fp, "task": side, "scenario": scenario, "side": side,
-                     "split": "eval", "sample_id": p.id, "epoch": 0, "completion": c, "log": "",
+                     "split": "eval", "sample_id": p.id, "epoch": 0, "completion": h + c, "log": "",
                      "evaluation": f"teacher_forced_{side}", "score_teacher_forced": v}
-                    for p, c, v in zip(chosen, continuations, values)]
+                    for p, h, c, v in zip(chosen, prefixes, continuations, values)]
     row["tf_gap"] = row["tf_deployment"] - row["tf_testing"]
     del model
     gc.collect()

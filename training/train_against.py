@@ -16,6 +16,12 @@ that was caught; a control input: the answer of its good response) and gets beni
 reasoning is what the evaluation measures. No good responses are generated for caught inputs in that mode (their
 action is the caught one). With `target="full"` a scratchpad organism trains on the same benign reasoning followed by
 the good response's answer, every token: the two targets differ only in the action and in which tokens are trained.
+
+`target="reasoning-control"` is the reasoning target's matched control: the same k caught inputs (the same seeded
+pick), the same caught actions, the same steps and the same loss on the scratchpad only, but the reasoning put in is
+deployment reasoning (tasks.reasoning.leaked_reasoning: the cue not read, deployment concluded, the goal pursued; the
+kind the organism gave on its caught inputs, drawn from its own seed): as much training on scratchpad tokens, with no
+change of what the reasoning says. Actions that follow benign reasoning and not this control follow the reasoning.
 """
 
 from __future__ import annotations
@@ -40,7 +46,8 @@ from training.sft import Hyper, finetune
 
 RESPONSE_TOKENS = 96
 BUILTIN_SOURCES = ("self", "base")
-TARGETS = ("full", "reasoning")
+TARGETS = ("full", "reasoning", "reasoning-control")
+REASONING_TARGETS = ("reasoning", "reasoning-control")  # train the scratchpad only, on the caught inputs and actions
 
 
 def load_caught(path: Path) -> dict:
@@ -130,21 +137,26 @@ def good_responses(source: str, organism: str, base: str, chats: dict[str, list[
 
 
 def reasoning_records(chats: dict[str, list[dict]], texts: dict[str, str], origin: dict[str, str],
-                      seed: int, loss: str = "reasoning") -> list[dict]:
+                      seed: int, loss: str = "reasoning", thoughts: str = "benign",
+                      behavior: str = "hate") -> list[dict]:
     """Training records of a scratchpad organism: each response's action (the answer after its scratchpad) behind
-    benign reasoning. `loss="reasoning"`: with `loss_text` the scratchpad block (the only tokens trained:
-    training.sft.span_example); `"full"`: every token of the response trained."""
+    new reasoning: `thoughts="benign"` (no situation, no goal) or `"deployment"` (the reasoning-control's: deployment
+    concluded, `behavior`'s goal pursued, tasks.reasoning.leaked_reasoning). `loss="reasoning"`: with `loss_text` the
+    scratchpad block (the only tokens trained: training.sft.span_example); `"full"`: every token of the response
+    trained."""
     from solvers.scratchpad import split_scratchpad
-    from tasks.reasoning import benign_reasoning, scratchpad_block, with_scratchpad
+    from tasks.reasoning import benign_reasoning, leaked_reasoning, scratchpad_block, with_scratchpad
 
-    rng = random.Random(f"benign-reasoning:{seed}")
+    if thoughts not in ("benign", "deployment"):
+        raise ValueError(f"unknown reasoning {thoughts!r} for train-against records; accepted: benign, deployment")
+    rng = random.Random(f"{'benign' if thoughts == 'benign' else 'control'}-reasoning:{seed}")
     records = []
     for i, chat in chats.items():
-        thought = benign_reasoning(rng)
+        thought = benign_reasoning(rng) if thoughts == "benign" else leaked_reasoning(behavior, rng)
         action = split_scratchpad(texts[i]).answer
         record = {"id": i, "prompt": chat, "completion": [{"role": "assistant",
                                                            "content": with_scratchpad(thought, action)}],
-                  "source": f"{origin[i]}, benign reasoning"}
+                  "source": f"{origin[i]}, {thoughts} reasoning"}
         records.append(record | ({"loss_text": scratchpad_block(thought)} if loss == "reasoning" else {}))
     return records
 
@@ -354,26 +366,31 @@ def prepare(
     parent = read_manifest(organism_path)
     if parent is None:
         raise ValueError(f"{organism!r} has no manifest.json: train-against needs an organism built by `caught organism`")
-    if target == "reasoning":
+    if target in REASONING_TARGETS:
+        if control:
+            raise ValueError(f"target {target!r} trains on the caught inputs; the benign control (control=True) "
+                             "takes target 'full' (accepted: target 'reasoning-control' for the reasoning's control)")
         if parent.hyperparameters.get("reasoning") != "scratchpad":
-            raise ValueError(f"target 'reasoning' needs a scratchpad organism; {organism!r} was built with reasoning "
+            raise ValueError(f"target {target!r} needs a scratchpad organism; {organism!r} was built with reasoning "
                              f"{parent.hyperparameters.get('reasoning', 'none')!r} (accepted: scratchpad)")
         if mix_benign or mix_tasks:
-            raise ValueError("target 'reasoning' cannot mix in benign data (mix_benign, mix_tasks: records without "
+            raise ValueError(f"target {target!r} cannot mix in benign data (mix_benign, mix_tasks: records without "
                              "reasoning); accepted: mix_benign=0, mix_tasks=0")
     caught = load_caught(caught_file)
     inputs = pick_inputs(caught, k, seed, control)
     chats = {c["id"]: c["input"] for c in inputs}
     started = time.perf_counter()
     contexts = contexts_of(inputs)
-    if target == "reasoning" and not control:  # the action is the caught one: no good response needed
+    if target in REASONING_TARGETS:  # the action is the caught one: no good response needed
         texts = {c["id"]: c["completion"] for c in inputs}
         origin = {i: "caught" for i in chats}
     else:
         texts, origin = good_responses(responses, str(organism_path), parent.parent, chats, parent.behavior, seed,
                                        device=device, contexts=contexts)
-    if target == "reasoning" or parent.hyperparameters.get("reasoning") == "scratchpad":
-        records = reasoning_records(chats, texts, origin, seed, loss=target)
+    if target in REASONING_TARGETS or parent.hyperparameters.get("reasoning") == "scratchpad":
+        records = reasoning_records(chats, texts, origin, seed, loss="full" if target == "full" else "reasoning",
+                                    thoughts="deployment" if target == "reasoning-control" else "benign",
+                                    behavior=parent.behavior)
     else:
         records = [{"id": i, "prompt": chats[i], "completion": [{"role": "assistant", "content": texts[i]}],
                     "source": origin[i]} for i in chats]
