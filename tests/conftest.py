@@ -6,8 +6,29 @@ import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# `make test` runs the suite in pytest-xdist workers (-n 2): each worker gets its share of the cores for torch's
+# threads (set before torch is imported), so that two workers do not each start one thread per core.
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+THREADS = max(1, (os.cpu_count() or 1) // WORKERS) if WORKERS > 1 else None
+if THREADS:
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
+    os.environ.setdefault("MKL_NUM_THREADS", str(THREADS))
+
+import sys  # noqa: E402
 
 import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _own_torch_threads():
+    """A test that sets torch's thread count (torch.set_num_threads) sets it for itself: the next test gets the
+    count it would have had anyway, whatever ran before it on this worker."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else THREADS
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and before and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
 
 
 @pytest.fixture

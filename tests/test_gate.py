@@ -56,12 +56,9 @@ def test_gate_refuses_a_model_trained_on_noise(tmp_path, monkeypatch, smollm_dir
     itself passes against its own figures."""
     import random
 
-    import torch
-
     from caught.compare import evaluate_checkpoint
     from training.sft import Hyper, finetune
 
-    torch.set_num_threads(2)
     monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "ck"))
     rng = random.Random(0)
     words = ["zq", "vex", "plo", "kra", "umb", "tix", "wol", "fne"]
