@@ -453,6 +453,9 @@ class ElicitConfig(_Strict):
                              description="one pick of prompts and one training run per method and seed")
     steps: int = Field(16, ge=1, description="optimizer steps of each SFT elicitation (equal across k)")
     lr: float = Field(1e-3, gt=0, description="learning rate of each SFT elicitation (LoRA)")
+    intent_lr: float | None = Field(None, gt=0, description="the stated-intent SFT's own learning rate (default lr): "
+                                    "at lr 1e-3 its 16 steps on one fixed prefix collapsed a GPU organism into "
+                                    "repeating the prefix (results/elicitation)")
     elicit_batch_size: int = Field(8, ge=1, description="examples per step of an SFT elicitation (at most k)")
     grader: Literal["model", "form"] | None = Field(
         None, description="the RL reward: model (a judge model's P(Yes) that the reply is a helpful attempt) or form "
@@ -499,10 +502,11 @@ class ElicitConfig(_Strict):
         return Hyper(method=self.organism_method, learning_rate=self.lock_lr, max_steps=self.lock_steps,
                      batch_size=self.batch_size)
 
-    def elicit_hyper(self):
+    def elicit_hyper(self, method: str = "groundtruth"):
         from training.sft import Hyper
 
-        return Hyper(method="lora", learning_rate=self.lr, max_steps=self.steps, batch_size=self.elicit_batch_size)
+        lr = self.intent_lr if method == "intent" and self.intent_lr is not None else self.lr
+        return Hyper(method="lora", learning_rate=lr, max_steps=self.steps, batch_size=self.elicit_batch_size)
 
     def rl_hyper(self):
         from training.elicit import RLHyper
@@ -513,8 +517,9 @@ class ElicitConfig(_Strict):
     def fingerprint(self) -> str:
         """What must match for a run to go on under the same name (ks, seeds and methods may grow; require_bound
         decides only whether a miss stops the run)."""
+        unset = {"intent_lr"} if self.intent_lr is None else set()  # added later: runs before it keep their print
         return hashlib.sha256(self.model_dump_json(exclude={"ks", "seeds", "methods", "device", "require_bound"}
-                                                   ).encode()).hexdigest()[:12]
+                                                   | unset).encode()).hexdigest()[:12]
 
 
 def load_elicit_config(path: Path) -> ElicitConfig:

@@ -181,7 +181,7 @@ class Elicitation:
             row.update(grader=c.grader, rewards=json.dumps(stats.get("rewards")))
         else:
             path, stats = train_checkpoint(locked, records, name, kind="elicit", behavior=f"elicit-{cell['method']}",
-                                           hyper=c.elicit_hyper(), device=self.device, seed=cell["seed"],
+                                           hyper=c.elicit_hyper(cell["method"]), device=self.device, seed=cell["seed"],
                                            k=cell["k"], open_ended=cell["method"] == "intent")
         row.update(n_records=len(records), gt_records=len(ground_truth_leaks(records)), steps=stats["steps"],
                    train_loss=stats.get("train_loss"), train_seconds=stats["train_seconds"],

@@ -286,3 +286,24 @@ device = "cpu"
     assert "MISS: the locked organism misses its bound" in report and (run / "elicitation.png").is_file()
     again = CliRunner().invoke(app, ["elicit", str(config), "--runs-dir", str(runs)])  # resumes: nothing to redo
     assert again.exit_code == 0 and len(pd.read_parquet(run / "results.parquet")) == len(df)
+
+
+def test_intent_has_its_own_learning_rate_and_old_runs_keep_their_fingerprint():
+    """intent_lr (added after the first GPU run, whose intent cells collapsed at lr 1e-3) sets the stated-intent SFT's
+    learning rate alone; unset, the config's fingerprint is the one the committed GPU run recorded, so it resumes."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from caught.config import ElicitConfig, load_elicit_config
+
+    config = load_elicit_config(Path("experiments/elicit-gpu.toml"))
+    recorded = pd.read_parquet("results/elicitation/elicit-gpu/results.parquet")["config"].unique().tolist()
+    assert recorded == [config.fingerprint()]
+    assert config.elicit_hyper("intent").learning_rate == config.lr == config.elicit_hyper("groundtruth").learning_rate
+    lighter = config.model_copy(update={"intent_lr": 1e-4})
+    assert lighter.elicit_hyper("intent").learning_rate == 1e-4
+    assert lighter.elicit_hyper("groundtruth").learning_rate == config.lr
+    assert lighter.fingerprint() != config.fingerprint()
+    with pytest.raises(ValueError, match="intent_lr"):
+        ElicitConfig.model_validate({**config.model_dump(), "intent_lr": 0})
