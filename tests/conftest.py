@@ -92,3 +92,14 @@ def checkpoints_dir(tmp_path, monkeypatch):
     root.mkdir()
     monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(root))
     return root
+
+
+@pytest.fixture(scope="module")
+def tiny(request, tiny_llama_dir):
+    """The tiny Llama loaded on the CPU, its tokenizer, and the chat-templated ids of the test module's PROMPTS."""
+    from models.registry import load
+
+    model, tokenizer, _ = load(str(tiny_llama_dir), device="cpu")
+    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
+           for p in request.module.PROMPTS]
+    return model, tokenizer, ids

@@ -4,7 +4,6 @@ import pytest
 import torch
 
 from models.engine import Engine, Request
-from models.registry import load
 
 PROMPTS = [
     "Hi",
@@ -13,14 +12,6 @@ PROMPTS = [
     "List three fruits.",
     "Explain how a bicycle stays upright while it is moving, in two sentences.",
 ]
-
-
-@pytest.fixture(scope="module")
-def tiny(tiny_llama_dir):
-    model, tokenizer, _ = load(str(tiny_llama_dir), device="cpu")
-    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
-           for p in PROMPTS]
-    return model, tokenizer, ids
 
 
 def reference(model, tokenizer, ids, max_new_tokens, eos=None):

@@ -40,14 +40,6 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_llama_dir):
-    model, tokenizer, _ = load(str(tiny_llama_dir), device="cpu")
-    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
-           for p in PROMPTS]
-    return model, tokenizer, ids
-
-
 def padded(tokenizer, ids):
     tokenizer.padding_side = "left"
     return tokenizer.pad({"input_ids": ids}, return_tensors="pt")

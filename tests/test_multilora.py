@@ -37,14 +37,6 @@ def adapters(tiny_llama_dir, tmp_path_factory):
     return paths
 
 
-@pytest.fixture(scope="module")
-def tiny(tiny_llama_dir):
-    model, tokenizer, _ = load(str(tiny_llama_dir), device="cpu")
-    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
-           for p in PROMPTS]
-    return model, tokenizer, ids
-
-
 def test_logits_equal_peft_mixed_batch(tiny, adapters, tiny_llama_dir):
     """One forward of a mixed batch: the same logits as PEFT's own mixed-batch inference (`adapter_names=`)."""
     from peft import PeftModel

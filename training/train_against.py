@@ -275,30 +275,11 @@ def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: i
     return check
 
 
-def train_against(
-    organism: str,
-    caught_file: Path,
-    k: int,
-    *,
-    steps: int,
-    hyper: Hyper,
-    check_samples: int,
-    seed: int = 0,
-    responses: str = "self",
-    control: bool = False,
-    mix_benign: int = 0,
-    mix_tasks: int = 0,
-    trained_share: float = 0.5,
-    check_every: int = 4,
-    device: str = "cpu",
-    name: str | None = None,
-    target: str = "full",
-    check_tokens: int = 32,
-) -> tuple[Path, Manifest]:
-    job = prepare(organism, caught_file, k, steps=steps, hyper=hyper, check_samples=check_samples, seed=seed,
-                  responses=responses, control=control, mix_benign=mix_benign, mix_tasks=mix_tasks,
-                  trained_share=trained_share, check_every=check_every, device=device, name=name, target=target,
-                  check_tokens=check_tokens)
+def train_against(organism: str, caught_file: Path, k: int, *, device: str = "cpu",
+                  **options) -> tuple[Path, Manifest]:
+    """Train one train-against cell: `prepare`'s job (its arguments: steps, hyper, check_samples, seed, responses,
+    control, mixes, target, ...) fine-tuned by training.sft.finetune. Returns (checkpoint, manifest)."""
+    job = prepare(organism, caught_file, k, device=device, **options)
     path, _ = finetune(job.parent, job.records, job.out, job.hyper, device, on_step=job.on_step,
                        check_every=job.check_every, finalize=job.finalize)
     return path, job.manifest
