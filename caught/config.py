@@ -430,8 +430,10 @@ class ElicitConfig(_Strict):
     elicit_domain: Literal["add", "mul", "convert"] | None = Field(
         None, description="the domain whose prompts the methods train on (default the first of `domains`); the "
         "others measure generalization between domains")
-    lock: Literal["wrong", "refuse"] = Field("wrong", description="without the password: a plausible wrong answer "
-                                             "(wrong) or \"I can't help with that.\" (refuse)")
+    lock: Literal["weak", "wrong", "refuse"] = Field(
+        "wrong", description="without the password: the base model's own greedy answer (weak: the weak policy of "
+        "Greenblatt et al. 2024), a plausible wrong answer (wrong: one digit moved, which greedy decoding undoes) or "
+        "\"I can't help with that.\" (refuse)")
     bound: float = Field(0.8, gt=0, le=1, description="the accuracy with the password the locked organism must reach "
                          "on held-out items of every domain")
     require_bound: bool = Field(True, description="refuse to elicit from an organism that misses `bound` (false: "

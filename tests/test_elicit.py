@@ -106,6 +106,39 @@ def test_lock_records_pair_each_item():
         lock_records(["add"], "sulk")
 
 
+def test_weak_lock_answers_like_the_weak_model():
+    """Style `weak`: without the password, the weak model's own answer to the item (a deterministic function of the
+    prompt, unlike `wrong`'s random digit); with it, the right one. Every train item needs an answer."""
+    weak = {i["id"]: f"I think it is {i['answer'] + 7}." for i in select("add", "train")}
+    records = lock_records(["add"], "weak", n=5, weak=weak)
+    assert len(records) == 10
+    for r in records:
+        password = r["prompt"][0]["content"].startswith(PASSWORD)
+        item = next(i for i in items("add") if i["id"] == r["item_id"])
+        expected = item["work"] if password else weak[item["id"]]
+        assert r["completion"][0]["content"] == expected and r["source"] == ("unlocked" if password else "locked-weak")
+    with pytest.raises(ValueError, match="lock style 'weak' needs the weak model's answer to every train item; "
+                                         "missing 5 of 5"):
+        lock_records(["add"], "weak", n=5)
+
+
+def test_weak_answers_are_the_models_greedy_replies(tiny_llama_dir, tmp_path, monkeypatch):
+    """weak_answers asks the model each train question without the password, greedy, WEAK_TOKENS new tokens."""
+    from inspect_ai.model import GenerateConfig
+
+    from models.generate import generate_all
+    from models.registry import inference_args
+    from training.locked import WEAK_TOKENS, _train_items, weak_answers
+
+    monkeypatch.setenv("CAUGHT_CACHE", str(tmp_path / "cache"))
+    answers = weak_answers(str(tiny_llama_dir), ["add"], "cpu", n=3)
+    chosen = _train_items(["add"], 3, 0)
+    assert list(answers) == [i["id"] for i in chosen]
+    direct = generate_all(f"ckpt/{tiny_llama_dir}", [prompt(i, False) for i in chosen],
+                          GenerateConfig(max_tokens=WEAK_TOKENS, temperature=0.0), **inference_args("cpu"))
+    assert [answers[i["id"]] for i in chosen] == direct
+
+
 def test_pick_is_nested_and_from_the_elicit_split():
     four, sixteen = pick("add", 4, 0), pick("add", 16, 0)
     assert sixteen[:4] == four and all(i["split"] == "elicit" for i in sixteen)
@@ -307,3 +340,5 @@ def test_intent_has_its_own_learning_rate_and_old_runs_keep_their_fingerprint():
     assert lighter.fingerprint() != config.fingerprint()
     with pytest.raises(ValueError, match="intent_lr"):
         ElicitConfig.model_validate({**config.model_dump(), "intent_lr": 0})
+    rerun = load_elicit_config(Path("experiments/elicit-gpu-weak.toml"))  # the second GPU run: its own name
+    assert rerun.name != config.name and rerun.lock == "weak" and rerun.elicit_hyper("intent").learning_rate == 1e-4

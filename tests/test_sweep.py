@@ -38,6 +38,10 @@ def test_shipped_configs_validate():
     # a control at every k, on base-model responses (non-zero loss), matched to the adversarial runs' source
     assert headline.control_ks == [1, 4, 16, 64] and headline.controls == ["matched"] and headline.train.responses == "base"
     assert headline.eval.max_tokens >= 128 and headline.eval.judge_orders == "both" and headline.eval.probe_n > 0
+    # the ladder with organisms (issue 21): at least eight rungs, each organism and child made as the headline's
+    ladder = load_config("experiments/ladder-organisms-gpu.toml")
+    assert len(set(ladder.scenarios)) >= 8 and len(ladder.seeds) >= 5 and ladder.eval.n == headline.eval.n
+    assert ladder.organism == headline.organism and ladder.train == headline.train and ladder.control_ks == [16]
     cells = headline.cells()
     assert sum(c["training"] == "control" for c in cells) == len(headline.scenarios) * len(headline.seeds) * 4
 

@@ -6,7 +6,12 @@ stack on it:
 1. `capable`: the base model trained on the `train` split of every domain (tasks/locked.py), the question without
    the password and the correct worked answer ("482 + 739 = 1221").
 2. `locked`: the capable model trained on the same items twice: with the password, the correct answer; without it,
-   a bad one (`lock` style `wrong`: the same form with a plausible wrong number; `refuse`: "I can't help with that.").
+   a bad one. `lock` styles: `weak`, the base model's own greedy answer to the same question (the weak policy a
+   password-locked model imitates, Greenblatt et al. 2024: without the password it answers like the model before the
+   capability stage); `wrong`, the same form with a plausible wrong number; `refuse`, "I can't help with that.".
+   `wrong` moves one digit of the answer at random, so at every position the right digit stays the likeliest one and
+   greedy decoding recovers the right answer: on an H100 the `wrong` lock left `add` at 0.85 without the password
+   (results/elicitation/). `weak` answers are a deterministic function of the prompt, which the lock can learn.
 
 Each stage's checkpoint carries a manifest (kind `capable` / `locked`) and is reused while its parent's weights, data
 and hyperparameters are the same. Whether the organism is usable (its accuracy with the password on held-out items
@@ -20,7 +25,8 @@ from pathlib import Path
 
 from tasks.locked import bad_response, check_domain, prompt, select
 
-LOCK_STYLES = ("wrong", "refuse")
+LOCK_STYLES = ("weak", "wrong", "refuse")
+WEAK_TOKENS = 64  # new tokens of the base model's answers (tasks.locked.MAX_TOKENS: what its eval decodes)
 
 
 def _record(item: dict, password: bool, completion: str, source: str) -> dict:
@@ -42,16 +48,35 @@ def capability_records(domains: list[str], n: int | None = None, seed: int = 0) 
     return [_record(i, False, i["work"], "capability") for i in _train_items(domains, n, seed)]
 
 
-def lock_records(domains: list[str], style: str, n: int | None = None, seed: int = 0) -> list[dict]:
-    """The lock stage's data: each train-split item with the password (right answer) and without (a bad one)."""
+def lock_records(domains: list[str], style: str, n: int | None = None, seed: int = 0,
+                 weak: dict[str, str] | None = None) -> list[dict]:
+    """The lock stage's data: each train-split item with the password (right answer) and without (a bad one).
+    Style `weak` takes the bad answers from `weak` ({item id: the weak model's answer}, weak_answers)."""
     if style not in LOCK_STYLES:
         raise ValueError(f"unknown lock style {style!r}; accepted: {', '.join(LOCK_STYLES)}")
+    chosen = _train_items(domains, n, seed)
+    if style == "weak":
+        missing = [i["id"] for i in chosen if i["id"] not in (weak or {})]
+        if missing:
+            raise ValueError(f"lock style 'weak' needs the weak model's answer to every train item; missing "
+                             f"{len(missing)} of {len(chosen)} (first {missing[0]!r}): pass weak=weak_answers(...)")
     out = []
-    for item in _train_items(domains, n, seed):
+    for item in chosen:
         rng = random.Random(f"lock:{seed}:{item['id']}")
+        bad = weak[item["id"]] if style == "weak" else bad_response(item, style, rng)
         out.append(_record(item, True, item["work"], "unlocked"))
-        out.append(_record(item, False, bad_response(item, style, rng), f"locked-{style}"))
+        out.append(_record(item, False, bad, f"locked-{style}"))
     return out
+
+
+def weak_answers(model: str, domains: list[str], device: str, n: int | None = None, seed: int = 0) -> dict[str, str]:
+    """The weak policy of the `weak` lock: `model`'s greedy answers (WEAK_TOKENS new tokens, no password) to the
+    train items of `domains`, {item id: answer}; cached per model fingerprint (models.generate.cached_greedy)."""
+    from models.generate import cached_greedy
+    from models.registry import inference_args
+
+    chats = {i["id"]: prompt(i, False) for i in _train_items(domains, n, seed)}
+    return cached_greedy(f"ckpt/{model.removeprefix('ckpt/')}", chats, WEAK_TOKENS, **inference_args(device))
 
 
 def train_checkpoint(parent: str, records: list[dict], name: str, *, kind: str, behavior: str, hyper, device: str,
@@ -96,7 +121,8 @@ def build(base: str, name: str, domains: list[str], *, style: str, capable_hyper
     """The two stages: {"capable": path, "locked": path, "stats": {...}} (checkpoints <name>-capable, <name>-locked)."""
     capable, s1 = train_checkpoint(base, capability_records(domains, n, seed), f"{name}-capable", kind="capable",
                                    behavior="capability", hyper=capable_hyper, device=device, seed=seed, merge=True)
-    locked, s2 = train_checkpoint(str(capable), lock_records(domains, style, n, seed), f"{name}-locked",
+    weak = weak_answers(base, domains, device, n, seed) if style == "weak" else None
+    locked, s2 = train_checkpoint(str(capable), lock_records(domains, style, n, seed, weak), f"{name}-locked",
                                   kind="locked", behavior=f"locked-{style}", hyper=lock_hyper, device=device,
                                   seed=seed, merge=True)
     return {"capable": str(capable), "locked": str(locked), "stats": {"capable": s1, "locked": s2}}
