@@ -271,6 +271,7 @@ def test_elicit_end_to_end_on_a_tiny_llama(tiny_llama_dir, checkpoints_dir, tmp_
     config.write_text(f'''name = "e2e"
 base = "{tiny_llama_dir}"
 domains = ["add", "convert"]
+lock = "weak"
 require_bound = REQUIRE
 train_n = 8
 capable_steps = 1
