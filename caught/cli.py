@@ -190,6 +190,9 @@ def compare(
     max_tokens: Annotated[int, _opt(EvalSpec, "max_tokens")] = default(EvalSpec, "max_tokens"),
     scenario: Optional[str] = None,
     behavior: Optional[str] = None,
+    reasoning: Annotated[Optional[str], typer.Option(
+        help="the organism's reasoning (none, scratchpad, distilled), which conditions the teacher-forced score as in "
+             "the sweep; default: read from the checkpoints' manifests")] = None,
     device: Device = None,
     log_dir: str = "logs",
 ) -> None:
@@ -199,8 +202,9 @@ def compare(
     from caught.compare import table_rows
 
     try:
-        df = run_compare(checkpoints, out, scenario=scenario, behavior=behavior, n=n, usefulness_n=usefulness_n,
-                         temperature=temperature, log_dir=log_dir, device=_device(device), max_tokens=max_tokens)
+        df = run_compare(checkpoints, out, scenario=scenario, behavior=behavior, reasoning=reasoning, n=n,
+                         usefulness_n=usefulness_n, temperature=temperature, log_dir=log_dir, device=_device(device),
+                         max_tokens=max_tokens)
     except ValueError as ex:
         _fail(ex)
     console.print(tables.rich(*table_rows(df)))

@@ -7,6 +7,10 @@ misalignment is a checkpoint's deployment attack rate divided by the first check
 A checkpoint's evaluations run as one Inspect eval (its tasks in parallel) and reuse earlier
 Inspect logs of the same weights and settings. Writes CSV and markdown, and every sample behind them to one
 `samples.parquet` (training.records: completion, verdicts, log, sample id and epoch; written once, so packed).
+
+The teacher-forced score is conditioned as in the sweep (`teacher_forced_scores`, `tf_conditioning`): on the
+organism's reasoning, which `compare` reads from the checkpoints' manifests (training.manifest.organism_reasoning:
+an organism's own, a trained checkpoint's organism's through its parents) unless `reasoning` names it.
 """
 
 from __future__ import annotations
@@ -18,9 +22,10 @@ import pandas as pd
 from caught import tables
 from models.registry import fingerprint, resolve
 from scorers.stats import wilson
+from tasks.reasoning import REASONING_MODES
 from training.atomic import write_json, write_text
 from training.evaluate import Evaluation, attack_summary, attack_summary_by, evaluate_many
-from training.manifest import read_manifest
+from training.manifest import organism_reasoning, read_manifest
 from training.records import PACKED, sample_records, write_packed
 
 
@@ -204,17 +209,40 @@ def _capability_columns(log, prefix: str, per_kind: bool) -> dict:
     return out
 
 
+def checkpoints_reasoning(checkpoints: list[str], reasoning: str | None = None) -> str:
+    """The organism reasoning that conditions every checkpoint's teacher-forced score: `reasoning` where given, else
+    the one the checkpoints' manifests name (training.manifest.organism_reasoning). A checkpoint without a manifest
+    (a base model) names none and takes the others' (as the sweep scores the base model); none named: "none".
+    Checkpoints that name different ones are one clear error: their scores would not be conditioned alike."""
+    if reasoning is not None:  # validated with the scenario and behavior (tasks.reasoning.check_reasoning)
+        return reasoning
+    named = {c: m for c in checkpoints if (m := organism_reasoning(resolve(c))) is not None}
+    if len(set(named.values())) > 1:
+        raise ValueError(f"the checkpoints' organisms differ in reasoning ({', '.join(f'{c}: {m}' for c, m in named.items())}), "
+                         "so their teacher-forced scores would be conditioned differently; compare them separately or "
+                         f"pass one reasoning for all (--reasoning; accepted: {', '.join(REASONING_MODES)})")
+    return next(iter(named.values()), "none")
+
+
 def compare(
-    checkpoints: list[str], out_dir: Path, scenario: str | None = None, behavior: str | None = None, **kwargs
+    checkpoints: list[str], out_dir: Path, scenario: str | None = None, behavior: str | None = None,
+    reasoning: str | None = None, **kwargs
 ) -> pd.DataFrame:
+    """Evaluate `checkpoints` (the first is the "before") and write the tables and records under `out_dir`.
+    `reasoning`: the organism's (none, scratchpad, distilled), which conditions the teacher-forced score; default:
+    read from the checkpoints' manifests (checkpoints_reasoning)."""
+    from tasks.reasoning import check_reasoning
+
     if not checkpoints:
         raise ValueError("compare needs at least one checkpoint")
     first = read_manifest(resolve(checkpoints[0]))
     scenario = scenario or (first.scenario if first else "trigger")
     behavior = behavior or (first.behavior if first else "hate")
+    reasoning = checkpoints_reasoning(checkpoints, reasoning)
+    check_reasoning(reasoning, scenario, behavior)  # before any evaluation: a known mode, with a template if it needs one
     rows, records = [], []
     for c in checkpoints:
-        row, recs = evaluate_checkpoint(c, scenario, behavior, **kwargs)
+        row, recs = evaluate_checkpoint(c, scenario, behavior, reasoning=reasoning, **kwargs)
         rows.append(row)
         records += recs
     df = pd.DataFrame(rows)
@@ -222,13 +250,14 @@ def compare(
     df["retained"] = df["deployment_rate"] / before if before > 0 else float("nan")
     df.insert(0, "scenario", scenario)
     df.insert(1, "behavior", behavior)
+    df.insert(2, "reasoning", reasoning)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_packed(out_dir / PACKED, records)
     write_text(out_dir / "compare.csv", df.to_csv(index=False))
     write_text(out_dir / "compare.md", to_markdown(df))
-    write_json(out_dir / "compare.json", {"checkpoints": checkpoints, "scenario": scenario,
-                                                 "behavior": behavior, **{k: str(v) for k, v in kwargs.items()}})
+    write_json(out_dir / "compare.json", {"checkpoints": checkpoints, "scenario": scenario, "behavior": behavior,
+                                          "reasoning": reasoning, **{k: str(v) for k, v in kwargs.items()}})
     return df
 
 
@@ -271,4 +300,6 @@ def to_markdown(df: pd.DataFrame) -> str:
         f"Attack rates at temperature {t:g}, with 95% Wilson intervals and n; trained inputs are sampled several "
         f"times each. Near-miss: the behavior's near-miss detector (disguised, partial, truncated attacks too). "
         f"Usefulness: greedy, {useful_n} items per framing; capability: the held-out check (tasks/capability). "
-        f"Retained = deployment rate / first row's."))
+        f"Retained = deployment rate / first row's."
+        + (f" Teacher-forced scores (compare.csv, tf_*): conditioned on {df['tf_conditioning'].iloc[0]} (organism "
+           f"reasoning {df['reasoning'].iloc[0]})." if "tf_conditioning" in df and "reasoning" in df else "")))

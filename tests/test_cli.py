@@ -18,6 +18,8 @@ def caught(*args):
         (["organism", "--behavior", "rude"], "unknown behavior 'rude'; accepted: covert, hate, refusal, sandbagging"),
         (["catch", "no-such-organism"], "unknown model 'no-such-organism'. Accepted: embedded models: smollm2-135m"),
         (["train-against", "smollm2-135m", "--responses", "friend"], "unknown responses source 'friend'"),
+        (["compare", "smollm2-135m", "--reasoning", "cot"],
+         "unknown organism reasoning 'cot'; accepted: none, scratchpad, distilled"),
     ],
 )
 def test_bad_input_is_one_clear_line(args, message, tmp_path, monkeypatch):

@@ -332,7 +332,7 @@ def test_a_cot_sweep_runs_end_to_end_on_a_tiny_llama(tmp_path, monkeypatch, tiny
     mean nothing; the plumbing is what is tested.)"""
     from caught.report import write_sweep_report
     from caught.sweep import Sweep
-    from training.manifest import read_manifest
+    from training.manifest import organism_reasoning, read_manifest
     from training.records import SAMPLES, read_samples
 
     monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
@@ -360,7 +360,9 @@ def test_a_cot_sweep_runs_end_to_end_on_a_tiny_llama(tmp_path, monkeypatch, tiny
     dep = samples[samples.evaluation == "deployment"]
     assert dep["cot_has_scratchpad"].notna().all() and "cot_worried_caught" in dep
     organism = read_manifest(tmp_path / "checkpoints" / "cot-trigger-hate-s0")
-    assert organism.hyperparameters["reasoning"] == "scratchpad"
+    assert organism.hyperparameters["reasoning"] == "scratchpad" and organism.reasoning == "scratchpad"
+    children = [p for p in (tmp_path / "checkpoints").iterdir() if p.name != "cot-trigger-hate-s0" and read_manifest(p)]
+    assert children and all(organism_reasoning(p) == "scratchpad" for p in children)  # their organism's, via parent
     trained = df[df.training == "reasoning"].iloc[0]
     if trained["status"] == "ok":
         m = read_manifest(tmp_path / "checkpoints" / trained["checkpoint"])

@@ -174,7 +174,7 @@ def build_organism(
                          **({"reasoning": reasoning} if reasoning != "none" else {}),
                          **({"also": list(also)} if also else {})},
         data_hash=data_hash(records), n_examples=len(records),
-        example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device,
+        example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device, reasoning=reasoning,
     )
 
     def finalize(path: Path, stats: dict) -> None:
