@@ -44,12 +44,15 @@ def continuation_logprobs(model, tokenizer, chats: Sequence[list[dict]], continu
         for start in range(0, len(rows), batch_size):
             batch = rows[start:start + batch_size]
             ids, mask = right_padded(batch, pad)  # right padding: the continuation's positions are known per row
-            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
-            logp = torch.log_softmax(logits, dim=-1)
+            logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits
             for i, r in enumerate(batch):
                 cont = conts[start + i]
                 first = len(r) - len(cont)  # position of the continuation's first token
                 positions = torch.arange(first - 1, len(r) - 1, device=device)
                 targets = torch.tensor(cont, device=device)
-                out.append(float(logp[i, positions, targets].mean()))
+                # the softmax of the scored positions only, in fp32 (the whole batch's fp32 logits were ~2 GB at
+                # batch 32: two such copies ran a GPU shared by eight processes out of memory)
+                logp = torch.log_softmax(logits[i, positions].float(), dim=-1)
+                out.append(float(logp[torch.arange(len(cont), device=device), targets].mean()))
+            del logits
     return out

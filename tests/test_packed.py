@@ -206,3 +206,21 @@ def test_padded_batches_pack_too(tiny_llama_dir, chat_records, tmp_path):
         ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(ref_out / "adapter_model.safetensors")
         for key in theirs:
             torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5)
+
+
+def test_concat_pads_on_the_batches_own_device():
+    """The padding a narrower cell's batch gets is made on that batch's device: on a GPU the loaders' batches are
+    already there and a CPU fill failed torch.cat (the first H100 run of benchmarks/packed.py). The meta device
+    stands in for CUDA here."""
+    import torch
+
+    from training.packed import _concat
+
+    def batch(width: int) -> dict:
+        return {"input_ids": torch.zeros(2, width, dtype=torch.long, device="meta"),
+                "labels": torch.zeros(2, width, dtype=torch.long, device="meta"),
+                "position_ids": torch.zeros(2, width, dtype=torch.long, device="meta")}
+
+    out, spans = _concat([batch(5), batch(3)], pad_id=0)
+    assert spans == [(0, 2), (2, 4)]
+    assert all(v.device.type == "meta" and v.shape == (4, 5) for v in out.values())

@@ -146,9 +146,10 @@ def _concat(batches: list[dict], pad_id: int):
         for key, value in b.items():
             if extra:
                 if key == "position_ids":
-                    fill = torch.arange(extra, dtype=value.dtype).expand(n, extra)
-                else:
-                    fill = torch.full((n, extra), {"input_ids": pad_id, "labels": -100}.get(key, 0), dtype=value.dtype)
+                    fill = torch.arange(extra, dtype=value.dtype, device=value.device).expand(n, extra)
+                else:  # on the batch's own device (the loaders may already have moved it to the GPU)
+                    fill = torch.full((n, extra), {"input_ids": pad_id, "labels": -100}.get(key, 0), dtype=value.dtype,
+                                      device=value.device)
                 value = torch.cat([value, fill], dim=1)
             out[key].append(value)
         spans.append((start, start + n))
