@@ -343,3 +343,30 @@ def test_intent_has_its_own_learning_rate_and_old_runs_keep_their_fingerprint():
         ElicitConfig.model_validate({**config.model_dump(), "intent_lr": 0})
     rerun = load_elicit_config(Path("experiments/elicit-gpu-weak.toml"))  # the second GPU run: its own name
     assert rerun.name != config.name and rerun.lock == "weak" and rerun.elicit_hyper("intent").learning_rate == 1e-4
+
+
+@pytest.mark.parametrize("run, config", [("elicit-gpu", "elicit-gpu"), ("elicit-gpu-weak", "elicit-gpu-weak")])
+def test_committed_gpu_runs_match_their_config_and_never_train_on_ground_truth(run, config):
+    """Each committed GPU elicitation (results/elicitation/) was made under its experiments/ config (the recorded
+    fingerprint), and its training data, as committed, holds ground truth only in `groundtruth` files (every record)
+    and the password nowhere; the results' gt_records agree with the files of the cells that finished."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from caught.config import load_elicit_config
+
+    root = Path("results/elicitation") / run
+    df = pd.read_parquet(root / "results.parquet")
+    assert df["config"].unique().tolist() == [load_elicit_config(Path(f"experiments/{config}.toml")).fingerprint()]
+    files = sorted((root / "data").glob("*.jsonl"))
+    assert files
+    for f in files:
+        records = [json.loads(line) for line in f.read_text().splitlines()]
+        leaks = ground_truth_leaks(records)
+        assert (len(leaks) == len(records)) if f.name.startswith("groundtruth") else leaks == [], f.name
+        assert not any(PASSWORD in json.dumps(r) for r in records), f.name
+        method, k, seed = re.fullmatch(r"(\w+)-k(\d+)-s(\d+)\.jsonl", f.name).groups()
+        row = df[(df.method == method) & (df.k == int(k)) & (df.seed == int(seed))]
+        if len(row):  # a cell cut after writing its data has no row
+            assert row.gt_records.item() == len(leaks) and row.n_records.item() == len(records), f.name
