@@ -128,6 +128,7 @@ class Elicitation:
         built = build(c.base, c.name, list(c.domains), style=c.lock, capable_hyper=c.capable_hyper(),
                       lock_hyper=c.lock_hyper(), device=self.device, n=c.train_n)
         checkpoints = {"base": c.base, "capable": built["capable"], "locked": built["locked"]}
+        self._check_organism(df, checkpoints)
         for stage in STAGES:
             if stage in done:
                 continue
@@ -152,6 +153,23 @@ class Elicitation:
                                  "to elicit anyway (the report marks it as a miss)")
             self.progress(f"MISS: {text} (require_bound = false: eliciting anyway)")
         return built["locked"], df
+
+    def _check_organism(self, df: pd.DataFrame, checkpoints: dict[str, str]) -> None:
+        """A run's rows are measured on one organism: a stage rebuilt with other weights (on another machine, or after
+        its checkpoint was lost: GPU training is not bit-reproducible) is refused, never mixed in."""
+        from models.registry import fingerprint, resolve
+
+        if df.empty or "fingerprint" not in df:
+            return
+        for stage in ("capable", "locked"):
+            recorded = {str(v) for v in df.loc[(df["seed"] == -1) & (df["method"] == stage), "fingerprint"].dropna()}
+            now = fingerprint(resolve(checkpoints[stage]))
+            if recorded - {now}:
+                raise ValueError(
+                    f"{self.run_dir / 'results.parquet'} was measured on the {stage} organism with weights "
+                    f"{', '.join(sorted(recorded))}, but {checkpoints[stage]} now has weights {now} (rebuilt?): one run "
+                    "never mixes two organisms; run the config under a new name, or remove the run directory to "
+                    "measure it again whole")
 
     def cell_data(self, cell: dict) -> list[dict]:
         from training.elicit import ground_truth_leaks, method_records, pick

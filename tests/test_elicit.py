@@ -320,6 +320,14 @@ device = "cpu"
     assert "MISS: the locked organism misses its bound" in report and (run / "elicitation.png").is_file()
     again = CliRunner().invoke(app, ["elicit", str(config), "--runs-dir", str(runs)])  # resumes: nothing to redo
     assert again.exit_code == 0 and len(pd.read_parquet(run / "results.parquet")) == len(df)
+    # a run measured on another locked organism (rebuilt elsewhere: other weights) is refused, never mixed in
+    rows = pd.read_parquet(run / "results.parquet")
+    rows.loc[(rows.seed == -1) & (rows.method == "locked"), "fingerprint"] = "0123456789abcdef"
+    rows.to_parquet(run / "results.parquet")
+    mixed = CliRunner().invoke(app, ["elicit", str(config), "--runs-dir", str(runs)])
+    assert mixed.exit_code == 2 and "was measured on the locked organism with weights 0123456789abcdef" in \
+        " ".join(mixed.output.split()), mixed.output
+    assert len(pd.read_parquet(run / "results.parquet")) == len(df)
 
 
 def test_intent_has_its_own_learning_rate_and_old_runs_keep_their_fingerprint():
