@@ -87,6 +87,80 @@ def run(task, model, log_dir: str, from_memory: bool = False, **kwargs):
 LOAD = [(0.0, 0.0, 0.0)]  # the load average when the benchmark started
 
 
+def _in(path: str, *names: str):
+    return lambda file, func: path in file and (not names or func in names)
+
+
+# Inspect's per-sample work by component (inspect_ai 0.3.285's modules and functions), for StackSampler: a sampled
+# stack counts for the first category one of its frames matches, so a category is its work less that of those above
+STACK_CATEGORIES = [
+    ("event loop idle", _in("selectors.py", "select")),
+    ("caught: attack detectors (scorers.hate)", lambda f, fn: "scorers/hate.py" in f or "scorers/behaviors.py" in f),
+    ("caught: scorers, tasks, provider", lambda f, fn: "site-packages" not in f and any(
+        d in f for d in ("/scorers/", "/tasks/", "/solvers/", "/models/"))),
+    ("log: samples read back from the file", _in("_recorders/eval.py", "load", "_ensure_loaded")),
+    ("log: samples serialized, compressed, zipped", _in("_recorders/eval.py", "write_buffered_samples",
+                                                         "_zip_writestr")),
+    ("log: sample condensed and buffered", lambda f, fn: fn in ("condense_sample", "buffer_sample", "complete_sample")
+     or (f.endswith("task/run.py") and fn == "log_sample")),
+    ("log: sample summaries", lambda f, fn: fn in ("make_sample_summary", "thin_data") or (
+        "log/_log.py" in f and fn == "summary")),
+    ("log: start and finish", lambda f, fn: fn in ("log_finish", "log_start", "log_init", "_finish_task_log")),
+    ("model: event and usage records", lambda f, fn: fn in ("_record_model_interaction", "complete",
+                                                           "record_and_check_model_usage", "_snapshot_message")),
+    ("model: trace log (trace_action)", _in("inspect_ai/_util/trace.py")),
+    ("model: generate (retries, config, cache)", lambda f, fn: "inspect_ai/model/" in f or "/tenacity/" in f),
+    ("sample: state created (deep copies)", lambda f, fn: fn == "create_sample_state"),
+    ("sample: transcript events", lambda f, fn: "log/_transcript.py" in f or "inspect_ai/event/" in f
+     or "agent/_acp/" in f),
+    ("sample: hooks and spans", lambda f, fn: "inspect_ai/hooks/" in f or "util/_span.py" in f),
+    ("sample: scoring (Inspect)", _in("inspect_ai/scorer/")),
+    ("sample: the rest of a sample's run", lambda f, fn: fn in ("_task_run_sample_attempt", "task_run_sample",
+                                                               "run_sample")),
+    ("eval: set-up, scheduling, display, results", _in("inspect_ai/")),
+]
+
+
+class StackSampler:
+    """A statistical profiler: the main thread's stack every few ms of process CPU time (SIGPROF; the kernel's tick
+    bounds the rate), so async code is attributed to what it runs, at a small cost, unlike cProfile's."""
+
+    def __init__(self, interval: float = 0.001):
+        import collections
+
+        self.interval, self.stacks = interval, collections.Counter()
+
+    def _sample(self, signum, frame) -> None:
+        stack = []
+        while frame is not None:
+            stack.append((frame.f_code.co_filename, frame.f_code.co_name))
+            frame = frame.f_back
+        self.stacks[tuple(stack)] += 1
+
+    def __enter__(self):
+        import signal
+
+        self._old = signal.signal(signal.SIGPROF, self._sample)
+        signal.setitimer(signal.ITIMER_PROF, self.interval, self.interval)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        signal.setitimer(signal.ITIMER_PROF, 0, 0)
+        signal.signal(signal.SIGPROF, self._old)
+
+    def report(self, cpu_ms_per_sample: float) -> dict:
+        counts = {label: 0 for label, _ in STACK_CATEGORIES} | {"other": 0}
+        for stack, count in self.stacks.items():
+            label = next((lab for lab, match in STACK_CATEGORIES if any(match(f, fn) for f, fn in stack)), "other")
+            counts[label] += count
+        total = sum(counts.values()) or 1
+        ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+        return dict(cpu_ms_per_sample=cpu_ms_per_sample, stacks=total,
+                    ms_per_sample={label: c / total * cpu_ms_per_sample for label, c in ranked if c})
+
+
 def cell_evaluation(path: str, args) -> dict:
     """One sweep cell's evaluation phase, `caught.compare.evaluate_checkpoint` as `caught.sweep` runs it (deployment,
     testing, the k trained inputs over 4 epochs, usefulness on both framings, capability, all in one Inspect eval,
@@ -225,6 +299,8 @@ def main() -> None:
                         help="also run ckpt/ with -M fused=false (the decode step without models.fastdecode.fusedops)")
     parser.add_argument("--no-hf", action="store_true", help="skip hf/ (the overhead split only)")
     parser.add_argument("--quick", action="store_true", help="8 samples, 16 new tokens, hf/ batch 8")
+    parser.add_argument("--stacks", action="store_true",
+                        help="sample the main thread's stacks in mockllm/ runs: Inspect's per-sample cost by component")
     parser.add_argument("--threads", type=int, default=None, help="torch's intra-op threads (default: torch's own)")
     parser.add_argument("--cell", action="store_true",
                         help="also one sweep cell's evaluation phase (caught.compare.evaluate_checkpoint) before/after")
@@ -258,7 +334,10 @@ def main() -> None:
 
         args.checkpoint = tiny_llama(Path(scratch.name) / "tiny-llama")
     path = str(args.checkpoint or embedded_path())
-    task = lambda: deployment(scenario="trigger", n=args.samples, seed=0)  # noqa: E731
+    from tasks.prompts import prompts
+
+    # the eval split holds 414 prompts (the task refuses more): a larger --samples runs them all
+    task = lambda: deployment(scenario="trigger", n=min(args.samples, len(prompts("eval"))), seed=0)  # noqa: E731
     caught_options = {k: v for k, v in EVAL_OPTIONS.items() if k != "display"}
     # Inspect's defaults; caught's options with the samples read back from the log (as before 2026-12-06 -b); and with
     # the samples kept as they were logged (training.evaluate.SAMPLES_FROM_MEMORY, what evaluate_many does now)
@@ -340,6 +419,17 @@ def main() -> None:
                 walls.append((wall + LAST_SAMPLES[0]) / n * 1e3)
                 cpus.append(LAST_CPU[0] / n * 1e3)
             floor[setting] = dict(wall=statistics.median(walls), main_thread_cpu=statistics.median(cpus))
+        stacks = None
+        if args.stacks:  # where Inspect's time goes per sample: mockllm/ under caught's settings, sampled stacks
+            sampler = StackSampler()
+            cpu = 0.0
+            for _ in range(args.repeats):
+                with quiet_collector(), sampler:
+                    start = time.process_time()
+                    _, _, _, n = run(task(), instant_model(args.samples), logs, from_memory=True,
+                                     max_connections=args.samples, **caught_options)
+                    cpu += time.process_time() - start
+            stacks = sampler.report(cpu / (args.repeats * n) * 1e3)
         best = None
         if not args.no_hf:
             for conns in [int(c) for c in args.hf_connections.split(",")]:
@@ -374,6 +464,12 @@ def main() -> None:
                          ("with the samples in hand", s["per_sample_ms"]["non_decoding_with_samples"])):
             print(f"{key}: {what} {ms:.2f} ms/sample (target <= {target_ms} ms: "
                   f"{'met' if ms <= target_ms else f'missed by {ms - target_ms:.2f} ms'})")
+    if stacks:
+        print(f"\nwhere Inspect's time goes per sample: mockllm/ [caught, from memory], process CPU "
+              f"{stacks['cpu_ms_per_sample']:.2f} ms/sample with the sampler on, {stacks['stacks']} sampled stacks "
+              "(each sample's stack goes to the first category, in this order, that one of its frames matches)")
+        for label, ms in stacks["ms_per_sample"].items():
+            print(f"  {ms:6.2f} ms  {ms / stacks['cpu_ms_per_sample']:6.1%}  {label}")
     cell = cell_evaluation(path, args) if args.cell else None
 
     print(f"\n{'provider':<26}{'batch':>6}{'wall s':>9}{'new tok':>9}{'tok/s':>8}")
@@ -404,7 +500,8 @@ def main() -> None:
                       load_average_before=LOAD[0], load_average_after=os.getloadavg(), hf_best_batch=best[1] if best else None,
                       date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), command=" ".join(sys.argv)),
             rows=[dict(provider=n, batch=b, wall_s=w, new_tokens=t, tokens_per_s=t / w) for n, b, w, t in rows],
-            summary=summary, ckpt_splits=splits, mockllm_ms_per_sample=floor, cell_evaluation=cell))
+            summary=summary, ckpt_splits=splits, mockllm_ms_per_sample=floor, inspect_stacks=stacks,
+            cell_evaluation=cell))
         print(f"wrote {args.out}")
 
 

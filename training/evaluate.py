@@ -7,7 +7,10 @@ evaluations of one checkpoint as one Inspect eval, their tasks in parallel, so t
 the `ckpt/` provider's batches; models come from `models.registry.inspect_model`'s small pool. It runs them with
 `EVAL_OPTIONS` (Inspect options that skip work done only while an eval runs) inside `quiet_collector` (the garbage
 collector kept off the long-lived heap): the same logs as Inspect's defaults, with 6.5 ms of the main thread's CPU
-per sample instead of 14.5 ms on a 2-core CPU (benchmarks/provider.py, results/provider/cpu-2026-12-06.txt).
+per sample instead of 14.5 ms on a 2-core CPU (benchmarks/provider.py, results/provider/cpu-2026-12-06.txt). It lets
+IN_FLIGHT_BATCHES batches of requests be in flight, so the provider's next batch is queued when one ends, and hands
+back the samples as Inspect logged them (SampleCapture, an Inspect hook) rather than reading each .eval file back when
+its samples are first touched; the files are the same (results/provider/cpu-2026-12-06-b.txt).
 """
 
 from __future__ import annotations
