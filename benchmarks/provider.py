@@ -166,11 +166,11 @@ def cell_evaluation(path: str, args) -> dict:
     testing, the k trained inputs over 4 epochs, usefulness on both framings, capability, all in one Inspect eval,
     then the teacher-forced scores), on a copy of the checkpoint made a train-against checkpoint of k catch inputs.
     `before`: evaluate_many as it was (one batch of requests in flight, the samples read back from the .eval files);
-    `after`: as it is (training.evaluate.IN_FLIGHT_BATCHES batches in flight, the samples from memory). Interleaved
-    --repeats times after one untimed warm-up run, each run loading the model afresh and writing new logs. The
-    cell runs in the benchmark's dtype through `$CAUGHT_DTYPE` (fp32 on CPU: sampled and greedy outputs then do not
-    depend on which requests share a batch, so the records must agree; in bf16, caught's default, they can differ
-    with the batches, which Inspect's scheduling already varies from run to run)."""
+    `after`: as it is (the samples from memory); `in flight 4`: with `$CAUGHT_IN_FLIGHT_BATCHES=4`. Interleaved
+    --repeats times after one untimed warm-up run, each run loading the model afresh and writing new logs, in the
+    benchmark's dtype (`$CAUGHT_DTYPE`; fp32 on CPU). `before` and `after` are meant to decode the same batches, and
+    their records are compared; `in flight 4` changes which requests share a batch, and a completion can depend on
+    that (padding changes floating-point sums, in fp32 too), so the records unlike before's are counted."""
     import shutil
 
     import caught.compare as compare
@@ -201,7 +201,8 @@ def cell_evaluation(path: str, args) -> dict:
     compare.evaluate_checkpoint(str(ckpt), "trigger", "hate", n=4, usefulness_n=4, capability_n=4, temperature=1.0,
                                 trained_samples=1, seed=99, log_dir=str(work / "logs-warm-up"), device=args.device,
                                 max_tokens=4)  # imports and first-use costs, outside the timed runs
-    settings = {"before": (1, False), "after": (ev.IN_FLIGHT_BATCHES, True)}
+    # before: as evaluate_many was; after: as it is by default; in flight 4: with $CAUGHT_IN_FLIGHT_BATCHES=4 (opt-in)
+    settings = {"before": (1, False), "after": (1, True), "in flight 4": (4, True)}
     runs: dict[str, list[dict]] = {s: [] for s in settings}
     records: dict[str, list] = {}
     saved = ev.IN_FLIGHT_BATCHES, ev.SAMPLES_FROM_MEMORY
@@ -235,28 +236,38 @@ def cell_evaluation(path: str, args) -> dict:
         compare.teacher_forced_scores = real_tf
         release_models()
     same = all(records[f"before-{r}"] == records[f"after-{r}"] for r in range(args.repeats))
-    for r in range(args.repeats):
-        a, b = records[f"before-{r}"], records[f"after-{r}"]
-        differ = [(x.get("evaluation"), key) for x, y in zip(a, b) for key in set(x) | set(y) if x.get(key) != y.get(key)]
-        if differ or len(a) != len(b):
-            print(f"run {r + 1}: {len(a)} and {len(b)} records; differing (evaluation, field): {differ[:10]}")
+    differing: dict[str, list[int]] = {}
+    for setting in ("after", "in flight 4"):
+        for r in range(args.repeats):
+            a, b = records[f"before-{r}"], records[f"{setting}-{r}"]
+            differ = {x.get("evaluation"): 0 for x in a}
+            for x, y in zip(a, b):
+                differ[x.get("evaluation")] += x != y
+            differing.setdefault(setting, []).append(sum(differ.values()) + abs(len(a) - len(b)))
+            if any(differ.values()) or len(a) != len(b):
+                print(f"[{setting}] run {r + 1}: {len(a)} and {len(b)} records; records unlike before's by evaluation: "
+                      f"{ {k: v for k, v in differ.items() if v} }")
     out = {"settings": {s: {"in_flight_batches": a, "samples_from_memory": b} for s, (a, b) in settings.items()},
            "sizes": dict(n=n, usefulness_n=usefulness_n, capability_n=capability_n, k=k, trained_samples=4,
-                         max_tokens=max_tokens, temperature=1.0), "runs": runs, "records_identical": same}
+                         max_tokens=max_tokens, temperature=1.0), "runs": runs, "records_identical": same,
+           "records_unlike_before": differing}
     print(f"\none sweep cell's evaluation phase (caught.compare.evaluate_checkpoint; n={n}, usefulness {usefulness_n} "
           f"per framing, capability {capability_n}, k={k} x 4 epochs, {max_tokens} new tokens), medians of "
           f"{args.repeats}:")
-    print(f"{'setting':<10}{'wall s':>8}{'load':>7}{'decode':>8}{'batches':>9}{'t-forced':>10}{'rest':>7}"
+    print(f"{'setting':<12}{'wall s':>8}{'load':>7}{'decode':>8}{'batches':>9}{'t-forced':>10}{'rest':>7}"
           f"{'rest ms/sample':>16}")
     for setting, rs in runs.items():
         med = {key: statistics.median(r[key] for r in rs) for key in ("wall_s", "load_s", "decode_s",
                                                                           "teacher_forced_s", "rest_s")}
         batches = statistics.median(len(r["batch_sizes"]) for r in rs)
         out[setting] = dict(**med, batches=batches, rest_ms_per_sample=med["rest_s"] / rs[0]["samples"] * 1e3)
-        print(f"{setting:<10}{med['wall_s']:>8.2f}{med['load_s']:>7.2f}{med['decode_s']:>8.2f}{batches:>9.0f}"
+        print(f"{setting:<12}{med['wall_s']:>8.2f}{med['load_s']:>7.2f}{med['decode_s']:>8.2f}{batches:>9.0f}"
               f"{med['teacher_forced_s']:>10.2f}{med['rest_s']:>7.2f}{out[setting]['rest_ms_per_sample']:>16.2f}")
     out["ratio_before_over_after"] = out["before"]["wall_s"] / out["after"]["wall_s"]
-    print(f"before / after wall: {out['ratio_before_over_after']:.2f}x; per-sample records identical: {same}")
+    out["ratio_before_over_in_flight_4"] = out["before"]["wall_s"] / out["in flight 4"]["wall_s"]
+    print(f"before / after wall: {out['ratio_before_over_after']:.2f}x, per-sample records identical to before's: "
+          f"{same}; before / in flight 4: {out['ratio_before_over_in_flight_4']:.2f}x, records unlike before's (of "
+          f"{len(records['before-0'])}) per run: {differing['in flight 4']}")
     return out
 
 

@@ -230,14 +230,12 @@ def cell_checkpoint(tiny_llama_dir, root, name, k=3):
 
 
 @pytest.mark.slow
-def test_a_cells_records_are_the_same_with_samples_from_memory_and_more_requests_in_flight(
-        tiny_llama_dir, tmp_path, fp32, monkeypatch):
+def test_a_cells_records_are_the_same_with_the_samples_from_memory(tiny_llama_dir, tmp_path, fp32, monkeypatch):
     """A sweep cell's evaluations (caught.compare.evaluate_checkpoint: deployment, testing, the trained inputs over
     epochs, usefulness on both framings, capability, sampled at temperature 1 and greedy) give the same per-sample
-    records whether evaluate_many hands back the samples it captured and lets several batches be in flight, or runs
-    as before (one batch in flight, samples read back from the log files), and the same as the log files read
-    afresh (what `inspect view` and a reused evaluation see). Another sample seed gives other records: the
-    comparison sees a change of outputs."""
+    records whether evaluate_many hands back the samples it captured as they were logged (now) or Inspect reads them
+    back from the log files (before), and the same as the log files read afresh (what `inspect view` and a reused
+    evaluation see). Another sample seed gives other records: the comparison sees a change of outputs."""
     from inspect_ai.log import read_eval_log
 
     import training.evaluate as ev
@@ -258,11 +256,10 @@ def test_a_cells_records_are_the_same_with_samples_from_memory_and_more_requests
     def typed(records):
         return [{k: (type(v).__name__, v) for k, v in r.items()} for r in comparable(records)]
 
-    monkeypatch.setattr(ev, "SAMPLES_FROM_MEMORY", False)
     monkeypatch.setattr(ev, "IN_FLIGHT_BATCHES", 1)
+    monkeypatch.setattr(ev, "SAMPLES_FROM_MEMORY", False)
     before = cell(5, "before")
     monkeypatch.setattr(ev, "SAMPLES_FROM_MEMORY", True)
-    monkeypatch.setattr(ev, "IN_FLIGHT_BATCHES", 4)
     captured = []
     real = ev._with_captured_samples
     monkeypatch.setattr(ev, "_with_captured_samples", lambda log, got: captured.append(real(log, got)) or captured[-1])

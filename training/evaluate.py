@@ -7,10 +7,11 @@ evaluations of one checkpoint as one Inspect eval, their tasks in parallel, so t
 the `ckpt/` provider's batches; models come from `models.registry.inspect_model`'s small pool. It runs them with
 `EVAL_OPTIONS` (Inspect options that skip work done only while an eval runs) inside `quiet_collector` (the garbage
 collector kept off the long-lived heap): the same logs as Inspect's defaults, with 6.5 ms of the main thread's CPU
-per sample instead of 14.5 ms on a 2-core CPU (benchmarks/provider.py, results/provider/cpu-2026-12-06.txt). It lets
-IN_FLIGHT_BATCHES batches of requests be in flight, so the provider's next batch is queued when one ends, and hands
+per sample instead of 14.5 ms on a 2-core CPU (benchmarks/provider.py, results/provider/cpu-2026-12-06.txt). It hands
 back the samples as Inspect logged them (SampleCapture, an Inspect hook) rather than reading each .eval file back when
-its samples are first touched; the files are the same (results/provider/cpu-2026-12-06-b.txt).
+its samples are first touched (about 1 ms per sample; the files are the same), and can let several batches of
+requests be in flight (IN_FLIGHT_BATCHES, opt-in) so the provider's next batch is queued when one ends
+(results/provider/cpu-2026-12-06-b.txt).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import functools
 import gc
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,11 +64,14 @@ _cache_distribution_scan()
 EVAL_OPTIONS: dict[str, Any] = {"display": "none", "log_realtime": False, "score_display": False, "log_buffer": 10_000}
 
 # How many batches' worth of requests (the `ckpt/` model's batch size) evaluate_many lets Inspect have in flight at once
-# across the tasks of one eval. At one batch (Inspect's default for `ckpt/`: max_connections = batch size) a batch
-# that finishes leaves the provider's queue empty until the samples it answered are scored and logged and new ones
-# start, so the rest of the eval decodes in small batches (a CPU cell: 32, 32, 32, 32, 32, 24, 8, 23, 5, 26, 3, ...);
-# with more in flight the next batch is already queued. Requests wait in the provider, not in Inspect.
-IN_FLIGHT_BATCHES = 4
+# across the tasks of one eval: `$CAUGHT_IN_FLIGHT_BATCHES`, default 1 (Inspect's default for `ckpt/`: max_connections
+# = batch size). At one batch, a batch that finishes leaves the provider's queue empty until the samples it answered
+# are scored and logged and new ones start, so the end of an eval decodes in small batches (a CPU cell, 32 per batch:
+# 11 full batches, then 16, 16, 15, 16, 15, 14, 15, 14, 15, 10, 21, 10, 21, 2); at 4 the next batch is already
+# queued (17 full, then 8: results/provider/cpu-2026-12-06-b.txt). Opt-in because it changes which requests share a
+# batch, and a completion can depend on that (padding changes the floating-point sums, in fp32 too): the same rates in
+# distribution, not the same completions. (At 1 the batches are not fixed either: they follow Inspect's scheduling.)
+IN_FLIGHT_BATCHES = int(os.environ.get("CAUGHT_IN_FLIGHT_BATCHES", "1"))
 # Whether evaluate_many hands back the samples Inspect logged as it logged them (SampleCapture) instead of reading the
 # log file back when the samples are first touched (Inspect's `eval()` returns .eval logs with lazily loaded samples:
 # 1-2.5 ms per sample on a 2-core CPU to unzip, parse and validate what was just written). The file is the same.
