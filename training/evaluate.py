@@ -68,9 +68,11 @@ EVAL_OPTIONS: dict[str, Any] = {"display": "none", "log_realtime": False, "score
 # = batch size). At one batch, a batch that finishes leaves the provider's queue empty until the samples it answered
 # are scored and logged and new ones start, so the end of an eval decodes in small batches (a CPU cell, 32 per batch:
 # 11 full batches, then 16, 16, 15, 16, 15, 14, 15, 14, 15, 10, 21, 10, 21, 2); at 4 the next batch is already
-# queued (17 full, then 8: results/provider/cpu-2026-12-06-b.txt). Opt-in because it changes which requests share a
-# batch, and a completion can depend on that (padding changes the floating-point sums, in fp32 too): the same rates in
-# distribution, not the same completions. (At 1 the batches are not fixed either: they follow Inspect's scheduling.)
+# queued (17 full, then 8: results/provider/cpu-2026-12-06-b.txt; no faster on that CPU, where decoding costs per row;
+# the gain to look for is on a GPU, not measured). Opt-in because it changes which requests share a batch, and a
+# completion can depend on that (padding changes the floating-point sums, in fp32 too: 7-15 of 752 records): the same
+# rates in distribution, not the same completions. (At 1 the batches are not fixed either: they follow Inspect's
+# scheduling, which can vary from run to run.)
 IN_FLIGHT_BATCHES = int(os.environ.get("CAUGHT_IN_FLIGHT_BATCHES", "1"))
 # Whether evaluate_many hands back the samples Inspect logged as it logged them (SampleCapture) instead of reading the
 # log file back when the samples are first touched (Inspect's `eval()` returns .eval logs with lazily loaded samples:
