@@ -494,7 +494,8 @@ def plot_retained_measured(df: pd.DataFrame, path: Path, dist: pd.DataFrame) -> 
                f"requests (activation probe, held-out AUROC over n={jn} framed prompts, chance = 0.5)" if probed else
                f"the organism's own accuracy at telling deployment from testing on the `distinguish` task (n={jn} per "
                "judge, chance = 0.5)")
-            + f". One point per scenario; {seeds} seed(s), deployment n={dn} per cell; {bars}. No trend is fitted on "
+            + f". One point per scenario (points at the same x are drawn a few points apart sideways, their x "
+            f"unchanged); {seeds} seed(s), deployment n={dn} per cell; {bars}. No trend is fitted on "
             "the left panel: a least-squares line cannot take censored values. " + learn_trend + ". " + probe_trend
             + ". Points (scenario: examples to 0.9; learned AUROC [95%]; "
             + ("probe" if probed else "judge") + "; retained [95%]): " + "; ".join(map(val, points)) + ". "
