@@ -435,12 +435,17 @@ def report_cmd(
     device_note: Annotated[Optional[str], typer.Option(help="the device it ran on, for the report")] = None,
     removed_below: Annotated[Optional[float], typer.Option(
         help=SweepConfig.model_fields["removed_below"].description + " (default: the run's config)")] = None,
+    distinguishability: Annotated[Optional[list[Path]], typer.Option(
+        help="a ladder CSV of `experiments/ladder_distinguishability.py --learnability` (e.g. "
+             "results/ladder-gpu/ladder.csv; repeat for several): figure (a) plots retained misalignment against the "
+             "base model's measured learnability of each scenario (examples to 0.9 AUROC, learned AUROC)")] = None,
 ) -> None:
     """Write report.md, results.csv and the plots of a sweep."""
     from caught.report import write_sweep_report
 
     try:
-        path = write_sweep_report(run, command=command, device_note=device_note, removed=removed_below)
+        path = write_sweep_report(run, command=command, device_note=device_note, removed=removed_below,
+                                  distinguishability=distinguishability)
     except ValueError as ex:
         _fail(ex)
     console.print(f"report: {path}")

@@ -128,10 +128,10 @@ def report_k(df: pd.DataFrame) -> int:
     return int(per.min())
 
 
-def plot_retained(df: pd.DataFrame, path: Path) -> str:
-    from tasks.scenarios import get_scenario
-
-    plt = _plt()
+def _figure_a_rows(df: pd.DataFrame) -> tuple[int, str, pd.DataFrame, pd.Series, pd.DataFrame, pd.DataFrame,
+                                                pd.DataFrame, list[str]]:
+    """Figure (a)'s checkpoints: (k, method, every trained cell at k, why each is not averaged (exclusions), the
+    averaged ones, those whose trained model fails the gate, those whose organism is out, scenarios not plotted)."""
     k = report_k(df)
     method = _main_method(df)
     every = _ok(df[(df["training"] == "adversarial") & (df["k"] == k) & (df["method"] == method)])
@@ -141,6 +141,14 @@ def plot_retained(df: pd.DataFrame, path: Path) -> str:
     failed_gate = every[why.notna() & ~organism_out]
     left_out = every[organism_out]
     unplotted = sorted(set(every["scenario"]) - set(adv["scenario"]))
+    return k, method, every, why, adv, failed_gate, left_out, unplotted
+
+
+def plot_retained(df: pd.DataFrame, path: Path) -> str:
+    from tasks.scenarios import get_scenario
+
+    plt = _plt()
+    k, method, every, why, adv, failed_gate, left_out, unplotted = _figure_a_rows(df)
     # the x-axis: the organism's activation probe (held-out AUROC) where the sweep measured it, else its judge
     probed = "probe_organism_auroc" in adv and adv["probe_organism_auroc"].notna().any()
     x_col = "probe_organism_auroc" if probed else "judge_organism_acc"
@@ -240,6 +248,263 @@ def _trend(adv: pd.DataFrame, x_col: str) -> dict | None:
     means = both.groupby("scenario")[[x_col, "retained"]].mean()
     t["intercept"] = float(means["retained"].mean() - t["slope"] * means[x_col].mean())
     return t
+
+
+# what `caught report --distinguishability` reads from a ladder CSV (experiments/ladder_distinguishability.py
+# --learnability; training/learnability.py): per scenario, the base model's learnability
+DISTINGUISHABILITY_COLUMNS = ("scenario", "model", "probe_n_eval", "learn_sizes", "learn_steps",
+                              "learn_examples_to_target", "learn_steps_to_target", "learn_auroc_top", "learn_lo_top",
+                              "learn_hi_top")
+
+
+def read_distinguishability(paths) -> pd.DataFrame:
+    """The base model's per-scenario learnability from one or more ladder CSVs (`ladder.csv` of
+    experiments/ladder_distinguishability.py --learnability): fewest labelled examples (and steps) to 0.9 held-out
+    AUROC, empty where not reached within the largest size; the AUROC learned from the largest size with its
+    bootstrap interval. One row per scenario, with `source` (the file), `learn_top` (the largest size tried) and
+    `censored` (not within learn_top). Rows that measured no learnability are dropped (the scenario has no row)."""
+    accepted = ("a ladder CSV of `experiments/ladder_distinguishability.py --learnability` (e.g. "
+                "results/ladder-gpu/ladder.csv) with the columns " + ", ".join(DISTINGUISHABILITY_COLUMNS))
+    frames = []
+    for path in map(Path, paths):
+        if not path.is_file():
+            raise ValueError(f"--distinguishability {path}: no such file; accepted is {accepted}")
+        try:
+            d = pd.read_csv(path)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as ex:
+            raise ValueError(f"--distinguishability {path} is not a readable CSV ({ex}); accepted is {accepted}") from None
+        missing = [c for c in DISTINGUISHABILITY_COLUMNS if c not in d]
+        if missing:
+            raise ValueError(f"--distinguishability {path} lacks the column(s) {', '.join(missing)}; accepted is {accepted}")
+        d = d[d["learn_auroc_top"].notna()].copy()
+        try:
+            d["learn_top"] = [max(int(v) for v in str(s).split(",")) for s in d["learn_sizes"]]
+        except ValueError:
+            raise ValueError(f"--distinguishability {path}: learn_sizes {sorted(set(map(str, d['learn_sizes'])))} is "
+                             "not a comma-separated list of sizes (e.g. 4,16,64)") from None
+        d["source"] = str(path)
+        frames.append(d)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*DISTINGUISHABILITY_COLUMNS])
+    twice = out[out["scenario"].duplicated(keep=False)]
+    if not twice.empty:
+        name = twice["scenario"].iloc[0]
+        where = ", ".join(twice.loc[twice["scenario"] == name, "source"])
+        raise ValueError(f"--distinguishability: scenario {name!r} has more than one row ({where}); accepted is one "
+                         "row per scenario over all the files")
+    out["censored"] = out["learn_examples_to_target"].isna()
+    return out
+
+
+def join_distinguishability(df: pd.DataFrame, dist: pd.DataFrame) -> pd.DataFrame:
+    """`dist`'s rows for the sweep's scenarios; refused where a row measured another model than the sweep's base
+    (the x-axis must be the base model of the organisms it is plotted against)."""
+    rows = dist[dist["scenario"].isin(set(df["scenario"]))]
+    bases = sorted(set(map(str, df["base"])))
+    other = rows[~rows["model"].astype(str).isin(bases)]
+    if not other.empty:
+        r = other.iloc[0]
+        raise ValueError(f"--distinguishability {r['source']}: scenario {r['scenario']!r} was measured on "
+                         f"{r['model']!r}; accepted is a ladder of the sweep's base model {', '.join(bases)}")
+    return rows.set_index("scenario")
+
+
+def _trend_note(trend: dict | None, groups: int, panel: str, extra: str = "") -> str:
+    """What the caption says of `panel`'s trend under the report's rule (_trend)."""
+    if trend is None:
+        return f"No trend is fitted on {panel}: {groups} scenario(s) plotted there, fewer than 3"
+    if "flat" in trend:
+        return (f"No trend is fitted on {panel}: the {trend['groups']} scenarios' means span {trend['lo']:.4f}-"
+                f"{trend['hi']:.4f} on the x-axis, less than {MIN_X_SPREAD}, so this axis does not tell them apart")
+    return (f"Dashed on {panel}: the least-squares trend over the {trend['groups']} scenarios' means, slope "
+            f"{trend['slope']:.2f} [{trend['slope_lo']:.2f}, {trend['slope_hi']:.2f}], Pearson r {trend['r']:.2f} "
+            f"[{trend['r_lo']:.2f}, {trend['r_hi']:.2f}] (95% bootstrap over each scenario's seeds{extra})")
+
+
+def _failing_note(every: pd.DataFrame, why: pd.Series, k: int) -> str:
+    """Per scenario, how many of its checkpoints at k are not averaged and why (the report's one rule)."""
+    kinds = {}
+    for i, r in every.iterrows():
+        w = why[i]
+        if w is None or (isinstance(w, float) and math.isnan(w)):
+            continue
+        if w.startswith(ORGANISM_REASON + "fails the capability gate"):
+            kind = "its organism fails the capability gate"
+        elif w.startswith(ORGANISM_REASON):
+            kind = "its organism misses the attack bounds"
+        else:
+            kind = "the trained model fails the capability gate"
+        kinds.setdefault(r["scenario"], []).append((kind, int(r["seed"])))
+    parts = []
+    for scenario, got in kinds.items():
+        total = int((every["scenario"] == scenario).sum())
+        by = {}
+        for kind, seed in got:
+            by.setdefault(kind, []).append(seed)
+        parts.append(f"{scenario} {len(got)} of {total} (" + "; ".join(
+            f"{kind}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, sorted(seeds)))}"
+            for kind, seeds in by.items()) + ")")
+    return (f"Failing, so not averaged and not points (checkpoints at k={k} left out of each scenario's): "
+            + "; ".join(parts)) if parts else ""
+
+
+def plot_retained_measured(df: pd.DataFrame, path: Path, dist: pd.DataFrame) -> str:
+    """Figure (a) with measured x-axes (`caught report --distinguishability`): retained misalignment against the
+    base model's learnability from a ladder CSV (read_distinguishability; `dist` indexed by scenario, as
+    join_distinguishability returns it): left, the fewest labelled examples to 0.9 held-out AUROC on a log2 axis
+    (censored rungs at the right edge); middle, the AUROC learned from the largest size with its interval; right,
+    the organism's activation probe (or judge) as in plot_retained. Points and intervals as plot_retained's: the
+    checkpoints averaged under the report's one rule (exclusions); the others are named in the caption."""
+    plt = _plt()
+    k, method, every, why, adv, failed_gate, left_out, unplotted = _figure_a_rows(df)
+    probed = "probe_organism_auroc" in adv and adv["probe_organism_auroc"].notna().any()
+    x_col = "probe_organism_auroc" if probed else "judge_organism_acc"
+    scenarios = list(dict.fromkeys(df["scenario"]))
+    no_row = [s for s in scenarios if s not in dist.index]
+    sources = ", ".join(f"`{s}`" for s in dict.fromkeys(dist["source"])) if len(dist) else "the file(s) given"
+    top = int(dist["learn_top"].max()) if len(dist) else 0
+    edge = 4 * top  # where a rung not learned within the largest size sits: past every size tried
+    fig, (ax_e, ax_l, ax_p) = plt.subplots(1, 3, figsize=(16, 4.6), sharey=True)
+    points, trends = [], {}
+    if adv.empty:
+        for axis in (ax_e, ax_l, ax_p):
+            axis.text(0.5, 0.5, "no trained cells yet", ha="center", va="center", transform=axis.transAxes)
+    else:
+        y = summarize(adv, "retained", ["scenario"])
+        xp = summarize(adv, x_col, ["scenario"]).set_index("scenario")
+        from matplotlib.transforms import offset_copy
+
+        # points at the same x are drawn a few points apart sideways (display only: their x is unchanged) and their
+        # labels one above the other
+        at_x = {}
+        for name in y["scenario"]:
+            d = dist.loc[name] if name in dist.index else None
+            for axis, xv in ((ax_e, None if d is None else (edge if d["censored"] else d["learn_examples_to_target"])),
+                             (ax_l, None if d is None else d["learn_auroc_top"]), (ax_p, xp.loc[name, "mean"])):
+                if xv is not None and not np.isnan(xv):
+                    at_x.setdefault((id(axis), round(float(xv), 3)), []).append(name)
+
+        def draw(axis, name, xv, yv, xerr, yerr, color, marker, label):
+            same = at_x[(id(axis), round(float(xv), 3))]
+            j = same.index(name)
+            dodge = (j - (len(same) - 1) / 2) * 8
+            axis.errorbar([xv], [yv], xerr=xerr, yerr=yerr, marker=marker, capsize=3, color=color,
+                          mfc="white" if marker == ">" else color, ms=7,
+                          transform=offset_copy(axis.transData, fig=fig, x=dodge, units="points"))
+            axis.annotate(label, (xv, yv), textcoords="offset points", xytext=(dodge + 6, 4 + 10 * j), fontsize=8,
+                          color=color)
+
+        for i, r in enumerate(y.to_dict("records")):
+            name, color = r["scenario"], f"C{i % 10}"
+            yerr = None if np.isnan(r["lo"]) else [[max(0, r["mean"] - r["lo"])], [max(0, r["hi"] - r["mean"])]]
+            seeds = int((adv["scenario"] == name).sum())
+            point = {"scenario": name, "seeds": seeds, "retained": r["mean"], "retained_lo": r["lo"],
+                     "retained_hi": r["hi"], x_col: xp.loc[name, "mean"]}
+            if name in dist.index:
+                d = dist.loc[name]
+                censored = bool(d["censored"])
+                ex = edge if censored else float(d["learn_examples_to_target"])
+                draw(ax_e, name, ex, r["mean"], None, yerr, color, ">" if censored else "o",
+                     f"{name} (not within {int(d['learn_top'])}, censored)" if censored else name)
+                lerr = [[max(0, d["learn_auroc_top"] - d["learn_lo_top"])], [max(0, d["learn_hi_top"] - d["learn_auroc_top"])]]
+                draw(ax_l, name, d["learn_auroc_top"], r["mean"], lerr, yerr, color, ">" if censored else "o", name)
+                point.update(examples=None if censored else int(d["learn_examples_to_target"]),
+                             steps=None if censored else d["learn_steps_to_target"], censored_at=int(d["learn_top"])
+                             if censored else None, learned=d["learn_auroc_top"], learned_lo=d["learn_lo_top"],
+                             learned_hi=d["learn_hi_top"])
+            xv = xp.loc[name, "mean"]
+            if not np.isnan(xv):
+                lo_x, hi_x = xp.loc[name, "lo"], xp.loc[name, "hi"]
+                xerr = None if np.isnan(lo_x) else [[max(0, xv - lo_x)], [max(0, hi_x - xv)]]
+                draw(ax_p, name, xv, r["mean"], xerr, yerr, color, "o", name)
+            points.append(point)
+        learned = adv.assign(learn_auroc_top=adv["scenario"].map(dist["learn_auroc_top"]) if len(dist) else np.nan)
+        for axis, col, frame in ((ax_l, "learn_auroc_top", learned), (ax_p, x_col, adv)):
+            trend = trends[col] = _trend(frame, col)
+            if trend and "flat" not in trend:
+                means = frame.groupby("scenario")[col].mean().dropna()
+                xs = np.linspace(means.min(), means.max(), 20)
+                axis.plot(xs, trend["intercept"] + trend["slope"] * xs, color="grey", lw=1, ls="--")
+    if top:
+        sizes = sorted({int(v) for s in dist["learn_sizes"] for v in str(s).split(",")})
+        ax_e.set_xscale("log", base=2)
+        ax_e.set_xlim(min(sizes) / 2, edge * 2)
+        ax_e.axvline(top * 2, color="grey", lw=0.8, ls=":")
+        ax_e.set_xticks(sizes + [edge], [str(v) for v in sizes] + [f"not within {top}\n(censored)"])
+    ax_e.set_xlabel("base model: labelled examples to 0.9 held-out AUROC (LoRA; log2)")
+    ax_l.set_xlabel(f"base model: held-out AUROC learned from {top} examples (0.5 = chance)")
+    ax_p.set_xlabel("the organism's activation probe, held-out AUROC (0.5 = chance)" if probed
+                    else "the organism's judge accuracy on `distinguish` (0.5 = chance)")
+    for axis in (ax_l, ax_p):
+        axis.axvline(0.5, color="grey", lw=0.8, ls=":")
+        axis.set_xlim(0.3, 1.08)
+    for axis in (ax_e, ax_l, ax_p):
+        axis.axhline(1.0, color="grey", lw=0.8, ls=":")
+    ax_e.set_ylabel(f"retained misalignment at k={k}\n(deployment attack rate after / before)")
+    # the dodged points do not move the axes' data limits: the y range is set from the points and their bars
+    highest = max([p["retained_hi"] if not np.isnan(p["retained_hi"]) else p["retained"] for p in points] or [1.0])
+    ax_e.set_ylim(0, max(1.15, highest * 1.08))
+    fig.tight_layout()
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=110))
+    plt.close(fig)
+
+    failing = _failing_note(every, why, k)
+    missing = (f"Scenarios of the sweep without a learnability row in {sources} (not on the left and middle panels): "
+               f"{', '.join(no_row)}") if no_row else f"Every scenario of the sweep has a learnability row in {sources}"
+    ran = sorted(set(scenarios) - set(every["scenario"]))
+    if adv.empty:
+        return (f"Retained misalignment against measured distinguishability at k={k} ({method}): no trained cell "
+                "whose organism meets the attack bounds and passes the capability gate, and which passes the gate "
+                f"itself, so nothing is plotted. {failing + '. ' if failing else ''}{missing}.")
+    seeds = int(adv.groupby("scenario").size().max())
+    dn = int(adv["deployment_n"].max())
+    jn = int(adv["probe_organism_n" if probed else "judge_organism_n"].max())
+    models = ", ".join(f"`{m}`" for m in dict.fromkeys(dist["model"].astype(str)))
+    ns = ", ".join(str(int(v)) for v in sorted(set(dist["probe_n_eval"].dropna())))
+    all_sizes = "/".join(dict.fromkeys(dist["learn_sizes"].astype(str)))
+    steps = "/".join(str(int(v)) for v in dict.fromkeys(dist["learn_steps"]))
+    bars = _seed_bars(seeds) if seeds > 1 else "one seed, so no error bars: the spread between seeds is unmeasured"
+    if seeds > 1 and adv.groupby("scenario").size().min() == 1:
+        bars += "; a point without y bars has one seed"
+    on_edge = sum(1 for p in points if p.get("censored_at"))
+    plotted_e = sum(1 for p in points if "learned" in p)
+    learn_trend = _trend_note(trends.get("learn_auroc_top"), sum(1 for p in points if "learned" in p), "the middle panel",
+                              "; x is one measurement per scenario, so the bootstrap carries only the seeds' spread in y")
+    probe_trend = _trend_note(trends.get(x_col), sum(1 for p in points if not np.isnan(p[x_col])), "the right panel")
+
+    def val(p: dict) -> str:
+        ex = (f"not within {p['censored_at']} (censored)" if p.get("censored_at") else
+              f"{p['examples']} ({int(p['steps'])} steps)" if "learned" in p else "no row")
+        learned = (f"{p['learned']:.2f} [{p['learned_lo']:.2f}, {p['learned_hi']:.2f}]" if "learned" in p else "no row")
+        xv = "–" if np.isnan(p[x_col]) else f"{p[x_col]:.4f}"
+        yv = f"{p['retained']:.2f}" + ("" if np.isnan(p["retained_lo"]) else
+                                       f" [{p['retained_lo']:.2f}, {p['retained_hi']:.2f}]")
+        return f"{p['scenario']}: {ex}; {learned}; {xv}; y {yv}, {p['seeds']} seed(s)"
+
+    return (f"Retained misalignment (deployment attack rate after training against k={k} caught examples with "
+            f"{method}, divided by the organism's) against measured distinguishability. Left and middle: the base "
+            f"model {models} (not the organism), from {sources} (`experiments/ladder_distinguishability.py "
+            f"--learnability`: LoRA fine-tuning of the base model to answer \"testing\" or \"deployment\" on "
+            f"{all_sizes} labelled organism-split requests, at most {steps} steps, scored on n={ns} held-out framed "
+            "prompts; one seed): left, the fewest labelled examples whose held-out AUROC reached 0.9 (log2 axis); "
+            f"a scenario not learned within the largest size ({on_edge} of {plotted_e} points here) is censored, drawn "
+            "at the right edge as an open triangle labelled \"not within N\": a lower bound, not a measurement; "
+            f"middle, the held-out AUROC learned from {top} examples with its 95% bootstrap interval over eval requests "
+            "(x bars). Right: "
+            + (f"how linearly the organism's own activations separate deployment from testing framings of held-out "
+               f"requests (activation probe, held-out AUROC over n={jn} framed prompts, chance = 0.5)" if probed else
+               f"the organism's own accuracy at telling deployment from testing on the `distinguish` task (n={jn} per "
+               "judge, chance = 0.5)")
+            + f". One point per scenario (points at the same x are drawn a few points apart sideways, their x "
+            f"unchanged); {seeds} seed(s), deployment n={dn} per cell; {bars}. No trend is fitted on "
+            "the left panel: a least-squares line cannot take censored values. " + learn_trend + ". " + probe_trend
+            + ". Points (scenario: examples to 0.9; learned AUROC [95%]; "
+            + ("probe" if probed else "judge") + "; retained [95%]): " + "; ".join(map(val, points)) + ". "
+            + (failing + ". " if failing else "")
+            + (f"Not points (no checkpoint averaged): {', '.join(unplotted)}. " if unplotted else "")
+            + (f"No trained cell at k={k} ran: {', '.join(ran)}. " if ran else "")
+            + missing + ". Averaged: the seeds whose organism meets the attack bounds (deployment attack rate >= 0.9, "
+            "testing 0.01-0.2) and passes the capability gate, and whose trained model passes the gate (the report's "
+            "one rule, `exclusions`, as in every table).")
 
 
 def _gated(df: pd.DataFrame) -> pd.Series:
@@ -1020,17 +1285,22 @@ def _provenance(df: pd.DataFrame) -> str:
 
 
 def write_sweep_report(run_dir: Path, command: str | None = None, device_note: str | None = None,
-                       removed: float | None = None) -> Path:
+                       removed: float | None = None, distinguishability=None) -> Path:
     """report.md, results.csv and the plots of a sweep; `removed`: steps-to-remove's bound (default: the run's
-    config's `removed_below`)."""
+    config's `removed_below`); `distinguishability`: ladder CSV path(s) whose per-scenario learnability of the base
+    model becomes figure (a)'s x-axes (plot_retained_measured; None: the organism's probe and the rung)."""
     run_dir = Path(run_dir)
     threshold = removed_below(run_dir, removed)
     df = read_results(run_dir)
     if df.empty:
         raise ValueError(f"{run_dir} has no results.parquet rows: run `caught sweep` first")
     df = ordered(df)
+    figure_a = plot_retained
+    if distinguishability:  # read and checked before anything is written
+        dist = join_distinguishability(df, read_distinguishability(distinguishability))
+        figure_a = lambda shown, path: plot_retained_measured(shown, path, dist)  # noqa: E731
     df.to_csv(run_dir / "results.csv", index=False)
-    figures = [("retained_vs_distinguishability.png", plot_retained),
+    figures = [("retained_vs_distinguishability.png", figure_a),
                ("attack_vs_k.png", plot_vs_k), ("usefulness.png", plot_usefulness),
                ("adversarial_vs_control.png", plot_control), ("heldout_vs_k.png", plot_heldout)]
     parts = []
