@@ -24,7 +24,8 @@ import pytest  # noqa: E402
 # 500 s serial, near the very end), which left one worker busy long after the other had finished. Longest first
 # as measured (serial, one torch thread, `--durations=0`, 2026-12-06); a module not named keeps its place after.
 LONGEST_FIRST = ("test_training.py", "test_sweep.py", "test_cluster.py", "test_packed.py", "test_gate.py", "test_cot.py",
-                 "test_learnability.py", "test_behaviors.py", "test_elicit.py")
+                 "test_learnability.py", "test_behaviors.py", "test_elicit.py", "test_tasks.py", "test_teacher_forced.py",
+                 "test_evaluate.py")
 
 
 def pytest_collection_modifyitems(config, items):
