@@ -23,9 +23,12 @@ import pytest  # noqa: E402
 # own order, by number of tests, started modules of few but long tests late (test_cluster.py's 4 Ray sweeps, about
 # 500 s serial, near the very end), which left one worker busy long after the other had finished. Longest first
 # as measured (serial, one torch thread, `--durations=0`, 2026-12-06); a module not named keeps its place after.
-LONGEST_FIRST = ("test_training.py", "test_sweep.py", "test_cluster.py", "test_packed.py", "test_gate.py", "test_cot.py",
-                 "test_learnability.py", "test_behaviors.py", "test_elicit.py", "test_tasks.py", "test_teacher_forced.py",
-                 "test_evaluate.py")
+# test_evaluate.py comes before test_cluster.py, whatever their times: importing ray (test_cluster's sweeps) puts
+# ray's bundled psutil and colorama on sys.path, and test_evaluate's check that Inspect's cached scan of the
+# installed distributions equals a fresh one fails on a worker that ran test_cluster.py first (seen serially).
+LONGEST_FIRST = ("test_training.py", "test_sweep.py", "test_evaluate.py", "test_cluster.py", "test_packed.py",
+                 "test_gate.py", "test_cot.py", "test_learnability.py", "test_behaviors.py", "test_elicit.py",
+                 "test_tasks.py", "test_teacher_forced.py")
 
 
 def pytest_collection_modifyitems(config, items):
