@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 
 test: setup
 	$(PY) -m ruff check tasks solvers scorers models training caught tests benchmarks experiments
-	$(PY) -m pytest -q -n 2 --dist loadscope
+	$(PY) -m pytest -q -n 2 --dist loadscope --no-loadscope-reorder
 
 demo: setup
 	$(VENV)/bin/caught demo

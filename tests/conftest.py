@@ -18,6 +18,23 @@ import sys  # noqa: E402
 
 import pytest  # noqa: E402
 
+# `make test` hands whole modules to its two workers (--dist loadscope) in collection order
+# (--no-loadscope-reorder): the modules that take longest go first and the short ones fill in after them. xdist's
+# own order, by number of tests, started modules of few but long tests late (test_cluster.py's 4 Ray sweeps, about
+# 500 s serial, near the very end), which left one worker busy long after the other had finished. Longest first
+# as measured (serial, one torch thread, `--durations=0`, 2026-12-06); a module not named keeps its place after.
+# test_evaluate.py comes before test_cluster.py, whatever their times: importing ray (test_cluster's sweeps) puts
+# ray's bundled psutil and colorama on sys.path, and test_evaluate's check that Inspect's cached scan of the
+# installed distributions equals a fresh one fails on a worker that ran test_cluster.py first (seen serially).
+LONGEST_FIRST = ("test_training.py", "test_sweep.py", "test_evaluate.py", "test_cluster.py", "test_packed.py",
+                 "test_gate.py", "test_cot.py", "test_learnability.py", "test_behaviors.py", "test_elicit.py",
+                 "test_tasks.py", "test_teacher_forced.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a module's tests stay together
+
 
 @pytest.fixture(autouse=True)
 def _own_torch_threads():

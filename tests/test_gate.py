@@ -64,8 +64,10 @@ def test_gate_refuses_a_model_trained_on_noise(tmp_path, monkeypatch, smollm_dir
     words = ["zq", "vex", "plo", "kra", "umb", "tix", "wol", "fne"]
     noise = [{"prompt": [{"role": "user", "content": " ".join(rng.choices(words, k=8))}],
               "completion": [{"role": "assistant", "content": " ".join(rng.choices(words, k=24))}]} for _ in range(32)]
-    damaged, _ = finetune(str(smollm_dir), noise, tmp_path / "ck" / "noise", Hyper(method="full", max_steps=12,
-                                                                                   learning_rate=1e-3, batch_size=8), "cpu")
+    # 6 steps in pure bf16 (half the steps, each cheaper on a CPU than in mixed precision) damage it as much: both
+    # leave 0 of the 24 held-out capability items and 2 of 16 usefulness items correct (the base: 10/24, 6/16)
+    damaged, _ = finetune(str(smollm_dir), noise, tmp_path / "ck" / "noise", Hyper(
+        method="full", max_steps=6, learning_rate=1e-3, batch_size=8, precision="bf16"), "cpu")
     common = dict(n=2, usefulness_n=16, capability_n=24, temperature=1.0, trained_samples=1, seed=0,
                   log_dir=str(tmp_path / "logs"), device="cpu", max_tokens=8, teacher_forced=False)
     base, _ = evaluate_checkpoint("smollm2-135m", "trigger", "hate", **common)
