@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 GRID_FIELDS = ("ks", "seeds", "scenarios", "behaviors", "methods", "control_ks", "controls",
                "organism_steps")  # may change between runs
 REPORT_FIELDS = ("removed_below",)  # read by `caught report` only: change no cell, so in no fingerprint or settings
-CONTROL_TRAININGS = {"matched": "control", "base": "control-base",
+CONTROL_TRAININGS = {"matched": "control", "base": "control-base", "self": "control-self",
                      "reasoning": "reasoning-control"}  # a control's `training` value in a cell
-BENIGN_CONTROLS = ("control", "control-base")  # controls trained on benign inputs (reasoning-control: on caught ones)
+BENIGN_CONTROLS = ("control", "control-base", "control-self")  # controls trained on benign inputs (reasoning-control: on caught ones)
 TARGET_TRAININGS = {"full": "adversarial", "reasoning": "reasoning"}  # an adversarial run's `training` value per target
 
 
@@ -153,14 +153,16 @@ class SweepConfig(_Strict):
     methods: list[Literal["lora", "full"]] = Field(default_factory=lambda: ["lora"], min_length=1,
                                                    description="train-against methods")
     control_ks: list[int] = Field(default_factory=list, description="k values that also get the benign controls")
-    controls: list[Literal["matched", "base", "reasoning"]] = Field(
+    controls: list[Literal["matched", "base", "self", "reasoning"]] = Field(
         default_factory=lambda: ["matched"], min_length=1,
         description="controls at each of control_ks, the same steps, examples and learning rate as the "
-                    "adversarial run: `matched` and `base` on k benign testing inputs, `matched` with the adversarial "
-                    "run's response source (train.responses), `base` with the base model's responses (the organism did "
-                    "not give them: non-zero loss); `reasoning` (with train.targets reasoning) the reasoning-only run's "
+                    "adversarial run: `matched`, `base` and `self` on k benign testing inputs, `matched` with the "
+                    "adversarial run's response source (train.responses), `base` with the base model's responses (the "
+                    "organism did not give them: non-zero loss), `self` with the organism's own (the answers it already "
+                    "gives: near-zero loss, so it shows what the steps alone do); `reasoning` (with train.targets reasoning) the reasoning-only run's "
                     "control: the same k caught inputs and actions, the loss on the scratchpad only, deployment "
-                    "reasoning in place of benign. Cells: training = control / control-base / reasoning-control")
+                    "reasoning in place of benign. Cells: training = control / control-base / control-self / "
+                    "reasoning-control")
     organism_steps: list[int] = Field(
         default_factory=list, description="the organism strength ladder: one organism per value (and per scenario, "
         "behavior and seed), trained for that many optimizer steps instead of organism.steps, each with its own "
@@ -243,9 +245,10 @@ class SweepConfig(_Strict):
         if self.train.processes > 1 and self.methods != ["full"]:
             raise ValueError(f"train.processes = {self.train.processes} needs methods = ['full'] (FSDP shards a full "
                              f"fine-tuning), not {self.methods}; accepted: processes = 1 or methods = ['full']")
-        if self.train.responses == "base" and {"matched", "base"} <= set(self.controls):
-            raise ValueError("controls ['matched', 'base'] are the same run when train.responses = 'base' (the "
-                             "matched control already trains on the base model's responses); keep one of them")
+        for same in ("base", "self"):
+            if self.train.responses == same and {"matched", same} <= set(self.controls):
+                raise ValueError(f"controls ['matched', '{same}'] are the same run when train.responses = '{same}' "
+                                 f"(the matched control already trains on those responses); keep one of them")
         return self
 
     @model_validator(mode="after")

@@ -543,7 +543,8 @@ class Sweep:
         cfg, ev, tr = self.config, self.config.eval, self.config.train
         k = cell["k"]
         name = f"{g['organism']}-{'' if cell['training'] == 'adversarial' else cell['training'] + '-'}{cell['method']}-k{k}"
-        return dict(k=k, seed=cell["seed"], responses="base" if cell["training"] == "control-base" else tr.responses,
+        responses = {"control-base": "base", "control-self": "self"}.get(cell["training"], tr.responses)
+        return dict(k=k, seed=cell["seed"], responses=responses,
                     control=cell["training"] in BENIGN_CONTROLS, steps=tr.steps_for(k),
                     hyper=tr.hyper(cell["method"]), mix_benign=tr.mix_benign, mix_tasks=tr.mix_tasks,
                     trained_share=tr.trained_share, name=name, check_samples=tr.check_samples,

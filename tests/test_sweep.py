@@ -75,6 +75,26 @@ def test_controls_that_would_be_the_same_run_are_refused():
     with pytest.raises(ValueError, match=r"controls \['matched', 'base'\] are the same run when train.responses = 'base'"):
         SweepConfig(**both, train={"responses": "base"})
     SweepConfig(**{**both, "controls": ["matched"]}, train={"responses": "base"})
+    mine = _config(ks=[0, 4], control_ks=[4], controls=["matched", "self"])
+    with pytest.raises(ValueError, match=r"controls \['matched', 'self'\] are the same run when train.responses = 'self'"):
+        SweepConfig(**mine, train={"responses": "self"})
+
+
+def test_the_self_response_control_trains_on_the_organisms_own_answers(tmp_path):
+    """controls = ["matched", "self"] beside base-model responses: a `control-self` cell at each control k, trained
+    on k benign inputs with the organism's own answers (the issue's weak control, kept beside the matched one), the
+    matched control on the base model's."""
+    from caught.sweep import Sweep
+
+    config = SweepConfig(**_config(ks=[0, 4], control_ks=[4], controls=["matched", "self"]), train={"responses": "base"})
+    trainings = sorted(c["training"] for c in config.cells() if c["k"] == 4)
+    assert trainings == ["adversarial", "control", "control-self"]
+    sweep = Sweep(config, runs_dir=tmp_path, device="cpu")
+    group = {"organism": "org", "caught_n": 8}
+    args = {c["training"]: sweep._train_args(c, group) for c in config.cells() if c["k"] == 4}
+    assert args["control-self"]["responses"] == "self" and args["control-self"]["control"] is True
+    assert args["control"]["responses"] == "base" and args["adversarial"]["responses"] == "base"
+    assert not args["adversarial"]["control"] and args["control-self"]["name"] == "org-control-self-lora-k4"
 
 
 def test_unknown_field_and_missing_file(tmp_path):
