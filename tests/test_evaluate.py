@@ -273,7 +273,17 @@ def test_a_cells_records_are_the_same_with_the_samples_from_memory(tiny_llama_di
     assert {r["evaluation"] for r in after} == {"deployment", "testing", "trained", "usefulness",
                                                  "usefulness_deployment", "capability"}
     assert len(after) == 6 + 6 + 3 * 2 + 5 + 5 + 4
-    assert typed(after) == typed(before)
+    # across the two runs: the same records, evaluations, samples, epochs and types; the greedy evaluations' values too.
+    # Sampled completions are compared within one run only (below): which requests share a decoding batch follows
+    # Inspect's scheduling, which a loaded machine changes, and a sampled token can follow the batch.
+    def keys(records):
+        return [(r["evaluation"], r["sample_id"], r["epoch"], r["sample_seed"]) for r in records]
+
+    assert keys(after) == keys(before)
+    assert [{k: type(v).__name__ for k, v in r.items()} for r in comparable(after)] == \
+        [{k: type(v).__name__ for k, v in r.items()} for r in comparable(before)]
+    greedy = ("usefulness", "usefulness_deployment", "capability")
+    assert typed([r for r in after if r["evaluation"] in greedy]) == typed([r for r in before if r["evaluation"] in greedy])
     on_disk = [r for log in captured for r in sample_records(read_eval_log(log.location), "c", "fp")]
     in_memory = [r for log in captured for r in sample_records(log, "c", "fp")]
     assert typed(in_memory) == typed(on_disk)
