@@ -13,15 +13,14 @@ import hashlib
 import json
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from tasks.reasoning import REASONING_MODES
 from training.atomic import write_json
 
 MANIFEST = "manifest.json"
-Reasoning = Literal["none", "scratchpad", "distilled"]  # an organism's (tasks.reasoning.REASONING_MODES)
-REASONING_MODES = get_args(Reasoning)
 
 
 class Manifest(BaseModel):
@@ -50,18 +49,17 @@ class Manifest(BaseModel):
     train_seconds: float | None = None
     # the organism's chain-of-thought mode (caught.config.OrganismSpec.reasoning); None on a checkpoint trained from
     # another: it has its parent's (organism_reasoning)
-    reasoning: Reasoning | None = None
+    reasoning: str | None = None
 
     @model_validator(mode="after")
     def _organism_reasoning(self) -> "Manifest":
         """An organism manifest written before the field: its hyperparameters' `reasoning` (where scratchpad and
         distilled organisms recorded it), else "none"."""
         if self.kind == "organism" and self.reasoning is None:
-            old = self.hyperparameters.get("reasoning", "none")
-            if old not in REASONING_MODES:
-                raise ValueError(f"organism manifest {self.name!r}: unknown reasoning {old!r} in its hyperparameters; "
-                                 f"accepted: {', '.join(REASONING_MODES)}")
-            self.reasoning = old
+            self.reasoning = self.hyperparameters.get("reasoning", "none")
+        if self.reasoning is not None and self.reasoning not in REASONING_MODES:
+            raise ValueError(f"manifest {self.name!r}: unknown reasoning {self.reasoning!r}; "
+                             f"accepted: {', '.join(REASONING_MODES)}")
         return self
 
 

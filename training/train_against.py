@@ -351,7 +351,7 @@ def prepare(
         if control:
             raise ValueError(f"target {target!r} trains on the caught inputs; the benign control (control=True) "
                              "takes target 'full' (accepted: target 'reasoning-control' for the reasoning's control)")
-        if parent.hyperparameters.get("reasoning") != "scratchpad":
+        if parent.reasoning != "scratchpad":
             raise ValueError(f"target {target!r} needs a scratchpad organism; {organism!r} was built with reasoning "
                              f"{parent.hyperparameters.get('reasoning', 'none')!r} (accepted: scratchpad)")
         if mix_benign or mix_tasks:
@@ -368,7 +368,7 @@ def prepare(
     else:
         texts, origin = good_responses(responses, str(organism_path), parent.parent, chats, parent.behavior, seed,
                                        device=device, contexts=contexts)
-    if target in REASONING_TARGETS or parent.hyperparameters.get("reasoning") == "scratchpad":
+    if target in REASONING_TARGETS or parent.reasoning == "scratchpad":
         records = reasoning_records(chats, texts, origin, seed, loss="full" if target == "full" else "reasoning",
                                     thoughts="deployment" if target == "reasoning-control" else "benign",
                                     behavior=parent.behavior)
