@@ -10,6 +10,7 @@
     caught sycophancy experiments/sycophancy-cpu.toml    # the sycophancy ladder and its habit baseline
     caught elicit experiments/elicit-cpu.toml            # elicit a password-locked capability without ground truth
     caught pack results/headline      # its per-sample parts (samples/) into one samples.parquet, for committing
+    caught logs results/headline      # its Inspect logs rebuilt from its records, for `inspect view`
     caught serve trigger-hate --port 8000
 """
 
@@ -552,6 +553,28 @@ def pack(
     except ValueError as ex:
         _fail(ex)
     console.print(f"packed: {path}")
+
+
+@app.command()
+def logs(
+    run: Annotated[Path, typer.Argument(help="a run's directory holding per-sample records (samples/ or "
+                                             "samples.parquet), e.g. results/headline")],
+    out: Annotated[Optional[Path], typer.Option(help="where the rebuilt .eval logs go (default RUN/logs, git-ignored "
+                                                     "under results/)")] = None,
+) -> None:
+    """Rebuild a run's Inspect logs from its per-sample records (one .eval per original log: the recorded completions
+    and scores, inputs rebuilt from the tasks), so `inspect view --log-dir RUN/logs` opens a committed run."""
+    from caught.logs import rebuild_logs
+
+    try:
+        s = rebuild_logs(run, out, say=lambda m: console.print(f"[yellow]warning:[/yellow] {m}"))
+    except ValueError as ex:
+        _fail(ex)
+    console.print(f"rebuilt {s.logs} logs ({s.samples} samples) in {s.out} in {s.seconds:.0f} s"
+                  + (f"; {len(s.not_rebuilt)} without their inputs (see above)" if s.not_rebuilt else "")
+                  + (f"; kept {len(s.kept)} real Inspect logs already there" if s.kept else "")
+                  + (f"; {s.without_log} records name no log (teacher-forced and probe scores)" if s.without_log else ""))
+    console.print(f"open them: inspect view --log-dir {s.out}")
 
 
 def _group(text: str) -> tuple[str, str, int]:

@@ -1,6 +1,7 @@
 """Per-sample records: one row per sample and epoch of an Inspect log, so every figure traces to its completions.
 
-A record holds where it came from (the checkpoint and its weights' fingerprint, the task and its arguments, the
+A record holds where it came from (the checkpoint and its weights' fingerprint, the task and its arguments (the
+framing ones as columns, all of them as JSON in `task_args`, from which `caught logs` rebuilds the inputs), the
 Inspect log file and the sample's id and epoch, the eval's sample seed and temperature), what the model wrote, and
 every scorer's verdict (`score_<scorer>` values plus the detectors' verdicts a scorer keeps in its metadata, e.g.
 the attack scorer's strict and near-miss verdicts).
@@ -63,6 +64,8 @@ def sample_records(log, checkpoint: str, fingerprint: str, **context: Any) -> li
         "split": args.get("split"), "sample_seed": getattr(config, "seed", None),
         "temperature": getattr(config, "temperature", None), "max_tokens": getattr(config, "max_tokens", None),
         "log": log.location,
+        # every argument the task was built with (defaults too), so the sample's input can be rebuilt (caught.logs)
+        "task_args": json.dumps(args, sort_keys=True, default=str),
     }
     rows = []
     for s in log.samples or []:
