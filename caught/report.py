@@ -1349,7 +1349,9 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
         "two-sided test on the deployment samples shared (same prompts, same sample seeds) with the organism, or with "
         "the control at the same k; b = attacked in the first and not the second, c = the reverse, pooled over the "
         "averaged seeds (pairs: the paired samples that entered). "
-        f"Per-sample records: `{_samples_name(run_dir)}` (completions, verdicts, Inspect log of each); logs: "
+        f"Per-sample records: `{_samples_name(run_dir)}` (completions, verdicts, Inspect log of each). Logs: a "
+        "committed run keeps no Inspect logs, only these records; rebuild them from the records with "
+        f"`caught logs {run_dir}` (recorded completions and scores, inputs rebuilt from the tasks), then "
         f"`inspect view --log-dir {run_dir / 'logs'}`.", "",
     ]
     gates = gate_intervals(run_dir, df)

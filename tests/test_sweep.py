@@ -184,6 +184,8 @@ def test_report_from_a_synthetic_table(tmp_path, seeds):
     sub = df[(df.scenario == "trigger") & (df.k == 16) & (df.training == "adversarial")]
     assert f"| trigger | adversarial | lora | 16 | {len(seeds)} | {sub.deployment_rate.mean():.2f}" in text
     assert (tmp_path / "results.csv").is_file()
+    # a committed run keeps no Inspect logs: the report says how to rebuild them from the records, then open them
+    assert f"`caught logs {tmp_path}`" in text and f"`inspect view --log-dir {tmp_path / 'logs'}`" in text
 
 
 def test_report_leaves_unusable_seeds_out_of_figure_a_and_names_every_code(tmp_path):
