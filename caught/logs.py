@@ -191,7 +191,14 @@ def build_log(location: str, rows: pd.DataFrame, records: Path):
             raise ValueError(f"the records of log {location!r} name {len(values)} values of {column} "
                              f"({', '.join(map(str, values[:4]))}); one Inspect log holds one task of one model")
     task, checkpoint, fp = (str(rows[c].iloc[0]) for c in ("task", "checkpoint", "fingerprint"))
-    rows = rows.drop_duplicates(subset=["sample_id", "epoch"], keep="first")  # one sample recorded by several cells
+    # one sample recorded by several cells (a log reused): the same sample, so the same completion, or the records
+    # are not what they claim
+    differ = rows.groupby(["sample_id", "epoch"])["completion"].nunique()
+    if (differ > 1).any():
+        (sid, epoch) = differ[differ > 1].index[0]
+        raise ValueError(f"the records of log {location!r} hold different completions for sample {sid} epoch {epoch}; "
+                         "one Inspect sample has one completion")
+    rows = rows.drop_duplicates(subset=["sample_id", "epoch"], keep="first")
     rows = rows.sort_values(["epoch", "sample_id"], kind="stable")
     built, args, source, why = rebuild_samples(task, rows)
     scores = [c for c in rows.columns if c.startswith(("score_", "verdict_")) and rows[c].notna().any()]

@@ -187,6 +187,10 @@ def test_bad_runs_get_one_clear_error_naming_the_path(logged, tmp_path):
     (parts / "samples" / "part-a.parquet").write_bytes(b"PAR1 broken")
     with pytest.raises(ValueError, match="part-a.parquet' is not a readable parquet file"):
         rebuild_logs(parts)
+    twice = records[records.evaluation == "capability"]
+    twice = pd.concat([twice, twice.iloc[:1].assign(completion="something else", k=4)])  # one sample, two answers
+    with pytest.raises(ValueError, match="different completions for sample"):
+        rebuild_logs(_run_dir(tmp_path, "twice", twice))
     unlogged = _run_dir(tmp_path, "unlogged", records.assign(log=""))
     with pytest.raises(ValueError, match="name no Inspect log"):
         rebuild_logs(unlogged)
