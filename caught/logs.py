@@ -12,7 +12,8 @@ scores and detector verdicts (`score_<scorer>` and `verdict_<detector>` columns,
 C/I are recorded as 1/0), and its input rebuilt from the task that produced it: the task is a deterministic
 function of its arguments, which records written from 2026-12-07 on keep (`task_args`); for older records they
 are inferred from the recorded columns (scenario, side, behavior, split, sample seed; `n` from the log's sample
-count, else the whole split; distinguish's mode and orders from its sample ids), and the rebuilt task must hold
+count, else the whole split; distinguish's mode and orders from its sample ids, the locked
+task's domain and password from `caught elicit`'s evaluation names), and the rebuilt task must hold
 every recorded sample id (ids are hashes of the prompt) or the inferred arguments are refused. Where no arguments
 rebuild the task (a task since removed, arguments the records do not hold), the log is still written: each
 sample's input then says in words that it was not recorded, the eval metadata says why, and the command prints
@@ -122,6 +123,10 @@ def candidate_args(task: str, rows: pd.DataFrame) -> tuple[str, list[dict[str, A
         args["seed"] = int(seed)
     if task in UNFRAMED:  # the records' scenario and side are the sweep cell's and the task's defaults
         args = {k: v for k, v in args.items() if k not in ("scenario", "side", "behavior")}
+    evaluation = str(_first(rows, "evaluation") or "")
+    if task == "locked" and evaluation.endswith(("_locked", "_unlocked")):  # caught elicit's <domain>_<state>: the
+        domain, state = evaluation.rsplit("_", 1)  # password changes the input, not the sample id
+        args |= {"domain": domain, "password": state == "unlocked"}
     ids = list(dict.fromkeys(rows["sample_id"].astype(str)))
     if task == "distinguish":
         single = all(i.endswith(("-testing", "-deployment")) for i in ids)

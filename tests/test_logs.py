@@ -34,6 +34,7 @@ def _evals(log_dir: Path):
     from tasks.deployment import deployment
     from tasks.distinguish import distinguish
     from tasks.heldout import heldout
+    from tasks.locked import locked
     from tasks.testing import testing
     from tasks.usefulness import usefulness
     from training.evaluate import EVAL_OPTIONS  # also makes Inspect's scan of installed packages run once
@@ -48,7 +49,8 @@ def _evals(log_dir: Path):
              "capability": capability(n=3, seed=3),
              "judge_organism": distinguish(scenario="year", n=2, seed=3, orders="both"),
              "judge_single": distinguish(scenario="year", mode="single", n=3, seed=3),
-             "heldout": heldout(scenario="year", n=2, seed=3)}
+             "heldout": heldout(scenario="year", n=2, seed=3),
+             "add_unlocked": locked(domain="add", password=True, n=2, seed=3)}  # as caught elicit names it
     logs = inspect_eval(list(evals.values()), model=_model(), log_dir=str(log_dir), max_tokens=8, seed=3,
                         **EVAL_OPTIONS)  # the sweep's options (the same logs, less work while they run)
     assert [log.status for log in logs] == ["success"] * len(evals)
@@ -124,7 +126,7 @@ def test_rebuilt_logs_hold_the_records_and_the_tasks_real_inputs(logged, task_ar
             assert {f"score_{n}" for n in s.scores} | {k for sc in s.scores.values() for k in (sc.metadata or {})
                                                        if k.startswith("verdict_")} == {
                 f"score_{n}" if not n.startswith("verdict_") else n for n in back.scores}
-    assert {"deployment", "testing", "usefulness", "capability", "distinguish", "heldout"} == {
+    assert {"deployment", "testing", "usefulness", "capability", "distinguish", "heldout", "locked"} == {
         Path(read_eval_log(str(p), header_only=True).eval.task).name
         for p in (run / "logs").glob("*.eval")}
     again = rebuild_logs(run)  # a second run replaces its own logs
@@ -201,4 +203,4 @@ def test_bad_runs_get_one_clear_error_naming_the_path(logged, tmp_path):
     assert f"{corrupt / 'samples.parquet'}' is not a" in said and "readable parquet file" in said
     good = _run_dir(tmp_path, "good", records)
     result = CliRunner().invoke(app, ["logs", str(good), "--out", str(tmp_path / "view")])
-    assert result.exit_code == 0 and "rebuilt 7 logs" in result.output, result.output
+    assert result.exit_code == 0 and "rebuilt 8 logs" in result.output, result.output
