@@ -20,15 +20,17 @@ import pytest  # noqa: E402
 
 # `make test` hands whole modules to its two workers (--dist loadscope) in collection order
 # (--no-loadscope-reorder): the modules that take longest go first and the short ones fill in after them. xdist's
-# own order, by number of tests, started modules of few but long tests late (test_cluster.py's 4 Ray sweeps, about
-# 500 s serial, near the very end), which left one worker busy long after the other had finished. Longest first
-# as measured (serial, one torch thread, `--durations=0`, 2026-12-06); a module not named keeps its place after.
+# own order, by number of tests, started modules of few but long tests late (test_cluster.py's Ray sweeps near the
+# very end), which left one worker busy long after the other had finished. Longest first as measured (serial, one
+# torch thread, `--durations=0`, 2026-12-07, after the tiny Llama's vocabulary was cut to TINY_VOCAB: training 410 s,
+# sweep 225, gate 165, learnability 160, cluster 123, packed 95, cot 37, evaluate 36, tasks 32, cli 30, behaviors 24,
+# probe 23, elicit 23; every other module under 20 s); a module not named keeps its place after.
 # test_evaluate.py comes before test_cluster.py, whatever their times: importing ray (test_cluster's sweeps) puts
 # ray's bundled psutil and colorama on sys.path, and test_evaluate's check that Inspect's cached scan of the
 # installed distributions equals a fresh one fails on a worker that ran test_cluster.py first (seen serially).
-LONGEST_FIRST = ("test_training.py", "test_sweep.py", "test_evaluate.py", "test_cluster.py", "test_packed.py",
-                 "test_gate.py", "test_cot.py", "test_learnability.py", "test_behaviors.py", "test_elicit.py",
-                 "test_tasks.py", "test_teacher_forced.py")
+LONGEST_FIRST = ("test_training.py", "test_sweep.py", "test_gate.py", "test_learnability.py", "test_evaluate.py",
+                 "test_cluster.py", "test_packed.py", "test_cot.py", "test_tasks.py", "test_cli.py", "test_behaviors.py",
+                 "test_probe.py", "test_elicit.py")
 
 
 def pytest_collection_modifyitems(config, items):
