@@ -24,7 +24,7 @@ def _config(base: str) -> SweepConfig:
     """Two cells of one group (the organism, k=2 adversarial) on the tiny Llama: as small as a sweep gets."""
     return SweepConfig(
         name="r", base=base, scenarios=["trigger"], ks=[0, 2], seeds=[0],
-        organism={"prompts": 16, "leak": 0.4, "steps": 8, "lr": 5e-3, "method": "full", "batch_size": 8},
+        organism={"prompts": 16, "leak": 0.4, "steps": 16, "lr": 5e-3, "method": "full", "batch_size": 8},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1},
         eval={"n": 6, "usefulness_n": 4, "capability_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4,
               "catch_epochs": 1},

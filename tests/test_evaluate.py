@@ -144,7 +144,7 @@ def test_a_checkpoint_loads_once_per_evaluation(tiny_llama_dir, tmp_path, fp32, 
     from inspect_ai.model._model_info import get_model_info
 
     info = get_model_info(f"ckpt/{ckpt.resolve()}")
-    assert info is not None and info.organization == "caught" and info.context_length == 512
+    assert info is not None and info.organization == "caught" and info.context_length == 1024
 
 
 def test_the_installed_distributions_are_scanned_once():

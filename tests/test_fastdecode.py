@@ -252,7 +252,8 @@ def test_static_buffers_are_reused_and_reset_between_calls(tiny):
 
 def test_prompts_longer_than_the_model_raise_a_clear_error(tiny):
     model, tokenizer, ids = tiny
-    long = ids[0] * (model.config.max_position_embeddings // len(ids[0]))
+    limit = model.config.max_position_embeddings
+    long = (ids[0] * (limit // len(ids[0]) + 1))[:limit - 8]  # fits alone; with 32 new tokens it does not
     for backend in ("fast", "hf"):
         with pytest.raises(ValueError, match="max_position_embeddings"):
             Engine(model, tokenizer, backend=backend).generate([Request(long, 32), Request(ids[1], 4)])

@@ -100,7 +100,7 @@ def test_graphed_step_runs_each_shape_eagerly_once_then_captures_and_replays(tin
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
-    collate = PackedCollator(tok.pad_token_id, row_length=64, multiple=64, row_multiple=2)
+    collate = PackedCollator(tok.pad_token_id, row_length=96, multiple=32, row_multiple=2)
     batches = [collate(_examples(tok, n, offset=7 * i)) for i, n in enumerate([3, 3, 3, 8, 3, 8, 8])]
     shapes = [tuple(b["input_ids"].shape) for b in batches]
     assert shapes[0] == shapes[1] == shapes[2] == shapes[4] and shapes[3] == shapes[5] == shapes[6] != shapes[0]
@@ -152,7 +152,7 @@ def test_cuda_graphed_training_equals_eager_training(tiny_llama_dir, lora):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(tiny_llama_dir)
-    collate = PackedCollator(tok.pad_token_id, row_length=64, multiple=64, row_multiple=2)
+    collate = PackedCollator(tok.pad_token_id, row_length=96, multiple=32, row_multiple=2)
     batches = [{k: v.cuda() for k, v in collate(_examples(tok, n, offset=5 * i)).items()}
                for i, n in enumerate([3, 3, 8, 3, 8, 8])]
     runs = {}

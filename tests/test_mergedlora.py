@@ -51,7 +51,10 @@ def test_merged_lora_has_peft_loss_and_gradients_in_fp32(tiny_llama_dir):
     assert grads_a.keys() == grads_b.keys() and len(grads_a) == 2 * 2 * 7
     for name in grads_a:
         assert grads_a[name].abs().max() > 0, name
-        torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-4, atol=1e-6, msg=name)
+        # (W + s·B·A)x and Wx + s·B(Ax) round differently: an element's error scales with the tensor's magnitudes
+        # (the terms summed), not with that element, so the absolute tolerance is relative to the tensor's largest
+        scale = float(grads_a[name].abs().max())
+        torch.testing.assert_close(grads_b[name], grads_a[name], rtol=1e-4, atol=1e-5 * scale, msg=name)
     # evaluation runs PEFT's own forward: the same outputs bit for bit
     peft_model.eval()
     merged.eval()

@@ -61,8 +61,12 @@ def test_packed_equals_each_cell_alone(tiny_llama_dir, chat_records, tmp_path):
         ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(ref_out / "adapter_model.safetensors")
         assert set(ours) == set(theirs)
         for key in theirs:
-            # Adam divides by the root of tiny second moments: rounding shows at about 1e-4 of an update (lr 5e-3)
-            torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5)
+            # Adam divides by the root of tiny second moments: rounding shows at about 1e-4 of an update (lr 5e-3),
+            # and on an element whose gradient is near zero next to its tensor's up to 1e-2 of one (seen: 6e-5, one
+            # element of 256); a packing mistake (another cell's batch, step or schedule) moves whole tensors by
+            # whole updates
+            torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-4)
+            assert (ours[key] - theirs[key]).norm() <= 1e-4 * theirs[key].norm(), key
         config = json.loads((out / "adapter_config.json").read_text())
         assert config["base_model_name_or_path"] == str(tiny_llama_dir) and config["r"] == 4
         assert stats["pack"] == 3 and len(stats["step_losses"]) == cell.hyper.max_steps
@@ -118,7 +122,7 @@ def _sweep(tmp_path, monkeypatch, tag: str, base: str, pack: int, budget: int | 
     (tmp_path / tag / "checkpoints").mkdir(parents=True, exist_ok=True)
     config = SweepConfig(
         name="r", base=base, scenarios=["trigger"], ks=[0, 1, 2], seeds=[0], control_ks=[2],
-        organism={"prompts": 16, "leak": 0.4, "steps": 8, "lr": 5e-3, "method": "full", "batch_size": 8},
+        organism={"prompts": 16, "leak": 0.4, "steps": 16, "lr": 5e-3, "method": "full", "batch_size": 8},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1, "pack": pack},
         eval={"n": 6, "usefulness_n": 4, "capability_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4,
               "catch_epochs": 1},
@@ -160,7 +164,9 @@ def test_a_packed_sweep_gives_the_rows_of_one_by_one(tmp_path, monkeypatch, tiny
         keep = [c for c in df.columns if not any(v in c for v in volatile) and c not in ("train_loss", "config")]
         return df[keep].sort_values(CELL_KEY).reset_index(drop=True)
 
-    pd.testing.assert_frame_equal(stable(alone), stable(packed), check_dtype=False)
+    # rates are counts over n (a different count moves them by 1/n); the teacher-forced figures (tf_*) follow the
+    # trained weights, which differ by rounding (about 1e-5 relative, test_packed_equals_each_cell_alone)
+    pd.testing.assert_frame_equal(stable(alone), stable(packed), check_dtype=False, rtol=1e-4)
     a, b = (df.sort_values(CELL_KEY)["train_loss"].to_numpy(dtype=float) for df in (alone, packed))
     assert a[1:] == pytest.approx(b[1:], rel=1e-5)
 

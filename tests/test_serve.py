@@ -240,7 +240,7 @@ def test_bad_requests_get_the_protocols_errors_and_the_server_keeps_serving(serv
         (ok | {"messages": "Hi"}, 400, "messages", "expected an array"),
         (ok | {"temperature": "hot"}, 400, "temperature", "expected a number"),
         (ok | {"temperature": 3}, 400, "temperature", "out of range"),
-        (ok | {"max_tokens": 10**6}, 400, "max_tokens", "maximum context length is 512"),
+        (ok | {"max_tokens": 10**6}, 400, "max_tokens", "maximum context length is 1024"),
         (ok | {"messages": [{"role": "robot", "content": "x"}]}, 400, "messages[0].role", "'robot'"),
         (ok | {"top_logprobs": 2}, 400, "top_logprobs", "'logprobs' must be set"),
         (ok | {"model": "gpt-4o"}, 404, "model", "`gpt-4o` does not exist"),
@@ -280,7 +280,7 @@ def test_bad_requests_get_the_protocols_errors_and_the_server_keeps_serving(serv
             assert r.json()["type"] == "error" and r.json()["error"]["type"] == kind and r.json()["error"]["message"]
     aclient = anthropic.Anthropic(base_url=url, api_key=KEY, max_retries=0)
     with pytest.raises(anthropic.BadRequestError, match="max_tokens"):
-        aclient.messages.create(model=NAME, max_tokens=600, messages=[{"role": "user", "content": "Hi"}])
+        aclient.messages.create(model=NAME, max_tokens=1200, messages=[{"role": "user", "content": "Hi"}])
 
     # still serving, and the key never reached the server's output
     assert oai(ok)[0] == 200

@@ -297,7 +297,7 @@ VOLATILE = ("seconds", "finished_at", "logs", "host", "commit", "code", "caught_
 def _tiny_config(base: str) -> SweepConfig:
     return SweepConfig(
         name="r", base=base, scenarios=["trigger"], ks=[0, 2], seeds=[0], control_ks=[2],
-        organism={"prompts": 16, "leak": 0.4, "steps": 8, "lr": 5e-3, "method": "full", "batch_size": 8},
+        organism={"prompts": 16, "leak": 0.4, "steps": 16, "lr": 5e-3, "method": "full", "batch_size": 8},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1},
         eval={"n": 6, "usefulness_n": 4, "capability_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4,
               "catch_epochs": 1, "probe_n": 4},

