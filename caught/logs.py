@@ -32,7 +32,6 @@ import functools
 import hashlib
 import inspect
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -78,13 +77,9 @@ def log_stem(location: str) -> str:
 
 def _value(v: Any) -> Any:
     """A record's value as plain Python (numpy scalars to Python), None for a missing one."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if v is None or (pd.api.types.is_scalar(v) and pd.isna(v)):
         return None
-    if hasattr(v, "item"):
-        v = v.item()
-        if isinstance(v, float) and math.isnan(v):
-            return None
-    return v
+    return v.item() if hasattr(v, "item") else v
 
 
 def _first(rows: pd.DataFrame, column: str) -> Any:

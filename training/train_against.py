@@ -353,7 +353,7 @@ def prepare(
                              "takes target 'full' (accepted: target 'reasoning-control' for the reasoning's control)")
         if parent.reasoning != "scratchpad":
             raise ValueError(f"target {target!r} needs a scratchpad organism; {organism!r} was built with reasoning "
-                             f"{parent.hyperparameters.get('reasoning', 'none')!r} (accepted: scratchpad)")
+                             f"{parent.reasoning!r} (accepted: scratchpad)")
         if mix_benign or mix_tasks:
             raise ValueError(f"target {target!r} cannot mix in benign data (mix_benign, mix_tasks: records without "
                              "reasoning); accepted: mix_benign=0, mix_tasks=0")
