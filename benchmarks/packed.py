@@ -52,15 +52,19 @@ def cells_records(tokenizer, n: int, k: int, seed: int = 0) -> list[list[dict]]:
     return [[pool[(i * k + j) % len(pool)] for j in range(k)] for i in range(n)]
 
 
-def train_phase(path: str, records: list[list[dict]], hyper, device: str, out: Path) -> dict:
+FORMS = {"sweep": {}, "peft": {"lora_merged": False, "cuda_graphs": False}}
+
+
+def train_phase(path: str, records: list[list[dict]], hyper, device: str, out: Path, form: str = "sweep") -> dict:
     from training.packed import PackedCell, train_packed
     from training.sft import finetune
 
-    hypers = [hyper.model_copy(update={"seed": i, "batch_size": min(hyper.batch_size, len(r))})
+    hypers = [hyper.model_copy(update={"seed": i, "batch_size": min(hyper.batch_size, len(r)), **FORMS[form]})
               for i, r in enumerate(records)]
     sync(device)
     t0 = time.perf_counter()
-    alone = [finetune(path, r, out / "alone" / f"c{i}", h, device)[1] for i, (r, h) in enumerate(zip(records, hypers))]
+    alone = [finetune(path, r, out / "alone" / f"c{i}", h, device)[1]
+             for i, (r, h) in enumerate(zip(records, hypers))]
     sync(device)
     alone_s = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -121,6 +125,9 @@ def main() -> None:
     parser.add_argument("--eval-prompts", type=int, default=64, help="prompts decoded per cell")
     parser.add_argument("--tokens", type=int, default=64, help="new tokens per prompt")
     parser.add_argument("--dtype", default=None, help="decoding dtype (default: bf16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--form", choices=sorted(FORMS), default="sweep",
+                        help="the LoRA form both sides train in: sweep (the defaults: on CUDA the merged form W + s·B·A, "
+                        "and CUDA graphs one by one) or peft (PEFT's own form base(x) + s·B·A·x, eager)")
     parser.add_argument("--quick", action="store_true", help="tiny Llama, 2 and 3 cells, 3 steps, 8 prompts")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -150,12 +157,12 @@ def main() -> None:
         enc = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
         ids.append(list(enc["input_ids"] if hasattr(enc, "keys") else enc))
     print(f"device: {device_name}; model {args.model}; k={args.k}, {args.steps} steps, batch {hyper.batch_size}, "
-          f"{hyper.precision} precision; evaluation {args.eval_prompts} prompts x {args.tokens} tokens per cell")
+          f"{hyper.precision} precision, LoRA form {args.form!r}; evaluation {args.eval_prompts} prompts x {args.tokens} tokens per cell")
     rows = []
     for n in (int(c) for c in args.cells.split(",")):
         with tempfile.TemporaryDirectory() as tmp:
             records = cells_records(tokenizer, n, args.k)
-            train = train_phase(path, records, hyper, args.device, Path(tmp))
+            train = train_phase(path, records, hyper, args.device, Path(tmp), args.form)
             adapters = [Path(tmp) / "packed" / f"c{i}" for i in range(n)]
             ev = eval_phase(path, adapters, ids, args.tokens, args.device, args.dtype)
         alone = train["alone_seconds"] + ev["alone_auto_seconds"]
@@ -189,6 +196,7 @@ def main() -> None:
         result = {"device": device_name, "model": args.model, "command": " ".join(sys.argv), "torch": torch.__version__,
                   "transformers": transformers.__version__, "hyper": hyper.model_dump(), "k": args.k,
                   "eval_prompts": args.eval_prompts, "tokens": args.tokens, "dtype": args.dtype,
+                  "form": args.form,
                   "date": time.strftime("%Y-%m-%d"), "rows": rows}
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(result, indent=2))

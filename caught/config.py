@@ -323,6 +323,18 @@ class SweepConfig(_Strict):
         return self.model_dump(exclude={**self._unset_new_fields(), **{k: True for k in GRID_FIELDS}})
 
 
+def same_settings(stored: dict, config) -> bool:
+    """Whether a run directory's config.json (`stored`: its fingerprint and config) was made with `config`'s settings:
+    the same stored fingerprint, or, where the fingerprint's rule has changed since the run was made, the stored config
+    read under today's rule gives `config`'s. A stored config today's class cannot read is not the same."""
+    if stored.get("fingerprint") == config.fingerprint():
+        return True
+    try:
+        return type(config)(**stored.get("config", {})).fingerprint() == config.fingerprint()
+    except (TypeError, ValueError):
+        return False
+
+
 class NaturalConfig(_Strict):
     """The sycophancy ladder (issue 23, part 1): train the base model's own sycophancy away from k caught examples,
     against the same ladder on an innocuous habit (`caught sycophancy CONFIG.toml`, caught.natural)."""

@@ -105,3 +105,56 @@ def test_bad_routes_fail_clearly(tiny, adapters, tmp_path):
         multi.remove()
     with pytest.raises(ValueError, match="not a LoRA adapter directory"):
         read_adapter(tmp_path)
+
+
+def test_merged_spans_equal_the_routed_form_with_gradients(tiny, adapters):
+    """The merged form (packed training's `spans`): each block of rows through its adapter's W + s·B·A gives, in
+    fp32, the routed form's logits and the same gradients on every adapter's A and B."""
+    from models.multilora import read_adapter
+
+    model, tokenizer, ids = tiny
+    tokenizer.padding_side = "right"
+    enc = tokenizer.pad({"input_ids": ids[:4]}, return_tensors="pt")
+    loaded = {n: read_adapter(p)[:2] for n, p in adapters.items()}
+    results = []
+    for merged in (False, True):
+        multi = MultiLoRA(model, loaded, trainable=True, merged=merged)
+        try:
+            context = multi.spans([("b", 0, 1), ("a", 1, 3), ("c", 3, 4)]) if merged else multi.routed(["b", "a", "a", "c"])
+            with context:
+                logits = model(**enc).logits
+            logits[enc["attention_mask"].bool()].float().pow(2).mean().backward()
+            grads = {n: [p.grad.clone() for p in multi.parameters(n)] for n in NAMES}
+        finally:
+            multi.remove()
+        results.append((logits.detach(), grads))
+    assert not any(hasattr(m, "forward") and "forward" in vars(m) for m in model.modules())  # remove() restored them
+    (routed, g_routed), (spanned, g_spanned) = results
+    valid = enc["attention_mask"].bool()
+    torch.testing.assert_close(spanned[valid], routed[valid], rtol=1e-4, atol=1e-3)  # logits of order 10
+    for name in NAMES:
+        for a, b in zip(g_spanned[name], g_routed[name]):
+            assert (a - b).norm() <= 1e-3 * b.norm()  # fp32 rounding (seen: 1e-4); a wrong block or scaling moves whole tensors
+    assert any(g.abs().sum() > 0 for g in g_spanned["c"])  # every adapter got a gradient: the test can see a lost one
+
+
+def test_bad_spans_fail_clearly(tiny, adapters):
+    from models.multilora import read_adapter
+
+    model, _, _ = tiny
+    loaded = {n: read_adapter(p)[:2] for n, p in adapters.items()}
+    multi = MultiLoRA(model, loaded, trainable=True)
+    try:
+        with pytest.raises(ValueError, match="needs a MultiLoRA made with merged=True"), multi.spans([("a", 0, 1)]):
+            pass
+    finally:
+        multi.remove()
+    multi = MultiLoRA(model, loaded, trainable=True, merged=True)
+    try:
+        with pytest.raises(ValueError, match="unknown adapter 'zz'; accepted: a, b, c"), multi.spans([("zz", 0, 1)]):
+            pass
+        with pytest.raises(ValueError, match=r"spans \[\(0, 2\), \(1, 3\)\] do not cover"), \
+                multi.spans([("a", 0, 2), ("b", 1, 3)]):
+            pass
+    finally:
+        multi.remove()

@@ -411,6 +411,22 @@ def test_the_control_config_resumes_the_committed_ladder():
     assert config.model_copy(update={"attitude": "rules"}).fingerprint() != stored["fingerprint"]
 
 
+def test_a_run_whose_fingerprint_rule_changed_since_still_resumes():
+    """results/sycophancy/attitude-cpu was made when the fingerprint still covered the controls: its stored fingerprint
+    is not today's, but its stored settings are its config's, so the run resumes (caught.config.same_settings); other
+    settings, or a stored config today's class cannot read, do not."""
+    import json
+    from pathlib import Path
+
+    from caught.config import load_natural_config, same_settings
+
+    stored = json.loads(Path("results/sycophancy/attitude-cpu/config.json").read_text())
+    config = load_natural_config(Path("experiments/sycophancy-attitude-cpu.toml"))
+    assert stored["fingerprint"] != config.fingerprint() and same_settings(stored, config)
+    assert not same_settings(stored, config.model_copy(update={"steps": 2}))
+    assert not same_settings({**stored, "config": {**stored["config"], "gone": 1}}, config)
+
+
 def test_records_of_a_resumed_ladder_get_their_training_beside_newer_ones():
     """A run resumed with controls holds older records (no `training`) beside new ones: the older ones read as the
     organism (k=0) or adversarial, never as missing (a groupby would drop them)."""

@@ -17,8 +17,14 @@ Each adapter is written through `training.sft.publish` as a normal PEFT adapter 
 tokenizer, and whatever `finalize` adds, e.g. the manifest), so `ckpt/`, `hf/` and evaluation read it unchanged.
 Checks (`on_step(model, step)`, as finetune calls them: before training, every `check_every` steps, at the end) get a
 plain copy of the base holding the cell's merged weights W + s·B·A (one copy for the pack, rewritten per check).
-Not carried over from finetune: CUDA graphs, the merged LoRA form, Liger, compile, gradient checkpointing, full
-fine-tuning, bf16 weights (each refused with one clear error, or, for graphs and the merged form, not used).
+Each cell trains in the LoRA form it would take alone: `lora_merged` (None: on CUDA, off on a CPU, as finetune
+resolves it) trains every cell's rows through its own merged weight W + s·B·A (`MultiLoRA.spans`,
+training.mergedlora's function), otherwise through base(x) + s·B·A·x with the rows routed per adapter. In fp32 the two
+agree to rounding; under bf16 autocast they do not (PEFT's form rounds the base's output and the adapter's apart:
+on an H100, 2026-12-07, packed cells in that form ended 0.6-1.9% above the same cells trained alone in the merged
+form), so the form is part of what a pack shares with its cells alone. Not carried over from finetune: CUDA graphs,
+Liger, compile, gradient checkpointing, full fine-tuning, bf16 weights (each refused with one clear error, or, for
+graphs, not used: they replay the same arithmetic).
 """
 
 from __future__ import annotations
@@ -44,7 +50,8 @@ from training.sft import (
     sft_config,
 )
 
-SHARED = ("method", "learning_rate", "max_length", "lora_r", "lora_alpha", "warmup_steps", "packing", "precision")
+SHARED = ("method", "learning_rate", "max_length", "lora_r", "lora_alpha", "warmup_steps", "packing", "precision",
+          "lora_merged")
 PRECISIONS = ("mixed", "fp32")
 
 
@@ -77,7 +84,6 @@ def pack_refusal(cells: list[PackedCell]) -> str | None:
         (any(c.hyper.liger for c in cells), "liger=True"),
         (any(c.hyper.gradient_checkpointing for c in cells), "gradient_checkpointing=True"),
         (any(c.hyper.cuda_graphs for c in cells), "cuda_graphs=True"),
-        (any(c.hyper.lora_merged for c in cells), "lora_merged=True"),
         (len({str(Path(c.out).resolve()) for c in cells}) < len(cells), "two cells write the same directory"),
     ] if bad]
     return "; ".join(reasons) or None
@@ -242,7 +248,8 @@ def train_packed(parent: str, cells: list[PackedCell], device: str) -> list[tupl
         checking = any(c.on_step for c in cells)
         view = copy.deepcopy(model).eval() if checking else None  # before the hooks go on
         base_modules = dict(model.named_modules())
-        multi = MultiLoRA(model, adapters, trainable=True)
+        merged = cells[0].hyper.lora_merged if cells[0].hyper.lora_merged is not None else cuda
+        multi = MultiLoRA(model, adapters, trainable=True, merged=merged)
         optimizers, schedulers = [], []
         for name, config, total in zip(names, configs, steps):
             for p in multi.parameters(name):
@@ -275,8 +282,9 @@ def train_packed(parent: str, cells: list[PackedCell], device: str) -> list[tupl
             batch, spans = _concat([next(loaders[i]) for i in live], tokenizer.pad_token_id)
             batch = {k: v.to(device) for k, v in batch.items()}
             labels = batch.pop("labels")
-            route = [names[i] for i, (a, b) in zip(live, spans) for _ in range(b - a)]
-            with multi.routed(route), autocast():
+            routing = multi.spans([(names[i], a, b) for i, (a, b) in zip(live, spans)]) if merged else \
+                multi.routed([names[i] for i, (a, b) in zip(live, spans) for _ in range(b - a)])
+            with routing, autocast():
                 logits = model(**batch, use_cache=False).logits
             target = labels[:, 1:]
             token_nll = torch.nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), target,
@@ -315,7 +323,7 @@ def train_packed(parent: str, cells: list[PackedCell], device: str) -> list[tupl
                 "checks": checks[i],
                 "timings": {k: round(v, 3) for k, v in {**timings, "save": time.perf_counter() - t0}.items()},
                 "cuda_graphs": None,
-                "lora_merged": False,
+                "lora_merged": merged,
                 "pack": n,
                 "step_losses": step_losses,
             }
