@@ -13,7 +13,9 @@ A cell here is a sweep cell's two GPU phases on one organism (the embedded SmolL
   backend: the fast engine), then again with the hf loop (backend="hf", the loop the packed path runs); packed: one
   base with every adapter routed per row (`models.multilora.MultiLoRA`), all cells' prompts in one `Engine.generate`.
 
-Both ways run in the same process on the same data; the ratios are per phase and for both phases together. It checks
+`--form` sets the LoRA form each side trains in (merged weight or PEFT's form; `before-fix` pairs them as the two
+paths did on CUDA before the packed trainer learned the merged form: the diagnosis of the first H100 figures,
+docs/performance.md). Both ways run in the same process on the same data; the ratios are per phase and for both phases together. It checks
 what should agree: each cell's training loss (to rounding) and the greedy tokens (share of identical rows). Inspect's
 own work (tasks, scoring, logs) is not in it: see benchmarks/sweep.py and benchmarks/provider.py.
 """
@@ -52,28 +54,38 @@ def cells_records(tokenizer, n: int, k: int, seed: int = 0) -> list[list[dict]]:
     return [[pool[(i * k + j) % len(pool)] for j in range(k)] for i in range(n)]
 
 
-FORMS = {"sweep": {}, "peft": {"lora_merged": False, "cuda_graphs": False}}
+# the LoRA form each side trains in: (one by one, packed) updates of the Hyper. "sweep": the defaults (on CUDA both
+# merged, one by one with CUDA graphs; on a CPU both PEFT's form); "merged" / "peft": both sides in that form, eager;
+# "before-fix": one by one merged, packed in PEFT's form, what the two paths did on CUDA before the packed trainer
+# learned the merged form (the first H100 figures)
+MERGED, PEFT = {"lora_merged": True, "cuda_graphs": False}, {"lora_merged": False, "cuda_graphs": False}
+FORMS = {"sweep": ({}, {}), "merged": (MERGED, MERGED), "peft": (PEFT, PEFT), "before-fix": (MERGED, PEFT)}
 
 
 def train_phase(path: str, records: list[list[dict]], hyper, device: str, out: Path, form: str = "sweep") -> dict:
     from training.packed import PackedCell, train_packed
     from training.sft import finetune
 
-    hypers = [hyper.model_copy(update={"seed": i, "batch_size": min(hyper.batch_size, len(r)), **FORMS[form]})
+    alone_form, packed_form = FORMS[form]
+    hypers = [hyper.model_copy(update={"seed": i, "batch_size": min(hyper.batch_size, len(r))})
               for i, r in enumerate(records)]
     sync(device)
     t0 = time.perf_counter()
-    alone = [finetune(path, r, out / "alone" / f"c{i}", h, device)[1]
+    alone = [finetune(path, r, out / "alone" / f"c{i}", h.model_copy(update=alone_form), device)[1]
              for i, (r, h) in enumerate(zip(records, hypers))]
     sync(device)
     alone_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    cells = [PackedCell(r, out / "packed" / f"c{i}", h) for i, (r, h) in enumerate(zip(records, hypers))]
+    cells = [PackedCell(r, out / "packed" / f"c{i}", h.model_copy(update=packed_form))
+             for i, (r, h) in enumerate(zip(records, hypers))]
     packed = [s for _, s in train_packed(path, cells, device)]
     sync(device)
     packed_s = time.perf_counter() - t0
     diffs = [abs(a["train_loss"] - b["train_loss"]) / abs(a["train_loss"]) for a, b in zip(alone, packed)]
     return {"alone_seconds": alone_s, "packed_seconds": packed_s, "loss_max_rel_diff": max(diffs),
+            "loss_mean_rel_diff_signed": sum((b["train_loss"] - a["train_loss"]) / a["train_loss"]
+                                             for a, b in zip(alone, packed)) / len(alone),
+            "lora_merged": {"alone": [a["lora_merged"] for a in alone], "packed": [b["lora_merged"] for b in packed]},
             "losses_alone": [a["train_loss"] for a in alone], "losses_packed": [b["train_loss"] for b in packed]}
 
 
@@ -126,8 +138,9 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="new tokens per prompt")
     parser.add_argument("--dtype", default=None, help="decoding dtype (default: bf16 on CUDA, fp32 on CPU)")
     parser.add_argument("--form", choices=sorted(FORMS), default="sweep",
-                        help="the LoRA form both sides train in: sweep (the defaults: on CUDA the merged form W + s·B·A, "
-                        "and CUDA graphs one by one) or peft (PEFT's own form base(x) + s·B·A·x, eager)")
+                        help="the LoRA form each side trains in: sweep (the defaults: on CUDA the merged form W + s·B·A "
+                        "and, one by one, CUDA graphs; on a CPU PEFT's form), merged or peft (both sides in that form, "
+                        "eager), before-fix (one by one merged, packed in PEFT's form base(x) + s·B·A·x)")
     parser.add_argument("--quick", action="store_true", help="tiny Llama, 2 and 3 cells, 3 steps, 8 prompts")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -175,7 +188,8 @@ def main() -> None:
                           "both": alone / packed}}
         rows.append(row)
         print(f"{n} cells: train {train['alone_seconds']:.1f} s one by one, {train['packed_seconds']:.1f} s packed "
-              f"({row['ratios']['train']:.2f}x; losses within {train['loss_max_rel_diff']:.1e} relative); "
+              f"({row['ratios']['train']:.2f}x; losses within {train['loss_max_rel_diff']:.1e} relative, packed "
+              f"{train['loss_mean_rel_diff_signed']:+.2%} on average); "
               f"eval {ev['alone_auto_seconds']:.1f} s one by one (fast engine), {ev['alone_hf_seconds']:.1f} s (hf loop), "
               f"{ev['packed_seconds']:.1f} s packed ({row['ratios']['eval_vs_fast']:.2f}x / "
               f"{row['ratios']['eval_vs_hf']:.2f}x; identical greedy rows {ev['identical_vs_auto']:.0%} / "
