@@ -93,11 +93,15 @@ def cell_bytes(hyper: Hyper, config) -> int:
     """An estimate of one cell's share of a pack step's memory (bytes) on a model of `config`: its batch's tokens
     (at most batch_size x max_length) times their fp32 logits three times over (logits, log-softmax, gradient) and the
     activations kept for the backward (about 24 hidden-size vectors per layer, fp32), plus its adapter with AdamW's
-    two moments and gradient. An estimate for planning packs, not a measurement."""
+    two moments and gradient, plus, in the merged LoRA form (`lora_merged`, on where it is None: the larger figure is
+    the safe one), its merged weights kept for the backward in bf16. An estimate for planning packs, not a
+    measurement."""
     tokens = hyper.batch_size * hyper.max_length
     per_token = 4 * (3 * config.vocab_size + 24 * config.num_hidden_layers * config.hidden_size)
     adapter = 4 * 4 * hyper.lora_r * 7 * config.num_hidden_layers * (config.hidden_size + config.intermediate_size)
-    return tokens * per_token + adapter
+    merged = 0 if hyper.lora_merged is False else \
+        2 * config.num_hidden_layers * (4 * config.hidden_size ** 2 + 3 * config.hidden_size * config.intermediate_size)
+    return tokens * per_token + adapter + merged
 
 
 def plan_packs(n: int, most: int, per_cell: int, budget: int | None) -> list[int]:
