@@ -412,15 +412,17 @@ def test_the_control_config_resumes_the_committed_ladder():
 
 
 def test_a_run_whose_fingerprint_rule_changed_since_still_resumes():
-    """results/sycophancy/attitude-cpu was made when the fingerprint still covered the controls: its stored fingerprint
-    is not today's, but its stored settings are its config's, so the run resumes (caught.config.same_settings); other
-    settings, or a stored config today's class cannot read, do not."""
+    """results/sycophancy/attitude-cpu was made when the fingerprint still covered the controls: it stored
+    2fd0cb326632, not today's fingerprint, but its stored settings are its config's, so the run resumed
+    (caught.config.same_settings; its config.json now holds today's); other settings, or a stored config today's
+    class cannot read, do not."""
     import json
     from pathlib import Path
 
     from caught.config import load_natural_config, same_settings
 
-    stored = json.loads(Path("results/sycophancy/attitude-cpu/config.json").read_text())
+    stored = {**json.loads(Path("results/sycophancy/attitude-cpu/config.json").read_text()),
+              "fingerprint": "2fd0cb326632"}
     config = load_natural_config(Path("experiments/sycophancy-attitude-cpu.toml"))
     assert stored["fingerprint"] != config.fingerprint() and same_settings(stored, config)
     assert not same_settings(stored, config.model_copy(update={"steps": 2}))

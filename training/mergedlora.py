@@ -30,26 +30,8 @@ from types import MethodType
 import torch
 import torch.nn.functional as F
 
-
-class _MergedWeight(torch.autograd.Function):
-    """(W + s·B·A) formed in fp32 and returned in the compute dtype; the adapter's gradients come from the merged
-    weight's gradient G (in the compute dtype, as the GEMM wrote it) through two thin GEMMs in that dtype:
-    dA = s·Bᵀ·G, dB = s·G·Aᵀ. (Through autograd they ran in fp32 on an upcast G, two thin fp32 GEMMs per layer:
-    that version trained at 0.83x PEFT's form at batch 8 on an H100, this one at 1.13x.)"""
-
-    @staticmethod
-    def forward(ctx, base, lora_a, lora_b, scaling, dtype):
-        ctx.save_for_backward(lora_a, lora_b)
-        ctx.scaling = scaling
-        with torch.autocast(base.device.type, enabled=False):  # (autocast would run addmm in bf16)
-            return torch.addmm(base.float(), lora_b.float(), lora_a.float(), alpha=scaling).to(dtype)
-
-    @staticmethod
-    def backward(ctx, grad):
-        lora_a, lora_b = ctx.saved_tensors
-        grad_a = torch.mm(lora_b.to(grad.dtype).t(), grad).mul_(ctx.scaling)
-        grad_b = torch.mm(grad, lora_a.to(grad.dtype).t()).mul_(ctx.scaling)
-        return None, grad_a.to(lora_a.dtype), grad_b.to(lora_b.dtype), None, None
+# the autograd function lives in models (packed training routes through it there; models may not import training)
+from models.multilora import MergedWeight as _MergedWeight
 
 
 def _merged_forward(self, x: torch.Tensor, *args, **kwargs) -> torch.Tensor:
