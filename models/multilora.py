@@ -17,8 +17,8 @@ None for the base) routes a forward pass; `select(rows)` follows a batch that dr
 Hooks go on the model's own nn.Linear modules: PEFT's layers are not involved, the model stays a plain model.
 
 `spans([(name, start, stop), ...])` is the merged form for packed training (`merged=True`): a batch whose rows come in
-one contiguous block per adapter, each block computed through its adapter's merged weight, y = x·(W + s·B·A)ᵀ, with
-`training.mergedlora`'s function and gradients. This is what `training.sft.finetune` trains through on CUDA
+one contiguous block per adapter, each block computed through its adapter's merged weight, y = x·(W + s·B·A)ᵀ
+(`MergedWeight`, the function and gradients `training.mergedlora` trains through). This is what `training.sft.finetune` trains through on CUDA
 (`lora_merged`), and under bf16 autocast it rounds differently from base(x) + s·B·A·x (measured on SmolLM2, 12 steps:
 mean loss 2.763 merged, 2.793 in PEFT's form, fp32 2.751), so a pack trains as its cells would alone only in the form
 they would use alone. It costs one GEMM per adapter and layer (each adapter's block reads its own merged weight)
@@ -220,6 +220,8 @@ class MultiLoRA:
         (name, start, stop) of `blocks`, which must cover the batch's rows in order (needs `merged=True`)."""
         if not self._patched:
             raise ValueError("spans() needs a MultiLoRA made with merged=True")
+        if not blocks:
+            raise ValueError("spans() needs at least one (name, start, stop) block")
         bad = sorted({n for n, _, _ in blocks if n not in self.index})
         if bad:
             raise ValueError(f"unknown adapter {bad[0]!r}; accepted: {', '.join(self.names)}")

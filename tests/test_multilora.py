@@ -153,6 +153,8 @@ def test_bad_spans_fail_clearly(tiny, adapters):
     try:
         with pytest.raises(ValueError, match="unknown adapter 'zz'; accepted: a, b, c"), multi.spans([("zz", 0, 1)]):
             pass
+        with pytest.raises(ValueError, match="at least one"), multi.spans([]):
+            pass
         with pytest.raises(ValueError, match=r"spans \[\(0, 2\), \(1, 3\)\] do not cover"), \
                 multi.spans([("a", 0, 2), ("b", 1, 3)]):
             pass
