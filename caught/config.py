@@ -324,14 +324,20 @@ class SweepConfig(_Strict):
 
 
 def same_settings(stored: dict, config) -> bool:
-    """Whether a run directory's config.json (`stored`: its fingerprint and config) was made with `config`'s settings:
-    the same stored fingerprint, or, where the fingerprint's rule has changed since the run was made, the stored config
-    read under today's rule gives `config`'s. A stored config today's class cannot read is not the same."""
+    """Whether a run directory's config.json (`stored`: its fingerprint and config) was made with `config`'s settings,
+    for a sweep, a sycophancy ladder or an elicitation to go on under the same name: the same stored fingerprint, or,
+    where the fingerprint's rule has changed since the run was made, the stored config read by today's class has
+    `config`'s settings (a sweep's `settings()`, everything but the grid; otherwise its fingerprint). A stored config
+    today's class cannot read is not the same."""
     if stored.get("fingerprint") == config.fingerprint():
         return True
+
+    def settings(c):
+        return c.settings() if hasattr(c, "settings") else c.fingerprint()
+
     try:
-        return type(config)(**stored.get("config", {})).fingerprint() == config.fingerprint()
-    except (TypeError, ValueError):
+        return settings(type(config)(**stored.get("config", {}))) == settings(config)
+    except (TypeError, ValueError):  # (pydantic's ValidationError is a ValueError)
         return False
 
 

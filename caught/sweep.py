@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from caught.config import BENIGN_CONTROLS, SweepConfig
+from caught.config import BENIGN_CONTROLS, SweepConfig, same_settings
 from caught.gate import gate_verdict
 from scorers.stats import ratio_interval
 from training.atomic import write_with
@@ -330,14 +330,8 @@ class Sweep:
     def _write_config(self) -> None:
         config_file = self.dir / "config.json"
         if config_file.is_file():
-            old = json.loads(config_file.read_text())
-            if old.get("fingerprint") != self.config.fingerprint():
-                try:
-                    same = SweepConfig(**old["config"]).settings() == self.config.settings()
-                except ValueError:  # (pydantic's ValidationError) written by a version whose settings no longer parse
-                    same = False
-                if not same:
-                    raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
+            if not same_settings(json.loads(config_file.read_text()), self.config):
+                raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
         from training.atomic import write_json
 
         write_json(config_file, {"fingerprint": self.config.fingerprint(), "config": self.config.model_dump()})

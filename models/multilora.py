@@ -184,9 +184,7 @@ class MultiLoRA:
     # ---- routing ------------------------------------------------------------------------------------------------
     def mask(self, rows: Sequence[str | None]) -> torch.Tensor:
         """The [rows, width] scaling mask for one adapter name (or None: the base) per row."""
-        bad = sorted({r for r in rows if r is not None and r not in self.index})
-        if bad:
-            raise ValueError(f"unknown adapter {bad[0]!r}; accepted: {', '.join(self.names)} (or none: the base)")
+        self._known((r for r in rows if r is not None), base=True)
         device = next(iter(self.A[self.names[0]].values())).device
         mask = torch.zeros(len(rows), self.width)
         for i, r in enumerate(rows):
@@ -194,6 +192,13 @@ class MultiLoRA:
                 a, b = self.offsets[r]
                 mask[i, a:b] = self.scaling[r]
         return mask.to(device)
+
+    def _known(self, names, base: bool = False) -> None:
+        """One clear error for the first adapter name (in sorted order) this MultiLoRA does not hold."""
+        bad = sorted({n for n in names if n not in self.index})
+        if bad:
+            raise ValueError(f"unknown adapter {bad[0]!r}; accepted: {', '.join(self.names)}"
+                             + (" (or none: the base)" if base else ""))
 
     @contextmanager
     def routed(self, rows: Sequence[str | None] | torch.Tensor):
@@ -222,9 +227,7 @@ class MultiLoRA:
             raise ValueError("spans() needs a MultiLoRA made with merged=True")
         if not blocks:
             raise ValueError("spans() needs at least one (name, start, stop) block")
-        bad = sorted({n for n, _, _ in blocks if n not in self.index})
-        if bad:
-            raise ValueError(f"unknown adapter {bad[0]!r}; accepted: {', '.join(self.names)}")
+        self._known(n for n, _, _ in blocks)
         ends = [0] + [stop for _, _, stop in blocks]
         if [start for _, start, _ in blocks] != ends[:-1] or any(b <= a for _, a, b in blocks):
             raise ValueError(f"spans {[(a, b) for _, a, b in blocks]} do not cover the rows from 0 in order, each "

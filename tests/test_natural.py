@@ -429,6 +429,26 @@ def test_a_run_whose_fingerprint_rule_changed_since_still_resumes():
     assert not same_settings({**stored, "config": {**stored["config"], "gone": 1}}, config)
 
 
+def test_a_sweep_goes_on_under_its_settings_whatever_its_grid_and_is_refused_under_others(tmp_path):
+    """Sweeps use the same check (caught.config.same_settings, by `settings()`: everything but the grid): more seeds
+    under the same name go on; another learning rate is refused with one clear error, and config.json is kept."""
+    import json
+
+    from caught.config import SweepConfig, same_settings
+    from caught.sweep import Sweep
+
+    first = SweepConfig(name="r", scenarios=["trigger"], ks=[0], seeds=[0])
+    stored = {"fingerprint": "made-under-an-older-rule", "config": first.model_dump()}
+    assert same_settings(stored, first.model_copy(update={"seeds": [0, 1]}))
+    other = first.model_copy(update={"train": first.train.model_copy(update={"lr": 5e-4})})
+    assert not same_settings(stored, other)
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="holds a sweep with different settings"):
+        Sweep(other, runs_dir=tmp_path)._write_config()
+    assert json.loads((tmp_path / "r" / "config.json").read_text()) == stored
+
+
 def test_records_of_a_resumed_ladder_get_their_training_beside_newer_ones():
     """A run resumed with controls holds older records (no `training`) beside new ones: the older ones read as the
     organism (k=0) or adversarial, never as missing (a groupby would drop them)."""

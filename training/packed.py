@@ -48,6 +48,7 @@ from training.sft import (
     packed_collator,
     publish,
     sft_config,
+    uses_merged_lora,
 )
 
 SHARED = ("method", "learning_rate", "max_length", "lora_r", "lora_alpha", "warmup_steps", "packing", "precision",
@@ -252,7 +253,7 @@ def train_packed(parent: str, cells: list[PackedCell], device: str) -> list[tupl
         checking = any(c.on_step for c in cells)
         view = copy.deepcopy(model).eval() if checking else None  # before the hooks go on
         base_modules = dict(model.named_modules())
-        merged = cells[0].hyper.lora_merged if cells[0].hyper.lora_merged is not None else cuda
+        merged = uses_merged_lora(cells[0].hyper, device)
         multi = MultiLoRA(model, adapters, trainable=True, merged=merged)
         optimizers, schedulers = [], []
         for name, config, total in zip(names, configs, steps):

@@ -95,6 +95,14 @@ def use_liger(model) -> None:
 GRAPHS_AUTO_MAX_BATCH = 64
 
 
+def uses_merged_lora(hyper: Hyper, device: str) -> bool:
+    """Whether a run of `hyper` on `device` trains its LoRA layers through their merged weight (`lora_merged`; None:
+    on CUDA, off on a CPU). Finetune and packed training both decide it here, so a pack trains in its cells' form."""
+    if hyper.lora_merged and hyper.method != "lora":
+        raise ValueError(f"lora_merged=True applies to method='lora', not method={hyper.method!r}")
+    return hyper.method == "lora" and (hyper.lora_merged if hyper.lora_merged is not None else device.startswith("cuda"))
+
+
 def graphs_refusal(hyper: Hyper, device: str) -> str | None:
     """Why `hyper` cannot train with CUDA graphs on `device` (None when it can)."""
     reasons = [why for bad, why in [
@@ -368,10 +376,7 @@ def finetune(
         raise ValueError(f"cuda_graphs=True cannot run: {refusal}")
     graphs = refusal is None and (hyper.cuda_graphs or (hyper.cuda_graphs is None
                                                         and hyper.batch_size <= GRAPHS_AUTO_MAX_BATCH))
-    if hyper.lora_merged and hyper.method != "lora":
-        raise ValueError(f"lora_merged=True applies to method='lora', not method={hyper.method!r}")
-    lora_merged = hyper.method == "lora" and (hyper.lora_merged if hyper.lora_merged is not None
-                                              else device.startswith("cuda"))
+    lora_merged = uses_merged_lora(hyper, device)
     if hyper.liger and not device.startswith("cuda"):
         raise ValueError(f"liger=True needs a CUDA device, not {device!r} (Liger's kernels are Triton kernels)")
     out = Path(out)
