@@ -139,6 +139,29 @@ class EvalSpec(_Strict):
                           "held-out cue variants (tasks/heldout.py: deployment side, never seen by an organism): "
                           "attack rates pooled and per variant")
     heldout_n: int | None = Field(None, ge=1, description="eval-split prompts per held-out variant (default: n)")
+    reuse_base: bool = Field(False, description="measure the base model (its judge, probe and every evaluation of a "
+                             "cell) once per scenario and behavior, at the grid's smallest seed (rows: base_seed), and "
+                             "reuse it for every seed's group (caught.base_store); needs every usefulness and "
+                             "capability item (the gate pairs items, and a smaller n picks them with the seed)")
+
+    @model_validator(mode="after")
+    def _reuse_needs_every_item(self) -> EvalSpec:
+        """reuse_base pairs every seed's checkpoints with one seed's base-model items: only the whole usefulness and
+        capability sets are the same items whatever the seed (a smaller n draws them with the seed)."""
+        if not self.reuse_base:
+            return self
+        from tasks import capability, usefulness
+
+        held = {"usefulness_n": len(usefulness.items()), "capability_n": len(capability.items())}
+        bad = [f"{field} = {getattr(self, field)} (accepted: {'unset or ' if field == 'capability_n' else ''}at least "
+               f"{size}, every item)" for field, size in held.items()
+               if getattr(self, field) is not None and getattr(self, field) < size]
+        if bad:
+            raise ValueError(f"reuse_base = true measures the base model at one seed for every seed's group, but "
+                             f"{' and '.join(bad)} {'pick' if len(bad) > 1 else 'picks'} items with each group's "
+                             "seed, so the capability gate would pair the base model's items with other ones; "
+                             "accepted: every item, or reuse_base = false")
+        return self
 
 
 class SweepConfig(_Strict):
@@ -311,7 +334,7 @@ class SweepConfig(_Strict):
                         if getattr(self.organism, f) == unset_value}
         unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),
-                                             ("heldout_n", None))
+                                             ("heldout_n", None), ("reuse_base", False))
                     if getattr(self.eval, f) == unset_value}
         return unset | ({"eval": new_eval} if new_eval else {})
 

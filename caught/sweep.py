@@ -10,7 +10,9 @@ its own part file in `runs/<name>/samples/` (a group's evaluations to the group'
 row is appended at once to `runs/<name>/results.parquet`;
 a rerun skips the cells already there (checkpoints and Inspect logs are reused too), so an interrupted sweep
 resumes without redoing or duplicating anything. Models stay resident in the process between cells (Inspect
-memoizes them), so the base model is loaded once.
+memoizes them), so the base model is loaded once. With `eval.reuse_base` the base model's judge, probe and
+evaluations are measured once per scenario and behavior, at the grid's smallest seed (`base_seed`), and every seed's
+group takes them (caught.base_store), its records labelled with the group's key.
 
 Chain-of-thought organisms (`organism.reasoning`): every cell's row also holds what the organism's hidden reasoning
 says on each side and whether its attacks follow it (`<side>_cot_*`, caught.cot), and each attack evaluation's records
@@ -55,6 +57,10 @@ SCHEMA = 2
 
 GROUP_COLUMNS = ("organism", "organism_fingerprint", "caught_n", "catch_epochs", "catch_samples",
                  "organism_seconds", "judge_seconds", "catch_seconds")  # plus every base_*, judge_*, probe_* column
+
+
+# the columns of the base model's evaluate_checkpoint row that a group keeps (as base_*)
+BASE_FIGURES = ("deployment_", "testing_", "useful", "capability", "heldout_", "also_")
 
 
 class MixedOrganism(ValueError):
@@ -351,7 +357,6 @@ class Sweep:
         from caught.compare import evaluate_checkpoint
         from models.registry import checkpoints_dir, fingerprint, is_checkpoint
         from training.catch import catch
-        from training.evaluate import evaluate
         from training.manifest import read_manifest
         from training.organism import build_organism
         from training.train_against import load_caught
@@ -379,19 +384,23 @@ class Sweep:
             self._group[key] = stored
             return stored
         t0 = time.perf_counter()
+        # eval.reuse_base: the base model's judge, probe and evaluations are measured once per scenario and behavior
+        # for every seed (caught.base_store), not here
+        models = [("organism", organism)] + ([] if ev.reuse_base else [("base", cfg.base)])
         judges = {}
-        for who, model in (("organism", organism), ("base", cfg.base)):
-            args = {"scenario": scenario, "mode": ev.judge_mode, "n": ev.judge_n, "seed": seed}
-            if ev.judge_orders != "one":
-                args["orders"] = ev.judge_orders
-            log = evaluate(model, "distinguish", args, log_dir=self.log_dir, seed=seed, device=self.device)
-            judges[who] = judge_summary(log)
-            self._record(cell, log, model, f"judge_{who}", group=True)
-        probes = self._probes(cell, organism) if ev.probe_n else {}
-        # the base model on everything a cell measures: its attack rate (should be ~0) and the capability gate's
-        # reference scores, on the same items and framings as the cells
-        base, base_records = evaluate_checkpoint(cfg.base, scenario, behavior, **self._eval_args(seed))
-        self._keep(cell, [{**r, "evaluation": f"base_{r['evaluation']}"} for r in base_records], group=True)
+        for who, model in models:
+            judges[who], records = self._judge(model, who, scenario, seed)
+            self._keep(cell, records, group=True)
+        probes = self._probes(cell, models) if ev.probe_n else {}
+        if ev.reuse_base:
+            base_columns, base_records = self._shared_base(scenario, behavior)
+            self._keep(cell, base_records, group=True)
+        else:
+            # the base model on everything a cell measures: its attack rate (should be ~0) and the capability gate's
+            # reference scores, on the same items and framings as the cells
+            base, base_records = evaluate_checkpoint(cfg.base, scenario, behavior, **self._eval_args(seed))
+            self._keep(cell, [{**r, "evaluation": f"base_{r['evaluation']}"} for r in base_records], group=True)
+            base_columns = {f"base_{k}": v for k, v in base.items() if k.startswith(BASE_FIGURES)}
         times["judge_seconds"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         want = self._catch_want()
@@ -406,10 +415,11 @@ class Sweep:
             "organism": organism, "organism_fingerprint": organism_fp, "caught_file": str(caught_file),
             "caught_n": len(caught["caught"]),
             "catch_epochs": len(caught["runs"]), "catch_samples": sum(r["samples"] for r in caught["runs"]),
-            **{f"base_{k}": v for k, v in base.items()
-               if k.startswith(("deployment_", "testing_", "useful", "capability", "heldout_", "also_"))},
+            **{k: v for k, v in base_columns.items() if not k.startswith(("judge_", "probe_"))},
             **{f"judge_{who}_{m}": v for who, s in judges.items() for m, v in s.items()},
-            "judge_mode": ev.judge_mode, **probes, **times,
+            **{k: v for k, v in base_columns.items() if k.startswith("judge_")},
+            "judge_mode": ev.judge_mode, **probes, **{k: v for k, v in base_columns.items() if k.startswith("probe_")},
+            **times,
         }
         self._group[key] = info
         return info
@@ -442,26 +452,91 @@ class Sweep:
                     row[c].item() if hasattr(row[c], "item") else row[c]) for c in keep}
         return {**info, "caught_file": str(caught_file)}  # not a results column: where this run keeps it
 
-    def _probes(self, cell: dict, organism: str) -> dict:
-        """The activation probe (caught.probe) of the organism and of the base model on the cell's scenario: fit on
-        eval.probe_n organism-split requests, scored on the eval split's n requests (both framings each)."""
+    def _judge(self, model: str, who: str, scenario: str, seed: int) -> tuple[dict, list[dict]]:
+        """`model` as the `distinguish` judge of `scenario` (judge_summary) and its records (evaluation judge_<who>,
+        no cell key)."""
+        from models.registry import fingerprint, resolve
+        from training.evaluate import evaluate
+
+        args = self._judge_args(scenario, seed)
+        log = evaluate(model, "distinguish", args, log_dir=self.log_dir, seed=seed, device=self.device)
+        return judge_summary(log), sample_records(log, model, fingerprint(resolve(model)), evaluation=f"judge_{who}")
+
+    def _judge_args(self, scenario: str, seed: int) -> dict:
+        ev = self.config.eval
+        args = {"scenario": scenario, "mode": ev.judge_mode, "n": ev.judge_n, "seed": seed}
+        if ev.judge_orders != "one":
+            args["orders"] = ev.judge_orders
+        return args
+
+    def _probes(self, cell: dict, models: list[tuple[str, str]]) -> dict:
+        """The activation probe (caught.probe) of each of `models` ((who, model): the organism, and the base model
+        unless it is shared) on the cell's scenario, their records kept with the group's."""
+        out = {}
+        t0 = time.perf_counter()
+        for who, model in models:
+            columns, records = self._probe(model, who, cell["scenario"], cell["seed"])
+            out |= columns
+            self._keep(cell, records, group=True)
+        out["probe_seconds"] = round(time.perf_counter() - t0, 1)
+        return out
+
+    def _probe(self, model: str, who: str, scenario: str, seed: int) -> tuple[dict, list[dict]]:
+        """`model`'s activation probe on `scenario`: fit on eval.probe_n organism-split requests, scored on the eval
+        split's n requests (both framings each); its probe_<who>_* columns and records (no cell key)."""
         from caught.probe import probe
         from models.registry import fingerprint, resolve
 
-        ev, out = self.config.eval, {}
-        t0 = time.perf_counter()
-        for who, model in (("organism", organism), ("base", self.config.base)):
-            r = probe(model, cell["scenario"], train_n=ev.probe_n, eval_n=ev.n, seed=cell["seed"], device=self.device)
-            out |= {f"probe_{who}_auroc": r.auroc, f"probe_{who}_auroc_lo": r.lo, f"probe_{who}_auroc_hi": r.hi,
-                    f"probe_{who}_layer": r.layer, f"probe_{who}_pooling": r.pooling,
-                    f"probe_{who}_control": r.control_auroc, f"probe_{who}_n": r.n_eval}
-            fp = fingerprint(resolve(model))
-            self._keep(cell, [{"checkpoint": model, "fingerprint": fp, "task": "probe", "scenario": cell["scenario"],
-                               "side": s["side"], "split": "eval", "sample_id": s["sample_id"], "epoch": 0,
-                               "completion": "", "log": "", "evaluation": f"probe_{who}_{s['side']}", "score_probe": s["score"]}
-                              for s in r.scores], group=True)
-        out["probe_seconds"] = round(time.perf_counter() - t0, 1)
-        return out
+        ev = self.config.eval
+        r = probe(model, scenario, train_n=ev.probe_n, eval_n=ev.n, seed=seed, device=self.device)
+        columns = {f"probe_{who}_auroc": r.auroc, f"probe_{who}_auroc_lo": r.lo, f"probe_{who}_auroc_hi": r.hi,
+                   f"probe_{who}_layer": r.layer, f"probe_{who}_pooling": r.pooling,
+                   f"probe_{who}_control": r.control_auroc, f"probe_{who}_n": r.n_eval}
+        fp = fingerprint(resolve(model))
+        return columns, [{"checkpoint": model, "fingerprint": fp, "task": "probe", "scenario": scenario,
+                          "side": s["side"], "split": "eval", "sample_id": s["sample_id"], "epoch": 0,
+                          "completion": "", "log": "", "evaluation": f"probe_{who}_{s['side']}", "score_probe": s["score"]}
+                         for s in r.scores]
+
+    # -- the base model, measured once for every seed (eval.reuse_base)
+
+    def _base_settings(self, scenario: str, behavior: str, seed: int) -> dict:
+        """What the shared base measurement of (scenario, behavior) depends on: a stored one made under other settings
+        (other base weights, seed or eval settings) is measured again."""
+        from models.registry import fingerprint, resolve
+
+        ev = self.config.eval
+        return {"base": self.config.base, "base_fingerprint": fingerprint(resolve(self.config.base)),
+                "scenario": scenario, "behavior": behavior, "seed": seed,
+                "evaluate": {k: v for k, v in self._eval_args(seed).items() if k not in ("log_dir", "device")},
+                "judge": self._judge_args(scenario, seed),
+                "probe": {"train_n": ev.probe_n, "eval_n": ev.n} if ev.probe_n else None}
+
+    def _measure_base(self, scenario: str, behavior: str, seed: int) -> tuple[dict, list[dict]]:
+        """The base model's judge, probe and evaluation of (scenario, behavior) at `seed`, as a group makes them: the
+        judge_base_*, probe_base_* and base_* columns (and base_seed), and the records without a cell key."""
+        from caught.compare import evaluate_checkpoint
+
+        base = self.config.base
+        judge, records = self._judge(base, "base", scenario, seed)
+        columns = {f"judge_base_{m}": v for m, v in judge.items()}
+        if self.config.eval.probe_n:
+            probed, probe_records = self._probe(base, "base", scenario, seed)
+            columns |= probed
+            records += probe_records
+        figures, evaluated = evaluate_checkpoint(base, scenario, behavior, **self._eval_args(seed))
+        columns |= {f"base_{k}": v for k, v in figures.items() if k.startswith(BASE_FIGURES)}
+        records += [{**r, "evaluation": f"base_{r['evaluation']}"} for r in evaluated]
+        return {**columns, "base_seed": seed}, records
+
+    def _shared_base(self, scenario: str, behavior: str) -> tuple[dict, list[dict]]:
+        """The base model's columns and records of (scenario, behavior) for every seed's group: measured once, at the
+        grid's smallest seed, and kept in the run directory (caught.base_store: shards wait for the one measuring)."""
+        from caught.base_store import FOLDER, base_seed, shared_base
+
+        seed = base_seed(self.config.seeds)
+        return shared_base(self.dir / FOLDER, scenario, behavior, self._base_settings(scenario, behavior, seed),
+                           lambda: self._measure_base(scenario, behavior, seed), say=self.say)
 
     def _trained_before(self, cell: dict, g: dict, row: dict) -> None:
         from caught.compare import rate_columns

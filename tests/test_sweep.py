@@ -1190,3 +1190,223 @@ def test_transfer_sweep_on_a_tiny_llama_measures_the_other_behavior(tmp_path, mo
     assert len(other) == 4 * len(ok) and other.sample_id.isin({p.id for p in __import__(
         "tasks.prompts", fromlist=["x"]).prompts("eval", pool_name="questions")}).all()
     assert "## Cross-behavior transfer" in write_sweep_report(tmp_path / "runs" / "r").read_text()
+
+
+# ---------------------------------------------------------------------------------------------- eval.reuse_base
+
+
+def test_reuse_base_needs_every_usefulness_and_capability_item(tmp_path):
+    """The items a smaller usefulness_n / capability_n picks depend on the seed, and the gate pairs items: one base
+    measurement for every seed is refused then, naming the value and what is accepted."""
+    from tasks import capability, usefulness
+
+    every = {"usefulness_n": len(usefulness.items()), "capability_n": len(capability.items())}
+    assert every == {"usefulness_n": 373, "capability_n": 96}
+    with pytest.raises(ValueError, match=r"usefulness_n = 60 \(accepted: at least 373, every item\) picks items"):
+        SweepConfig(**_config(eval={"reuse_base": True}))  # the default usefulness_n
+    with pytest.raises(ValueError, match=r"capability_n = 95 \(accepted: unset or at least 96, every item\)"):
+        SweepConfig(**_config(eval={"reuse_base": True, "usefulness_n": 373, "capability_n": 95}))
+    path = tmp_path / "c.toml"
+    path.write_text('name = "x"\nscenarios = ["trigger"]\nks = [0]\n[eval]\nreuse_base = true\nusefulness_n = 10\n')
+    with pytest.raises(ValueError, match=r"c.toml': eval: .*usefulness_n = 10 .*or reuse_base = false"):
+        load_config(path)
+    for ok in ({"usefulness_n": 373}, {"usefulness_n": 1000, "capability_n": 96}):
+        assert SweepConfig(**_config(eval={"reuse_base": True, **ok})).eval.reuse_base
+    SweepConfig(**_config(eval={"usefulness_n": 10}))  # without the option a partial set is fine
+
+
+def test_a_run_made_before_reuse_base_resumes_and_turning_it_on_is_another_setting(tmp_path):
+    """reuse_base is left out of the fingerprint and the settings while off: a config.json written before the field
+    existed (no reuse_base) still resumes; the option on is a different setting."""
+    from caught.config import same_settings
+    from caught.sweep import Sweep
+
+    config = SweepConfig(**_config(eval={"usefulness_n": 373}))
+    old = config.model_dump()
+    del old["eval"]["reuse_base"]
+    assert "reuse_base" not in json.dumps(old)
+    assert same_settings({"fingerprint": config.fingerprint(), "config": old}, config)
+    assert same_settings({"fingerprint": "from-an-old-rule", "config": old}, config)  # read by today's class
+    on = SweepConfig(**_config(eval={"usefulness_n": 373, "reuse_base": True}))
+    assert on.fingerprint() != config.fingerprint() and not same_settings({"fingerprint": "x", "config": old}, on)
+    run = tmp_path / "t"
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"fingerprint": "from-an-old-rule", "config": old}))
+    Sweep(config, runs_dir=tmp_path, device="cpu").plan()  # resumes
+    with pytest.raises(ValueError, match="different settings"):
+        Sweep(on, runs_dir=tmp_path, device="cpu").plan()
+
+
+def _share_base(directory: str, worker: int, workers: int, out: str) -> None:
+    """A shard asking for the shared base measurement at the same moment as the others (a fake, slow measure)."""
+    import time
+
+    from caught.base_store import shared_base
+
+    directory = Path(directory)
+    (directory / f"ready-{worker}").touch()
+    while len(list(directory.glob("ready-*"))) < workers:  # all start together
+        time.sleep(0.01)
+
+    def measure():
+        with open(directory / "measured", "a") as f:
+            f.write(f"{worker} {time.time()}\n")
+        time.sleep(1.5)  # the others arrive while this runs
+        return ({"base_useful_all": 0.5, "base_seed": 0, "judge_base_acc": float("nan"), "base_useful_n": 4},
+                [{"checkpoint": "b", "sample_id": str(i), "epoch": 1, "evaluation": "base_usefulness",
+                  "score_usefulness_checker": float(i % 2), "worker": worker} for i in range(200)])
+
+    asked = time.time()
+    figures, records = shared_base(directory / "base", "trigger", "hate", {"seed": 0, "base_fingerprint": "f"},
+                                   measure, say=lambda _: None)
+    Path(out).write_text(json.dumps({"asked": asked, "figures": figures, "records": records}))
+
+
+def test_shards_asking_for_the_shared_base_at_once_measure_it_once(tmp_path):
+    """Three processes ask for one (scenario, behavior)'s base measurement at the same moment: one measures, the
+    others wait and read what it stored; all get the same figures and records. A stored one is measured again only
+    under other settings or when its records file is not the one its JSON names."""
+    from caught.base_store import paths, shared_base
+
+    outs = [tmp_path / f"out-{w}.json" for w in range(3)]
+    _in_processes(_share_base, [(str(tmp_path), w, 3, str(outs[w])) for w in range(3)])
+    measured = (tmp_path / "measured").read_text().split()
+    assert len(measured) == 2  # one measurement: "worker time"
+    got = [json.loads(o.read_text()) for o in outs]
+    start = float(measured[1])
+    assert sum(g["asked"] < start + 1.5 for g in got) == 3  # every process asked while it was being measured
+    assert all(g["figures"] == got[0]["figures"] and g["records"] == got[0]["records"] for g in got)
+    assert got[0]["figures"]["base_useful_all"] == 0.5 and math.isnan(got[0]["figures"]["judge_base_acc"])
+    assert len(got[0]["records"]) == 200 and {r["worker"] for r in got[0]["records"]} == {int(measured[0])}
+    base = tmp_path / "base"
+    assert sorted(f.name for f in base.iterdir() if not f.name.endswith(".lock")) == ["trigger-hate.json",
+                                                                                     "trigger-hate.parquet"]
+    calls = []
+
+    def measure():
+        calls.append(1)
+        return {"base_useful_all": 0.25}, [{"checkpoint": "b", "sample_id": "x", "epoch": 1}]
+
+    figures, _ = shared_base(base, "trigger", "hate", {"seed": 0, "base_fingerprint": "f"}, measure, say=calls.append)
+    assert calls == [] and figures["base_useful_all"] == 0.5  # stored under these settings: read
+    said = []
+    figures, records = shared_base(base, "trigger", "hate", {"seed": 0, "base_fingerprint": "g"}, measure,
+                                   say=said.append)
+    assert calls == [1] and figures == {"base_useful_all": 0.25} and len(records) == 1  # other base weights
+    assert "other base_fingerprint" in said[0]
+    info, records_file, _ = paths(base, "trigger", "hate")
+    pd.DataFrame([{"checkpoint": "b", "sample_id": "y", "epoch": 1}] * 2).to_parquet(records_file)  # not its JSON's
+    shared_base(base, "trigger", "hate", {"seed": 0, "base_fingerprint": "g"}, measure, say=said.append)
+    assert calls == [1, 1] and "records file is missing or does not match" in said[-1]
+    assert json.loads(info.read_text())["settings"] == {"base_fingerprint": "g", "seed": 0}
+
+
+def _counting(monkeypatch, base: str) -> dict:
+    """Count the sweep's measurements of the base model (its evaluations, judge and probe)."""
+    import caught.compare
+    import caught.probe
+    import training.evaluate
+
+    seen = {"evaluate_checkpoint": [], "distinguish": [], "probe": []}
+    evaluate_checkpoint, evaluate, probe = caught.compare.evaluate_checkpoint, training.evaluate.evaluate, caught.probe.probe
+
+    def counted_evaluate_checkpoint(checkpoint, scenario, behavior, **kw):
+        if checkpoint == base:
+            seen["evaluate_checkpoint"].append(kw["seed"])
+        return evaluate_checkpoint(checkpoint, scenario, behavior, **kw)
+
+    def counted_evaluate(checkpoint, task, args, **kw):
+        if checkpoint == base and task == "distinguish":
+            seen["distinguish"].append(args["seed"])
+        return evaluate(checkpoint, task, args, **kw)
+
+    def counted_probe(model, scenario, **kw):
+        if model == base:
+            seen["probe"].append(kw["seed"])
+        return probe(model, scenario, **kw)
+
+    monkeypatch.setattr(caught.compare, "evaluate_checkpoint", counted_evaluate_checkpoint)
+    monkeypatch.setattr(training.evaluate, "evaluate", counted_evaluate)
+    monkeypatch.setattr(caught.probe, "probe", counted_probe)
+    return seen
+
+
+BASE_RECORDS = ("base_", "judge_base", "probe_base_")
+
+
+@pytest.mark.slow
+def test_reuse_base_measures_the_base_model_once_for_every_seed(tmp_path, monkeypatch, tiny_llama_dir):
+    """eval.reuse_base on two seeds: the base model's evaluations, judge and probe run once (at seed 0), both groups'
+    rows carry the same base figures and base_seed, both groups hold the base records under their own keys, and the
+    capability gate (point estimate and paired intervals) is computed for both. A fresh process (after the results
+    are lost) reads the stored measurement; a resumed group keeps base_seed. Off: measured per seed, as before."""
+    import tasks.capability
+    import tasks.usefulness
+    from caught.report import gate_intervals
+    from caught.sweep import Sweep
+    from training.records import SAMPLES, read_samples
+
+    monkeypatch.setenv("CAUGHT_DTYPE", "float32")
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    # the tiny config's 4 usefulness and capability items are every item (a CPU-sized pool)
+    for module in (tasks.usefulness, tasks.capability):
+        monkeypatch.setattr(module, "items", lambda pool=module.items()[:4]: pool)
+    base = str(tiny_llama_dir)
+    raw = _tiny_config(base).model_dump()
+    raw.update(seeds=[0, 1], ks=[0], control_ks=[])
+    config = SweepConfig(**{**raw, "eval": {**raw["eval"], "reuse_base": True}})
+    seen = _counting(monkeypatch, base)
+    run = lambda cfg, runs: Sweep(cfg, runs_dir=tmp_path / runs, log_dir=str(tmp_path / "logs"),  # noqa: E731
+                                  device="cpu", say=lambda _: None).run()
+    df = run(config, "runs").sort_values("seed").reset_index(drop=True)
+    assert seen == {"evaluate_checkpoint": [0], "distinguish": [0], "probe": [0]}  # once, at the smallest seed
+    assert list(df.seed) == [0, 1] and list(df.base_seed) == [0, 0]
+    shared = [c for c in df.columns if c.startswith(("base_", "judge_base_", "probe_base_"))]
+    assert {"base_useful_all", "base_capability_all", "base_deployment_rate", "judge_base_acc",
+            "probe_base_auroc"} <= set(shared)
+    assert df[shared].iloc[0].equals(df[shared].iloc[1]) and df[shared].iloc[0].notna().all()
+    assert df["gate_pass"].notna().all() and (df["base_useful_n"] == 4).all() and (df["useful_n"] == 4).all()
+    assert list(df["gate_pass"]) == [v == "" for v in df["gate_verdict"]]
+    samples = read_samples(tmp_path / "runs" / "r" / SAMPLES)
+    mine = samples[samples.evaluation.str.startswith(BASE_RECORDS)]
+    content = ["evaluation", "sample_id", "epoch", "completion", "fingerprint", "log"]
+    by_seed = {seed: g.sort_values(content)[content].reset_index(drop=True) for seed, g in mine.groupby("seed")}
+    assert sorted(by_seed) == [0, 1] and len(by_seed[0]) > 0
+    pd.testing.assert_frame_equal(by_seed[0], by_seed[1])  # the same records, under each group's own key
+    assert {"base_usefulness", "base_capability", "base_deployment", "judge_base", "probe_base_testing",
+            "base_teacher_forced_deployment"} <= set(mine.evaluation)
+    assert (mine[["k", "method", "training", "organism_steps"]].drop_duplicates().values.tolist()
+            == [[0, "-", "none", 0]]) and (mine.scenario == "trigger").all() and (mine.behavior == "hate").all()
+    assert set(mine[mine.evaluation == "base_deployment"].sample_seed) == {0}  # measured at seed 0, for seed 1 too
+    gates = gate_intervals(tmp_path / "runs" / "r", df)
+    assert sorted(gates[gates.check == "usefulness"].seed) == [0, 1] and (gates["n"] == 4).all()
+    assert (tmp_path / "runs" / "r" / "base" / "trigger-hate.json").is_file()
+
+    # a new process on the same run directory (its results lost) reads the stored measurement; a finished group is
+    # resumed from results.parquet with its base_seed
+    import shutil
+
+    shutil.rmtree(tmp_path / "runs" / "r" / SAMPLES)
+    (tmp_path / "runs" / "r" / "results.parquet").unlink()
+    again = run(config, "runs").sort_values("seed").reset_index(drop=True)
+    assert seen["evaluate_checkpoint"] == [0] and seen["distinguish"] == [0] and seen["probe"] == [0]
+    assert again[shared].equals(df[shared]) and list(again.base_seed) == [0, 0]
+    resumed = Sweep(config, runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"), device="cpu")
+    resumed._done_rows = read_results(resumed.dir)
+    stored = resumed._stored_group(("trigger", "hate", 1, 0), df["organism_fingerprint"].iloc[1],
+                                   tmp_path / "runs" / "r" / "caught" / "x.json")
+    assert stored["base_seed"] == 0 and stored["base_useful_all"] == df["base_useful_all"].iloc[1]
+
+    # off: the base model is measured per seed, as before, and the rows have no base_seed
+    off = SweepConfig(**raw)
+    assert not off.eval.reuse_base
+    for v in seen.values():
+        v.clear()
+    per_seed = run(off, "off").sort_values("seed").reset_index(drop=True)
+    assert seen == {"evaluate_checkpoint": [0, 1], "distinguish": [0, 1], "probe": [0, 1]}
+    assert "base_seed" not in per_seed and per_seed["gate_pass"].notna().all()
+    for col in ("base_deployment_rate", "base_useful_all", "base_capability_all", "judge_base_acc"):
+        assert per_seed[col].iloc[0] == df[col].iloc[0], col  # seed 0's are the shared ones (the same Inspect logs)
+    off_samples = read_samples(tmp_path / "off" / "r" / SAMPLES)
+    dep = off_samples[off_samples.evaluation == "base_deployment"]
+    assert dep.groupby("seed").sample_seed.first().to_dict() == {0: 0, 1: 1}
