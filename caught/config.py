@@ -104,6 +104,11 @@ class TrainSpec(_Strict):
                                  "the k trained inputs (they are repeated to reach it), so that k=1 and k=64 get the "
                                  "same weight against the mix rather than k/(k + mix)")
 
+    lora_merged: bool | None = Field(None, description="the LoRA form every train-against run trains in: true, "
+                                     "through its merged weight W + s·B·A; false, PEFT's form base(x) + s·B·A·x; unset, "
+                                     "as finetune chooses (merged on CUDA, PEFT's on the CPU). Packs train in their "
+                                     "cells' form; on a GPU a merged-form pack computes each cell's own GEMM, PEFT's "
+                                     "form shares the base's (docs/performance.md, Packed cells)")
     pack: int = Field(1, ge=1, description="train up to this many of a group's train-against runs at once on one "
                       "resident organism (training.packed: each run's adapter as it trains alone, to rounding), fewer "
                       "where the device's free memory does not hold them; 1 = one run at a time")
@@ -114,7 +119,8 @@ class TrainSpec(_Strict):
     def hyper(self, method: str):
         from training.sft import Hyper
 
-        return Hyper(method=method, learning_rate=self.lr, batch_size=self.batch_size, processes=self.processes)
+        return Hyper(method=method, learning_rate=self.lr, batch_size=self.batch_size, processes=self.processes,
+                     lora_merged=self.lora_merged if method == "lora" else None)  # a form of LoRA only
 
 
 class EvalSpec(_Strict):
@@ -321,7 +327,7 @@ class SweepConfig(_Strict):
         """Fields added after sweeps were run, left out of the fingerprint and the settings while unset, so that
         a sweep run before they existed keeps its fingerprint and goes on under the same settings."""
         new_train = {f for f, unset_value in (("passes", None), ("mix_benign", 0), ("mix_tasks", 0),
-                                                    ("pack", 1), ("processes", 1))
+                                                    ("pack", 1), ("processes", 1), ("lora_merged", None))
                      if getattr(self.train, f) == unset_value}
         if not (self.train.mix_benign or self.train.mix_tasks):  # the share only acts on a mix
             new_train.add("trained_share")

@@ -266,3 +266,26 @@ def test_concat_pads_on_the_batches_own_device():
     out, spans = _concat([batch(5), batch(3)], pad_id=0)
     assert spans == [(0, 2), (2, 4)]
     assert all(v.device.type == "meta" and v.shape == (4, 5) for v in out.values())
+
+
+def test_a_sweep_chooses_the_lora_form_of_its_runs_and_old_runs_keep_their_fingerprint(tmp_path):
+    """train.lora_merged reaches every LoRA run's hyperparameters (alone or packed: the pack takes its cells' form),
+    never a full fine-tune's; unset, a config keeps the fingerprint it had before the field existed."""
+    from caught.config import SweepConfig
+    from caught.sweep import Sweep
+    from training.sft import uses_merged_lora
+
+    base = {"name": "r", "scenarios": ["trigger"], "ks": [0, 2], "methods": ["lora", "full"]}
+    unset = SweepConfig(**base)
+    assert unset.train.hyper("lora").lora_merged is None
+    assert uses_merged_lora(unset.train.hyper("lora"), "cuda") and not uses_merged_lora(unset.train.hyper("lora"), "cpu")
+    peft = SweepConfig(**base, train={"lora_merged": False})
+    assert not uses_merged_lora(peft.train.hyper("lora"), "cuda")
+    merged = SweepConfig(**base, train={"lora_merged": True})
+    assert uses_merged_lora(merged.train.hyper("lora"), "cpu") and merged.train.hyper("full").lora_merged is None
+    assert len({unset.fingerprint(), peft.fingerprint(), merged.fingerprint()}) == 3
+    assert "lora_merged" not in unset.settings()["train"] and peft.settings()["train"]["lora_merged"] is False
+    sweep = Sweep(peft, runs_dir=tmp_path)
+    cell = {"scenario": "trigger", "behavior": "hate", "seed": 0, "k": 2, "method": "lora", "training": "adversarial"}
+    args = sweep._train_args(cell, {"organism": "o", "caught_n": 2})
+    assert args["hyper"].lora_merged is False
