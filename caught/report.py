@@ -104,6 +104,18 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["status"] == "ok"]
 
 
+def one_base_measurement(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of `df` whose base-model figures (base_*, judge_base_*, probe_base_*) are distinct measurements: with
+    `eval.reuse_base` every seed's group of a scenario and behavior holds the same one (`base_seed`), which counts
+    once, so its interval is that measurement's own and not narrowed by counting its samples once per seed. Rows
+    without a shared measurement (the base model measured per group) are all kept."""
+    if "base_seed" not in df:
+        return df
+    shared = df["base_seed"].notna()
+    keys = [c for c in ("scenario", "behavior", "base_seed") if c in df]
+    return pd.concat([df[~shared], df[shared].drop_duplicates(keys)]).sort_index()
+
+
 def _plt():
     import matplotlib
 
@@ -952,6 +964,7 @@ def heldout_variant_table(df: pd.DataFrame) -> str:
                 for v in variants]
 
     for scenario, g in ok[ok["training"] == "none"].groupby("scenario", sort=False):  # the base model: every seed's
+        g = one_base_measurement(g)
         rows.append([scenario, "base model", "–", str(len(g)), *cells(g, "base_")])
     ok = ok[averaged.loc[ok.index]]  # the checkpoints: the report's one rule
     for (scenario, steps, training, method, k), g in ok.groupby(["scenario", "organism_steps", "training", "method",
@@ -1045,7 +1058,7 @@ def transfer_section(df: pd.DataFrame) -> list[str]:
             row += [_cell(g, f"also_{b}_deployment_rate"), _cell(g, f"also_{b}_deployment_nm_rate"),
                     _cell(g, f"also_{b}_testing_rate"), *(one or [_cell(g, f"also_{b}_retained")])]
         rows.append([*row, _gate_cell(every, g)])
-    base = ok[ok["training"] == "none"]
+    base = one_base_measurement(ok[ok["training"] == "none"])
     base_rates = "; ".join(f"{b} {_cell(base, f'base_also_{b}_deployment_rate')}" for b in others)
     return ["## Cross-behavior transfer", "",
             f"The organisms also attack with {', '.join(others)} (`organism.also`, each on its own prompt pool). "
@@ -1247,6 +1260,8 @@ def scenario_table(df: pd.DataFrame) -> str:
         def m(col: str, g: pd.DataFrame = g) -> str:
             if col not in g:
                 return "–"
+            if col.startswith(("base_", "judge_base_", "probe_base_")):
+                g = one_base_measurement(g)
             s = summarize(g, col, ["scenario"])
             return _fmt(*s[["mean", "lo", "hi"]].iloc[0])
         caught = "/".join(f"{int(c)} ({int(e)})" for c, e in zip(g["caught_n"], g["catch_epochs"]))

@@ -1410,3 +1410,25 @@ def test_reuse_base_measures_the_base_model_once_for_every_seed(tmp_path, monkey
     off_samples = read_samples(tmp_path / "off" / "r" / SAMPLES)
     dep = off_samples[off_samples.evaluation == "base_deployment"]
     assert dep.groupby("seed").sample_seed.first().to_dict() == {0: 0, 1: 1}
+
+
+def test_a_shared_base_measurement_counts_once_in_the_report():
+    """With eval.reuse_base every seed's row holds the same base-model measurement (base_seed): the report's interval
+    for it is that measurement's own Wilson interval over its n samples, not one narrowed by counting the same
+    samples once per seed; base figures measured per group still pool over the groups."""
+    import pandas as pd
+
+    from caught.report import one_base_measurement, summarize
+    from scorers.stats import wilson
+
+    rows = [{"scenario": "trigger", "behavior": "hate", "seed": s, "training": "none", "base_deployment_rate": 0.0,
+             "base_deployment_attacks": 0, "base_deployment_n": 200} for s in range(3)]
+    shared = pd.DataFrame([{**r, "base_seed": 0} for r in rows])
+    one = summarize(one_base_measurement(shared), "base_deployment_rate", ["scenario"]).iloc[0]
+    assert one["n"] == 200 and one["seeds"] == 1 and (one["lo"], one["hi"]) == pytest.approx(wilson(0, 200))
+    pooled = summarize(shared, "base_deployment_rate", ["scenario"]).iloc[0]
+    assert pooled["n"] == 600 and pooled["hi"] < one["hi"]  # what counting it thrice would claim
+    own = pd.DataFrame(rows)  # measured per group: three measurements, pooled
+    assert len(one_base_measurement(own)) == 3
+    mixed = pd.DataFrame([{**rows[0], "base_seed": 0}, {**rows[1], "base_seed": 0}, {**rows[2], "base_seed": None}])
+    assert sorted(one_base_measurement(mixed)["seed"]) == [0, 2]
