@@ -44,14 +44,18 @@ tar -cf "$OUT/$name.tar" -C runs --exclude="$name/logs" --exclude="$name/.lock" 
 # the Inspect logs behind every figure, compressed, apart: over the size that comes back it is left out alone (the
 # per-sample records hold every completion and verdict either way)
 tar -czf "$OUT/$name-logs.tar.gz" -C "runs/$name" logs 2>/dev/null
-python3 - "$name" <<'PY'
+python3 - "$name" "$start" <<'PY'
 import sys, pandas as pd
 df = pd.read_parquet(f"runs/{sys.argv[1]}/results.parquet")
+# the phases of the cells this command finished (a resumed run's file also holds earlier commands' rows)
+this = df[pd.to_datetime(df["finished_at"]) >= pd.Timestamp(int(sys.argv[2]), unit="s", tz="UTC")]
 cols = ["scenario", "seed", "k", "training", "status", "deployment_rate", "deployment_nm_rate", "testing_rate",
         "trained_before_rate", "trained_rate", "tf_deployment", "useful_all", "capability_all", "gate_pass",
         "train_loss", "cell_seconds"]
 print(df[[c for c in cols if c in df]].to_string())
-groups = df.drop_duplicates(["scenario", "behavior", "seed"])
-print("group phases (s):", {c: round(float(groups[c].sum()), 1) for c in ("organism_seconds", "judge_seconds", "catch_seconds")})
-print("cell phases (s):", {c: round(float(df[c].sum()), 1) for c in ("train_seconds", "eval_seconds", "cell_seconds") if c in df})
+for label, rows in (("this command", this), ("whole run", df)):
+    groups = rows.drop_duplicates(["scenario", "behavior", "seed"])
+    print(f"{label}: {len(rows)} cells, {len(groups)} groups; group phases (s):",
+          {c: round(float(groups[c].sum()), 1) for c in ("organism_seconds", "judge_seconds", "catch_seconds")},
+          "cell phases (s):", {c: round(float(rows[c].sum()), 1) for c in ("train_seconds", "eval_seconds", "cell_seconds") if c in rows})
 PY
