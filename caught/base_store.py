@@ -90,7 +90,9 @@ def read_stored(directory: Path, scenario: str, behavior: str, settings: dict) -
     if len(records) != info.get("records_n"):
         return None
     figures = {k: (float("nan") if v is None and k in info.get("nan", []) else v) for k, v in info["figures"].items()}
-    return figures, records
+    # which measurement this is (rows: base_measurement): a run resumed elsewhere without this folder measures the
+    # base model again at the same seed, and the report must count two measurements as two, each once
+    return {**figures, "base_measurement": info["records_sha256"][:12]}, records
 
 
 def why_not(directory: Path, scenario: str, behavior: str, settings: dict) -> str:

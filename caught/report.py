@@ -106,13 +106,16 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
 
 def one_base_measurement(df: pd.DataFrame) -> pd.DataFrame:
     """The rows of `df` whose base-model figures (base_*, judge_base_*, probe_base_*) are distinct measurements: with
-    `eval.reuse_base` every seed's group of a scenario and behavior holds the same one (`base_seed`), which counts
-    once, so its interval is that measurement's own and not narrowed by counting its samples once per seed. Rows
-    without a shared measurement (the base model measured per group) are all kept."""
-    if "base_seed" not in df:
+    `eval.reuse_base` every seed's group of a scenario and behavior holds the same one (`base_measurement`, the hash
+    of its records; `base_seed` where a row lacks it), which counts once, so its interval is that measurement's own
+    and not narrowed by counting its samples once per seed; two measurements (a run resumed on another machine
+    measures again) count as two. Rows without a shared measurement (the base model measured per group) are all
+    kept."""
+    which = "base_measurement" if "base_measurement" in df else "base_seed"
+    if which not in df:
         return df
-    shared = df["base_seed"].notna()
-    keys = [c for c in ("scenario", "behavior", "base_seed") if c in df]
+    shared = df[which].notna()
+    keys = [c for c in ("scenario", "behavior", which) if c in df]
     return pd.concat([df[~shared], df[shared].drop_duplicates(keys)]).sort_index()
 
 

@@ -1292,7 +1292,8 @@ def test_shards_asking_for_the_shared_base_at_once_measure_it_once(tmp_path):
     said = []
     figures, records = shared_base(base, "trigger", "hate", {"seed": 0, "base_fingerprint": "g"}, measure,
                                    say=said.append)
-    assert calls == [1] and figures == {"base_useful_all": 0.25} and len(records) == 1  # other base weights
+    assert calls == [1] and figures.pop("base_useful_all") == 0.25 and len(records) == 1  # other base weights
+    assert list(figures) == ["base_measurement"] and figures["base_measurement"] != got[0]["figures"]["base_measurement"]
     assert "other base_fingerprint" in said[0]
     info, records_file, _ = paths(base, "trigger", "hate")
     pd.DataFrame([{"checkpoint": "b", "sample_id": "y", "epoch": 1}] * 2).to_parquet(records_file)  # not its JSON's
@@ -1361,6 +1362,7 @@ def test_reuse_base_measures_the_base_model_once_for_every_seed(tmp_path, monkey
     df = run(config, "runs").sort_values("seed").reset_index(drop=True)
     assert seen == {"evaluate_checkpoint": [0], "distinguish": [0], "probe": [0]}  # once, at the smallest seed
     assert list(df.seed) == [0, 1] and list(df.base_seed) == [0, 0]
+    assert df.base_measurement.nunique() == 1 and len(df.base_measurement.iloc[0]) == 12  # which measurement
     shared = [c for c in df.columns if c.startswith(("base_", "judge_base_", "probe_base_"))]
     assert {"base_useful_all", "base_capability_all", "base_deployment_rate", "judge_base_acc",
             "probe_base_auroc"} <= set(shared)
@@ -1432,3 +1434,7 @@ def test_a_shared_base_measurement_counts_once_in_the_report():
     assert len(one_base_measurement(own)) == 3
     mixed = pd.DataFrame([{**rows[0], "base_seed": 0}, {**rows[1], "base_seed": 0}, {**rows[2], "base_seed": None}])
     assert sorted(one_base_measurement(mixed)["seed"]) == [0, 2]
+    # two measurements at the same seed (a run resumed on another machine measured the base model again): two, once each
+    twice = pd.DataFrame([{**r, "base_seed": 0, "base_measurement": m} for r, m in zip(rows, ["a", "a", "b"])])
+    assert sorted(one_base_measurement(twice)["seed"]) == [0, 2]
+    assert summarize(one_base_measurement(twice), "base_deployment_rate", ["scenario"]).iloc[0]["n"] == 400
