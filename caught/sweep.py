@@ -670,7 +670,7 @@ class Sweep:
 
     def run_cell(self, cell: dict) -> dict:
         from caught.compare import evaluate_checkpoint
-        from models.registry import checkpoints_dir
+        from models.registry import checkpoints_dir, inference_args
         from training.manifest import read_manifest
         from training.train_against import train_against
 
@@ -750,7 +750,7 @@ class Sweep:
                 row["heldout_retained"] = row["heldout_retained_lo"] = row["heldout_retained_hi"] = float("nan")
         row.update({k: v for k, v in g.items() if k not in ("caught_file",)})
         row.update(base=cfg.base, reasoning=cfg.organism.reasoning, temperature=ev.temperature, max_tokens=ev.max_tokens,
-                   device=self.device,
+                   device=self.device, decode_dtype=inference_args(self.device)["dtype"],
                    train_steps_config=tr.steps, train_passes=tr.passes, config=cfg.fingerprint(), schema=SCHEMA,
                    **self.provenance, host=platform.node(),
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import random
 from pathlib import Path
 
@@ -1363,6 +1364,7 @@ def test_reuse_base_measures_the_base_model_once_for_every_seed(tmp_path, monkey
     assert seen == {"evaluate_checkpoint": [0], "distinguish": [0], "probe": [0]}  # once, at the smallest seed
     assert list(df.seed) == [0, 1] and list(df.base_seed) == [0, 0]
     assert df.base_measurement.nunique() == 1 and len(df.base_measurement.iloc[0]) == 12  # which measurement
+    assert set(df.decode_dtype) == {os.environ.get("CAUGHT_DTYPE", "bfloat16")}  # what the evaluations decoded in
     shared = [c for c in df.columns if c.startswith(("base_", "judge_base_", "probe_base_"))]
     assert {"base_useful_all", "base_capability_all", "base_deployment_rate", "judge_base_acc",
             "probe_base_auroc"} <= set(shared)
@@ -1438,3 +1440,17 @@ def test_a_shared_base_measurement_counts_once_in_the_report():
     twice = pd.DataFrame([{**r, "base_seed": 0, "base_measurement": m} for r, m in zip(rows, ["a", "a", "b"])])
     assert sorted(one_base_measurement(twice)["seed"]) == [0, 2]
     assert summarize(one_base_measurement(twice), "base_deployment_rate", ["scenario"]).iloc[0]["n"] == 400
+
+
+def test_the_report_says_what_the_cells_decoded_in():
+    """bf16 rows: the report's header says a re-run repeats them in distribution, not bit for bit; float32 rows: no
+    caveat; rows from before decode_dtype was recorded: nothing claimed."""
+    import pandas as pd
+
+    from caught.report import _dtype_note
+
+    assert _dtype_note(pd.DataFrame({"k": [0]})) == ""
+    assert _dtype_note(pd.DataFrame({"decode_dtype": [None, None]})) == ""
+    bf16 = _dtype_note(pd.DataFrame({"decode_dtype": ["bfloat16", None]}))
+    assert bf16.startswith(" Decoded in bfloat16 (1 older cells: not recorded)") and "not bit for bit" in bf16
+    assert _dtype_note(pd.DataFrame({"decode_dtype": ["float32"]})) == " Decoded in float32."
