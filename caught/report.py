@@ -105,17 +105,18 @@ def _ok(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _dtype_note(df: pd.DataFrame) -> str:
-    """' Decoded in bf16: ...': the dtype the cells' evaluations decoded in (`decode_dtype`, recorded since
-    2026-12-07) and what it means for repeating them; empty where no row records it."""
+    """' Decoded in bfloat16: ...': the dtype the cells' evaluations decoded in (`decode_dtype`, recorded since
+    2026-12-07) and what it means for repeating them (benchmarks/batch_invariance.py); empty where no row records
+    it."""
     if "decode_dtype" not in df or df["decode_dtype"].isna().all():
         return ""
     dtypes = sorted(df["decode_dtype"].dropna().unique())
     unrecorded = int(df["decode_dtype"].isna().sum())
     note = f" Decoded in {', '.join(dtypes)}" + (f" ({unrecorded} older cells: not recorded)" if unrecorded else "")
-    if any(d != "float32" for d in dtypes):
-        note += (": in bf16 a row's tokens depend slightly on which requests share its batch, which depends on "
-                 "timing, so a re-run repeats these figures in distribution, not bit for bit "
-                 "(docs/sweeps-and-reports.md, Reproducibility; `CAUGHT_DTYPE=float32` for row-for-row runs)")
+    note += (": a row's tokens can depend on which requests share its batch, which depends on timing "
+             + ("(in bf16 often, in float32 rarely)" if any(d != "float32" for d in dtypes) else "(in float32 rarely)")
+             + ", so a re-run repeats these figures in distribution, not bit for bit (docs/sweeps-and-reports.md, "
+             "Reproducibility)")
     return note + "."
 
 

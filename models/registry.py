@@ -147,8 +147,8 @@ def inference_args(device: str | None = None) -> dict[str, str]:
     """Model args for the `ckpt/` provider in caught's own pipeline: bf16 (about 2x faster than fp32 on CPUs
     with AVX512-BF16, and the GPU default) unless `$CAUGHT_DTYPE` says otherwise. In bf16 a row's greedy and sampled
     tokens depend on which requests share its batch (a single-row matrix multiply and left padding round
-    differently: docs/sweeps-and-reports.md, Reproducibility); in float32 the same paths differ by ~1e-7 and changed no
-    token where measured. Recorded in every Inspect log's model_args and a sweep row's decode_dtype."""
+    differently: docs/sweeps-and-reports.md, Reproducibility); in float32 the same paths differ by ~1e-7 and change
+    tokens far more rarely (benchmarks/batch_invariance.py). Recorded in every Inspect log's model_args and a sweep row's decode_dtype."""
     import os
 
     dtype = os.environ.get("CAUGHT_DTYPE", "bfloat16")

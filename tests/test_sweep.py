@@ -1443,8 +1443,8 @@ def test_a_shared_base_measurement_counts_once_in_the_report():
 
 
 def test_the_report_says_what_the_cells_decoded_in():
-    """bf16 rows: the report's header says a re-run repeats them in distribution, not bit for bit; float32 rows: no
-    caveat; rows from before decode_dtype was recorded: nothing claimed."""
+    """The report's header says what the cells decoded in and that a re-run repeats them in distribution, not bit
+    for bit (bf16 often differs, float32 rarely); rows from before decode_dtype was recorded: nothing claimed."""
     import pandas as pd
 
     from caught.report import _dtype_note
@@ -1453,4 +1453,6 @@ def test_the_report_says_what_the_cells_decoded_in():
     assert _dtype_note(pd.DataFrame({"decode_dtype": [None, None]})) == ""
     bf16 = _dtype_note(pd.DataFrame({"decode_dtype": ["bfloat16", None]}))
     assert bf16.startswith(" Decoded in bfloat16 (1 older cells: not recorded)") and "not bit for bit" in bf16
-    assert _dtype_note(pd.DataFrame({"decode_dtype": ["float32"]})) == " Decoded in float32."
+    fp32 = _dtype_note(pd.DataFrame({"decode_dtype": ["float32"]}))
+    assert fp32.startswith(" Decoded in float32: ") and "(in float32 rarely)" in fp32 and "bf16" not in fp32
+    assert "(in bf16 often, in float32 rarely)" in bf16
