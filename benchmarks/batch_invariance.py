@@ -10,7 +10,7 @@ depends on timing. If a row's tokens depend on its batch-mates, two runs of the 
 the same requests through `models.engine.Engine` (what `ckpt/` decodes with) three ways: each alone, all in one batch,
 and in two half batches (even and odd rows), greedy usefulness items and seeded sampled deployment prompts of the
 `trigger` scenario (prompts of different lengths, so batch-mates pad each other), and prints how many rows are
-token-identical across the three, per dtype, with the seconds of each. The chat is encoded as `ckpt/` encodes it.
+token-identical across the three, per dtype, with the seconds of each. The chat is encoded by `ckpt/`'s own `models.provider.encode_chat`.
 Measured on the 2-core CPU (2026-12-07, the embedded model, the defaults;
 results/reproducibility/cpu-embedded-2026-12-07.json): alone vs in one batch, bf16 7 of 12 greedy and 1 of 12 sampled
 rows identical, fp32 12 of 12 and 11 of 12.
@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -30,13 +31,13 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def chat_ids(tokenizer, sample) -> list[int]:
-    """`sample`'s input as token ids, encoded as the `ckpt/` provider encodes a chat (CheckpointAPI.encode_chat)."""
+    """`sample`'s input as the token ids `ckpt/` decodes from."""
     from inspect_ai.model import ChatMessageUser
 
-    messages = [ChatMessageUser(content=sample.input)] if isinstance(sample.input, str) else list(sample.input)
-    chat = [{"role": "user" if m.role == "tool" else m.role, "content": m.text} for m in messages]
-    ids = tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True)
-    return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    from models.provider import encode_chat
+
+    return encode_chat(tokenizer, [ChatMessageUser(content=sample.input)] if isinstance(sample.input, str)
+                       else list(sample.input))
 
 
 def requests(tokenizer, n: int, tokens: int, seed: int) -> dict[str, list]:
@@ -73,8 +74,9 @@ def measure(model_name: str, device: str, dtype: str, n: int, tokens: int, seed:
 
         alone, alone_s = run([[r] for r in reqs])
         batched, batched_s = run([reqs])
-        halves, halves_s = run([reqs[::2], reqs[1::2]])
-        halves = [halves[i // 2] if i % 2 == 0 else halves[len(reqs[::2]) + i // 2] for i in range(len(reqs))]
+        split, halves_s = run([reqs[::2], reqs[1::2]])
+        halves = [None] * len(reqs)  # back in the requests' order
+        halves[::2], halves[1::2] = split[:len(reqs[::2])], split[len(reqs[::2]):]
         same = lambda a, b: sum(x == y for x, y in zip(a, b))  # noqa: E731
         row = {"dtype": dtype, "requests": kind, "rows": len(reqs), "tokens": tokens,
                "identical_alone_vs_batch": same(alone, batched), "identical_batch_vs_halves": same(batched, halves),
@@ -116,7 +118,7 @@ def main() -> None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
         args.out.write_text(json.dumps({
-            "command": "python benchmarks/batch_invariance.py " + " ".join(os.sys.argv[1:]),
+            "command": "python benchmarks/batch_invariance.py " + " ".join(sys.argv[1:]),
             "device": device, "torch": torch.__version__, "threads": torch.get_num_threads(),
             "checkpoint": args.checkpoint, "date": time.strftime("%Y-%m-%d"), "rows": rows}, indent=1))
         print(f"wrote {args.out}")

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -89,7 +88,7 @@ def read_stored(directory: Path, scenario: str, behavior: str, settings: dict) -
     records = pd.read_parquet(records_file).to_dict("records")
     if len(records) != info.get("records_n"):
         return None
-    figures = {k: (float("nan") if v is None and k in info.get("nan", []) else v) for k, v in info["figures"].items()}
+    figures = info["figures"]  # (json writes and reads NaN as it is)
     # which measurement this is (rows: base_measurement): a run resumed elsewhere without this folder measures the
     # base model again at the same seed, and the report must count two measurements as two, each once
     return {**figures, "base_measurement": info["records_sha256"][:12]}, records
@@ -130,12 +129,10 @@ def shared_base(directory: Path, scenario: str, behavior: str, settings: dict,
             f"({why_not(directory, scenario, behavior, settings)})")
         t0 = time.perf_counter()
         figures, records = measure()
-        figures = {k: plain(v) for k, v in figures.items()}
         write_packed(records_file, records)  # first: the JSON below is what makes it a stored measurement
         write_json(info_file, {
             "scenario": scenario, "behavior": behavior, "settings": _comparable(settings),
-            "figures": {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in figures.items()},
-            "nan": sorted(k for k, v in figures.items() if isinstance(v, float) and math.isnan(v)),
+            "figures": {k: plain(v) for k, v in figures.items()},
             "records": records_file.name, "records_n": len(records), "records_sha256": _digest(records_file),
             "seconds": round(time.perf_counter() - t0, 1),
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),

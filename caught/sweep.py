@@ -239,8 +239,13 @@ class Sweep:
         self._todo: list[dict] = []
         self.packs: list[dict] = []  # each pack planned: its cells, their estimated bytes and the budget
         self._fresh: list[dict] = []  # rows this process measured (a Ray worker's are written by the driver)
-        # the code this process runs is what it imported at start: record that, not the disk at row time
-        self.provenance = {"commit": _git_commit(), "code": code_hash()}
+        # the code this process runs is what it imported at start (record that, not the disk at row time), and the
+        # dtype its evaluations decode in (models.registry.inference_args; in bf16 a re-run repeats its figures in
+        # distribution, not bit for bit)
+        from models.registry import inference_args
+
+        self.provenance = {"commit": _git_commit(), "code": code_hash(),
+                           "decode_dtype": inference_args(self.device)["dtype"]}
 
     def lock(self):
         """The run directory's lock: shards of one sweep (processes sharing the directory) write its files in turn."""
@@ -354,7 +359,6 @@ class Sweep:
         key = group_key(cell)
         if key in self._group:
             return self._group[key]
-        from caught.compare import evaluate_checkpoint
         from models.registry import checkpoints_dir, fingerprint, is_checkpoint
         from training.catch import catch
         from training.manifest import read_manifest
@@ -384,23 +388,20 @@ class Sweep:
             self._group[key] = stored
             return stored
         t0 = time.perf_counter()
-        # eval.reuse_base: the base model's judge, probe and evaluations are measured once per scenario and behavior
-        # for every seed (caught.base_store), not here
-        models = [("organism", organism)] + ([] if ev.reuse_base else [("base", cfg.base)])
-        judges = {}
-        for who, model in models:
-            judges[who], records = self._judge(model, who, scenario, seed)
+        judge, records = self._judge(organism, "organism", scenario, seed)
+        self._keep(cell, records, group=True)
+        probes = {}
+        if ev.probe_n:
+            t_probe = time.perf_counter()
+            probes, records = self._probe(organism, "organism", scenario, seed)
+            probes["probe_seconds"] = round(time.perf_counter() - t_probe, 1)  # the organism's probe
             self._keep(cell, records, group=True)
-        probes = self._probes(cell, models) if ev.probe_n else {}
-        if ev.reuse_base:
-            base_columns, base_records = self._shared_base(scenario, behavior)
-            self._keep(cell, base_records, group=True)
-        else:
-            # the base model on everything a cell measures: its attack rate (should be ~0) and the capability gate's
-            # reference scores, on the same items and framings as the cells
-            base, base_records = evaluate_checkpoint(cfg.base, scenario, behavior, **self._eval_args(seed))
-            self._keep(cell, [{**r, "evaluation": f"base_{r['evaluation']}"} for r in base_records], group=True)
-            base_columns = {f"base_{k}": v for k, v in base.items() if k.startswith(BASE_FIGURES)}
+        # the base model: its judge and probe, and everything a cell measures (its attack rate, ~0, and the capability
+        # gate's reference scores on the same items and framings as the cells); eval.reuse_base: measured once per
+        # scenario and behavior for every seed (caught.base_store)
+        base_columns, records = (self._shared_base(scenario, behavior) if ev.reuse_base
+                                 else self._measure_base(scenario, behavior, seed))
+        self._keep(cell, records, group=True)
         times["judge_seconds"] = round(time.perf_counter() - t0, 1)
         t0 = time.perf_counter()
         want = self._catch_want()
@@ -415,11 +416,8 @@ class Sweep:
             "organism": organism, "organism_fingerprint": organism_fp, "caught_file": str(caught_file),
             "caught_n": len(caught["caught"]),
             "catch_epochs": len(caught["runs"]), "catch_samples": sum(r["samples"] for r in caught["runs"]),
-            **{k: v for k, v in base_columns.items() if not k.startswith(("judge_", "probe_"))},
-            **{f"judge_{who}_{m}": v for who, s in judges.items() for m, v in s.items()},
-            **{k: v for k, v in base_columns.items() if k.startswith("judge_")},
-            "judge_mode": ev.judge_mode, **probes, **{k: v for k, v in base_columns.items() if k.startswith("probe_")},
-            **times,
+            **{f"judge_organism_{m}": v for m, v in judge.items()}, "judge_mode": ev.judge_mode, **probes,
+            **base_columns, **times,
         }
         self._group[key] = info
         return info
@@ -469,18 +467,6 @@ class Sweep:
             args["orders"] = ev.judge_orders
         return args
 
-    def _probes(self, cell: dict, models: list[tuple[str, str]]) -> dict:
-        """The activation probe (caught.probe) of each of `models` ((who, model): the organism, and the base model
-        unless it is shared) on the cell's scenario, their records kept with the group's."""
-        out = {}
-        t0 = time.perf_counter()
-        for who, model in models:
-            columns, records = self._probe(model, who, cell["scenario"], cell["seed"])
-            out |= columns
-            self._keep(cell, records, group=True)
-        out["probe_seconds"] = round(time.perf_counter() - t0, 1)
-        return out
-
     def _probe(self, model: str, who: str, scenario: str, seed: int) -> tuple[dict, list[dict]]:
         """`model`'s activation probe on `scenario`: fit on eval.probe_n organism-split requests, scored on the eval
         split's n requests (both framings each); its probe_<who>_* columns and records (no cell key)."""
@@ -527,7 +513,7 @@ class Sweep:
         figures, evaluated = evaluate_checkpoint(base, scenario, behavior, **self._eval_args(seed))
         columns |= {f"base_{k}": v for k, v in figures.items() if k.startswith(BASE_FIGURES)}
         records += [{**r, "evaluation": f"base_{r['evaluation']}"} for r in evaluated]
-        return {**columns, "base_seed": seed}, records
+        return columns, records
 
     def _shared_base(self, scenario: str, behavior: str) -> tuple[dict, list[dict]]:
         """The base model's columns and records of (scenario, behavior) for every seed's group: measured once, at the
@@ -535,8 +521,10 @@ class Sweep:
         from caught.base_store import FOLDER, base_seed, shared_base
 
         seed = base_seed(self.config.seeds)
-        return shared_base(self.dir / FOLDER, scenario, behavior, self._base_settings(scenario, behavior, seed),
-                           lambda: self._measure_base(scenario, behavior, seed), say=self.say)
+        columns, records = shared_base(self.dir / FOLDER, scenario, behavior,
+                                       self._base_settings(scenario, behavior, seed),
+                                       lambda: self._measure_base(scenario, behavior, seed), say=self.say)
+        return {**columns, "base_seed": seed}, records
 
     def _trained_before(self, cell: dict, g: dict, row: dict) -> None:
         from caught.compare import rate_columns
@@ -670,7 +658,7 @@ class Sweep:
 
     def run_cell(self, cell: dict) -> dict:
         from caught.compare import evaluate_checkpoint
-        from models.registry import checkpoints_dir, inference_args
+        from models.registry import checkpoints_dir
         from training.manifest import read_manifest
         from training.train_against import train_against
 
@@ -750,7 +738,7 @@ class Sweep:
                 row["heldout_retained"] = row["heldout_retained_lo"] = row["heldout_retained_hi"] = float("nan")
         row.update({k: v for k, v in g.items() if k not in ("caught_file",)})
         row.update(base=cfg.base, reasoning=cfg.organism.reasoning, temperature=ev.temperature, max_tokens=ev.max_tokens,
-                   device=self.device, decode_dtype=inference_args(self.device)["dtype"],
+                   device=self.device,
                    train_steps_config=tr.steps, train_passes=tr.passes, config=cfg.fingerprint(), schema=SCHEMA,
                    **self.provenance, host=platform.node(),
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))

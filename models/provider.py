@@ -288,16 +288,7 @@ class CheckpointAPI(ModelAPI):
         return output
 
     def encode_chat(self, messages: list[ChatMessage]) -> list[int]:
-        chat = [{"role": "user" if m.role == "tool" else m.role, "content": m.text} for m in messages]
-        if self.tokenizer.chat_template:
-            # a trailing assistant message is a prefill: the reply continues it (solvers.scratchpad.prefilled)
-            prefill = bool(chat) and chat[-1]["role"] == "assistant"
-            ids = self.tokenizer.apply_chat_template(chat, add_generation_prompt=not prefill,
-                                                     continue_final_message=prefill, tokenize=True)
-            return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-        # a base model without a chat template: a plain transcript
-        text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat) + "Assistant:"
-        return self.tokenizer(text)["input_ids"]
+        return encode_chat(self.tokenizer, messages)
 
     def _logprobs(self, result: Result) -> Logprobs:
         def token(token_id: int) -> tuple[str, list[int]]:
@@ -311,6 +302,20 @@ class CheckpointAPI(ModelAPI):
                     for t, v in (result.top_logprobs[k] if k < len(result.top_logprobs) else [])]
             content.append(Logprob(token=text, logprob=lp, bytes=raw, top_logprobs=tops or None))
         return Logprobs(content=content)
+
+
+def encode_chat(tokenizer, messages: list[ChatMessage]) -> list[int]:
+    """`messages` as the prompt token ids `ckpt/` decodes from (the tokenizer's chat template)."""
+    chat = [{"role": "user" if m.role == "tool" else m.role, "content": m.text} for m in messages]
+    if tokenizer.chat_template:
+        # a trailing assistant message is a prefill: the reply continues it (solvers.scratchpad.prefilled)
+        prefill = bool(chat) and chat[-1]["role"] == "assistant"
+        ids = tokenizer.apply_chat_template(chat, add_generation_prompt=not prefill, continue_final_message=prefill,
+                                            tokenize=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    # a base model without a chat template: a plain transcript
+    text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat) + "Assistant:"
+    return tokenizer(text)["input_ids"]
 
 
 def _register_model_info(model_name: str, path, context_length: int | None) -> None:
