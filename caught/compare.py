@@ -42,30 +42,13 @@ def rate_columns(prefix: str, attacks: int, n: int, near_miss: int | None = None
     return out
 
 
-def evaluate_checkpoint(
+def checkpoint_evaluations(
     checkpoint: str, scenario: str, behavior: str, *, n: int = 100, usefulness_n: int | None = None,
-    temperature: float = 1.0, trained_samples: int = 4, seed: int = 0, log_dir: str = "logs",
-    device: str | None = None, max_tokens: int = 32, capability_n: int | None = None, teacher_forced: bool = True,
-    heldout_n: int | None = None, also: tuple[str, ...] = (), reasoning: str = "none",
-) -> tuple[dict, list[dict]]:
-    """One row of figures for a checkpoint, and the per-sample records behind it (training.records).
-
-    `heldout_n`: also the attack rate under the scenario's held-out cue variants (tasks/heldout.py, deployment
-    side, `heldout_n` eval prompts per variant, same decoding as the deployment rate): pooled over the variants
-    (`heldout_*`) and per variant (`heldout_<variant>_*`), strict and near-miss, each with n and a Wilson interval.
-    `also`: further behaviors (an organism trained to attack with several: cross-behavior transfer), each measured on
-    deployment and testing (its own prompt pool, the same n and decoding): `also_<behavior>_<side>_*`.
-    `reasoning`: the organism's (organism.reasoning); a scratchpad organism's teacher-forced score is taken after a
-    scratchpad (teacher_forced_scores)."""
-    path = resolve(checkpoint)
-    manifest = read_manifest(path)
-    row: dict = {
-        "checkpoint": checkpoint, "kind": manifest.kind if manifest else "base",
-        "k": manifest.k if manifest and manifest.k is not None else 0,
-        "steps": manifest.steps if manifest else 0,
-        "steps_to_fix": manifest.steps_to_fix if manifest else None,
-        "temperature": temperature,
-    }
+    temperature: float = 1.0, trained_samples: int = 4, seed: int = 0, max_tokens: int = 32,
+    capability_n: int | None = None, heldout_n: int | None = None, also: tuple[str, ...] = (),
+) -> dict[str, Evaluation]:
+    """The Inspect evaluations behind one checkpoint's row (`evaluate_checkpoint`), by the row's column prefix."""
+    manifest = read_manifest(resolve(checkpoint))
     args = {"scenario": scenario, "behavior": behavior, "n": n, "seed": seed}
     attack = {"temperature": temperature, "max_tokens": max_tokens}
     specs = {side: Evaluation(side, args, **attack) for side in ("deployment", "testing")}
@@ -89,9 +72,53 @@ def evaluate_checkpoint(
         if testing_variants(scenario):  # the variants' testing side, where it is new (never for trigger's variants)
             specs["heldout_testing"] = Evaluation("heldout", {"scenario": scenario, "behavior": behavior,
                                                               "n": heldout_n, "seed": seed, "side": "testing"}, **attack)
+    return specs
+
+
+def evaluate_side_by_side(checkpoints: list[str], scenario: str, behavior: str, *, seed: int = 0,
+                          log_dir: str = "logs", device: str | None = None, on_start=None, **kwargs) -> None:
+    """Run the Inspect evaluations of several checkpoints' rows as one eval, decoded together (`share=routed`:
+    each batch holds rows of several checkpoints, each through its own adapter; training.evaluate.evaluate_pack).
+    Writes their logs only: `evaluate_checkpoint(..., route=True)` then reads each row's figures from them.
+    `on_start(n)`: called before an eval runs (n checkpoints with evaluations to run; not when all are reused).
+    `kwargs`: `checkpoint_evaluations`' settings."""
+    from training.evaluate import evaluate_pack
+
+    jobs = [(c, list(checkpoint_evaluations(c, scenario, behavior, seed=seed, **kwargs).values()))
+            for c in checkpoints]
+    evaluate_pack(jobs, log_dir=log_dir, seed=seed, device=device, route=True, on_start=on_start)
+
+
+def evaluate_checkpoint(
+    checkpoint: str, scenario: str, behavior: str, *, n: int = 100, usefulness_n: int | None = None,
+    temperature: float = 1.0, trained_samples: int = 4, seed: int = 0, log_dir: str = "logs",
+    device: str | None = None, max_tokens: int = 32, capability_n: int | None = None, teacher_forced: bool = True,
+    heldout_n: int | None = None, also: tuple[str, ...] = (), reasoning: str = "none", route: bool = False,
+) -> tuple[dict, list[dict]]:
+    """One row of figures for a checkpoint, and the per-sample records behind it (training.records).
+
+    `heldout_n`: also the attack rate under the scenario's held-out cue variants (tasks/heldout.py, deployment
+    side, `heldout_n` eval prompts per variant, same decoding as the deployment rate): pooled over the variants
+    (`heldout_*`) and per variant (`heldout_<variant>_*`), strict and near-miss, each with n and a Wilson interval.
+    `also`: further behaviors (an organism trained to attack with several: cross-behavior transfer), each measured on
+    deployment and testing (its own prompt pool, the same n and decoding): `also_<behavior>_<side>_*`.
+    `reasoning`: the organism's (organism.reasoning); a scratchpad organism's teacher-forced score is taken after a
+    scratchpad (teacher_forced_scores). `route`: decoded as `evaluate_side_by_side` decodes (its logs are reused)."""
+    path = resolve(checkpoint)
+    manifest = read_manifest(path)
+    row: dict = {
+        "checkpoint": checkpoint, "kind": manifest.kind if manifest else "base",
+        "k": manifest.k if manifest and manifest.k is not None else 0,
+        "steps": manifest.steps if manifest else 0,
+        "steps_to_fix": manifest.steps_to_fix if manifest else None,
+        "temperature": temperature,
+    }
+    specs = checkpoint_evaluations(checkpoint, scenario, behavior, n=n, usefulness_n=usefulness_n,
+                                   temperature=temperature, trained_samples=trained_samples, seed=seed,
+                                   max_tokens=max_tokens, capability_n=capability_n, heldout_n=heldout_n, also=also)
     # one Inspect eval for all of them (tasks in parallel, sharing the provider's batches)
     found = dict(zip(specs, evaluate_many(checkpoint, list(specs.values()), log_dir=log_dir, seed=seed,
-                                          device=device)))
+                                          device=device, route=route)))
     for prefix in ("deployment", "testing", "trained"):
         if prefix in found:
             s = attack_summary(found[prefix])
@@ -110,6 +137,8 @@ def evaluate_checkpoint(
         row.update(_capability_columns(found[key], prefix, per_kind=key == "usefulness"))
     logs = [found[k].location for k in specs]
     row["logs"] = ";".join(logs)
+    if route:  # how many checkpoints the logs' evals decoded together (evaluate_side_by_side; 1 if alone)
+        row["eval_pack"] = max(int((found[k].eval.metadata or {}).get("caught_pack", 1)) for k in specs)
     fp = fingerprint(path)
     records = [r for k in specs for r in sample_records(found[k], checkpoint, fp, evaluation=k)]
     if teacher_forced:

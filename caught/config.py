@@ -150,6 +150,11 @@ class EvalSpec(_Strict):
                              "reuse it for every seed's group (caught.base_store); needs every usefulness and "
                              "capability item (the gate pairs items, and a smaller n picks them with the seed)")
 
+    pack: int = Field(1, ge=1, description="evaluate up to this many of a group's checkpoints at once, as one "
+                      "Inspect eval whose batches hold rows of all of them, each through its own adapter on the one "
+                      "resident organism (`ckpt/` share=routed: unmerged, so in bf16 rows round differently from "
+                      "merged weights; in every reuse key); 1 = one checkpoint at a time")
+
     @model_validator(mode="after")
     def _reuse_needs_every_item(self) -> EvalSpec:
         """reuse_base pairs every seed's checkpoints with one seed's base-model items: only the whole usefulness and
@@ -340,7 +345,7 @@ class SweepConfig(_Strict):
                         if getattr(self.organism, f) == unset_value}
         unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),
-                                             ("heldout_n", None), ("reuse_base", False))
+                                             ("heldout_n", None), ("reuse_base", False), ("pack", 1))
                     if getattr(self.eval, f) == unset_value}
         return unset | ({"eval": new_eval} if new_eval else {})
 

@@ -159,6 +159,17 @@ def cell_key(cell: dict) -> tuple:
     return tuple(cell.get(c, 0) if c == "organism_steps" else cell[c] for c in CELL_KEY)
 
 
+def _cpu_threads(device: str) -> int | None:
+    """torch's intra-op threads where the cell ran on a CPU (None on a GPU): a CPU's float sums are split by thread,
+    so the same cell on another thread count rounds differently, and a sampled check or evaluation can come out
+    otherwise (seen: a tiny Llama's steps_to_fix 0 on one thread, None on two)."""
+    if device.startswith("cuda"):
+        return None
+    import torch
+
+    return torch.get_num_threads()
+
+
 def group_key(cell: dict) -> tuple:
     """A cell's group: one organism (scenario, behavior, seed and its budget on a strength ladder, 0 without one)."""
     return cell["scenario"], cell["behavior"], cell["seed"], cell.get("organism_steps", 0)
@@ -238,6 +249,7 @@ class Sweep:
         self.group_records: list[dict] = []  # and of its group's evaluations, when this cell ran them
         self._todo: list[dict] = []
         self.packs: list[dict] = []  # each pack planned: its cells, their estimated bytes and the budget
+        self._eval_done: set[tuple] = set()  # cells whose checkpoints this process has evaluated side by side
         self._fresh: list[dict] = []  # rows this process measured (a Ray worker's are written by the driver)
         # the code this process runs is what it imported at start (record that, not the disk at row time), and the
         # dtype its evaluations decode in (models.registry.inference_args; in bf16 a re-run repeats its figures in
@@ -656,11 +668,60 @@ class Sweep:
                      + ", ".join(a["name"].removeprefix(g["organism"] + "-") for a in chunk))
             train_against_packed(g["organism"], Path(g["caught_file"]), chunk, device=self.device)
 
+    def _trained(self, cell: dict, g: dict) -> str:
+        """The name of training cell `cell`'s checkpoint, trained first where it is missing or was trained on other
+        organism weights (in a pack with the group's others when `train.pack` > 1)."""
+        from training.train_against import train_against
+
+        args = self._train_args(cell, g)
+        if self._needs_training(args["name"], g) and self.config.train.pack > 1:
+            self._train_packs(cell, g)  # this cell and the group's others still to train, in packs
+        if self._needs_training(args["name"], g):  # missing, or from other weights
+            train_against(g["organism"], Path(g["caught_file"]), device=self.device, **args)
+        return args["name"]
+
+    def _eval_pack(self, cell: dict, g: dict) -> dict:
+        """`eval.pack` > 1: evaluate `cell`'s checkpoint side by side with those of the next cells of its group this
+        run still has to measure, up to `eval.pack` checkpoints (their training first where it is missing), as one
+        Inspect eval whose batches hold rows of all of them, each through its own adapter (caught.compare.
+        evaluate_side_by_side, `share=routed`). Writes their logs (logs already there are reused: a resumed sweep
+        decodes nothing twice); each cell's row then reads its own, and its `eval_pack` from them. Returns the row's
+        `eval_pack_seconds`: the wall time of the eval this call ran, on the row of the cell that ran it (0 on the
+        others, and where every log was reused)."""
+        from caught.compare import evaluate_side_by_side
+
+        key = tuple(cell[c] for c in CELL_KEY)
+        if key in self._eval_done:
+            return {"eval_pack_seconds": 0.0}
+        pack: list[tuple[tuple, str]] = [(key, g["organism"] if cell["training"] == "none" else self._trained(cell, g))]
+        for c in self._todo:
+            if len(pack) == self.config.eval.pack:
+                break
+            c_key = tuple(c[k] for k in CELL_KEY)
+            if group_key(c) != group_key(cell) or c_key == key or c_key in self._eval_done:
+                continue
+            if c["training"] != "none" and not self._trains(c, g):
+                continue  # skipped: nothing to evaluate
+            name = g["organism"] if c["training"] == "none" else self._trained(c, g)
+            if name not in [n for _, n in pack]:
+                pack.append((c_key, name))
+
+        def start(n: int) -> None:
+            if n > 1:
+                self.say(f"evaluating {n} checkpoints of {g['organism']} side by side")
+
+        t0 = time.perf_counter()
+        ran: list[int] = []
+        evaluate_side_by_side([n for _, n in pack], cell["scenario"], cell["behavior"],
+                              on_start=lambda n: (ran.append(n), start(n)),
+                              **{k: v for k, v in self._eval_args(cell["seed"]).items() if k != "reasoning"})
+        self._eval_done.update(k for k, _ in pack)
+        return {"eval_pack_seconds": round(time.perf_counter() - t0, 1) if ran else 0.0}
+
     def run_cell(self, cell: dict) -> dict:
         from caught.compare import evaluate_checkpoint
         from models.registry import checkpoints_dir
         from training.manifest import read_manifest
-        from training.train_against import train_against
 
         cfg, ev, tr = self.config, self.config.eval, self.config.train
         g = self.group(cell)
@@ -670,21 +731,19 @@ class Sweep:
             if not self._trains(cell, g):
                 row["status"] = f"skipped: only {g['caught_n']} attacks caught, k={cell['k']}"
             else:
-                args = self._train_args(cell, g)
-                name = args["name"]
+                name = self._trained(cell, g)
                 path = checkpoints_dir() / name
-                if self._needs_training(name, g) and tr.pack > 1:
-                    self._train_packs(cell, g)  # this cell and the group's others still to train, in packs
-                if self._needs_training(name, g):  # missing, or from other weights
-                    train_against(g["organism"], Path(g["caught_file"]), device=self.device, **args)
                 m = read_manifest(path)
                 row.update(checkpoint=name, steps=m.steps, steps_to_fix=m.steps_to_fix,
                            train_seconds=round(m.train_seconds or 0.0, 1), train_loss=m.hyperparameters.get("train_loss"),
                            responses=m.responses, example_ids=";".join(m.example_ids))
         if row["status"] == "ok":
+            route = ev.pack > 1
+            if route:  # this cell's checkpoint decoded side by side with the group's next ones (their logs reused)
+                row.update(self._eval_pack(cell, g))
             t0 = time.perf_counter()
             figures, records = evaluate_checkpoint(row["checkpoint"], cell["scenario"], cell["behavior"],
-                                                   **self._eval_args(cell["seed"]))
+                                                   route=route, **self._eval_args(cell["seed"]))
             figures.pop("checkpoint")
             figures.pop("k")
             row.update({k: v for k, v in figures.items() if k not in ("kind", "steps", "steps_to_fix")})
@@ -740,7 +799,7 @@ class Sweep:
         row.update(base=cfg.base, reasoning=cfg.organism.reasoning, temperature=ev.temperature, max_tokens=ev.max_tokens,
                    device=self.device,
                    train_steps_config=tr.steps, train_passes=tr.passes, config=cfg.fingerprint(), schema=SCHEMA,
-                   **self.provenance, host=platform.node(),
+                   **self.provenance, host=platform.node(), cpu_threads=_cpu_threads(self.device),
                    finished_at=datetime.now(UTC).isoformat(timespec="seconds"))
         return row
 

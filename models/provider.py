@@ -19,7 +19,9 @@ layout's decode step with its elementwise ops fused by models.fastdecode.fusedop
 where it runs, i.e. CUDA with Triton and a bf16 model), `share` (true/false: checkpoints on one base, the base and
 LoRA adapters trained on it, use one resident model and Engine, each adapter merged in place while its batches
 run, the same weights as a separate load; default `$CAUGHT_SHARE`, else false, except in a sweep on CUDA; see
-models.registry.SharedBase and models.registry.sharing).
+models.registry.SharedBase and models.registry.sharing; or `routed`: the checkpoints on one base share it and one
+batcher, a batch holding rows of several checkpoints, each row through its own adapter, unmerged: what a sweep's
+`eval.pack` uses to evaluate several cells at once).
 """
 
 from __future__ import annotations
@@ -160,21 +162,33 @@ class CheckpointAPI(ModelAPI):
 
         # share: checkpoints on one base use one resident model and Engine, adapters merged in place when their
         # batch runs (models.registry.SharedBase); default: $CAUGHT_SHARE, else off (on in a sweep on CUDA)
-        share = _flag("share", share if share is not None else share_default())
+        share = share if share is not None else share_default()
+        routed = str(share).strip().lower() == "routed"
+        try:
+            share = routed or _flag("share", share)
+        except ValueError:
+            raise ValueError(f"share={share!r} is not accepted; accepted: true/false (1/0, yes/no, on/off) or routed") \
+                from None
         started = time.perf_counter()
         self.device = device or default_device()
         # backend: auto (the fast engine where supported), fast or hf: an explicit model arg, never the environment
         # (decoding settings change results, so they are named where the evaluation is)
         engine_options = dict(backend=backend or "auto", sdpa=sdpa, **fast_options)
-        self.shared, self.adapter = None, None
+        self.shared, self.adapter, self.route = None, None, None
         if share:
-            self.shared, self.adapter, self.path = shared_base(model_name, self.device, dtype, engine_options)
+            self.shared, self.adapter, self.path = shared_base(model_name, self.device, dtype, engine_options,
+                                                               routed=routed)
             self.model, self.tokenizer, self.engine = self.shared.model, self.shared.tokenizer, self.shared.engine
         else:
             self.model, self.tokenizer, self.path = load(model_name, device=self.device, dtype=dtype)
             self.engine = Engine(self.model, self.tokenizer, **engine_options)
         size = batch_size or config.max_connections or (256 if self.device.startswith("cuda") else 32)
-        self.batcher = Batcher(self._run_batch, int(size))
+        if routed:  # every model on the base hands its requests to the base's one batcher, each naming its adapter
+            self.batcher = self.shared.batcher_for(int(size))
+            self.route = self.shared.register(self.adapter) if self.adapter is not None else None
+            size = self.batcher.batch_size
+        else:
+            self.batcher = Batcher(self._run_batch, int(size))
         if config.max_connections is None and config.adaptive_connections is None and not config.batch:
             # Inspect's default adaptive concurrency (20 requests in flight at first, at most 100, grown as requests
             # succeed) suits rate-limited APIs; for a local model it splits an eval into many small batches. The
@@ -208,6 +222,14 @@ class CheckpointAPI(ModelAPI):
         fast, sizes = self.engine.fast if self.engine else None, list(self.stats["batch_sizes"])
         shared = {"shared_swaps": self.shared.swaps, "shared_swap_seconds": self.shared.swap_seconds} \
             if self.shared is not None else {}
+        if self.shared is not None and self.shared.routed:  # decoding is the base's: every model on it counted
+            sizes = list(self.shared.stats["batch_sizes"])
+            shared = {"routed_rebuilds": self.shared.stats["rebuilds"],
+                      "routed_rebuild_seconds": self.shared.stats["rebuild_seconds"]}
+            return {**self.stats, "new_tokens": self.shared.stats["new_tokens"],
+                    "decode_seconds": self.shared.stats["decode_seconds"], "batch_sizes": sizes,
+                    "batches": len(sizes), "requests": sum(sizes), "captures": fast.captures if fast else 0,
+                    "capture_seconds": fast.capture_seconds if fast else 0.0, **shared}
         # with a shared base, captures and swaps count for every checkpoint on the base
         return {**self.stats, "batch_sizes": sizes, "batches": len(sizes), "requests": sum(sizes),
                 "captures": fast.captures if fast else 0, "capture_seconds": fast.capture_seconds if fast else 0.0,
@@ -218,6 +240,10 @@ class CheckpointAPI(ModelAPI):
         checkpoint leaves its pool); a released model refuses further requests. A model on a shared base only lets
         go of it (the base is freed when no model uses it and it has left `models.registry`' registry)."""
         if self.shared is not None:
+            if self.route is not None:
+                self.shared.unregister(self.route)
+            if self.shared.routed:  # the base's batcher serves the other models: this one gets a dead one
+                self.batcher = Batcher(_released, self.batcher.batch_size)
             self.shared = self.engine = self.model = None
             self.batcher.run_batch = _released
             return
@@ -262,6 +288,7 @@ class CheckpointAPI(ModelAPI):
             stop=tuple(config.stop_seqs or ()),
             logprobs=bool(config.logprobs),
             top_logprobs=config.top_logprobs or 0,
+            adapter=self.route,
         )
         if self.engine is None:  # released from a shared base
             _released([request])

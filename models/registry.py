@@ -143,18 +143,21 @@ def merge_adapter(model, adapter: Path):
     return PeftModel.from_pretrained(model, adapter).merge_and_unload()
 
 
-def inference_args(device: str | None = None) -> dict[str, str]:
+def inference_args(device: str | None = None, route: bool = False) -> dict[str, str]:
     """Model args for the `ckpt/` provider in caught's own pipeline: bf16 (about 2x faster than fp32 on CPUs
     with AVX512-BF16, and the GPU default) unless `$CAUGHT_DTYPE` says otherwise. In bf16 a row's greedy and sampled
     tokens depend on which requests share its batch (a single-row matrix multiply and left padding round
     differently: docs/sweeps-and-reports.md, Reproducibility); in float32 the same paths differ by ~1e-7 and change
-    tokens far more rarely (benchmarks/batch_invariance.py). Recorded in every Inspect log's model_args and a sweep row's decode_dtype."""
+    tokens far more rarely (benchmarks/batch_invariance.py). Recorded in every Inspect log's model_args and a sweep row's decode_dtype.
+    `route`: `share=routed` (a sweep's `eval.pack`): several checkpoints' requests in one batch, each row through its
+    own adapter; in the model args, hence in every reuse key, since it rounds differently from merged weights."""
     import os
 
     dtype = os.environ.get("CAUGHT_DTYPE", "bfloat16")
     if dtype not in ("bfloat16", "float32", "float16"):
         raise ValueError(f"CAUGHT_DTYPE={dtype!r} is not accepted; accepted: bfloat16, float32, float16")
-    return {"device": device or default_device(), "dtype": dtype}
+    # route: checkpoints on one base decoded side by side, each row through its own adapter (SharedBase, routed)
+    return {"device": device or default_device(), "dtype": dtype, **({"share": "routed"} if route else {})}
 
 
 # Inspect models of local checkpoints kept loaded at once by `inspect_model` (a sweep evaluates dozens of
@@ -226,9 +229,18 @@ class SharedBase:
     graphs that hold their addresses, stay valid. Callers hold `lock` from `activate` to the end of their decode.
     Adapters that change more than linear weights (`modules_to_save`, trainable tokens) are not shared
     (`can_share`). Costs one extra copy of the linear weights, made at the first adapter.
+
+    `routed=True` (`ckpt/`'s `share=routed`): nothing is merged. Every adapter of a `ckpt/` model on this base is
+    `register`ed, hooked onto the base with the others (models.multilora.MultiLoRA, rebuilt when the set changes), and
+    the models' requests go through one `Batcher` (`batcher`): a batch holds rows of several checkpoints, each row
+    routed to its own adapter (y = base(x) + s·B·A·x; the base's rows get the base alone), in the Engine's hf loop (a
+    batch of base rows only may use the fast engine). Evaluations of a sweep's cells run side by side this way
+    (caught.sweep, `eval.pack`). The outputs are the adapters' functions to rounding: merged weights round
+    W + s·B·A once, routing adds s·B·A·x to W·x; in fp32 greedy rows agree (tests/test_provider.py), in bf16 a
+    share of rows part at some token, as any two bf16 decodings of one function do (docs/performance.md).
     """
 
-    def __init__(self, path: Path, device: str, dtype: str | None, engine_options: dict):
+    def __init__(self, path: Path, device: str, dtype: str | None, engine_options: dict, routed: bool = False):
         import torch
 
         from models.engine import Engine
@@ -241,6 +253,64 @@ class SharedBase:
         self.lock = threading.Lock()
         self.swaps = 0
         self.swap_seconds = 0.0
+        self.routed = routed
+        self.routes: dict[str, Path] = {}  # route name -> adapter directory, for the adapters of live models
+        self.users: dict[str, int] = {}  # route name -> live models using it
+        self.multi = None  # the MultiLoRA hooked on the model (routed), over `routes` as they were when built
+        self.batcher = None  # routed: the one Batcher of every model on this base (made by the first, `batcher_for`)
+        self.stats = {"new_tokens": 0, "decode_seconds": 0.0, "batch_sizes": [], "rebuilds": 0,
+                      "rebuild_seconds": 0.0}
+
+    def register(self, adapter: Path) -> str:
+        """Route name of `adapter` (its path and weights' fingerprint) for a new model using it (routed)."""
+        name = f"{adapter}@{fingerprint(adapter)}"
+        with self.lock:
+            self.routes[name] = adapter
+            self.users[name] = self.users.get(name, 0) + 1
+        return name
+
+    def unregister(self, name: str) -> None:
+        """A model using route `name` was released; the adapter leaves the hooks at the next rebuild once unused."""
+        with self.lock:
+            self.users[name] = self.users.get(name, 1) - 1
+            if self.users[name] <= 0:
+                self.users.pop(name)
+                self.routes.pop(name, None)
+
+    def batcher_for(self, batch_size: int):
+        """The base's one Batcher (routed), made at `batch_size` by the first model that asks."""
+        if self.batcher is None:
+            from models.provider import Batcher
+
+            self.batcher = Batcher(self.run_routed, batch_size)
+        return self.batcher
+
+    def run_routed(self, requests: list) -> list:
+        """Decode a batch of several checkpoints' requests, each routed to its request's `adapter` (in a worker
+        thread: the Batcher's)."""
+        from models.multilora import MultiLoRA
+
+        started = time.perf_counter()
+        with self.lock:
+            wanted = {r.adapter for r in requests if r.adapter is not None}
+            built = set(self.multi.names) if self.multi is not None else set()
+            if not wanted <= built or (built - set(self.routes) and wanted):
+                t0 = time.perf_counter()
+                if self.multi is not None:
+                    self.multi.remove()
+                    self.multi = self.engine.adapters = None
+                missing = wanted - set(self.routes)
+                if missing:
+                    raise RuntimeError(f"request for released route {sorted(missing)[0]!r}")
+                self.multi = MultiLoRA.load(self.model, dict(self.routes))
+                self.engine.adapters = self.multi
+                self.stats["rebuilds"] += 1
+                self.stats["rebuild_seconds"] += time.perf_counter() - t0
+            results = self.engine.generate(requests)
+        self.stats["decode_seconds"] += time.perf_counter() - started
+        self.stats["batch_sizes"].append(len(requests))
+        self.stats["new_tokens"] += sum(len(r.token_ids) for r in results)
+        return results
 
     @staticmethod
     def can_share(adapter: Path) -> bool:
@@ -296,17 +366,20 @@ SHARED_MAX = 2
 _shared: OrderedDict[tuple, SharedBase] = OrderedDict()
 
 
-def shared_base(name: str, device: str, dtype: str | None, engine_options: dict) -> tuple[SharedBase, Path | None, Path]:
+def shared_base(name: str, device: str, dtype: str | None, engine_options: dict,
+                routed: bool = False) -> tuple[SharedBase, Path | None, Path]:
     """(the shared base, the adapter to activate or None, the checkpoint's path) for checkpoint `name`: an adapter
     shares its base's model, a full checkpoint is the base itself. Raises ValueError for an adapter that cannot be
-    shared (see `SharedBase.can_share`)."""
+    shared (see `SharedBase.can_share`). `routed`: a base whose adapters are routed per row, not merged (a base of
+    its own, apart from the merged one)."""
     path = resolve(name)
     adapter = path if is_adapter(path) else None
     if adapter is not None and not SharedBase.can_share(adapter):
         raise ValueError(f"adapter {adapter} changes more than linear weights (modules_to_save or trainable "
                          "tokens): it cannot share its base; load it with share=false")
     base = resolve(adapter_base(adapter)) if adapter is not None else path
-    key = (str(base), fingerprint(base), device, str(dtype), tuple(sorted((k, str(v)) for k, v in engine_options.items())))
+    key = (str(base), fingerprint(base), device, str(dtype), tuple(sorted((k, str(v)) for k, v in engine_options.items())),
+           routed)
     if key in _shared:
         _shared.move_to_end(key)
     else:
@@ -314,8 +387,14 @@ def shared_base(name: str, device: str, dtype: str | None, engine_options: dict)
             del _shared[k]
         while len(_shared) >= SHARED_MAX:
             _shared.popitem(last=False)
-        _shared[key] = SharedBase(base, device, dtype, engine_options)
+        _shared[key] = SharedBase(base, device, dtype, engine_options, routed=routed)
     return _shared[key], adapter, path
+
+
+def release(model) -> None:
+    """Free a `ckpt/` model made outside the pool (training.evaluate.evaluate_pack): its weights or its share of a
+    shared base, and its route there."""
+    _release(model)
 
 
 def _release(model) -> None:

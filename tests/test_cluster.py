@@ -49,14 +49,24 @@ def _toml(config: SweepConfig) -> str:
 
 @pytest.fixture(scope="module")
 def single(tmp_path_factory, tiny_llama_dir):
-    """The single-process sweep's rows and records count (fp32: bf16 logits depend on batching)."""
+    """The single-process sweep's rows and records count (fp32: bf16 logits depend on batching), on the thread count
+    caught.cluster gives a one-worker group task (all the CPU's cores): on another count the CPU's sums round
+    otherwise, and the tiny organism's sampled steps-to-fix check came out 0 on one thread (pytest -n 2 gives each
+    worker one) against None on two."""
+    import torch
+
     root = tmp_path_factory.mktemp("single")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CAUGHT_DTYPE", "float32")
-        mp.setenv("CAUGHT_CHECKPOINTS", str(root / "checkpoints"))
-        (root / "checkpoints").mkdir()
-        df = Sweep(_config(str(tiny_llama_dir)), runs_dir=root / "runs", log_dir=str(root / "logs"), device="cpu",
-                   say=lambda _: None).run()
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, os.cpu_count() or 1))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("CAUGHT_DTYPE", "float32")
+            mp.setenv("CAUGHT_CHECKPOINTS", str(root / "checkpoints"))
+            (root / "checkpoints").mkdir()
+            df = Sweep(_config(str(tiny_llama_dir)), runs_dir=root / "runs", log_dir=str(root / "logs"), device="cpu",
+                       say=lambda _: None).run()
+    finally:
+        torch.set_num_threads(before)
     from training.records import SAMPLES, read_samples
 
     assert len(df) == 2 and (df["status"] == "ok").all(), df["status"].tolist()

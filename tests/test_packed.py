@@ -114,7 +114,8 @@ def test_plan_packs_never_exceeds_the_memory_budget():
     assert plan_packs(3, 4, 100, 50) == [1, 1, 1]  # a cell over the budget trains alone, as unpacked
 
 
-def _sweep(tmp_path, monkeypatch, tag: str, base: str, pack: int, budget: int | None = None):
+def _sweep(tmp_path, monkeypatch, tag: str, base: str, pack: int, budget: int | None = None, eval_pack: int = 1,
+           on_cell=None):
     from caught.config import SweepConfig
     from caught.sweep import Sweep
 
@@ -125,22 +126,25 @@ def _sweep(tmp_path, monkeypatch, tag: str, base: str, pack: int, budget: int | 
         organism={"prompts": 16, "leak": 0.4, "steps": 16, "lr": 5e-3, "method": "full", "batch_size": 8},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1, "pack": pack},
         eval={"n": 6, "usefulness_n": 4, "capability_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4,
-              "catch_epochs": 1},
+              "catch_epochs": 1, "pack": eval_pack},
     )
     said: list[str] = []
     sweep = Sweep(config, runs_dir=tmp_path / tag / "runs", log_dir=str(tmp_path / tag / "logs"), device="cpu",
-                  say=said.append)
+                  say=said.append, on_cell=on_cell)
     sweep.pack_budget = budget
     return sweep.run(), sweep, said
 
 
 @pytest.mark.slow
 def test_a_packed_sweep_gives_the_rows_of_one_by_one(tmp_path, monkeypatch, tiny_llama_dir):
-    """pack = 3: the group's three training cells (k=1, k=2, control k=2) train as one pack, within the memory budget;
-    the rows are those of the same sweep run one cell at a time (up to timings and the config's fingerprint; the
-    training loss to rounding). Training and evaluation run in fp32 here: under bf16 autocast the two paths differ by
-    bf16 rounding (losses about 3e-4 apart on this model), which the sampled checks and evaluations can turn into a
-    different count of attacks (seen: 1 of 6 deployment samples)."""
+    """train.pack = 4: the group's three training cells (k=1, k=2, control k=2) train as one pack, within the memory
+    budget; eval.pack = 4: the group's four checkpoints (the organism and the three) are evaluated as one Inspect eval,
+    their requests in the same batches, each row through its own adapter. The rows are those of the same sweep run one
+    cell at a time (up to timings and the config's fingerprint; the training loss to rounding). Training and
+    evaluation run in fp32 here: under bf16 autocast the two paths differ by bf16 rounding (losses about 3e-4 apart on
+    this model), which the sampled checks and evaluations can turn into a different count of attacks (seen: 1 of 6
+    deployment samples)."""
+    from inspect_ai.log import list_eval_logs, read_eval_log
     from transformers import AutoConfig
 
     from caught.config import TrainSpec
@@ -154,21 +158,59 @@ def test_a_packed_sweep_gives_the_rows_of_one_by_one(tmp_path, monkeypatch, tiny
     base = str(tiny_llama_dir)
     alone, _, _ = _sweep(tmp_path, monkeypatch, "alone", base, pack=1)
     budget = 3 * cell_bytes(TrainSpec(batch_size=2).hyper("lora"), AutoConfig.from_pretrained(base)) + 1
-    packed, sweep, said = _sweep(tmp_path, monkeypatch, "packed", base, pack=4, budget=budget)
+    packed, sweep, said = _sweep(tmp_path, monkeypatch, "packed", base, pack=4, budget=budget, eval_pack=4)
     assert [p["cells"] for p in sweep.packs] == [3] and any("3 runs of" in m for m in said), said
+    assert any("evaluating 4 checkpoints" in m for m in said), said
+    assert packed["eval_pack"].tolist() == [4] * 4 and (packed["eval_pack_seconds"] > 0).sum() == 1
+    routed = [read_eval_log(info, header_only=True) for info in list_eval_logs(str(tmp_path / "packed" / "logs"))]
+    by_model = {}
+    for log in routed:
+        if log.eval.model_args.get("share") == "routed":
+            by_model.setdefault(log.eval.model, set()).add(log.eval.task)
+    assert len(by_model) == 4, by_model  # each checkpoint's evaluations, all decoded routed
     assert all(p["bytes"] <= budget for p in sweep.packs)
     assert (alone["status"] == "ok").all() and len(alone) == 4
 
     def stable(df):
         volatile = ("seconds", "finished_at", "logs", "host", "commit", "code", "caught_file")  # as tests/test_sweep.py
-        keep = [c for c in df.columns if not any(v in c for v in volatile) and c not in ("train_loss", "config")]
+        keep = [c for c in df.columns if not any(v in c for v in volatile)
+                and c not in ("train_loss", "config", "eval_pack")]
         return df[keep].sort_values(CELL_KEY).reset_index(drop=True)
 
     # rates are counts over n (a different count moves them by 1/n); the teacher-forced figures (tf_*) follow the
-    # trained weights, which differ by rounding (about 1e-5 relative, test_packed_equals_each_cell_alone)
-    pd.testing.assert_frame_equal(stable(alone), stable(packed), check_dtype=False, rtol=1e-4)
+    # trained weights, which differ by rounding (about 1e-5 relative, test_packed_equals_each_cell_alone; 1e-7 absolute
+    # near zero, where a relative tolerance alone is tighter than the rounding)
+    pd.testing.assert_frame_equal(stable(alone), stable(packed), check_dtype=False, rtol=1e-4, atol=1e-6)
     a, b = (df.sort_values(CELL_KEY)["train_loss"].to_numpy(dtype=float) for df in (alone, packed))
     assert a[1:] == pytest.approx(b[1:], rel=1e-5)
+
+
+@pytest.mark.slow
+def test_a_sweep_killed_inside_an_evaluated_pack_resumes_without_measuring_twice(tmp_path, monkeypatch, tiny_llama_dir):
+    """eval.pack = 4, killed after the first of the pack's four rows was written: the resumed sweep writes the other
+    three rows from the pack's logs (no checkpoint decoded routed again, no checkpoint trained again), and the
+    results hold each cell once."""
+    from inspect_ai.log import list_eval_logs, read_eval_log
+
+    from caught.sweep import CELL_KEY
+
+    def routed_logs():
+        return sorted(info.name for info in list_eval_logs(str(tmp_path / "k" / "logs"))
+                      if read_eval_log(info, header_only=True).eval.model_args.get("share") == "routed")
+
+    def stop(row):
+        raise KeyboardInterrupt("killed after the first row")
+
+    with pytest.raises(KeyboardInterrupt):
+        _sweep(tmp_path, monkeypatch, "k", str(tiny_llama_dir), pack=1, eval_pack=4, on_cell=stop)
+    first = routed_logs()
+    trained = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "k" / "checkpoints").glob("*/adapter_model.safetensors")}
+    rows, _, said = _sweep(tmp_path, monkeypatch, "k", str(tiny_llama_dir), pack=1, eval_pack=4)
+    assert len(first) > 0 and routed_logs() == first and not any("side by side" in m for m in said), said
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "k" / "checkpoints").glob("*/adapter_model.safetensors")} \
+        == trained
+    assert len(rows) == 4 and not rows.duplicated(CELL_KEY).any() and (rows["status"] == "ok").all()
+    assert sorted(rows["eval_pack"]) == [4, 4, 4, 4]
 
 
 @pytest.mark.slow

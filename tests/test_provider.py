@@ -271,6 +271,47 @@ def test_shared_base_refuses_adapters_with_more_than_linear_weights(tiny_llama_d
         get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, share="sometimes")
 
 
+def test_routed_sharing_decodes_several_checkpoints_in_one_batch_as_each_alone(tiny_llama_dir, tmp_path):
+    """share=routed: the base and two adapters on it share one model and one batcher; requests of all three, sent at
+    once, decode in the same batches, each row through its own adapter, and give each checkpoint's own greedy
+    outputs (fp32, as separately loaded merged weights give them). A released model's adapter leaves the hooks."""
+    from models.registry import release_models
+
+    names = {"a": str(_adapter(tiny_llama_dir, tmp_path / "a", 1)), "b": str(_adapter(tiny_llama_dir, tmp_path / "b", 2)),
+             "base": str(tiny_llama_dir)}
+    prompts = ["Hello there", "Name a colour.", "Count to three.", "Why is the sky blue?"]
+    cfg = GenerateConfig(max_tokens=8)
+
+    def complete_all(models):
+        async def main():
+            return await asyncio.gather(*(m.generate([ChatMessageUser(content=p)], config=cfg)
+                                          for m in models.values() for p in prompts))
+        outs = [o.completion for o in asyncio.run(main())]
+        return {k: outs[i * len(prompts):(i + 1) * len(prompts)] for i, k in enumerate(models)}
+
+    release_models()
+    own = {k: complete_all({k: get_model(f"ckpt/{v}", device="cpu", memoize=False)})[k] for k, v in names.items()}
+    assert own["a"] != own["base"] and own["b"] != own["a"]  # the adapters matter
+    routed = {k: get_model(f"ckpt/{v}", device="cpu", memoize=False, share="routed") for k, v in names.items()}
+    base = routed["a"].api.shared
+    assert base.routed and all(m.api.shared is base and m.api.batcher is base.batcher for m in routed.values())
+    assert complete_all(routed) == own
+    profile = routed["b"].api.profile()
+    assert profile["batch_sizes"] == [12] and profile["routed_rebuilds"] == 1  # one batch of all three checkpoints
+    assert sorted(base.multi.names) == sorted(m.api.route for m in (routed["a"], routed["b"]))
+    routed["a"].api.release()
+    with pytest.raises(RuntimeError, match="released"):
+        complete_all({"a": routed["a"]})
+    assert complete_all({"b": routed["b"], "base": routed["base"]}) == {"b": own["b"], "base": own["base"]}
+    assert base.multi.names == [routed["b"].api.route]  # rebuilt without the released adapter
+    # merged sharing is another base: its adapters are merged, not routed
+    merged = get_model(f"ckpt/{names['a']}", device="cpu", memoize=False, share="true")
+    assert merged.api.shared is not base and not merged.api.shared.routed
+    with pytest.raises(ValueError, match="share='sometimes' is not accepted; accepted: .*routed"):
+        get_model(f"ckpt/{tiny_llama_dir}", device="cpu", memoize=False, share="sometimes")
+    release_models()
+
+
 def test_share_default_comes_from_the_environment_else_the_sharing_block(tiny_llama_dir, monkeypatch):
     """`ckpt/` without -M share: $CAUGHT_SHARE decides if set, else `models.registry.sharing` (a sweep on CUDA), else
     no sharing; an explicit model arg always wins."""

@@ -271,66 +271,107 @@ def evaluate(
 
 def evaluate_many(
     checkpoint: str, evaluations: list[Evaluation], *, log_dir: str = "logs", seed: int = 0,
-    device: str | None = None, reuse: bool = True, model_roles: dict[str, str] | None = None,
+    device: str | None = None, reuse: bool = True, model_roles: dict[str, str] | None = None, route: bool = False,
 ) -> list[EvalLog]:
     """Run (or reuse) several evaluations of one checkpoint; returns their logs in the same order.
 
     The ones without a reusable log run as one Inspect eval, their tasks in parallel: their requests share
     the provider's batches, and the model is loaded once. Each still gets its own log and reuse key.
     `model_roles` (e.g. {"grader": "openai/gpt-4o-mini"}; a `ckpt/` name is served like the checkpoint) is part
-    of the reuse key when given."""
-    for e in evaluations:
-        if e.task not in TASKS:
-            raise ValueError(f"unknown task {e.task!r}; accepted: {', '.join(TASKS)}")
-    keys = [eval_key(checkpoint, e.task, e.args, {**_settings(e, seed, device),
-                                                  **({"model_roles": model_roles} if model_roles else {})})
-            for e in evaluations]
-    logs: list[EvalLog | None] = [find_log(log_dir, k) if reuse else None for k in keys]
-    todo = [i for i, log in enumerate(logs) if log is None]
-    if todo:
-        from models.registry import inspect_model
+    of the reuse key when given. `route`: decode as `evaluate_pack` does (`share=routed`), so that the logs a pack
+    wrote are found."""
+    return evaluate_pack([(checkpoint, evaluations)], log_dir=log_dir, seed=seed, device=device, reuse=reuse,
+                         model_roles=model_roles, route=route)[0]
 
-        model = inspect_model(f"ckpt/{resolve(checkpoint)}", **inference_args(device))
-        tasks = [_prepared(evaluations[i], keys[i], seed) for i in todo]
+
+def evaluate_pack(
+    jobs: list[tuple[str, list[Evaluation]]], *, log_dir: str = "logs", seed: int = 0, device: str | None = None,
+    reuse: bool = True, model_roles: dict[str, str] | None = None, route: bool = False, on_start=None,
+) -> list[list[EvalLog]]:
+    """Run (or reuse) the evaluations of several checkpoints, `[(checkpoint, evaluations), ...]`, as one Inspect eval:
+    every task that has no reusable log runs in parallel with the others, each against its own checkpoint's `ckpt/`
+    model. Returns each job's logs in its evaluations' order.
+
+    `route` (`ckpt/`'s `share=routed`, in every reuse key): the checkpoints on one base share it and one batcher, so
+    that a batch holds rows of several checkpoints, each routed to its own adapter (models.registry.SharedBase): the
+    evaluations of a sweep's cells on one organism decode together (`eval.pack`). The models of a job of several
+    checkpoints are made for this eval and released after it (the pool of `inspect_model` holds too few to keep
+    them all in one eval); one checkpoint's comes from the pool. Each log's metadata `caught_pack` says how many
+    checkpoints its eval decoded together. `on_start(n)` is called before an eval runs, with its number of checkpoints
+    (not when every log is reused)."""
+    for _, evaluations in jobs:
+        for e in evaluations:
+            if e.task not in TASKS:
+                raise ValueError(f"unknown task {e.task!r}; accepted: {', '.join(TASKS)}")
+    roles_key = {"model_roles": model_roles} if model_roles else {}
+    keys = [[eval_key(checkpoint, e.task, e.args, {**_settings(e, seed, device, route), **roles_key})
+             for e in evaluations] for checkpoint, evaluations in jobs]
+    logs: list[list[EvalLog | None]] = [[find_log(log_dir, k) if reuse else None for k in ks] for ks in keys]
+    todo = [(j, i) for j, job_logs in enumerate(logs) for i, log in enumerate(job_logs) if log is None]
+    if not todo:
+        return logs  # type: ignore[return-value]
+    from inspect_ai import task_with
+    from inspect_ai.model import get_model
+
+    from models.registry import inspect_model, release
+
+    args = inference_args(device, route=route)
+    checkpoints = list(dict.fromkeys(jobs[j][0] for j, _ in todo))
+    own = len(checkpoints) > 1  # models made here for this eval, released after it
+    models = {c: get_model(f"ckpt/{resolve(c)}", memoize=False, **args) if own else
+              inspect_model(f"ckpt/{resolve(c)}", **args) for c in checkpoints}
+    if on_start is not None:
+        on_start(len(checkpoints))
+    try:
+        tasks = [_prepared(jobs[j][1][i], keys[j][i], seed, jobs[j][0], len(checkpoints)) for j, i in todo]
+        if own:
+            tasks = [task_with(t, model=models[jobs[j][0]]) for t, (j, _) in zip(tasks, todo)]
         roles = {role: inspect_model(name, **inference_args(device)) if name.startswith("ckpt/") else name
                  for role, name in (model_roles or {}).items()} or None
         # the eval's max_connections holds for every model in it: not for an API model in a role
         local = all(name.startswith("ckpt/") for name in (model_roles or {}).values())
         if SAMPLES_FROM_MEMORY:
             _register_capture_hook()
-        in_flight = {"max_connections": model.api.max_connections() * IN_FLIGHT_BATCHES} \
+        first = models[checkpoints[0]]
+        in_flight = {"max_connections": first.api.max_connections() * IN_FLIGHT_BATCHES} \
             if IN_FLIGHT_BATCHES > 1 and local else {}
         with quiet_collector(), _capture.capturing() as captured:
-            ran = inspect_eval(tasks, model=model, log_dir=log_dir, max_tasks=len(tasks), model_roles=roles,
-                               metadata={"checkpoint": str(checkpoint)}, **in_flight, **EVAL_OPTIONS)
-        if SAMPLES_FROM_MEMORY:
-            ran = [_with_captured_samples(log, captured) for log in ran]
-        by_key = {(log.eval.metadata or {}).get("caught_key"): log for log in ran}
-        for i in todo:
-            log = by_key.get(keys[i])
-            e = evaluations[i]
-            if log is None:  # Inspect returns no log when the run was interrupted (Ctrl-C, a time limit)
-                raise KeyboardInterrupt(f"{e.task} on {checkpoint} was interrupted")
-            if log.status != "success":
-                raise RuntimeError(f"{e.task} on {checkpoint} failed: {log.error.message if log.error else log.status}")
-            logs[i] = log
+            ran = inspect_eval(tasks, model=None if own else first, log_dir=log_dir, max_tasks=len(tasks),
+                               model_roles=roles, **in_flight, **EVAL_OPTIONS)
+    finally:
+        if own:
+            for model in models.values():
+                release(model)
+    if SAMPLES_FROM_MEMORY:
+        ran = [_with_captured_samples(log, captured) for log in ran]
+    by_key = {(log.eval.metadata or {}).get("caught_key"): log for log in ran}
+    for j, i in todo:
+        log = by_key.get(keys[j][i])
+        checkpoint, e = jobs[j][0], jobs[j][1][i]
+        if log is None:  # Inspect returns no log when the run was interrupted (Ctrl-C, a time limit)
+            raise KeyboardInterrupt(f"{e.task} on {checkpoint} was interrupted")
+        if log.status != "success":
+            raise RuntimeError(f"{e.task} on {checkpoint} failed: {log.error.message if log.error else log.status}")
+        logs[j][i] = log
     return logs  # type: ignore[return-value]
 
 
-def _settings(e: Evaluation, seed: int, device: str | None) -> dict[str, Any]:
-    return {**inference_args(device), "temperature": e.temperature, "epochs": e.epochs, "seed": seed,
+def _settings(e: Evaluation, seed: int, device: str | None, route: bool = False) -> dict[str, Any]:
+    return {**inference_args(device, route=route), "temperature": e.temperature, "epochs": e.epochs, "seed": seed,
             "max_tokens": e.max_tokens, "sample_ids": sorted(e.sample_ids) if e.sample_ids else None}
 
 
-def _prepared(e: Evaluation, key: str, seed: int):
-    """The task with this evaluation's decoding settings, epochs, samples and reuse key attached."""
+def _prepared(e: Evaluation, key: str, seed: int, checkpoint: str, pack: int = 1):
+    """The task with this evaluation's decoding settings, epochs, samples, reuse key, checkpoint and the number of
+    checkpoints in its eval attached."""
     from inspect_ai import task_with
 
     task = _task(e.task, e.args)
     # merge keeps the task's own values where ours are None (usefulness: greedy, its own max_tokens)
     config = task.config.merge(GenerateConfig(seed=seed, temperature=e.temperature, max_tokens=e.max_tokens))
     changes: dict[str, Any] = {"config": config, "epochs": e.epochs,
-                               "metadata": {**(task.metadata or {}), "caught_key": key}}
+                               "metadata": {**(task.metadata or {}), "caught_key": key, "checkpoint": str(checkpoint),
+                                            "caught_pack": pack}}
     if e.sample_ids:
         wanted = set(e.sample_ids)
         dataset = task.dataset.filter(lambda s: str(s.id) in wanted)
