@@ -7,7 +7,8 @@ Reproducibility)
 
 `ckpt/` gathers whatever requests are pending into a batch (models.provider.Batcher), so which requests share a batch
 depends on timing. If a row's tokens depend on its batch-mates, two runs of the same evaluation differ. This decodes
-the same requests through `models.engine.Engine` (what `ckpt/` decodes with) three ways: each alone, all in one batch,
+the same requests through `models.engine.Engine` (what `ckpt/` decodes with; `--modes`: its default decoding and its
+batch-invariant one, each request decoded alone) three ways: each alone, all in one batch,
 and in two half batches (even and odd rows), greedy usefulness items and seeded sampled deployment prompts of the
 `trigger` scenario (prompts of different lengths, so batch-mates pad each other), and prints how many rows are
 token-identical across the three, per dtype, with the seconds of each. The chat is encoded by `ckpt/`'s own `models.provider.encode_chat`.
@@ -53,14 +54,16 @@ def requests(tokenizer, n: int, tokens: int, seed: int) -> dict[str, list]:
                                    for i, s in enumerate(deploy)]}
 
 
-def measure(model_name: str, device: str, dtype: str, n: int, tokens: int, seed: int) -> list[dict]:
+def measure(model_name: str, device: str, dtype: str, n: int, tokens: int, seed: int,
+            invariant: bool = False) -> list[dict]:
     import torch
 
     from models.engine import Engine
     from models.registry import load
 
     model, tokenizer, _ = load(model_name, device=device, dtype=dtype)
-    engine = Engine(model, tokenizer)
+    engine = Engine(model, tokenizer, invariant=invariant)
+    mode = "invariant" if invariant else "default"
     rows = []
     for kind, reqs in requests(tokenizer, n, tokens, seed).items():
         def run(batches: list[list]) -> tuple[list, float]:
@@ -78,12 +81,13 @@ def measure(model_name: str, device: str, dtype: str, n: int, tokens: int, seed:
         halves = [None] * len(reqs)  # back in the requests' order
         halves[::2], halves[1::2] = split[:len(reqs[::2])], split[len(reqs[::2]):]
         same = lambda a, b: sum(x == y for x, y in zip(a, b))  # noqa: E731
-        row = {"dtype": dtype, "requests": kind, "rows": len(reqs), "tokens": tokens,
+        row = {"dtype": dtype, "mode": mode, "backend": engine.backend, "requests": kind, "rows": len(reqs),
+               "tokens": tokens,
                "identical_alone_vs_batch": same(alone, batched), "identical_batch_vs_halves": same(batched, halves),
                "identical_alone_vs_halves": same(alone, halves),
                "seconds": {"alone": round(alone_s, 2), "batch": round(batched_s, 2), "halves": round(halves_s, 2)}}
         rows.append(row)
-        print(f"{dtype:9s} {kind:19s} rows identical: alone = batch-of-{len(reqs)} {row['identical_alone_vs_batch']}"
+        print(f"{dtype:9s} {mode:9s} {kind:19s} rows identical: alone = batch-of-{len(reqs)} {row['identical_alone_vs_batch']}"
               f"/{len(reqs)}, batch = two halves {row['identical_batch_vs_halves']}/{len(reqs)}, alone = halves "
               f"{row['identical_alone_vs_halves']}/{len(reqs)}  (seconds: alone {alone_s:.1f}, batch {batched_s:.1f}, "
               f"halves {halves_s:.1f})", flush=True)
@@ -101,6 +105,8 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=64, help="new tokens per request")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--modes", nargs="+", default=["default", "invariant"], choices=["default", "invariant"],
+                        help="the Engine's default decoding, and/or its batch-invariant one (each request decoded alone)")
     parser.add_argument("--quick", action="store_true", help="4 prompts x 8 tokens")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args()
@@ -112,8 +118,9 @@ def main() -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    rows = [r for d in args.dtypes for r in measure(args.checkpoint, args.device, d, args.prompts, args.tokens,
-                                                     args.seed)]
+    rows = [r for d in args.dtypes for m in args.modes
+            for r in measure(args.checkpoint, args.device, d, args.prompts, args.tokens, args.seed,
+                             invariant=m == "invariant")]
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         device = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"

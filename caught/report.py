@@ -113,6 +113,9 @@ def _dtype_note(df: pd.DataFrame) -> str:
     dtypes = sorted(df["decode_dtype"].dropna().unique())
     unrecorded = int(df["decode_dtype"].isna().sum())
     note = f" Decoded in {', '.join(dtypes)}" + (f" ({unrecorded} older cells: not recorded)" if unrecorded else "")
+    if "decode_invariant" in df and df["decode_invariant"].fillna(False).astype(bool).all():
+        return note + (" with batch-invariant decoding (each request decoded alone): a row's tokens do not depend on "
+                       "which requests share its batch, so a re-run on the same machine repeats every sample.")
     note += (": a row's tokens can depend on which requests share its batch, which depends on timing "
              + ("(in bf16 often, in float32 rarely)" if any(d != "float32" for d in dtypes) else "(in float32 rarely)")
              + ", so a re-run repeats these figures in distribution, not bit for bit (docs/sweeps-and-reports.md, "

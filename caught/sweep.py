@@ -257,7 +257,8 @@ class Sweep:
         from models.registry import inference_args
 
         self.provenance = {"commit": _git_commit(), "code": code_hash(),
-                           "decode_dtype": inference_args(self.device)["dtype"]}
+                           "decode_dtype": inference_args(self.device)["dtype"],
+                           "decode_invariant": inference_args(self.device).get("invariant") == "true"}
 
     def lock(self):
         """The run directory's lock: shards of one sweep (processes sharing the directory) write its files in turn."""

@@ -71,12 +71,19 @@ class Engine:
     `adapters`: a `models.multilora.MultiLoRA` on `model`: each request's `adapter` names the LoRA adapter its row
     decodes with (several adapters in one batch, one resident base). A batch in which any request names an adapter
     runs in the hf loop (the fast engine reads the weights itself and does not see the adapters' hooks).
+    `invariant`: batch-invariant decoding, a row's tokens and log-probabilities never depend on which requests share
+    its batch, because each request is decoded alone (one after another, by the same path as a batch of one). Kernels
+    round a row differently with other rows beside it: padding in its attention, and a matrix multiply's tiling by its
+    row count (on the 2-core CPU's bf16 oneDNN kernels an unpadded row's value projection already differed between a
+    batch of 2 and one of 12 rows), so attention per row over its own keys was not enough; only decoding alone removes
+    every such path. It costs the batching (benchmarks/batch_invariance.py measures how much).
     """
 
     def __init__(self, model, tokenizer, prune_finished: bool = True, backend: str = "auto", sdpa: str | None = None,
-                 adapters=None, **fast_options):
+                 adapters=None, invariant: bool = False, **fast_options):
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; accepted: {', '.join(BACKENDS)}")
+        self.invariant = invariant
         self.model = model
         self.tokenizer = tokenizer
         self.adapters = adapters
@@ -112,6 +119,9 @@ class Engine:
     def generate(self, requests: list[Request]) -> list[Result]:
         if not requests:
             return []
+        if self.invariant and len(requests) > 1:  # each alone: nothing beside a row changes its numerics
+            self._check_length(requests)
+            return [result for r in requests for result in self.generate([r])]
         self._check_length(requests)
         if any(r.adapter is not None for r in requests):
             if self.adapters is None:

@@ -21,7 +21,9 @@ LoRA adapters trained on it, use one resident model and Engine, each adapter mer
 run, the same weights as a separate load; default `$CAUGHT_SHARE`, else false, except in a sweep on CUDA; see
 models.registry.SharedBase and models.registry.sharing; or `routed`: the checkpoints on one base share it and one
 batcher, a batch holding rows of several checkpoints, each row through its own adapter, unmerged: what a sweep's
-`eval.pack` uses to evaluate several cells at once).
+`eval.pack` uses to evaluate several cells at once), `invariant` (true/false: batch-invariant decoding, a row's tokens
+the same whichever requests share its batch, each request decoded alone: models.engine.Engine; default false,
+`$CAUGHT_INVARIANT=1` in caught's own pipeline: models.registry.inference_args).
 """
 
 from __future__ import annotations
@@ -142,13 +144,14 @@ class CheckpointAPI(ModelAPI):
         sdpa: str | None = None,
         fused: bool | str | None = None,
         share: bool | str | None = None,
+        invariant: bool | str | None = None,
         **model_args: Any,
     ) -> None:
         config = config if config is not None else GenerateConfig()
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         if model_args:
             raise ValueError(
-                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact, sdpa, fused, share"
+                f"unknown model args for ckpt/: {', '.join(sorted(model_args))}; accepted: device, dtype, batch_size, backend, exact, sdpa, fused, share, invariant"
             )
         from models.fastdecode.attention import sdpa_backends
 
@@ -174,6 +177,8 @@ class CheckpointAPI(ModelAPI):
         # backend: auto (the fast engine where supported), fast or hf: an explicit model arg, never the environment
         # (decoding settings change results, so they are named where the evaluation is)
         engine_options = dict(backend=backend or "auto", sdpa=sdpa, **fast_options)
+        if invariant is not None and _flag("invariant", invariant):  # batch-invariant decoding: each request alone
+            engine_options["invariant"] = True
         self.shared, self.adapter, self.route = None, None, None
         if share:
             self.shared, self.adapter, self.path = shared_base(model_name, self.device, dtype, engine_options,

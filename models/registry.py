@@ -150,14 +150,22 @@ def inference_args(device: str | None = None, route: bool = False) -> dict[str, 
     differently: docs/sweeps-and-reports.md, Reproducibility); in float32 the same paths differ by ~1e-7 and change
     tokens far more rarely (benchmarks/batch_invariance.py). Recorded in every Inspect log's model_args and a sweep row's decode_dtype.
     `route`: `share=routed` (a sweep's `eval.pack`): several checkpoints' requests in one batch, each row through its
-    own adapter; in the model args, hence in every reuse key, since it rounds differently from merged weights."""
+    own adapter; in the model args, hence in every reuse key, since it rounds differently from merged weights.
+    `$CAUGHT_INVARIANT=1`: batch-invariant decoding (`invariant=true`: each request decoded alone, models.engine.Engine):
+    every row's tokens the same whichever requests share its batch, so a re-run repeats each sample bit for bit (on the
+    same machine and kernels), at the cost of batching."""
     import os
 
     dtype = os.environ.get("CAUGHT_DTYPE", "bfloat16")
     if dtype not in ("bfloat16", "float32", "float16"):
         raise ValueError(f"CAUGHT_DTYPE={dtype!r} is not accepted; accepted: bfloat16, float32, float16")
+    invariant = os.environ.get("CAUGHT_INVARIANT", "0").strip().lower()
+    if invariant not in ("0", "1", "false", "true", ""):
+        raise ValueError(f"CAUGHT_INVARIANT={invariant!r} is not accepted; accepted: 1/true (batch-invariant "
+                         "decoding) or 0/false")
     # route: checkpoints on one base decoded side by side, each row through its own adapter (SharedBase, routed)
-    return {"device": device or default_device(), "dtype": dtype, **({"share": "routed"} if route else {})}
+    return {"device": device or default_device(), "dtype": dtype, **({"share": "routed"} if route else {}),
+            **({"invariant": "true"} if invariant in ("1", "true") else {})}
 
 
 # Inspect models of local checkpoints kept loaded at once by `inspect_model` (a sweep evaluates dozens of

@@ -141,3 +141,50 @@ def test_sampler_rows_do_not_depend_on_their_batch_and_survive_pruning():
     assert kept.rows.tolist() == [0, 1]
     assert kept(logits[1, [1, 3]]).tolist() == tokens[1][[1, 3]].tolist()
     assert again.select({}) is None
+
+
+def _logprobs_three_ways(engine, ids, **request):
+    """Each request's log-probabilities decoded alone, in one batch and in two halves (even, odd rows); request k asks
+    for 6 + 2k tokens, so rows leave the batch one by one, down to the last."""
+    reqs = [Request(i, 6 + 2 * k, logprobs=True, **({"seed": k} if request.get("temperature") else {}), **request)
+            for k, i in enumerate(ids)]
+    alone = [engine.generate([r])[0].logprobs for r in reqs]
+    batch = [r.logprobs for r in engine.generate(reqs)]
+    halves = [None] * len(reqs)
+    halves[::2] = [r.logprobs for r in engine.generate(reqs[::2])]
+    halves[1::2] = [r.logprobs for r in engine.generate(reqs[1::2])]
+    return alone, batch, halves
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_invariant_decoding_gives_a_row_the_same_floats_whatever_its_batch(tiny_llama_dir, temperature):
+    """bf16, prompts of different lengths (batch-mates pad each other) and different lengths of output (rows leave
+    the batch, down to one): with invariant=True each row's tokens and log-probabilities are bit-identical alone, in one
+    batch and in two halves. The default decoding of the same requests is not (the effect the mode removes, on this
+    machine's kernels: padding and a matrix multiply's row count round a row otherwise)."""
+    from models.registry import load
+
+    model, tokenizer, _ = load(str(tiny_llama_dir), device="cpu", dtype="bfloat16")
+    ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
+           for p in PROMPTS]
+    sampling = {"temperature": temperature} if temperature else {}
+    alone, batch, halves = _logprobs_three_ways(Engine(model, tokenizer, invariant=True), ids, **sampling)
+    assert alone == batch == halves
+    assert [len(lp) for lp in alone] == [6 + 2 * k for k in range(len(ids))]
+    d_alone, d_batch, d_halves = _logprobs_three_ways(Engine(model, tokenizer, backend="hf"), ids, **sampling)
+    assert not (d_alone == d_batch == d_halves)
+    assert d_alone == alone  # alone, the two modes are one path
+
+
+def test_invariant_decoding_checks_every_request_before_decoding_any(tiny):
+    """An over-long request among several fails the whole call before any is decoded, as in a batch."""
+    model, tokenizer, ids = tiny
+    engine = Engine(model, tokenizer, invariant=True, backend="hf")
+    calls = []
+    original = engine._generate_hf
+    engine._generate_hf = lambda requests: calls.append(len(requests)) or original(requests)
+    with pytest.raises(ValueError, match="exceeds the model's max_position_embeddings"):
+        engine.generate([Request(ids[0], 4), Request(ids[1], 10_000)])
+    assert calls == []
+    assert [len(r.token_ids) for r in engine.generate([Request(ids[0], 4), Request(ids[1], 3)])] == [4, 3]
+    assert calls == [1, 1]

@@ -335,3 +335,32 @@ def test_share_default_comes_from_the_environment_else_the_sharing_block(tiny_ll
         assert shares()
     finally:
         release_models()
+
+
+def test_invariant_decoding_repeats_an_eval_sample_for_sample_whatever_the_batches(tiny_llama_dir, tmp_path, monkeypatch):
+    """`-M invariant=true` (bf16, sampled at temperature 1): the same eval run in batches of 32 and of 3 gives every
+    sample the same completion; `$CAUGHT_INVARIANT=1` puts it in caught's own model args (hence in reuse keys), and a
+    bad value is one clear error."""
+    from inspect_ai import eval as inspect_eval
+
+    from models.registry import inference_args
+    from tasks.deployment import deployment
+
+    def completions(batch_size: int) -> dict:
+        model = get_model(f"ckpt/{tiny_llama_dir}", device="cpu", dtype="bfloat16", memoize=False, invariant="true",
+                          batch_size=batch_size)
+        [log] = inspect_eval(deployment(scenario="trigger", n=12, seed=0), model=model, log_dir=str(tmp_path),
+                             display="none", max_tokens=10, temperature=1.0, seed=7, max_connections=batch_size)
+        assert log.status == "success" and log.eval.model_args["invariant"] == "true"
+        assert max(model.api.profile()["batch_sizes"]) == min(batch_size, 12)
+        return {(s.id, s.epoch): s.output.completion for s in log.samples}
+
+    big, small = completions(32), completions(3)
+    assert len(big) == 12 and big == small
+    monkeypatch.setenv("CAUGHT_INVARIANT", "1")
+    assert inference_args("cpu")["invariant"] == "true"
+    monkeypatch.setenv("CAUGHT_INVARIANT", "sometimes")
+    with pytest.raises(ValueError, match="CAUGHT_INVARIANT='sometimes' is not accepted"):
+        inference_args("cpu")
+    monkeypatch.delenv("CAUGHT_INVARIANT")
+    assert "invariant" not in inference_args("cpu")

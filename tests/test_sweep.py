@@ -1365,6 +1365,7 @@ def test_reuse_base_measures_the_base_model_once_for_every_seed(tmp_path, monkey
     assert list(df.seed) == [0, 1] and list(df.base_seed) == [0, 0]
     assert df.base_measurement.nunique() == 1 and len(df.base_measurement.iloc[0]) == 12  # which measurement
     assert set(df.decode_dtype) == {os.environ.get("CAUGHT_DTYPE", "bfloat16")}  # what the evaluations decoded in
+    assert not df.decode_invariant.any() and (df.cpu_threads >= 1).all()  # batched decoding, on a CPU's threads
     shared = [c for c in df.columns if c.startswith(("base_", "judge_base_", "probe_base_"))]
     assert {"base_useful_all", "base_capability_all", "base_deployment_rate", "judge_base_acc",
             "probe_base_auroc"} <= set(shared)
@@ -1456,3 +1457,8 @@ def test_the_report_says_what_the_cells_decoded_in():
     fp32 = _dtype_note(pd.DataFrame({"decode_dtype": ["float32"]}))
     assert fp32.startswith(" Decoded in float32: ") and "(in float32 rarely)" in fp32 and "bf16" not in fp32
     assert "(in bf16 often, in float32 rarely)" in bf16
+    # batch-invariant decoding on every row: every sample repeats; on some rows only: the general note
+    both = _dtype_note(pd.DataFrame({"decode_dtype": ["bfloat16"] * 2, "decode_invariant": [True, True]}))
+    assert "batch-invariant" in both and "not bit for bit" not in both
+    some = _dtype_note(pd.DataFrame({"decode_dtype": ["bfloat16"] * 2, "decode_invariant": [True, False]}))
+    assert "batch-invariant" not in some and "not bit for bit" in some
