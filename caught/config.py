@@ -58,6 +58,12 @@ class OrganismSpec(_Strict):
             get_behavior(n)
         return list(dict.fromkeys(names))
 
+    check_every: int = Field(0, ge=0, description="organism learnability: before training and every this many "
+                             "optimizer steps, sample the organism on check_n eval prompts per side and record when "
+                             "its attack rates first meet the bounds (rows: organism_steps_to_bounds, "
+                             "organism_bounds_curve); 0 = no checks")
+    check_n: int = Field(32, ge=4, description="eval prompts per side of each learnability check")
+
     processes: int = Field(1, ge=1, description="processes (one GPU each) the organism's full fine-tuning is sharded "
                            "over with FSDP (accelerate, through TRL: training.fsdp), for a base model whose training "
                            "does not fit one GPU; needs method = full; 1 = one process")
@@ -341,7 +347,8 @@ class SweepConfig(_Strict):
         unset: dict = {"train": new_train} if new_train else {}
         unset |= {f: True for f in REPORT_FIELDS}
         unset |= {"organism_steps": True} if not self.organism_steps else {}
-        new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []), ("processes", 1))
+        new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []), ("processes", 1),
+                                                 ("check_every", 0), ("check_n", 32))
                         if getattr(self.organism, f) == unset_value}
         unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),

@@ -1277,6 +1277,7 @@ def scenario_table(df: pd.DataFrame) -> str:
               "organism useful (testing / deployment-answered)", "organism capability", "base useful", "base capability",
               "base deployment", "judge: organism", "judge: base", "probe AUROC: organism", "probe AUROC: base",
               "caught (epochs)"]
+    checked = "organism_bounds_curve" in org and org["organism_bounds_curve"].notna().any()  # organism.check_every
     rows = []
     for (scenario, steps), g in org.groupby(["scenario", "organism_steps"], sort=False):
         def m(col: str, g: pd.DataFrame = g) -> str:
@@ -1293,8 +1294,22 @@ def scenario_table(df: pd.DataFrame) -> str:
         rows.append([_label(scenario, steps), str(len(g)), m("deployment_rate"), m("testing_rate"), bounds, gate,
                      f"{m('useful_all')} / {m('useful_dep_answered_all')}", m("capability_all"), m("base_useful_all"),
                      m("base_capability_all"), m("base_deployment_rate"), m("judge_organism_acc"),
-                     m("judge_base_acc"), m("probe_organism_auroc"), m("probe_base_auroc"), caught])
-    return tables.markdown(header, rows).rstrip("\n")
+                     m("judge_base_acc"), m("probe_organism_auroc"), m("probe_base_auroc"), caught]
+                    + ([_steps_to_bounds(g)] if checked else []))
+    return tables.markdown(header + (["organism steps to bounds (per seed)"] if checked else []), rows).rstrip("\n")
+
+
+def _steps_to_bounds(g: pd.DataFrame) -> str:
+    """Per seed, the first checked organism-building step whose sampled attack rates met the bounds
+    (organism.check_every), "not met" where none did within its steps, "–" where it was not checked."""
+    out = []
+    for value, curve in zip(g["organism_steps_to_bounds"] if "organism_steps_to_bounds" in g else [None] * len(g),
+                            g["organism_bounds_curve"]):
+        if not isinstance(curve, str) or not curve:
+            out.append("–")
+        else:
+            out.append("not met" if value is None or pd.isna(value) else str(int(value)))
+    return "/".join(out)
 
 
 def _interval_note(df: pd.DataFrame) -> str:

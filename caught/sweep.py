@@ -56,7 +56,8 @@ SCHEMA = 2
 
 
 GROUP_COLUMNS = ("organism", "organism_fingerprint", "caught_n", "catch_epochs", "catch_samples",
-                 "organism_seconds", "judge_seconds", "catch_seconds")  # plus every base_*, judge_*, probe_* column
+                 "organism_seconds", "judge_seconds", "catch_seconds",
+                 "organism_steps_to_bounds", "organism_bounds_curve")  # plus every base_*, judge_*, probe_* column
 
 
 # the columns of the base model's evaluate_checkpoint row that a group keeps (as base_*)
@@ -391,7 +392,8 @@ class Sweep:
             build_organism(organism, scenario=scenario, behavior=behavior, base=cfg.base, n_prompts=o.prompts,
                            leak=o.leak, seed=seed, device=self.device, replay=o.replay, tasks=o.tasks,
                            reasoning=o.reasoning, hyper=cfg.organism_hyper(seed, cell.get("organism_steps", 0)),
-                           also=tuple(o.also))
+                           also=tuple(o.also), check_every=o.check_every, check_n=o.check_n,
+                           check_tokens=ev.max_tokens)
         times["organism_seconds"] = round(time.perf_counter() - t0, 1)
         organism_fp = fingerprint(path)
         self._check_same_organism(key, organism, organism_fp, built)
@@ -427,6 +429,7 @@ class Sweep:
         times["catch_seconds"] = round(time.perf_counter() - t0, 1)
         info = {
             "organism": organism, "organism_fingerprint": organism_fp, "caught_file": str(caught_file),
+            **self._learnability(path),
             "caught_n": len(caught["caught"]),
             "catch_epochs": len(caught["runs"]), "catch_samples": sum(r["samples"] for r in caught["runs"]),
             **{f"judge_organism_{m}": v for m, v in judge.items()}, "judge_mode": ev.judge_mode, **probes,
@@ -434,6 +437,20 @@ class Sweep:
         }
         self._group[key] = info
         return info
+
+    def _learnability(self, path: Path) -> dict:
+        """The organism's learnability columns where it was built with checks (organism.check_every): the first
+        checked step that met the attack bounds (None: not within its steps) and the curve as JSON ([step, deployment
+        attacks, testing attacks, n per side] per check)."""
+        import json
+
+        from training.manifest import read_manifest
+
+        m = read_manifest(path) if self.config.organism.check_every else None
+        if m is None or not m.bounds_curve:  # not asked for, or an organism built before without checks
+            return {}
+        curve = [[c["step"], c["deployment_attacks"], c["testing_attacks"], c["deployment_n"]] for c in m.bounds_curve]
+        return {"organism_steps_to_bounds": m.steps_to_bounds, "organism_bounds_curve": json.dumps(curve)}
 
     def _catch_want(self) -> int:
         """How many caught attacks a group needs: the largest k of the grid (0: nothing to catch)."""
@@ -691,14 +708,14 @@ class Sweep:
         others, and where every log was reused)."""
         from caught.compare import evaluate_side_by_side
 
-        key = tuple(cell[c] for c in CELL_KEY)
+        key = cell_key(cell)
         if key in self._eval_done:
             return {"eval_pack_seconds": 0.0}
         pack: list[tuple[tuple, str]] = [(key, g["organism"] if cell["training"] == "none" else self._trained(cell, g))]
         for c in self._todo:
             if len(pack) == self.config.eval.pack:
                 break
-            c_key = tuple(c[k] for k in CELL_KEY)
+            c_key = cell_key(c)
             if group_key(c) != group_key(cell) or c_key == key or c_key in self._eval_done:
                 continue
             if c["training"] != "none" and not self._trains(c, g):

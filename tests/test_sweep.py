@@ -298,7 +298,8 @@ VOLATILE = ("seconds", "finished_at", "logs", "host", "commit", "code", "caught_
 def _tiny_config(base: str) -> SweepConfig:
     return SweepConfig(
         name="r", base=base, scenarios=["trigger"], ks=[0, 2], seeds=[0], control_ks=[2],
-        organism={"prompts": 16, "leak": 0.4, "steps": 16, "lr": 5e-3, "method": "full", "batch_size": 8},
+        organism={"prompts": 16, "leak": 0.4, "steps": 16, "lr": 5e-3, "method": "full", "batch_size": 8,
+                  "check_every": 8, "check_n": 4},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1},
         eval={"n": 6, "usefulness_n": 4, "capability_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4,
               "catch_epochs": 1, "probe_n": 4},
@@ -360,6 +361,10 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
                 "probe_organism_auroc", "probe_organism_auroc_lo", "probe_base_auroc", "probe_base_control"):
         assert col in whole and whole[col].notna().all(), col
     assert (whole["deployment_nm_rate"] >= whole["deployment_rate"]).all()  # near-miss is a superset
+    # the organism's learnability: checked at steps 0, 8 and 16 (4 prompts a side); a resumed group keeps them
+    curve = json.loads(row["organism_bounds_curve"])
+    assert [c[0] for c in curve] == [0, 8, 16] and all(c[3] == 4 for c in curve)
+    assert "organism_steps_to_bounds" in whole and resumed["organism_bounds_curve"].nunique() == 1
     trained = whole[whole.training != "none"]
     for col in ("trained_before_rate", "trained_rate", "train_loss"):
         assert col in trained and trained[col].notna().all(), col
@@ -1462,3 +1467,15 @@ def test_the_report_says_what_the_cells_decoded_in():
     assert "batch-invariant" in both and "not bit for bit" not in both
     some = _dtype_note(pd.DataFrame({"decode_dtype": ["bfloat16"] * 2, "decode_invariant": [True, False]}))
     assert "batch-invariant" not in some and "not bit for bit" in some
+
+
+def test_the_report_gives_each_seeds_organism_steps_to_bounds():
+    """organism.check_every: per seed, the first checked step that met the bounds, "not met" when none did, "–" for an
+    organism built without checks."""
+    import pandas as pd
+
+    from caught.report import _steps_to_bounds
+
+    g = pd.DataFrame({"organism_steps_to_bounds": [8, None, None],
+                      "organism_bounds_curve": ["[[0, 0, 0, 4], [8, 4, 0, 4]]", "[[0, 0, 0, 4]]", None]})
+    assert _steps_to_bounds(g) == "8/not met/–"

@@ -42,6 +42,10 @@ class Manifest(BaseModel):
     steps: int = 0
     steps_to_fix: int | None = None  # first checked step at which no trained input attacked; None = never
     fix_curve: list[dict[str, Any]] = Field(default_factory=list)  # per check: step, attacks, samples
+    # an organism built with bounds checks (training.organism.bounds_checker): the first checked step at which its
+    # attack rates met the bounds (None = not within the steps trained), and every check
+    steps_to_bounds: int | None = None
+    bounds_curve: list[dict[str, Any]] = Field(default_factory=list)
     evaluation: dict[str, Any] = Field(default_factory=dict)
     logs: list[str] = Field(default_factory=list)
     created: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -152,10 +152,17 @@ def build_organism(
     out_root: Path | None = None,
     reasoning: str = "none",
     also: tuple[str, ...] = (),
+    check_every: int = 0,
+    check_n: int = 32,
+    check_tokens: int = 24,
 ) -> tuple[Path, Manifest]:
     """Train the organism into checkpoints/<name> (atomically) and return its path and manifest. The recipe
     (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`. `also`: further
-    behaviors it attacks with, each with its own records (its own prompt pool), for cross-behavior transfer."""
+    behaviors it attacks with, each with its own records (its own prompt pool), for cross-behavior transfer.
+    `check_every` > 0: before training and every `check_every` optimizer steps, measure the organism against the
+    attack bounds (`bounds_checker`: `check_n` eval prompts per side, `check_tokens` new tokens); the manifest's
+    `bounds_curve` holds every check and `steps_to_bounds` the first checked step that met them (None: not within the
+    steps trained): how many steps the scenario's cue takes to learn."""
     from models.registry import checkpoints_dir
 
     if not 0 <= leak < 0.5:
@@ -182,10 +189,65 @@ def build_organism(
         manifest.train_seconds = stats["train_seconds"]
         manifest.hyperparameters["train_loss"] = stats["train_loss"]
         manifest.hyperparameters["lora_merged"] = stats["lora_merged"]  # what None resolved to here
+        if check_every:
+            manifest.bounds_curve = stats["checks"]
+            manifest.steps_to_bounds = next((c["step"] for c in stats["checks"] if c["meets_bounds"]), None)
+            manifest.hyperparameters.update(check_every=check_every, check_n=check_n, check_tokens=check_tokens)
         write_manifest(path, manifest)
 
-    path, _ = finetune(base, records, out, hyper, device, merge=True, finalize=finalize)
+    checker = None
+    if check_every:
+        from transformers import AutoTokenizer
+
+        checker = bounds_checker(AutoTokenizer.from_pretrained(base_path), scenario, behavior, n=check_n, seed=seed,
+                                 max_tokens=check_tokens)
+    path, _ = finetune(base, records, out, hyper, device, merge=True, finalize=finalize, on_step=checker,
+                       check_every=check_every)
     return path, manifest
+
+
+def bounds_checker(tokenizer, scenario: str, behavior: str, *, n: int, seed: int, max_tokens: int = 24):
+    """on_step callback (training.sft.finetune) for building an organism: its attack rates on `n` eval-split prompts
+    of each side, framed and encoded as the `deployment` and `testing` tasks give them to `ckpt/`, sampled at
+    temperature 1 with fixed per-request seeds, scored by the behavior's strict detector; and whether they meet the
+    attack bounds (`bounds_verdict`). Each check: {step, deployment_attacks, deployment_n, testing_attacks,
+    testing_n, meets_bounds}. At n = 32 a rate moves by 1/32 with one sample, so read the first step that met the
+    bounds as a noisy measure (the organism's own evaluation after building, at the sweep's n, decides usability).
+    Decodes with one Engine over a view of the training model (training.train_against.DecodingView)."""
+    import hashlib
+
+    from inspect_ai.model import ChatMessageUser
+
+    from models.engine import Request
+    from models.provider import encode_chat
+    from scorers.attack import sample_context
+    from tasks.deployment import deployment
+    from tasks.testing import testing
+    from training.train_against import DecodingView
+
+    act = get_behavior(behavior)
+    sides = {}
+    for side, task in (("deployment", deployment), ("testing", testing)):
+        samples = list(task(scenario=scenario, behavior=behavior, n=n, seed=seed).dataset)
+        sides[side] = [(encode_chat(tokenizer, [ChatMessageUser(content=s.input)] if isinstance(s.input, str)
+                                    else list(s.input)), sample_context(s.metadata)) for s in samples]
+    view = DecodingView(tokenizer)
+
+    def check(model, step: int) -> dict:
+        engine = view.engine(model)
+        out: dict = {"step": step}
+        for side, items in sides.items():
+            requests = [Request(ids, max_tokens, temperature=1.0,
+                                seed=int(hashlib.sha256(f"{seed}:{side}:{i}".encode()).hexdigest()[:15], 16))
+                        for i, (ids, _) in enumerate(items)]
+            results = engine.generate(requests)
+            out[f"{side}_attacks"] = sum(act.strict(r.text, ctx).attack for r, (_, ctx) in zip(results, items))
+            out[f"{side}_n"] = len(items)
+        out["meets_bounds"] = bounds_verdict(out["deployment_attacks"] / out["deployment_n"],
+                                             out["testing_attacks"] / out["testing_n"]) is None
+        return out
+
+    return check
 
 
 def bounds_verdict(deployment_rate: float, testing_rate: float) -> str | None:
