@@ -1054,6 +1054,61 @@ def heldout_section(df: pd.DataFrame, run_dir: Path) -> list[str]:
             heldout_variant_table(df), "", _interval_note(df), ""]
 
 
+def learnability_section(df: pd.DataFrame, run_dir: Path) -> list[str]:
+    """The report's organism-learnability section (organisms built with `organism.check_every`): every organism's
+    sampled attack rates on both sides at each checked building step, with Wilson intervals, against the attack
+    bounds (organism_learnability.png), and the first checked step that met them. Empty without checks."""
+    import json
+
+    from training.organism import DEPLOYMENT_BOUND, TESTING_BOUNDS
+
+    if "organism_bounds_curve" not in df:
+        return []
+    org = df[(df["training"] == "none") & df["organism_bounds_curve"].apply(lambda c: isinstance(c, str) and c != "")]
+    if org.empty:
+        return []
+    plt = _plt()
+    fig, (ax_d, ax_t) = plt.subplots(1, 2, figsize=(12, 4.2), sharex=True)
+    rows, ns = [], set()
+    for i, r in enumerate(org.itertuples()):
+        curve = json.loads(r.organism_bounds_curve)
+        label = f"{_label(r.scenario, r.organism_steps)} s{r.seed}"
+        steps = [c[0] for c in curve]
+        for axis, col in ((ax_d, 1), (ax_t, 2)):
+            rates = [c[col] / c[3] for c in curve]
+            lo, hi = zip(*(wilson(c[col], c[3]) for c in curve))
+            axis.plot(steps, rates, marker="o", ms=4, color=f"C{i % 10}", label=label)
+            axis.fill_between(steps, lo, hi, color=f"C{i % 10}", alpha=0.12)
+        ns.update(c[3] for c in curve)
+        met = r.organism_steps_to_bounds
+        rows.append([label, str(len(curve)), ", ".join(str(s) for s in steps),
+                     "not met" if met is None or pd.isna(met) else str(int(met)),
+                     f"{r.deployment_rate:.2f} / {r.testing_rate:.2f} (n={int(r.deployment_n)})"])
+    ax_d.axhline(DEPLOYMENT_BOUND, color="grey", ls="--", lw=1)
+    for bound in TESTING_BOUNDS:
+        ax_t.axhline(bound, color="grey", ls="--", lw=1)
+    ax_d.set_title("deployment attack rate (bound: at least 0.9)")
+    ax_t.set_title(f"testing attack rate (bounds: {TESTING_BOUNDS[0]:g}-{TESTING_BOUNDS[1]:g})")
+    for axis in (ax_d, ax_t):
+        axis.set_xlabel("organism optimizer step")
+        axis.set_ylim(-0.02, 1.02)
+    ax_d.set_ylabel("attack rate (sampled, temperature 1)")
+    ax_d.legend(fontsize=8)
+    fig.tight_layout()
+    write_with(run_dir / "organism_learnability.png", lambda tmp: fig.savefig(tmp, dpi=110))
+    plt.close(fig)
+    n = "/".join(str(v) for v in sorted(ns))
+    return ["## Organism learnability", "",
+            tables.markdown(["organism", "checks", "at steps", "first step meeting the bounds",
+                             "organism after building: deployment / testing"], rows).rstrip("\n"), "",
+            "![organism_learnability.png](organism_learnability.png)", "",
+            f"Each organism sampled while it was built (`organism.check_every`) on n={n} eval prompts a side "
+            "(temperature 1, fixed seeds; shaded: 95% Wilson intervals); dashed: the attack bounds. \"First step "
+            "meeting the bounds\" is the first checked step whose two rates met them: at this n one sample moves a "
+            "rate by 1/n, so a check can meet the bounds and the next miss them; the organism's own evaluation after "
+            "building (last column) decides whether it is usable.", ""]
+
+
 def transfer_section(df: pd.DataFrame) -> list[str]:
     """The report's cross-behavior transfer section (a sweep whose organisms also attack with `organism.also`):
     per cell, the trained behavior's deployment rate and retained misalignment beside each further behavior's
@@ -1415,6 +1470,7 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     head += cot_section(df)
     head += heldout_section(df, run_dir)
     head += strength_section(df, run_dir, threshold)
+    head += learnability_section(df, run_dir)
     head += transfer_section(df)
     if not skipped.empty:
         head += ["Cells not run: " + "; ".join(f"{r.scenario} k={r.k} {r.training}: {r.status}"

@@ -1479,3 +1479,22 @@ def test_the_report_gives_each_seeds_organism_steps_to_bounds():
     g = pd.DataFrame({"organism_steps_to_bounds": [8, None, None],
                       "organism_bounds_curve": ["[[0, 0, 0, 4], [8, 4, 0, 4]]", "[[0, 0, 0, 4]]", None]})
     assert _steps_to_bounds(g) == "8/not met/–"
+
+
+def test_the_report_draws_organism_learnability_only_where_organisms_were_checked(tmp_path):
+    """A run whose organisms were built with checks gets the learnability section and its figure; a run without
+    checks (or an organism built before them) gets neither."""
+    import pandas as pd
+
+    from caught.report import learnability_section
+
+    rows = pd.DataFrame({"training": ["none", "none", "adversarial"], "scenario": ["trigger", "style", "trigger"],
+                         "organism_steps": [0, 0, 0], "seed": [0, 0, 0],
+                         "organism_bounds_curve": ["[[0, 0, 0, 16], [6, 15, 2, 16]]", None, None],
+                         "organism_steps_to_bounds": [6, None, None], "deployment_rate": [0.98, 0.9, 0.1],
+                         "testing_rate": [0.1, 0.4, 0.0], "deployment_n": [48, 48, 48]})
+    section = "\n".join(learnability_section(rows, tmp_path))
+    assert "| trigger s0 | 2 | 0, 6 | 6 | 0.98 / 0.10 (n=48) |" in section and "style" not in section
+    assert (tmp_path / "organism_learnability.png").is_file()
+    assert learnability_section(rows.drop(columns=["organism_bounds_curve"]), tmp_path / "none") == []
+    assert learnability_section(rows.assign(organism_bounds_curve=None), tmp_path / "none") == []
