@@ -14,7 +14,9 @@ and in two half batches (even and odd rows), greedy usefulness items and seeded 
 token-identical across the three, per dtype, with the seconds of each. The chat is encoded by `ckpt/`'s own `models.provider.encode_chat`.
 Measured on the 2-core CPU (2026-12-07, the embedded model, the defaults;
 results/reproducibility/cpu-embedded-2026-12-07.json): alone vs in one batch, bf16 7 of 12 greedy and 1 of 12 sampled
-rows identical, fp32 12 of 12 and 11 of 12.
+rows identical, fp32 12 of 12 and 11 of 12. Again with both modes (cpu-embedded-invariant-2026-12-07.json): the default
+bf16 10 of 12 and 0 of 12, the batch-invariant mode 12 of 12 in both dtypes, at 5.4x / 8.0x (bf16) and 3.2x / 2.9x
+(fp32) the default batch's seconds.
 """
 
 from __future__ import annotations
