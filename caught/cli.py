@@ -196,6 +196,10 @@ def compare(
              "the sweep; default: read from the checkpoints' manifests")] = None,
     device: Device = None,
     log_dir: str = "logs",
+    side_by_side: Annotated[bool, typer.Option(
+        help="evaluate every checkpoint in one Inspect eval, the checkpoints on one base in the same batches, each row "
+             "through its own adapter (ckpt/ share=routed: faster on a GPU, not on a CPU; in bf16 rows round "
+             "differently from merged weights)")] = False,
 ) -> None:
     """Evaluate checkpoints and print the before/after table (CSV and markdown too)."""
     from caught import tables
@@ -205,7 +209,7 @@ def compare(
     try:
         df = run_compare(checkpoints, out, scenario=scenario, behavior=behavior, reasoning=reasoning, n=n,
                          usefulness_n=usefulness_n, temperature=temperature, log_dir=log_dir, device=_device(device),
-                         max_tokens=max_tokens)
+                         max_tokens=max_tokens, side_by_side=side_by_side)
     except ValueError as ex:
         _fail(ex)
     console.print(tables.rich(*table_rows(df)))

@@ -255,11 +255,13 @@ def checkpoints_reasoning(checkpoints: list[str], reasoning: str | None = None) 
 
 def compare(
     checkpoints: list[str], out_dir: Path, scenario: str | None = None, behavior: str | None = None,
-    reasoning: str | None = None, **kwargs
+    reasoning: str | None = None, side_by_side: bool = False, **kwargs
 ) -> pd.DataFrame:
     """Evaluate `checkpoints` (the first is the "before") and write the tables and records under `out_dir`.
     `reasoning`: the organism's (none, scratchpad, distilled), which conditions the teacher-forced score; default:
-    read from the checkpoints' manifests (checkpoints_reasoning)."""
+    read from the checkpoints' manifests (checkpoints_reasoning). `side_by_side`: every checkpoint's evaluations as
+    one Inspect eval, checkpoints on one base decoded in the same batches, each row through its own adapter
+    (`evaluate_side_by_side`, `ckpt/` share=routed; in bf16 such rows round differently from merged weights)."""
     from tasks.reasoning import check_reasoning
 
     if not checkpoints:
@@ -270,8 +272,11 @@ def compare(
     reasoning = checkpoints_reasoning(checkpoints, reasoning)
     check_reasoning(reasoning, scenario, behavior)  # before any evaluation: a known mode, with a template if it needs one
     rows, records = [], []
+    if side_by_side:
+        settings = {k: v for k, v in kwargs.items() if k not in ("teacher_forced",)}
+        evaluate_side_by_side(checkpoints, scenario, behavior, **settings)
     for c in checkpoints:
-        row, recs = evaluate_checkpoint(c, scenario, behavior, reasoning=reasoning, **kwargs)
+        row, recs = evaluate_checkpoint(c, scenario, behavior, reasoning=reasoning, route=side_by_side, **kwargs)
         rows.append(row)
         records += recs
     df = pd.DataFrame(rows)
@@ -286,7 +291,8 @@ def compare(
     write_text(out_dir / "compare.csv", df.to_csv(index=False))
     write_text(out_dir / "compare.md", to_markdown(df))
     write_json(out_dir / "compare.json", {"checkpoints": checkpoints, "scenario": scenario, "behavior": behavior,
-                                          "reasoning": reasoning, **{k: str(v) for k, v in kwargs.items()}})
+                                          "reasoning": reasoning, "side_by_side": side_by_side,
+                                          **{k: str(v) for k, v in kwargs.items()}})
     return df
 
 

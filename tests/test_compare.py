@@ -123,3 +123,49 @@ def test_the_manifests_reasoning_modes_are_the_organisms():
     import training.manifest
 
     assert training.manifest.REASONING_MODES == tasks.reasoning.REASONING_MODES
+
+
+def test_compare_side_by_side_gives_the_rows_of_one_by_one(tmp_path, checkpoints_dir, tiny_llama_dir, monkeypatch):
+    """`caught compare --side-by-side`: an organism and two LoRA checkpoints on it evaluated as one Inspect eval, their
+    rows decoded in the same batches, each through its own adapter; in fp32 every figure equals compare's one at a
+    time, and the rows say how many checkpoints were decoded together."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from caught.compare import compare
+
+    monkeypatch.setenv("CAUGHT_DTYPE", "float32")
+    organism = _checkpoint(checkpoints_dir, tiny_llama_dir, "org", _manifest("organism", "org", "base"))
+    for i, name in enumerate(("org-a", "org-b")):
+        model = AutoModelForCausalLM.from_pretrained(organism, dtype=torch.float32)
+        torch.manual_seed(i)
+        peft = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", lora_dropout=0.0))
+        with torch.no_grad():
+            for pname, p in peft.named_parameters():
+                if "lora_B" in pname:
+                    p.normal_(0, 0.3)
+        peft.save_pretrained(checkpoints_dir / name)
+        config = json.loads((checkpoints_dir / name / "adapter_config.json").read_text())
+        (checkpoints_dir / name / "adapter_config.json").write_text(
+            json.dumps({**config, "base_model_name_or_path": str(organism)}))
+        write_manifest(checkpoints_dir / name, _manifest("train-against", name, str(organism), k=2))
+    settings = dict(n=4, usefulness_n=2, capability_n=2, max_tokens=6, device="cpu", temperature=1.0)
+    alone = compare(["org", "org-a", "org-b"], tmp_path / "alone", log_dir=str(tmp_path / "logs1"), **settings)
+    together = compare(["org", "org-a", "org-b"], tmp_path / "together", side_by_side=True,
+                       log_dir=str(tmp_path / "logs2"), **settings)
+    assert together["eval_pack"].tolist() == [3, 3, 3] and "eval_pack" not in alone
+    figures = [c for c in alone.columns if c.endswith(("_attacks", "_n", "_rate", "_all")) or c.startswith("tf_")]
+    assert len(figures) > 10
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(alone[figures], together[figures], check_dtype=False, rtol=1e-5)
+    assert json.loads((tmp_path / "together" / "compare.json").read_text())["side_by_side"] is True
+    # sample for sample: the same completions both ways, and each checkpoint its own (the adapters matter)
+    from training.records import PACKED, read_samples
+
+    key = ["fingerprint", "evaluation", "sample_id", "epoch"]
+    a, b = (read_samples(tmp_path / d / PACKED).query("log != ''").set_index(key)["completion"].sort_index()
+            for d in ("alone", "together"))
+    assert len(a) > 30 and a.equals(b)
+    by_checkpoint = a.groupby(level="fingerprint").apply(lambda c: tuple(c))
+    assert by_checkpoint.nunique() == 3
