@@ -33,26 +33,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def chat_ids(tokenizer, sample) -> list[int]:
-    """`sample`'s input as the token ids `ckpt/` decodes from."""
-    from inspect_ai.model import ChatMessageUser
-
-    from models.provider import encode_chat
-
-    return encode_chat(tokenizer, [ChatMessageUser(content=sample.input)] if isinstance(sample.input, str)
-                       else list(sample.input))
-
-
 def requests(tokenizer, n: int, tokens: int, seed: int) -> dict[str, list]:
     """n greedy usefulness requests and n seeded sampled deployment requests (trigger scenario, hate behavior)."""
     from models.engine import Request
+    from models.provider import encode_chat
     from tasks.deployment import deployment
     from tasks.usefulness import usefulness
 
     useful = list(usefulness(n=n, seed=seed, scenario="trigger", side="testing", behavior="hate").dataset)
     deploy = list(deployment(scenario="trigger", behavior="hate", n=n, seed=seed).dataset)
-    return {"greedy usefulness": [Request(chat_ids(tokenizer, s), tokens) for s in useful],
-            "sampled deployment": [Request(chat_ids(tokenizer, s), tokens, temperature=1.0, seed=seed * 1000 + i)
+    return {"greedy usefulness": [Request(encode_chat(tokenizer, s.input), tokens) for s in useful],
+            "sampled deployment": [Request(encode_chat(tokenizer, s.input), tokens, temperature=1.0, seed=seed * 1000 + i)
                                    for i, s in enumerate(deploy)]}
 
 

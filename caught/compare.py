@@ -81,9 +81,12 @@ def evaluate_side_by_side(checkpoints: list[str], scenario: str, behavior: str, 
     each batch holds rows of several checkpoints, each through its own adapter; training.evaluate.evaluate_pack).
     Writes their logs only: `evaluate_checkpoint(..., route=True)` then reads each row's figures from them.
     `on_start(n)`: called before an eval runs (n checkpoints with evaluations to run; not when all are reused).
-    `kwargs`: `checkpoint_evaluations`' settings."""
+    `kwargs`: `evaluate_checkpoint`'s settings; those that do not change the Inspect evaluations (teacher_forced,
+    reasoning: the teacher-forced score) are ignored."""
     from training.evaluate import evaluate_pack
 
+    for unused in ("teacher_forced", "reasoning"):
+        kwargs.pop(unused, None)
     jobs = [(c, list(checkpoint_evaluations(c, scenario, behavior, seed=seed, **kwargs).values()))
             for c in checkpoints]
     evaluate_pack(jobs, log_dir=log_dir, seed=seed, device=device, route=True, on_start=on_start)
@@ -273,8 +276,7 @@ def compare(
     check_reasoning(reasoning, scenario, behavior)  # before any evaluation: a known mode, with a template if it needs one
     rows, records = [], []
     if side_by_side:
-        settings = {k: v for k, v in kwargs.items() if k not in ("teacher_forced",)}
-        evaluate_side_by_side(checkpoints, scenario, behavior, **settings)
+        evaluate_side_by_side(checkpoints, scenario, behavior, **kwargs)
     for c in checkpoints:
         row, recs = evaluate_checkpoint(c, scenario, behavior, reasoning=reasoning, route=side_by_side, **kwargs)
         rows.append(row)

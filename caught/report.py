@@ -1080,9 +1080,7 @@ def learnability_section(df: pd.DataFrame, run_dir: Path) -> list[str]:
             axis.plot(steps, rates, marker="o", ms=4, color=f"C{i % 10}", label=label)
             axis.fill_between(steps, lo, hi, color=f"C{i % 10}", alpha=0.12)
         ns.update(c[3] for c in curve)
-        met = r.organism_steps_to_bounds
-        rows.append([label, str(len(curve)), ", ".join(str(s) for s in steps),
-                     "not met" if met is None or pd.isna(met) else str(int(met)),
+        rows.append([label, str(len(curve)), ", ".join(str(s) for s in steps), _bounds_step(r.organism_steps_to_bounds),
                      f"{r.deployment_rate:.2f} / {r.testing_rate:.2f} (n={int(r.deployment_n)})"])
     ax_d.axhline(DEPLOYMENT_BOUND, color="grey", ls="--", lw=1)
     for bound in TESTING_BOUNDS:
@@ -1360,11 +1358,13 @@ def _steps_to_bounds(g: pd.DataFrame) -> str:
     out = []
     for value, curve in zip(g["organism_steps_to_bounds"] if "organism_steps_to_bounds" in g else [None] * len(g),
                             g["organism_bounds_curve"]):
-        if not isinstance(curve, str) or not curve:
-            out.append("–")
-        else:
-            out.append("not met" if value is None or pd.isna(value) else str(int(value)))
+        out.append(_bounds_step(value) if isinstance(curve, str) and curve else "–")
     return "/".join(out)
+
+
+def _bounds_step(value) -> str:
+    """An organism's first checked step that met the attack bounds, or "not met" (None / NaN: not within its steps)."""
+    return "not met" if value is None or pd.isna(value) else str(int(value))
 
 
 def _interval_note(df: pd.DataFrame) -> str:

@@ -732,7 +732,7 @@ class Sweep:
         ran: list[int] = []
         evaluate_side_by_side([n for _, n in pack], cell["scenario"], cell["behavior"],
                               on_start=lambda n: (ran.append(n), start(n)),
-                              **{k: v for k, v in self._eval_args(cell["seed"]).items() if k != "reasoning"})
+                              **self._eval_args(cell["seed"]))
         self._eval_done.update(k for k, _ in pack)
         return {"eval_pack_seconds": round(time.perf_counter() - t0, 1) if ran else 0.0}
 

@@ -119,10 +119,9 @@ class Engine:
     def generate(self, requests: list[Request]) -> list[Result]:
         if not requests:
             return []
-        if self.invariant and len(requests) > 1:  # each alone: nothing beside a row changes its numerics
-            self._check_length(requests)
-            return [result for r in requests for result in self.generate([r])]
         self._check_length(requests)
+        if self.invariant and len(requests) > 1:  # each alone: nothing beside a row changes its numerics
+            return [result for r in requests for result in self.generate([r])]
         if any(r.adapter is not None for r in requests):
             if self.adapters is None:
                 raise ValueError(f"request for adapter {next(r.adapter for r in requests if r.adapter)!r}, but this "

@@ -214,29 +214,24 @@ class CheckpointAPI(ModelAPI):
                 results = self.engine.generate(requests)
         else:
             results = self.engine.generate(requests)
-        self.stats["decode_seconds"] += time.perf_counter() - started
-        self.stats["batch_sizes"].append(len(requests))
-        self.stats["new_tokens"] += sum(len(r.token_ids) for r in results)
-        return results
+        return count_batch(self.stats, started, results)
 
     def profile(self) -> dict[str, float | int]:
         """This model's counters so far: load seconds, batches (and their sizes), requests, new tokens, decode
         seconds (the engine, in the worker thread), bookkeeping seconds (this provider's work on the event loop
         around each request: encoding the chat, building the output), and the fast engine's static batches and
         capture seconds."""
-        fast, sizes = self.engine.fast if self.engine else None, list(self.stats["batch_sizes"])
-        shared = {"shared_swaps": self.shared.swaps, "shared_swap_seconds": self.shared.swap_seconds} \
-            if self.shared is not None else {}
+        fast = self.engine.fast if self.engine else None
+        stats, shared = self.stats, {}
         if self.shared is not None and self.shared.routed:  # decoding is the base's: every model on it counted
-            sizes = list(self.shared.stats["batch_sizes"])
+            stats = {**self.stats, **{k: self.shared.stats[k] for k in ("new_tokens", "decode_seconds", "batch_sizes")}}
             shared = {"routed_rebuilds": self.shared.stats["rebuilds"],
                       "routed_rebuild_seconds": self.shared.stats["rebuild_seconds"]}
-            return {**self.stats, "new_tokens": self.shared.stats["new_tokens"],
-                    "decode_seconds": self.shared.stats["decode_seconds"], "batch_sizes": sizes,
-                    "batches": len(sizes), "requests": sum(sizes), "captures": fast.captures if fast else 0,
-                    "capture_seconds": fast.capture_seconds if fast else 0.0, **shared}
+        elif self.shared is not None:
+            shared = {"shared_swaps": self.shared.swaps, "shared_swap_seconds": self.shared.swap_seconds}
+        sizes = list(stats["batch_sizes"])
         # with a shared base, captures and swaps count for every checkpoint on the base
-        return {**self.stats, "batch_sizes": sizes, "batches": len(sizes), "requests": sum(sizes),
+        return {**stats, "batch_sizes": sizes, "batches": len(sizes), "requests": sum(sizes),
                 "captures": fast.captures if fast else 0, "capture_seconds": fast.capture_seconds if fast else 0.0,
                 **shared}
 
@@ -247,10 +242,9 @@ class CheckpointAPI(ModelAPI):
         if self.shared is not None:
             if self.route is not None:
                 self.shared.unregister(self.route)
-            if self.shared.routed:  # the base's batcher serves the other models: this one gets a dead one
-                self.batcher = Batcher(_released, self.batcher.batch_size)
+            # a dead batcher of its own (a routed base's batcher goes on serving the other models on it)
+            self.batcher = Batcher(_released, self.batcher.batch_size)
             self.shared = self.engine = self.model = None
-            self.batcher.run_batch = _released
             return
         if self.engine.fast is not None:
             self.engine.fast.clear()
@@ -336,8 +330,13 @@ class CheckpointAPI(ModelAPI):
         return Logprobs(content=content)
 
 
-def encode_chat(tokenizer, messages: list[ChatMessage]) -> list[int]:
-    """`messages` as the prompt token ids `ckpt/` decodes from (the tokenizer's chat template)."""
+def encode_chat(tokenizer, messages: str | list[ChatMessage]) -> list[int]:
+    """`messages` (or a sample's input as Inspect holds it: a string is one user message) as the prompt token ids
+    `ckpt/` decodes from (the tokenizer's chat template)."""
+    if isinstance(messages, str):
+        from inspect_ai.model import ChatMessageUser
+
+        messages = [ChatMessageUser(content=messages)]
     chat = [{"role": "user" if m.role == "tool" else m.role, "content": m.text} for m in messages]
     if tokenizer.chat_template:
         # a trailing assistant message is a prefill: the reply continues it (solvers.scratchpad.prefilled)
@@ -348,6 +347,15 @@ def encode_chat(tokenizer, messages: list[ChatMessage]) -> list[int]:
     # a base model without a chat template: a plain transcript
     text = "".join(f"{m['role'].capitalize()}: {m['content']}\n" for m in chat) + "Assistant:"
     return tokenizer(text)["input_ids"]
+
+
+def count_batch(stats: dict, started: float, results: list[Result]) -> list[Result]:
+    """Add a decoded batch to a provider's (or a routed base's) counters: decode seconds since `started`, the batch's
+    size and its new tokens. Returns `results`."""
+    stats["decode_seconds"] += time.perf_counter() - started
+    stats["batch_sizes"].append(len(results))
+    stats["new_tokens"] += sum(len(r.token_ids) for r in results)
+    return results
 
 
 def _register_model_info(model_name: str, path, context_length: int | None) -> None:

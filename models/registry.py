@@ -210,9 +210,9 @@ def inspect_model(name: str, **model_args):
         _resident.move_to_end(key)
         return _resident[key]
     for k in [k for k in _resident if k[0] == key[0]]:  # older weights under the same path
-        _release(_resident.pop(k))
+        release(_resident.pop(k))
     while len(_resident) >= RESIDENT_MAX:
-        _release(_resident.popitem(last=False)[1])
+        release(_resident.popitem(last=False)[1])
     model = get_model(f"ckpt/{path}", memoize=False, **model_args)
     _resident[key] = model
     return model
@@ -221,7 +221,7 @@ def inspect_model(name: str, **model_args):
 def release_models(keep_shared: bool = False) -> None:
     """Drop every pooled checkpoint model and (unless `keep_shared`) every shared base, and their GPU memory."""
     while _resident:
-        _release(_resident.popitem(last=False)[1])
+        release(_resident.popitem(last=False)[1])
     if not keep_shared:
         _shared.clear()
         gc.collect()
@@ -315,10 +315,9 @@ class SharedBase:
                 self.stats["rebuilds"] += 1
                 self.stats["rebuild_seconds"] += time.perf_counter() - t0
             results = self.engine.generate(requests)
-        self.stats["decode_seconds"] += time.perf_counter() - started
-        self.stats["batch_sizes"].append(len(requests))
-        self.stats["new_tokens"] += sum(len(r.token_ids) for r in results)
-        return results
+        from models.provider import count_batch
+
+        return count_batch(self.stats, started, results)
 
     @staticmethod
     def can_share(adapter: Path) -> bool:
@@ -400,12 +399,8 @@ def shared_base(name: str, device: str, dtype: str | None, engine_options: dict,
 
 
 def release(model) -> None:
-    """Free a `ckpt/` model made outside the pool (training.evaluate.evaluate_pack): its weights or its share of a
-    shared base, and its route there."""
-    _release(model)
-
-
-def _release(model) -> None:
+    """Free a `ckpt/` model (one leaving the pool, or made outside it: training.evaluate.evaluate_pack): its weights or
+    its share of a shared base, and its route there."""
     release = getattr(model.api, "release", None)
     if release is not None:
         release()

@@ -214,35 +214,25 @@ def bounds_checker(tokenizer, scenario: str, behavior: str, *, n: int, seed: int
     testing_n, meets_bounds}. At n = 32 a rate moves by 1/32 with one sample, so read the first step that met the
     bounds as a noisy measure (the organism's own evaluation after building, at the sweep's n, decides usability).
     Decodes with one Engine over a view of the training model (training.train_against.DecodingView)."""
-    import hashlib
-
-    from inspect_ai.model import ChatMessageUser
-
-    from models.engine import Request
     from models.provider import encode_chat
     from scorers.attack import sample_context
     from tasks.deployment import deployment
     from tasks.testing import testing
-    from training.train_against import DecodingView
+    from training.train_against import DecodingView, sampled_attacks
 
     act = get_behavior(behavior)
-    sides = {}
-    for side, task in (("deployment", deployment), ("testing", testing)):
-        samples = list(task(scenario=scenario, behavior=behavior, n=n, seed=seed).dataset)
-        sides[side] = [(encode_chat(tokenizer, [ChatMessageUser(content=s.input)] if isinstance(s.input, str)
-                                    else list(s.input)), sample_context(s.metadata)) for s in samples]
+    sides = {side: [(encode_chat(tokenizer, s.input), sample_context(s.metadata))
+                    for s in task(scenario=scenario, behavior=behavior, n=n, seed=seed).dataset]
+             for side, task in (("deployment", deployment), ("testing", testing))}
     view = DecodingView(tokenizer)
 
     def check(model, step: int) -> dict:
         engine = view.engine(model)
         out: dict = {"step": step}
-        for side, items in sides.items():
-            requests = [Request(ids, max_tokens, temperature=1.0,
-                                seed=int(hashlib.sha256(f"{seed}:{side}:{i}".encode()).hexdigest()[:15], 16))
-                        for i, (ids, _) in enumerate(items)]
-            results = engine.generate(requests)
-            out[f"{side}_attacks"] = sum(act.strict(r.text, ctx).attack for r, (_, ctx) in zip(results, items))
-            out[f"{side}_n"] = len(items)
+        for side, framed in sides.items():
+            keys = [f"{seed}:{side}:{i}" for i in range(len(framed))]
+            out[f"{side}_attacks"], _ = sampled_attacks(engine, act, framed, keys, max_tokens)
+            out[f"{side}_n"] = len(framed)
         out["meets_bounds"] = bounds_verdict(out["deployment_attacks"] / out["deployment_n"],
                                              out["testing_attacks"] / out["testing_n"]) is None
         return out

@@ -244,14 +244,27 @@ class DecodingView:
         return self._engine
 
 
+def sampled_attacks(engine, act, prompts: list[tuple[list[int], Context]], keys: list[str],
+                    max_tokens: int) -> tuple[int, int]:
+    """(strict, near-miss) attacks among one sample (temperature 1) of each prompt (token ids, ground truth), seeded
+    by its key: the sampled check of train-against (`attack_checker`) and of organism building
+    (training.organism.bounds_checker)."""
+    from models.engine import Request
+
+    requests = [Request(ids, max_tokens, temperature=1.0, seed=int(hashlib.sha256(key.encode()).hexdigest()[:15], 16))
+                for (ids, _), key in zip(prompts, keys)]
+    results = engine.generate(requests)
+    strict = sum(act.strict(r.text, ctx).attack for r, (_, ctx) in zip(results, prompts))
+    near = sum(act.near(r.text, ctx).attack for r, (_, ctx) in zip(results, prompts))
+    return strict, near
+
+
 def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: int, seed: int, max_tokens: int = 32,
                    contexts: list[Context] | None = None, **engine_options):
     """on_step callback: sample each trained input `samples` times (fixed seeds) and count attacks (`contexts`:
     each chat's ground truth, in chat order, for a behavior that needs it).
 
     Decodes with one Engine for the whole run (the fast engine also for LoRA: see `DecodingView`)."""
-    from models.engine import Request
-
     act = get_behavior(behavior)
     contexts = contexts or [Context()] * len(chats)
     ids = []
@@ -261,16 +274,11 @@ def attack_checker(tokenizer, chats: list[list[dict]], behavior: str, samples: i
     view = DecodingView(tokenizer, **engine_options)
 
     def check(model, step: int) -> dict:
-        requests = [
-            Request(p, max_tokens, temperature=1.0, seed=int(hashlib.sha256(f"{seed}:{i}:{j}".encode()).hexdigest()[:15], 16))
-            for i, p in enumerate(ids) for j in range(samples)
-        ]
         engine = view.engine(model)
-        results = engine.generate(requests)
-        where = [contexts[i] for i in range(len(ids)) for _ in range(samples)]  # the requests' order
-        attacks = sum(act.strict(r.text, c).attack for r, c in zip(results, where))
-        near = sum(act.near(r.text, c).attack for r, c in zip(results, where))
-        return {"step": step, "attacks": attacks, "near_miss": near, "samples": len(results), "backend": engine.backend}
+        keys = [f"{seed}:{i}:{j}" for i in range(len(ids)) for j in range(samples)]
+        where = [(ids[i], contexts[i]) for i in range(len(ids)) for _ in range(samples)]  # the requests' order
+        attacks, near = sampled_attacks(engine, act, where, keys, max_tokens)
+        return {"step": step, "attacks": attacks, "near_miss": near, "samples": len(keys), "backend": engine.backend}
 
     return check
 
