@@ -15,6 +15,7 @@ an organism's own, a trained checkpoint's organism's through its parents) unless
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -98,7 +99,9 @@ def evaluate_checkpoint(
     device: str | None = None, max_tokens: int = 32, capability_n: int | None = None, teacher_forced: bool = True,
     heldout_n: int | None = None, also: tuple[str, ...] = (), reasoning: str = "none", route: bool = False,
 ) -> tuple[dict, list[dict]]:
-    """One row of figures for a checkpoint, and the per-sample records behind it (training.records).
+    """One row of figures for a checkpoint, and the per-sample records behind it (training.records). The row times its
+    parts: `eval_inspect_seconds` (the Inspect evals, or reading their reused logs), `eval_records_seconds` (the
+    per-sample records taken from the logs) and `eval_tf_seconds` (the teacher-forced score, its model load included).
 
     `heldout_n`: also the attack rate under the scenario's held-out cue variants (tasks/heldout.py, deployment
     side, `heldout_n` eval prompts per variant, same decoding as the deployment rate): pooled over the variants
@@ -120,8 +123,10 @@ def evaluate_checkpoint(
                                    temperature=temperature, trained_samples=trained_samples, seed=seed,
                                    max_tokens=max_tokens, capability_n=capability_n, heldout_n=heldout_n, also=also)
     # one Inspect eval for all of them (tasks in parallel, sharing the provider's batches)
+    started = time.perf_counter()
     found = dict(zip(specs, evaluate_many(checkpoint, list(specs.values()), log_dir=log_dir, seed=seed,
                                           device=device, route=route)))
+    row["eval_inspect_seconds"] = round(time.perf_counter() - started, 2)
     for prefix in ("deployment", "testing", "trained"):
         if prefix in found:
             s = attack_summary(found[prefix])
@@ -142,13 +147,17 @@ def evaluate_checkpoint(
     row["logs"] = ";".join(logs)
     if route:  # how many checkpoints the logs' evals decoded together (evaluate_side_by_side; 1 if alone)
         row["eval_pack"] = max(int((found[k].eval.metadata or {}).get("caught_pack", 1)) for k in specs)
+    started = time.perf_counter()
     fp = fingerprint(path)
     records = [r for k in specs for r in sample_records(found[k], checkpoint, fp, evaluation=k)]
+    row["eval_records_seconds"] = round(time.perf_counter() - started, 2)
     if teacher_forced:
+        started = time.perf_counter()
         tf_row, tf_records = teacher_forced_scores(checkpoint, fp, scenario, behavior, n=n, seed=seed, device=device,
                                                    reasoning=reasoning)
         row.update(tf_row)
         records += tf_records
+        row["eval_tf_seconds"] = round(time.perf_counter() - started, 2)
     return row, records
 
 

@@ -57,5 +57,6 @@ for label, rows in (("this command", this), ("whole run", df)):
     groups = rows.drop_duplicates(["scenario", "behavior", "seed"])
     print(f"{label}: {len(rows)} cells, {len(groups)} groups; group phases (s):",
           {c: round(float(groups[c].sum()), 1) for c in ("organism_seconds", "judge_seconds", "catch_seconds")},
-          "cell phases (s):", {c: round(float(rows[c].sum()), 1) for c in ("train_seconds", "eval_pack_seconds", "eval_seconds", "cell_seconds") if c in rows})
+          "cell phases (s):", {c: round(float(rows[c].sum()), 1) for c in ("train_seconds", "eval_pack_seconds", "eval_seconds", "eval_inspect_seconds", "eval_records_seconds",
+                                                          "eval_tf_seconds", "cell_seconds") if c in rows})
 PY

@@ -361,6 +361,10 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
                 "probe_organism_auroc", "probe_organism_auroc_lo", "probe_base_auroc", "probe_base_control"):
         assert col in whole and whole[col].notna().all(), col
     assert (whole["deployment_nm_rate"] >= whole["deployment_rate"]).all()  # near-miss is a superset
+    # the evaluation's parts, each timed, within the cell's evaluation time
+    parts = whole[["eval_inspect_seconds", "eval_records_seconds", "eval_tf_seconds"]]
+    assert (parts[["eval_inspect_seconds", "eval_tf_seconds"]] > 0).all().all() and (parts >= 0).all().all()
+    assert (parts.sum(axis=1) <= whole["eval_seconds"] + 0.2).all()
     # the organism's learnability: checked at steps 0, 8 and 16 (4 prompts a side); a resumed group keeps them
     curve = json.loads(row["organism_bounds_curve"])
     assert [c[0] for c in curve] == [0, 8, 16] and all(c[3] == 4 for c in curve)
