@@ -359,7 +359,7 @@ def _shard(text: str | None) -> tuple[int, int] | None:
 
 def _sweep(config: Path, runs_dir: Path, device: str | None, log_dir: str | None, report: bool, command: str,
            shard: str | None = None, only: list[str] | None = None, workers: int | None = None,
-           ray: str | None = None):
+           ray: str | None = None, stop_after: float | None = None):
     from caught.report import write_sweep_report
     from caught.sweep import Sweep
 
@@ -368,7 +368,7 @@ def _sweep(config: Path, runs_dir: Path, device: str | None, log_dir: str | None
 
         require_ray()  # one clear error before the config is even read
     runner = Sweep(load_config(config), runs_dir=runs_dir, log_dir=log_dir, device=device, say=console.print,
-                   shard=_shard(shard), only=only)
+                   shard=_shard(shard), only=only, stop_after=stop_after)
     if workers is not None or ray is not None:
         from caught.cluster import RaySweep
 
@@ -422,11 +422,15 @@ def sweep(
                                                    "process, resumable as without it")] = None,
     ray: Annotated[Optional[str], typer.Option(help="the address of a running Ray cluster (e.g. auto) to run the "
                                                "groups on; its nodes must share the run and checkpoints directories")] = None,
+    stop_after: Annotated[Optional[float], typer.Option(help="start no cell that would not end within this many "
+                                                        "seconds, judged by the longest cell of its kind in the run so "
+                                                        "far (a group's first, or a later one); the rest is resumed "
+                                                        "later")] = None,
 ) -> None:
     """Run (or resume) a grid of scenario x behavior x k x seed x method; one row per cell in results.parquet."""
     try:
         _, _, path = _sweep(config, runs_dir, device, log_dir, report, f"caught sweep {config}", shard, only,
-                            workers, ray)
+                            workers, ray, stop_after)
     except ValueError as ex:
         _fail(ex)
     if path:

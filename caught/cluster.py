@@ -70,6 +70,9 @@ class RaySweep:
         if sweep.shard is not None:
             raise ValueError("--shard cannot be combined with --workers or --ray (Ray deals out the groups itself); "
                              "accepted: one of them")
+        if sweep.stop_after is not None:
+            raise ValueError("--stop-after cannot be combined with --workers or --ray (it judges one process's cells "
+                             "by its own clock); accepted: one of them")
         self.ray = require_ray()
         self.sweep = sweep
         self.workers = workers

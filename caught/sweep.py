@@ -229,11 +229,18 @@ class Sweep:
     def __init__(self, config: SweepConfig, runs_dir: Path = Path("runs"), log_dir: str | None = None,
                  device: str | None = None, say: Callable[[str], None] = print,
                  on_cell: Callable[[dict], None] | None = None, shard: tuple[int, int] | None = None,
-                 only: list[str] | None = None):
+                 only: list[str] | None = None, stop_after: float | None = None):
         from models.registry import default_device
 
         if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
             raise ValueError(f"shard {shard[0]}/{shard[1]}: expected I/N with 0 <= I < N")
+        if stop_after is not None and not stop_after > 0:
+            raise ValueError(f"stop_after {stop_after!r}: expected a positive number of seconds")
+        # no cell is started that would not end within stop_after seconds of the start, by the longest cell of its
+        # kind measured so far in this run (a command with a hard time limit ends early instead of being killed
+        # mid-cell, which loses the cell's work)
+        self.stop_after = stop_after
+        self._created = time.perf_counter()  # --stop-after counts from here (the command's start, near enough)
         self.config = config
         self.dir = Path(runs_dir) / config.name
         self.log_dir = log_dir or str(self.dir / "logs")  # kept with the run: rows and samples name these files
@@ -319,11 +326,22 @@ class Sweep:
         # the same weights as separate loads); measured on one H100 (benchmarks/sweep.py, 2026-11-26): a cell took
         # 12.9 / 10.2 s against 15.4 / 12.3 s with a model load per checkpoint. Not on CPU, where a swap costs about
         # what a load does. $CAUGHT_SHARE overrides either way.
+        started = self._created
+        longest = self._longest_cells()
         with sharing(self.device.startswith("cuda")):
-            for cell in todo:
+            for i, cell in enumerate(todo):
                 group = group_key(cell)
                 if group in refused:
                     continue
+                kind = "group" if group not in self._group else "cell"
+                if self.stop_after is not None and kind in longest:
+                    left = self.stop_after - (time.perf_counter() - started)
+                    if longest[kind] > left:
+                        self.say(f"stopping with {len(todo) - i} cells left: the next "
+                                 f"({'a new group' if kind == 'group' else 'a cell of a started group'}) may take "
+                                 f"{longest[kind]:.0f} s, as one did in this run, and {max(left, 0):.0f} s of "
+                                 f"--stop-after {self.stop_after:g} s remain")
+                        return
                 t0 = time.perf_counter()
                 self.records, self.group_records = [], []
                 try:
@@ -333,11 +351,23 @@ class Sweep:
                     yield {"skipped": group, "reason": str(ex)}
                     continue
                 row["cell_seconds"] = round(time.perf_counter() - t0, 1)
+                longest[kind] = max(longest.get(kind, 0.0), row["cell_seconds"])
                 if cell["training"] == "none":  # the organism's row, for the retained ratio of the group's other cells
                     self._fresh.append(row)  # before whoever writes rows has written it (a Ray driver)
                 out = {"cell": cell, "row": row, "records": self.records, "group_records": self.group_records}
                 self.records, self.group_records = [], []
                 yield out
+
+    def _longest_cells(self) -> dict[str, float]:
+        """The longest cell times in this run's results so far: a group's first cell, which builds or sets up the
+        group (organism, judges, probes, catch: its k=0 cell), and a cell of a group already set up."""
+        df = self._done_rows
+        if df.empty or "cell_seconds" not in df:
+            return {}
+        first = df["training"].eq("none")
+        out = {kind: float(rows["cell_seconds"].max()) for kind, rows in (("group", df[first]), ("cell", df[~first]))
+               if rows["cell_seconds"].notna().any()}
+        return out
 
     def store(self, out: dict) -> pd.DataFrame:
         """Write one measured cell (from `measure`): its records first (a crash before the row reruns the cell, which

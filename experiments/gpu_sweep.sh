@@ -1,5 +1,6 @@
 #!/bin/bash
-# One GPU device command of the headline sweep: run (or resume) the sweep for at most $1 seconds, then write
+# One GPU device command of the headline sweep: run (or resume) the sweep for at most $1 seconds (no cell is started
+# that would not end by then, judged by the longest of its kind so far: `caught sweep --stop-after`), then write
 # the report and put the run directory but its logs in $OUT/<name>.tar, the logs in $OUT/<name>-logs.tar.gz. The sweep resumes cell by cell,
 # so successive commands on the same (warm) machine continue the grid. WORKERS=N runs N shards of the grid at once
 # (`caught sweep --shard I/N`, one process each, all on the one GPU and one run directory): a 135M model leaves
@@ -28,14 +29,18 @@ if [ -n "${DROP:-}" ]; then "${caught[@]}" drop "runs/$name" $DROP || exit 1; fi
 only=""; for o in ${ONLY:-}; do only="$only --only $o"; done
 start=$(date +%s)
 workers=${WORKERS:-1}
+# several processes' caching allocators on one GPU: without expandable segments one of six shards ran out of memory
+# on an 80 GB H100 (2026-12-07, results/headline-packed-partial-2026-12-07/shard-1.log); used with the CUDA graphs
+# of the sycophancy ladder (results/sycophancy/ladder-gpu/notes.md)
+export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
 mkdir -p "runs/$name"
 for ((i = 0; i < workers; i++)); do
-  COLUMNS=200 timeout --signal=INT -k 30 "$budget" "${caught[@]}" sweep "$config" --device cuda --no-report --shard "$i/$workers" $only \
+  COLUMNS=200 timeout --signal=INT -k 30 "$budget" "${caught[@]}" sweep "$config" --device cuda --no-report --shard "$i/$workers" --stop-after "$budget" $only \
     >> "runs/$name/shard-$i.log" 2>&1 &  # appended: a resumed command keeps the earlier commands' lines
 done
 wait
 echo "sweep: $workers shard(s) done after $(( $(date +%s) - start )) s"
-for ((i = 0; i < workers; i++)); do grep -E "^(sweep|\[|skipping)" "runs/$name/shard-$i.log" | tail -n 40; done
+for ((i = 0; i < workers; i++)); do grep -E "^(sweep|\[|skipping|stopping)" "runs/$name/shard-$i.log" | tail -n 40; done
 "${caught[@]}" report "runs/$name" --command "caught sweep $config --device cuda" \
   --device-note "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 # one tar of the run directory but its Inspect logs (results, report, plots, config, shard logs, caught files and the

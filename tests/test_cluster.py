@@ -101,6 +101,9 @@ def test_bad_worker_options_are_named(tmp_path):
     sharded = Sweep(SweepConfig(name="r", scenarios=["trigger"], ks=[0]), runs_dir=tmp_path, device="cpu", shard=(0, 2))
     with pytest.raises(ValueError, match="--shard cannot be combined with --workers or --ray"):
         RaySweep(sharded, workers=2)
+    timed = Sweep(SweepConfig(name="r", scenarios=["trigger"], ks=[0]), runs_dir=tmp_path, device="cpu", stop_after=60)
+    with pytest.raises(ValueError, match="--stop-after cannot be combined with --workers or --ray"):
+        RaySweep(timed, workers=2)
 
 
 @pytest.mark.slow

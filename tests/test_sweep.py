@@ -433,6 +433,25 @@ def test_sweep_resumes_after_interruption_with_the_same_rows(tmp_path, monkeypat
     assert len(read_results(results)) == 2
 
 
+def test_stop_after_starts_no_cell_that_would_not_end_in_time(tmp_path, monkeypatch, tiny_llama_dir):
+    """--stop-after: a cell of a kind not yet timed in the run starts (nothing to judge by); one whose kind took
+    longer than the time left does not, and the sweep says so and ends, resumable."""
+    from caught.sweep import Sweep
+
+    with pytest.raises(ValueError, match="stop_after 0: expected a positive number of seconds"):
+        Sweep(_tiny_config(str(tiny_llama_dir)), runs_dir=tmp_path / "x", stop_after=0)
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    said: list[str] = []
+    sweep = Sweep(_tiny_config(str(tiny_llama_dir)), runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"),
+                  device="cpu", say=said.append, stop_after=1e-3)
+    df = sweep.run()
+    # the organism's cell (the first group: untimed) and the first trained cell (the first of its kind) ran; the
+    # second trained cell would take what the first took, and no time is left
+    assert len(df) == 2 and df["training"].tolist() == ["none", "adversarial"], df["training"].tolist()
+    stop = [m for m in said if m.startswith("stopping with 1 cells left")]
+    assert stop and "a cell of a started group" in stop[0] and "--stop-after 0.001 s" in stop[0], said
+
+
 def test_equal_steps_or_equal_passes():
     cfg = _tiny_config("smollm2-135m")
     assert [cfg.train.steps_for(k) for k in (1, 4, 64)] == [2, 2, 2]  # equal steps: the default
