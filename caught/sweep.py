@@ -328,12 +328,13 @@ class Sweep:
         # what a load does. $CAUGHT_SHARE overrides either way.
         started = self._created
         longest = self._longest_cells()
+        resumed = self._groups_with_rows()  # their setup comes from results.parquet: a later cell's time
         with sharing(self.device.startswith("cuda")):
             for i, cell in enumerate(todo):
                 group = group_key(cell)
                 if group in refused:
                     continue
-                kind = "group" if group not in self._group else "cell"
+                kind = "group" if group not in self._group and group not in resumed else "cell"
                 if self.stop_after is not None and kind in longest:
                     left = self.stop_after - (time.perf_counter() - started)
                     if longest[kind] > left:
@@ -368,6 +369,14 @@ class Sweep:
         out = {kind: float(rows["cell_seconds"].max()) for kind, rows in (("group", df[first]), ("cell", df[~first]))
                if rows["cell_seconds"].notna().any()}
         return out
+
+    def _groups_with_rows(self) -> set[tuple]:
+        """The groups that already have rows in results.parquet (as this run found it)."""
+        df = self._done_rows
+        if df.empty:
+            return set()
+        steps = df["organism_steps"].fillna(0).astype(int) if "organism_steps" in df else pd.Series(0, index=df.index)
+        return set(zip(df["scenario"], df["behavior"], df["seed"].astype(int), steps))
 
     def store(self, out: dict) -> pd.DataFrame:
         """Write one measured cell (from `measure`): its records first (a crash before the row reruns the cell, which

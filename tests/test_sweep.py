@@ -450,6 +450,12 @@ def test_stop_after_starts_no_cell_that_would_not_end_in_time(tmp_path, monkeypa
     assert len(df) == 2 and df["training"].tolist() == ["none", "adversarial"], df["training"].tolist()
     stop = [m for m in said if m.startswith("stopping with 1 cells left")]
     assert stop and "a cell of a started group" in stop[0] and "--stop-after 0.001 s" in stop[0], said
+    # resumed: the group has rows, so its next cell is judged as a later cell (its setup is reused), by the run's rows
+    again: list[str] = []
+    df = Sweep(_tiny_config(str(tiny_llama_dir)), runs_dir=tmp_path / "runs", log_dir=str(tmp_path / "logs"),
+               device="cpu", say=again.append, stop_after=1e-3).run()
+    assert len(df) == 2 and any(m.startswith("stopping with 1 cells left: the next (a cell of a started group)")
+                                for m in again), again
 
 
 def test_equal_steps_or_equal_passes():
