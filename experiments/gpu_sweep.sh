@@ -33,6 +33,14 @@ workers=${WORKERS:-1}
 # on an 80 GB H100 (2026-12-07, results/headline-packed-partial-2026-12-07/shard-1.log); used with the CUDA graphs
 # of the sycophancy ladder (results/sycophancy/ladder-gpu/notes.md)
 export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:True}
+# the host's cores split between the shards: each process's torch, BLAS and OpenMP would otherwise start one thread
+# per core (six shards on 16 cores: 96 threads), and the CPU-side work of a shard (probe fits, tokenizing, Inspect)
+# then waits on the others' spinning threads. On 2026-12-07 the organism's judge and probe took 39-55 s a group
+# under six shards at 16 threads each, the probe alone 6.1 s (not measured at the split count yet).
+threads=$(( $(nproc) / workers )); (( threads >= 1 )) || threads=1
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$threads} MKL_NUM_THREADS=${MKL_NUM_THREADS:-$threads} \
+  OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$threads}
+echo "$workers shard(s), $OMP_NUM_THREADS CPU thread(s) each, budget $budget s"
 mkdir -p "runs/$name"
 for ((i = 0; i < workers; i++)); do
   COLUMNS=200 timeout --signal=INT -k 30 "$budget" "${caught[@]}" sweep "$config" --device cuda --no-report --shard "$i/$workers" --stop-after "$budget" $only \
