@@ -9,10 +9,12 @@ rank on the embedded SmolLM2, or --model; --quick: a tiny random Llama): each ch
 temperature 1; usefulness under both framings and the capability check at --items items, greedy).
 * one by one: `training.evaluate.evaluate_many` per checkpoint, as a sweep with `eval.pack = 1` runs it (on CUDA in
   `models.registry.sharing`: the organism resident, each adapter merged into it in turn, the fast engine decoding);
-* side by side: `training.evaluate.evaluate_pack(route=True)`, as a sweep with `eval.pack = N` runs it: one Inspect
-  eval of every checkpoint's tasks, their requests in the same batches, each row through its own adapter (the hf
-  loop; `ckpt/` share=routed).
-Both in one process on the same settings (the one-by-one side first, so it pays the process's warm-up; a warm-up eval
+* side by side (`--decode`), as a sweep with `eval.pack = N` runs it, one Inspect eval of every checkpoint's tasks:
+  `routed` (`eval.pack_decode = "routed"`, `evaluate_pack(route=True)`): their requests in the same batches, each row
+  through its own adapter (the hf loop; `ckpt/` share=routed); `merged` (`evaluate_pack(route=False)`): each batch one
+  checkpoint's, on CUDA its adapter merged into the shared organism in turn (the fast engine), on a CPU each its own
+  model.
+All in one process on the same settings (the one-by-one side first, so it pays the process's warm-up; a warm-up eval
 of the organism runs before both). It prints the seconds of each, their ratio, the samples per second, and the share
 of samples whose completions are identical both ways (greedy and sampled separately: in bf16 a row's tokens depend on
 its batch-mates and on merged vs routed rounding, docs/sweeps-and-reports.md, Reproducibility; fp32 with
@@ -80,6 +82,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=60, help="usefulness items per framing, and capability items")
     parser.add_argument("--tokens", type=int, default=128, help="new tokens of the attack evaluations")
     parser.add_argument("--rank", type=int, default=16, help="LoRA rank of the adapters")
+    parser.add_argument("--decode", nargs="+", default=["routed", "merged"], choices=["routed", "merged"],
+                        help="side by side as eval.pack_decode decodes: routed (each row through its own adapter) "
+                        "and/or merged (each batch one checkpoint's, merged in turn where ckpt/ shares the base)")
     parser.add_argument("--quick", action="store_true", help="tiny Llama, 2 and 3 checkpoints, n 8, 4 items, 16 tokens")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
@@ -119,29 +124,36 @@ def main() -> None:
                      for a, evaluations in jobs]
             alone_s = time.perf_counter() - t0
             samples = sum(len(log.samples or []) for logs in alone for log in logs)
-            release_models(keep_shared=True)
-            t0 = time.perf_counter()
-            packed = evaluate_pack(jobs, log_dir=str(root / f"packed{n}"), device=args.device, reuse=False, route=True)
-            packed_s = time.perf_counter() - t0
-            same = identical(jobs, alone, packed)
-            row = {"checkpoints": n, "samples": samples, "alone_seconds": alone_s, "packed_seconds": packed_s,
-                   "ratio": alone_s / packed_s, "samples_per_s": {"alone": samples / alone_s,
-                                                                  "packed": samples / packed_s},
-                   "matched_samples": len(same[False]) + len(same[True]),
-                   "identical_greedy": sum(same[False]) / max(1, len(same[False])), "greedy_n": len(same[False]),
-                   "identical_sampled": sum(same[True]) / max(1, len(same[True])), "sampled_n": len(same[True])}
+            row = {"checkpoints": n, "samples": samples, "alone_seconds": alone_s,
+                   "samples_per_s": {"alone": samples / alone_s}}
+            for decode in args.decode:
+                release_models(keep_shared=True)
+                t0 = time.perf_counter()
+                packed = evaluate_pack(jobs, log_dir=str(root / f"{decode}{n}"), device=args.device, reuse=False,
+                                       route=decode == "routed")
+                packed_s = time.perf_counter() - t0
+                same = identical(jobs, alone, packed)
+                row[decode] = {"seconds": packed_s, "ratio": alone_s / packed_s, "samples_per_s": samples / packed_s,
+                               "matched_samples": len(same[False]) + len(same[True]),
+                               "identical_greedy": sum(same[False]) / max(1, len(same[False])),
+                               "greedy_n": len(same[False]),
+                               "identical_sampled": sum(same[True]) / max(1, len(same[True])),
+                               "sampled_n": len(same[True])}
+                r = row[decode]
+                print(f"{n} checkpoints, {samples} samples: one by one {alone_s:.1f} s, side by side {decode} "
+                      f"{packed_s:.1f} s ({r['ratio']:.2f}x; {samples / alone_s:.1f} -> {r['samples_per_s']:.1f} "
+                      f"samples/s); identical completions: greedy {r['identical_greedy']:.0%} of {r['greedy_n']}, "
+                      f"sampled {r['identical_sampled']:.0%} of {r['sampled_n']}", flush=True)
             rows.append(row)
-            print(f"{n} checkpoints, {samples} samples: one by one {alone_s:.1f} s, side by side {packed_s:.1f} s "
-                  f"({row['ratio']:.2f}x; {row['samples_per_s']['alone']:.1f} -> {row['samples_per_s']['packed']:.1f} "
-                  f"samples/s); identical completions: greedy {row['identical_greedy']:.0%} of {row['greedy_n']}, "
-                  f"sampled {row['identical_sampled']:.0%} of {row['sampled_n']}", flush=True)
             release_models()
-    print("\n| checkpoints | samples | one by one s | side by side s | ratio | identical greedy | identical sampled |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['checkpoints']} | {r['samples']} | {r['alone_seconds']:.1f} | {r['packed_seconds']:.1f} | "
-              f"{r['ratio']:.2f}x | {r['identical_greedy']:.0%} of {r['greedy_n']} | "
-              f"{r['identical_sampled']:.0%} of {r['sampled_n']} |")
+    print("\n| checkpoints | samples | one by one s | side by side | s | ratio | identical greedy | identical sampled |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        for decode in args.decode:
+            r = row[decode]
+            print(f"| {row['checkpoints']} | {row['samples']} | {row['alone_seconds']:.1f} | {decode} | "
+                  f"{r['seconds']:.1f} | {r['ratio']:.2f}x | {r['identical_greedy']:.0%} of {r['greedy_n']} | "
+                  f"{r['identical_sampled']:.0%} of {r['sampled_n']} |")
     if args.out:
         import inspect_ai
         import transformers

@@ -77,10 +77,13 @@ def checkpoint_evaluations(
 
 
 def evaluate_side_by_side(checkpoints: list[str], scenario: str, behavior: str, *, seed: int = 0,
-                          log_dir: str = "logs", device: str | None = None, on_start=None, **kwargs) -> None:
-    """Run the Inspect evaluations of several checkpoints' rows as one eval, decoded together (`share=routed`:
-    each batch holds rows of several checkpoints, each through its own adapter; training.evaluate.evaluate_pack).
-    Writes their logs only: `evaluate_checkpoint(..., route=True)` then reads each row's figures from them.
+                          log_dir: str = "logs", device: str | None = None, on_start=None, route: bool = True,
+                          **kwargs) -> None:
+    """Run the Inspect evaluations of several checkpoints' rows as one eval (training.evaluate.evaluate_pack).
+    `route` (`share=routed`): each batch holds rows of several checkpoints, each through its own adapter; else each
+    batch is one checkpoint's (its adapter merged into a resident base in turn where `ckpt/` shares it, the fast
+    engine) and the logs are those of one-at-a-time evaluation. Writes their logs only:
+    `evaluate_checkpoint(..., route=route)` then reads each row's figures from them.
     `on_start(n)`: called before an eval runs (n checkpoints with evaluations to run; not when all are reused).
     `kwargs`: `evaluate_checkpoint`'s settings; those that do not change the Inspect evaluations (teacher_forced,
     reasoning: the teacher-forced score) are ignored."""
@@ -90,7 +93,7 @@ def evaluate_side_by_side(checkpoints: list[str], scenario: str, behavior: str, 
         kwargs.pop(unused, None)
     jobs = [(c, list(checkpoint_evaluations(c, scenario, behavior, seed=seed, **kwargs).values()))
             for c in checkpoints]
-    evaluate_pack(jobs, log_dir=log_dir, seed=seed, device=device, route=True, on_start=on_start)
+    evaluate_pack(jobs, log_dir=log_dir, seed=seed, device=device, route=route, on_start=on_start)
 
 
 def evaluate_checkpoint(
@@ -145,8 +148,10 @@ def evaluate_checkpoint(
         row.update(_capability_columns(found[key], prefix, per_kind=key == "usefulness"))
     logs = [found[k].location for k in specs]
     row["logs"] = ";".join(logs)
-    if route:  # how many checkpoints the logs' evals decoded together (evaluate_side_by_side; 1 if alone)
-        row["eval_pack"] = max(int((found[k].eval.metadata or {}).get("caught_pack", 1)) for k in specs)
+    # how many checkpoints the logs' evals decoded together (evaluate_side_by_side; 1 if alone), where any did
+    pack = max(int((found[k].eval.metadata or {}).get("caught_pack", 1)) for k in specs)
+    if route or pack > 1:
+        row["eval_pack"] = pack
     started = time.perf_counter()
     fp = fingerprint(path)
     records = [r for k in specs for r in sample_records(found[k], checkpoint, fp, evaluation=k)]

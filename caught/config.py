@@ -157,9 +157,13 @@ class EvalSpec(_Strict):
                              "capability item (the gate pairs items, and a smaller n picks them with the seed)")
 
     pack: int = Field(1, ge=1, description="evaluate up to this many of a group's checkpoints at once, as one "
-                      "Inspect eval whose batches hold rows of all of them, each through its own adapter on the one "
-                      "resident organism (`ckpt/` share=routed: unmerged, so in bf16 rows round differently from "
-                      "merged weights; in every reuse key); 1 = one checkpoint at a time")
+                      "Inspect eval (see pack_decode); 1 = one checkpoint at a time")
+    pack_decode: Literal["routed", "merged"] = Field(
+        "routed", description="how a pack's checkpoints decode: routed, batches holding rows of all of them, each "
+        "through its own adapter on the one resident organism (`ckpt/` share=routed: unmerged, in the transformers "
+        "loop, so in bf16 rows round differently from merged weights; in every reuse key; measured 0.39x one at a time "
+        "on an H100); merged, each batch one checkpoint's, its adapter merged into the resident organism in turn (on "
+        "CUDA `ckpt/` share=true, the fast engine; the same reuse keys as one at a time)")
 
     @model_validator(mode="after")
     def _reuse_needs_every_item(self) -> EvalSpec:
@@ -352,7 +356,8 @@ class SweepConfig(_Strict):
                         if getattr(self.organism, f) == unset_value}
         unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),
-                                             ("heldout_n", None), ("reuse_base", False), ("pack", 1))
+                                             ("heldout_n", None), ("reuse_base", False), ("pack", 1),
+                                             ("pack_decode", "routed"))
                     if getattr(self.eval, f) == unset_value}
         return unset | ({"eval": new_eval} if new_eval else {})
 

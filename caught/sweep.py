@@ -295,7 +295,7 @@ class Sweep:
         cells, todo, df = self.plan()
         self.say(f"sweep {self.config.name}{'' if self.shard is None else ' shard %d/%d' % self.shard}: "
                  f"{len(cells)} cells, {len(cells) - len(todo)} done, {len(todo)} to run on {self.device}")
-        if self.config.eval.pack > 1 and todo:
+        if self.config.eval.pack > 1 and self.config.eval.pack_decode == "routed" and todo:
             self.say(f"note: eval.pack = {self.config.eval.pack} decodes routed adapters in the transformers loop; "
                      "measured slower than one checkpoint at a time on an H100 (0.39x) and a 2-core CPU (0.97x): "
                      "docs/performance.md, Packed cells")
@@ -775,7 +775,7 @@ class Sweep:
         ran: list[int] = []
         evaluate_side_by_side([n for _, n in pack], cell["scenario"], cell["behavior"],
                               on_start=lambda n: (ran.append(n), start(n)),
-                              **self._eval_args(cell["seed"]))
+                              route=self.config.eval.pack_decode == "routed", **self._eval_args(cell["seed"]))
         self._eval_done.update(k for k, _ in pack)
         return {"eval_pack_seconds": round(time.perf_counter() - t0, 1) if ran else 0.0}
 
@@ -799,8 +799,8 @@ class Sweep:
                            train_seconds=round(m.train_seconds or 0.0, 1), train_loss=m.hyperparameters.get("train_loss"),
                            responses=m.responses, example_ids=";".join(m.example_ids))
         if row["status"] == "ok":
-            route = ev.pack > 1
-            if route:  # this cell's checkpoint decoded side by side with the group's next ones (their logs reused)
+            route = ev.pack > 1 and ev.pack_decode == "routed"
+            if ev.pack > 1:  # this cell's checkpoint decoded side by side with the group's next ones (their logs reused)
                 row.update(self._eval_pack(cell, g))
             t0 = time.perf_counter()
             figures, records = evaluate_checkpoint(row["checkpoint"], cell["scenario"], cell["behavior"],

@@ -115,7 +115,7 @@ def test_plan_packs_never_exceeds_the_memory_budget():
 
 
 def _sweep(tmp_path, monkeypatch, tag: str, base: str, pack: int, budget: int | None = None, eval_pack: int = 1,
-           on_cell=None):
+           on_cell=None, pack_decode: str = "routed"):
     from caught.config import SweepConfig
     from caught.sweep import Sweep
 
@@ -126,7 +126,7 @@ def _sweep(tmp_path, monkeypatch, tag: str, base: str, pack: int, budget: int | 
         organism={"prompts": 16, "leak": 0.4, "steps": 16, "lr": 5e-3, "method": "full", "batch_size": 8},
         train={"steps": 2, "batch_size": 2, "responses": "base", "check_samples": 1, "pack": pack},
         eval={"n": 6, "usefulness_n": 4, "capability_n": 4, "max_tokens": 8, "trained_samples": 1, "judge_n": 4,
-              "catch_epochs": 1, "pack": eval_pack},
+              "catch_epochs": 1, "pack": eval_pack, "pack_decode": pack_decode},
     )
     said: list[str] = []
     sweep = Sweep(config, runs_dir=tmp_path / tag / "runs", log_dir=str(tmp_path / tag / "logs"), device="cpu",
@@ -136,10 +136,12 @@ def _sweep(tmp_path, monkeypatch, tag: str, base: str, pack: int, budget: int | 
 
 
 @pytest.mark.slow
-def test_a_packed_sweep_gives_the_rows_of_one_by_one(tmp_path, monkeypatch, tiny_llama_dir):
+@pytest.mark.parametrize("decode", ["routed", "merged"])
+def test_a_packed_sweep_gives_the_rows_of_one_by_one(tmp_path, monkeypatch, tiny_llama_dir, decode):
     """train.pack = 4: the group's three training cells (k=1, k=2, control k=2) train as one pack, within the memory
     budget; eval.pack = 4: the group's four checkpoints (the organism and the three) are evaluated as one Inspect eval,
-    their requests in the same batches, each row through its own adapter. The rows are those of the same sweep run one
+    routed: their requests in the same batches, each row through its own adapter; merged: each batch one
+    checkpoint's (its own model here on the CPU, where `ckpt/` does not share a base). The rows are those of the same sweep run one
     cell at a time (up to timings and the config's fingerprint; the training loss to rounding). Training and
     evaluation run in fp32 here: under bf16 autocast the two paths differ by bf16 rounding (losses about 3e-4 apart on
     this model), which the sampled checks and evaluations can turn into a different count of attacks (seen: 1 of 6
@@ -158,17 +160,20 @@ def test_a_packed_sweep_gives_the_rows_of_one_by_one(tmp_path, monkeypatch, tiny
     base = str(tiny_llama_dir)
     alone, _, _ = _sweep(tmp_path, monkeypatch, "alone", base, pack=1)
     budget = 3 * cell_bytes(TrainSpec(batch_size=2).hyper("lora"), AutoConfig.from_pretrained(base)) + 1
-    packed, sweep, said = _sweep(tmp_path, monkeypatch, "packed", base, pack=4, budget=budget, eval_pack=4)
+    packed, sweep, said = _sweep(tmp_path, monkeypatch, "packed", base, pack=4, budget=budget, eval_pack=4,
+                                 pack_decode=decode)
     assert [p["cells"] for p in sweep.packs] == [3] and any("3 runs of" in m for m in said), said
     assert any("evaluating 4 checkpoints" in m for m in said), said
-    assert any(m.startswith("note: eval.pack = 4") and "0.39x" in m for m in said), said  # its measured cost, said
+    # the routed decoding's measured cost is said; the merged one's is not measured yet
+    assert any(m.startswith("note: eval.pack = 4") and "0.39x" in m for m in said) == (decode == "routed"), said
     assert packed["eval_pack"].tolist() == [4] * 4 and (packed["eval_pack_seconds"] > 0).sum() == 1
-    routed = [read_eval_log(info, header_only=True) for info in list_eval_logs(str(tmp_path / "packed" / "logs"))]
+    logs = [read_eval_log(info, header_only=True) for info in list_eval_logs(str(tmp_path / "packed" / "logs"))]
     by_model = {}
-    for log in routed:
-        if log.eval.model_args.get("share") == "routed":
+    for log in logs:
+        if (log.eval.metadata or {}).get("caught_pack") == 4:
+            assert (log.eval.model_args.get("share") == "routed") == (decode == "routed"), log.eval.model_args
             by_model.setdefault(log.eval.model, set()).add(log.eval.task)
-    assert len(by_model) == 4, by_model  # each checkpoint's evaluations, all decoded routed
+    assert len(by_model) == 4, by_model  # each checkpoint's evaluations, all in the pack's one eval
     assert all(p["bytes"] <= budget for p in sweep.packs)
     assert (alone["status"] == "ok").all() and len(alone) == 4
 
