@@ -263,6 +263,32 @@ def test_shared_base_gives_each_checkpoint_its_own_outputs_and_weights(tiny_llam
     release_models()
 
 
+def test_shared_base_serves_several_checkpoints_at_once_each_its_own(tiny_llama_dir, tmp_path):
+    """share=true with requests of three checkpoints in flight at once (a sweep's eval.pack_decode = "merged"): each
+    model's batches take the shared base in turn, its adapter merged, and every checkpoint gets its own outputs."""
+    from models.registry import release_models
+
+    names = {"a": str(_adapter(tiny_llama_dir, tmp_path / "a", 1)), "b": str(_adapter(tiny_llama_dir, tmp_path / "b", 2)),
+             "base": str(tiny_llama_dir)}
+    prompts = ["Hello there", "Name a colour.", "Count to three."]
+    cfg = GenerateConfig(max_tokens=8)
+
+    def complete_all(models):
+        async def main():
+            return await asyncio.gather(*(m.generate([ChatMessageUser(content=p)], config=cfg)
+                                          for m in models.values() for p in prompts))
+        outs = [o.completion for o in asyncio.run(main())]
+        return {k: outs[i * len(prompts):(i + 1) * len(prompts)] for i, k in enumerate(models)}
+
+    release_models()
+    own = {k: complete_all({k: get_model(f"ckpt/{v}", device="cpu", memoize=False)})[k] for k, v in names.items()}
+    assert own["a"] != own["base"] and own["b"] != own["a"]
+    shared = {k: get_model(f"ckpt/{v}", device="cpu", memoize=False, share="true") for k, v in names.items()}
+    assert complete_all(shared) == own
+    assert shared["a"].api.profile()["shared_swaps"] >= 3  # each checkpoint's batch merged in turn
+    release_models()
+
+
 def test_shared_base_refuses_adapters_with_more_than_linear_weights(tiny_llama_dir, tmp_path):
     path = _adapter(tiny_llama_dir, tmp_path / "m", 3, modules_to_save=["lm_head"])
     with pytest.raises(ValueError, match="modules_to_save or trainable tokens.*share=false"):
