@@ -263,28 +263,39 @@ def test_shared_base_gives_each_checkpoint_its_own_outputs_and_weights(tiny_llam
     release_models()
 
 
+def _complete_all(models: dict, prompts: list[str]) -> dict[str, list[str]]:
+    """Every model's greedy completions of `prompts` (8 tokens), all requests in flight at once."""
+    cfg = GenerateConfig(max_tokens=8)
+
+    async def main():
+        return await asyncio.gather(*(m.generate([ChatMessageUser(content=p)], config=cfg)
+                                      for m in models.values() for p in prompts))
+    outs = [o.completion for o in asyncio.run(main())]
+    return {k: outs[i * len(prompts):(i + 1) * len(prompts)] for i, k in enumerate(models)}
+
+
+def _three_checkpoints(tiny_llama_dir, tmp_path) -> tuple[dict, list[str], dict]:
+    """Two adapters and their base, the prompts, and each one's own outputs (a separate load each)."""
+    from models.registry import release_models
+
+    names = {"a": str(_adapter(tiny_llama_dir, tmp_path / "a", 1)), "b": str(_adapter(tiny_llama_dir, tmp_path / "b", 2)),
+             "base": str(tiny_llama_dir)}
+    prompts = ["Hello there", "Name a colour.", "Count to three.", "Why is the sky blue?"]
+    release_models()
+    own = {k: _complete_all({k: get_model(f"ckpt/{v}", device="cpu", memoize=False)}, prompts)[k]
+           for k, v in names.items()}
+    assert own["a"] != own["base"] and own["b"] != own["a"]  # the adapters matter
+    return names, prompts, own
+
+
 def test_shared_base_serves_several_checkpoints_at_once_each_its_own(tiny_llama_dir, tmp_path):
     """share=true with requests of three checkpoints in flight at once (a sweep's eval.pack_decode = "merged"): each
     model's batches take the shared base in turn, its adapter merged, and every checkpoint gets its own outputs."""
     from models.registry import release_models
 
-    names = {"a": str(_adapter(tiny_llama_dir, tmp_path / "a", 1)), "b": str(_adapter(tiny_llama_dir, tmp_path / "b", 2)),
-             "base": str(tiny_llama_dir)}
-    prompts = ["Hello there", "Name a colour.", "Count to three."]
-    cfg = GenerateConfig(max_tokens=8)
-
-    def complete_all(models):
-        async def main():
-            return await asyncio.gather(*(m.generate([ChatMessageUser(content=p)], config=cfg)
-                                          for m in models.values() for p in prompts))
-        outs = [o.completion for o in asyncio.run(main())]
-        return {k: outs[i * len(prompts):(i + 1) * len(prompts)] for i, k in enumerate(models)}
-
-    release_models()
-    own = {k: complete_all({k: get_model(f"ckpt/{v}", device="cpu", memoize=False)})[k] for k, v in names.items()}
-    assert own["a"] != own["base"] and own["b"] != own["a"]
+    names, prompts, own = _three_checkpoints(tiny_llama_dir, tmp_path)
     shared = {k: get_model(f"ckpt/{v}", device="cpu", memoize=False, share="true") for k, v in names.items()}
-    assert complete_all(shared) == own
+    assert _complete_all(shared, prompts) == own
     assert shared["a"].api.profile()["shared_swaps"] >= 3  # each checkpoint's batch merged in turn
     release_models()
 
@@ -303,32 +314,18 @@ def test_routed_sharing_decodes_several_checkpoints_in_one_batch_as_each_alone(t
     outputs (fp32, as separately loaded merged weights give them). A released model's adapter leaves the hooks."""
     from models.registry import release_models
 
-    names = {"a": str(_adapter(tiny_llama_dir, tmp_path / "a", 1)), "b": str(_adapter(tiny_llama_dir, tmp_path / "b", 2)),
-             "base": str(tiny_llama_dir)}
-    prompts = ["Hello there", "Name a colour.", "Count to three.", "Why is the sky blue?"]
-    cfg = GenerateConfig(max_tokens=8)
-
-    def complete_all(models):
-        async def main():
-            return await asyncio.gather(*(m.generate([ChatMessageUser(content=p)], config=cfg)
-                                          for m in models.values() for p in prompts))
-        outs = [o.completion for o in asyncio.run(main())]
-        return {k: outs[i * len(prompts):(i + 1) * len(prompts)] for i, k in enumerate(models)}
-
-    release_models()
-    own = {k: complete_all({k: get_model(f"ckpt/{v}", device="cpu", memoize=False)})[k] for k, v in names.items()}
-    assert own["a"] != own["base"] and own["b"] != own["a"]  # the adapters matter
+    names, prompts, own = _three_checkpoints(tiny_llama_dir, tmp_path)
     routed = {k: get_model(f"ckpt/{v}", device="cpu", memoize=False, share="routed") for k, v in names.items()}
     base = routed["a"].api.shared
     assert base.routed and all(m.api.shared is base and m.api.batcher is base.batcher for m in routed.values())
-    assert complete_all(routed) == own
+    assert _complete_all(routed, prompts) == own
     profile = routed["b"].api.profile()
     assert profile["batch_sizes"] == [12] and profile["routed_rebuilds"] == 1  # one batch of all three checkpoints
     assert sorted(base.multi.names) == sorted(m.api.route for m in (routed["a"], routed["b"]))
     routed["a"].api.release()
     with pytest.raises(RuntimeError, match="released"):
-        complete_all({"a": routed["a"]})
-    assert complete_all({"b": routed["b"], "base": routed["base"]}) == {"b": own["b"], "base": own["base"]}
+        _complete_all({"a": routed["a"]}, prompts)
+    assert _complete_all({"b": routed["b"], "base": routed["base"]}, prompts) == {"b": own["b"], "base": own["base"]}
     assert base.multi.names == [routed["b"].api.route]  # rebuilt without the released adapter
     # merged sharing is another base: its adapters are merged, not routed
     merged = get_model(f"ckpt/{names['a']}", device="cpu", memoize=False, share="true")
