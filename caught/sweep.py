@@ -176,6 +176,13 @@ def group_key(cell: dict) -> tuple:
     return cell["scenario"], cell["behavior"], cell["seed"], cell.get("organism_steps", 0)
 
 
+def _cell_kind(cell) -> str:
+    """For --stop-after's estimate: "group" for a group's first cell, its k=0 cell, which builds or sets up the group
+    (organism, judges, probes, catch; a resumed group's come from results.parquet, and its k=0 cell is done), else
+    "cell"."""
+    return "group" if cell["training"] == "none" else "cell"
+
+
 def done_keys(df: pd.DataFrame) -> set[tuple]:
     if df.empty:
         return set()
@@ -328,18 +335,17 @@ class Sweep:
         # what a load does. $CAUGHT_SHARE overrides either way.
         started = self._created
         longest = self._longest_cells()
-        resumed = self._groups_with_rows()  # their setup comes from results.parquet: a later cell's time
         with sharing(self.device.startswith("cuda")):
             for i, cell in enumerate(todo):
                 group = group_key(cell)
                 if group in refused:
                     continue
-                kind = "group" if group not in self._group and group not in resumed else "cell"
+                kind = _cell_kind(cell)
                 if self.stop_after is not None and kind in longest:
                     left = self.stop_after - (time.perf_counter() - started)
                     if longest[kind] > left:
-                        self.say(f"stopping with {len(todo) - i} cells left: the next "
-                                 f"({'a new group' if kind == 'group' else 'a cell of a started group'}) may take "
+                        what = "a group's first cell" if kind == "group" else "a cell of a started group"
+                        self.say(f"stopping with {len(todo) - i} cells left: the next ({what}) may take "
                                  f"{longest[kind]:.0f} s, as one did in this run, and {max(left, 0):.0f} s of "
                                  f"--stop-after {self.stop_after:g} s remain")
                         return
@@ -360,23 +366,12 @@ class Sweep:
                 yield out
 
     def _longest_cells(self) -> dict[str, float]:
-        """The longest cell times in this run's results so far: a group's first cell, which builds or sets up the
-        group (organism, judges, probes, catch: its k=0 cell), and a cell of a group already set up."""
+        """The longest cell time of each kind (`_cell_kind`) in this run's results so far."""
         df = self._done_rows
         if df.empty or "cell_seconds" not in df:
             return {}
-        first = df["training"].eq("none")
-        out = {kind: float(rows["cell_seconds"].max()) for kind, rows in (("group", df[first]), ("cell", df[~first]))
-               if rows["cell_seconds"].notna().any()}
-        return out
-
-    def _groups_with_rows(self) -> set[tuple]:
-        """The groups that already have rows in results.parquet (as this run found it)."""
-        df = self._done_rows
-        if df.empty:
-            return set()
-        steps = df["organism_steps"].fillna(0).astype(int) if "organism_steps" in df else pd.Series(0, index=df.index)
-        return set(zip(df["scenario"], df["behavior"], df["seed"].astype(int), steps))
+        kinds = df.apply(_cell_kind, axis=1)
+        return {kind: float(times.max()) for kind, times in df["cell_seconds"].groupby(kinds) if times.notna().any()}
 
     def store(self, out: dict) -> pd.DataFrame:
         """Write one measured cell (from `measure`): its records first (a crash before the row reruns the cell, which

@@ -120,8 +120,12 @@ class Engine:
         if not requests:
             return []
         self._check_length(requests)
-        if self.invariant and len(requests) > 1:  # each alone: nothing beside a row changes its numerics
-            return [result for r in requests for result in self.generate([r])]
+        if self.invariant:  # each alone: nothing beside a row changes its numerics
+            return [result for r in requests for result in self._decode([r])]
+        return self._decode(requests)
+
+    def _decode(self, requests: list[Request]) -> list[Result]:
+        """`generate` for requests already checked, decoded as one batch."""
         if any(r.adapter is not None for r in requests):
             if self.adapters is None:
                 raise ValueError(f"request for adapter {next(r.adapter for r in requests if r.adapter)!r}, but this "
