@@ -53,13 +53,20 @@ def value_range(column: str) -> tuple[float, float]:
 
 
 def ordered(df: pd.DataFrame) -> pd.DataFrame:
-    """Rows by scenario (its rung on the ladder, then name) and seed, cells of a group in the order they ran: shards
-    write their rows in whatever order they finish."""
+    """Rows by scenario (its rung on the ladder, then name), behavior and organism budget, then by cell: k, the
+    training kind (the organism, adversarial, then the others in the order they first ran), method, then seed. Shards
+    write their rows in whatever order they finish, and every table lists cells in the order their keys first
+    appear: a cell that one seed skipped (too few attacks caught) must not move its key after the next k's."""
     from tasks.scenarios import get_scenario
 
     rung = {s: get_scenario(s).difficulty for s in df["scenario"].unique()}
-    keys = df.assign(_rung=df["scenario"].map(rung), _i=range(len(df)))
-    return df.loc[keys.sort_values(["_rung", "scenario", "seed", "_i"]).index].reset_index(drop=True)
+    kinds = list(zip(*(df[c] if c in df else [""] * len(df) for c in ("training", "method"))))
+    first = list(dict.fromkeys(kinds))
+    rank = {t: i for i, t in enumerate(sorted(first, key=lambda t: (t[0] != "none", t[0] != "adversarial",
+                                                                   first.index(t))))}
+    keys = df.assign(_rung=df["scenario"].map(rung), _kind=[rank[t] for t in kinds], _i=range(len(df)))
+    by = ["_rung", "scenario"] + [c for c in ("behavior", "organism_steps", "k") if c in df] + ["_kind", "seed", "_i"]
+    return df.loc[keys.sort_values(by, kind="stable").index].reset_index(drop=True)
 
 
 def summarize(df: pd.DataFrame, column: str, by: list[str]) -> pd.DataFrame:
@@ -580,10 +587,21 @@ def left_out_note(df: pd.DataFrame) -> str:
     """The rows of `df` that ran and are not averaged, each with why (exclusions), as one sentence; "" if none."""
     why = exclusions(df)
     left = df[(df["status"] == "ok") & why.notna()]
-    names = []
+    own, organisms = [], {}  # organisms: one entry per failing organism, its reason shared by all its rows
     for i, r in left.iterrows():
-        what = "organism" if r["training"] == "none" else f"{r['training']} k={int(r['k'])}"
-        names.append(f"{_label(r['scenario'], r.get('organism_steps', 0))} seed {int(r['seed'])} {what} ({why[i]})")
+        seed = f"{_label(r['scenario'], r.get('organism_steps', 0))} seed {int(r['seed'])}"
+        if why[i].startswith(ORGANISM_REASON):
+            organisms.setdefault((seed, why[i]), []).append(r["training"] == "none")
+        else:
+            what = "organism" if r["training"] == "none" else f"{r['training']} k={int(r['k'])}"
+            own.append(f"{seed} {what} ({why[i]})")
+    names = []
+    for (seed, reason), is_organism in organisms.items():
+        trained = is_organism.count(False)
+        checkpoints = f"{trained} trained checkpoint{'' if trained == 1 else 's'}"
+        what = ("organism" + (f" and its {checkpoints}" if trained else "")) if any(is_organism) else checkpoints
+        names.append(f"{seed} {what} ({reason})")
+    names += own
     return ("Not averaged: " + "; ".join(names) + ".") if names else ""
 
 
@@ -1473,7 +1491,7 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     head += learnability_section(df, run_dir)
     head += transfer_section(df)
     if not skipped.empty:
-        head += ["Cells not run: " + "; ".join(f"{r.scenario} k={r.k} {r.training}: {r.status}"
+        head += ["Cells not run: " + "; ".join(f"{r.scenario} seed {r.seed} k={r.k} {r.training}: {r.status}"
                                                   for r in skipped.itertuples()), ""]
     head += ["## Figures", ""] + parts
     out = run_dir / "report.md"

@@ -37,7 +37,8 @@ export PYTORCH_CUDA_ALLOC_CONF=${PYTORCH_CUDA_ALLOC_CONF:-expandable_segments:Tr
 # per core (six shards on 16 cores: 96 threads), and the CPU-side work of a shard (probe fits, tokenizing, Inspect)
 # then waits on the others' spinning threads. On 2026-12-07 the organism's judge and probe took 39-55 s a group
 # under six shards at 16 threads each, the probe alone 6.1 s (not measured at the split count yet); on a 2-core CPU,
-# three processes of the probe's fits ran 3.6x faster at one thread each than at two (benchmarks/oversubscription.py).
+# three processes of the probe's fits ran 3.6x faster at one thread each than at two, and on the 16-core H100 host six
+# ran 5.7x faster at two threads each than at 16 (benchmarks/oversubscription.py, results/threads/).
 threads=$(( $(nproc) / workers )); (( threads >= 1 )) || threads=1
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$threads} MKL_NUM_THREADS=${MKL_NUM_THREADS:-$threads} \
   OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-$threads}

@@ -236,7 +236,10 @@ def test_one_rule_decides_what_every_table_and_figure_averages(tmp_path):
     assert "trigger seed 1" in figure_a and "Not plotted (no seed averaged): style" in figure_a
     for figure in ("b", "c", "d"):
         caption = text.split(f"### Figure {figure}")[1].split("###")[0]
-        assert "trigger seed 1 adversarial k=16 (its organism testing attack rate 40.0% is outside 1%-20%)" in caption
+        # one entry per failing organism (its reason holds for every checkpoint trained from it), not one per row
+        assert caption.count("trigger seed 1") == 1
+        assert "trigger seed 1 organism and its " in caption and " trained checkpoints (its organism testing attack " \
+            "rate 40.0% is outside 1%-20%)" in caption
         assert "trigger seed 0" not in caption
 
 
@@ -480,7 +483,9 @@ def test_committed_headline_results_are_the_headline_configs():
     from training.records import read_samples, samples_path
 
     samples = read_samples(samples_path(Path("results/headline")))
-    cells = {tuple(r) for r in done[CELL_KEY].itertuples(index=False)}
+    ran = done[done["status"] == "ok"]  # a cell skipped by rule (too few attacks caught for its k) has no samples
+    assert len(ran) >= len(done) - 1
+    cells = {tuple(r) for r in ran[CELL_KEY].itertuples(index=False)}
     assert cells <= {tuple(r) for r in samples[CELL_KEY].drop_duplicates().itertuples(index=False)}
 
 
@@ -874,6 +879,29 @@ def test_intervals_over_seeds_stay_inside_what_the_value_can_be():
     assert list(zip(ordered(df).scenario, ordered(df).seed)) == [("trigger", 0), ("style", 0), ("style", 1)]
 
 
+def test_rows_are_ordered_by_cell_so_a_cell_one_seed_skipped_keeps_its_place(tmp_path):
+    """results/headline 2026-12-07: style seed 0 caught too few attacks for k=64, so its adversarial k=64 cell was
+    skipped; the tables list cells in the order their keys first appear, and seed-major rows put style's
+    adversarial k=64 (first seen in seed 1) after seed 0's k=64 control. Rows are ordered by cell, then seed."""
+    from caught.report import ordered
+
+    df = synthetic_results((0, 1))
+    skip = (df.scenario == "style") & (df.seed == 0) & (df.training == "adversarial") & (df.k == 16)
+    df.loc[skip, "status"] = "skipped: only 9 attacks caught, k=16"
+    df = df.iloc[::-1].reset_index(drop=True)  # shards append rows in any order
+    rows = ordered(df)
+    style = rows[rows.scenario == "style"]
+    assert list(zip(style.k, style.training, style.seed))[:2] == [(0, "none", 0), (0, "none", 1)]
+    assert style.groupby(["k", "training"], sort=False).ngroups == len(style[["k", "training"]].drop_duplicates())
+    keys = list(dict.fromkeys(zip(style.k, style.training)))
+    assert keys == sorted(keys, key=lambda t: (t[0], t[1] != "none", t[1] != "adversarial"))
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    lines = [line for line in text.splitlines() if line.startswith("| style | ") and " lora | 16 |" in line]
+    assert [line.split(" | ")[1] for line in lines] == ["adversarial", "control"]
+    assert "Cells not run: style seed 0 k=16 adversarial: skipped: only 9 attacks caught, k=16" in text
+
+
 def test_figure_a_uses_the_organisms_activation_probe_as_its_axis_when_the_sweep_measured_it(tmp_path):
     df = synthetic_results((0, 1))
     df["probe_organism_auroc"] = [0.99 if s == "trigger" else 0.7 for s in df.scenario]
@@ -977,7 +1005,7 @@ def test_sweep_measures_every_checkpoint_on_the_held_out_cue_variants(tmp_path, 
     if seeds:
         assert "heldout_vs_k.png" in text and (tmp_path / "runs" / "r" / "heldout_vs_k.png").is_file()
     else:  # nothing averaged: the figures are not drawn, and the report says why; the figure's drawing still works
-        assert "Not drawn: no checkpoint is averaged" in text and "trigger seed 0 organism (its organism" in text
+        assert "Not drawn: no checkpoint is averaged" in text and "trigger seed 0 organism and its " in text
         from caught.report import plot_heldout
 
         assert "held-out cue variants" in plot_heldout(df[df.status == "ok"], tmp_path / "h.png")
@@ -1075,7 +1103,8 @@ def test_strength_ladder_report_names_failing_organisms_and_finds_steps_to_remov
     row = [line for line in text.splitlines() if line.startswith("| trigger (organism 500 steps) | adversarial | lora | 4 |")]
     assert row[0].startswith("| trigger (organism 500 steps) | adversarial | lora | 4 | 1 | 0.95 [")
     assert "| 2/2 (1 not averaged) |" in row[0]
-    assert "trigger (organism 500 steps) seed 1 adversarial k=4 (its organism testing attack rate" in text
+    assert "trigger (organism 500 steps) seed 1 organism and its 3 trained checkpoints (its organism testing attack " \
+        "rate" in text
     assert "Organisms trained 500 steps (the ladder's largest budget)" in text
 
 
