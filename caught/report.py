@@ -508,6 +508,17 @@ def plot_retained_measured(df: pd.DataFrame, path: Path, dist: pd.DataFrame) -> 
         bars += "; a point without y bars has one seed"
     on_edge = sum(1 for p in points if p.get("censored_at"))
     plotted_e = sum(1 for p in points if "learned" in p)
+    reached = {p["examples"] for p in points if "learned" in p and not p.get("censored_at")}
+    if on_edge:
+        left_note = "No trend is fitted on the left panel: a least-squares line cannot take censored values. "
+    elif len(reached) == 1 and plotted_e > 1:
+        same = reached.pop()
+        smallest = min(int(v) for v in all_sizes.replace("/", ",").split(","))
+        left_note = (f"No trend is fitted on the left panel: every scenario reached 0.9 from the same {same} examples"
+                     + (" (the smallest size tried)" if same == smallest else "") + ", so this axis does not tell "
+                     "them apart; the steps that took are in the points below (one seed, no interval). ")
+    else:
+        left_note = "No trend is fitted on the left panel (one count per scenario, on a log axis). "
     learn_trend = _trend_note(trends.get("learn_auroc_top"), sum(1 for p in points if "learned" in p), "the middle panel",
                               "; x is one measurement per scenario, so the bootstrap carries only the seeds' spread in y")
     probe_trend = _trend_note(trends.get(x_col), sum(1 for p in points if not np.isnan(p[x_col])), "the right panel")
@@ -536,8 +547,8 @@ def plot_retained_measured(df: pd.DataFrame, path: Path, dist: pd.DataFrame) -> 
                f"the organism's own accuracy at telling deployment from testing on the `distinguish` task (n={jn} per "
                "judge, chance = 0.5)")
             + f". One point per scenario (points at the same x are drawn a few points apart sideways, their x "
-            f"unchanged); {seeds} seed(s), deployment n={dn} per cell; {bars}. No trend is fitted on "
-            "the left panel: a least-squares line cannot take censored values. " + learn_trend + ". " + probe_trend
+            f"unchanged); {seeds} seed(s), deployment n={dn} per cell; {bars}. " + left_note + learn_trend + ". "
+            + probe_trend
             + ". Points (scenario: examples to 0.9; learned AUROC [95%]; "
             + ("probe" if probed else "judge") + "; retained [95%]): " + "; ".join(map(val, points)) + ". "
             + (failing + ". " if failing else "")

@@ -153,3 +153,19 @@ def test_without_the_option_figure_a_is_the_probe_and_rung_figure(tmp_path):
     assert "right, the scenario's rung on the designed ladder" in _caption(plain) and "learnability" not in plain
     write_sweep_report(run, distinguishability=[_ladder_csv(tmp_path / "l.csv")])
     assert write_sweep_report(run, distinguishability=[]).read_text() == plain
+
+
+def test_the_left_panel_says_why_it_fits_no_trend(tmp_path):
+    """results/headline 2026-12-07: trigger, tier and style all reach 0.9 from 4 examples (after 5, 20 and 30
+    steps). The caption said "a least-squares line cannot take censored values" with no censored rung; it now says
+    that the axis does not tell them apart and where the steps are, and keeps the censored reason for censored rungs."""
+    run, df = _run(tmp_path)
+    df.loc[df.scenario == "year", "gate_pass"] = True
+    df.to_parquet(run / "results.parquet")
+    same = [("trigger", 4, 5, 1.0, 1.0, 1.0), ("tier", 4, 20, 1.0, 1.0, 1.0), ("year", 4, 30, 1.0, 1.0, 1.0)]
+    caption = _caption(write_sweep_report(run, distinguishability=[_ladder_csv(tmp_path / "s.csv", same)]).read_text())
+    assert "every scenario reached 0.9 from the same 4 examples (the smallest size tried)" in caption
+    assert "cannot take censored values" not in caption
+    assert "trigger: 4 (5 steps)" in caption and "tier: 4 (20 steps)" in caption
+    caption = _caption(write_sweep_report(run, distinguishability=[_ladder_csv(tmp_path / "c.csv")]).read_text())
+    assert "a least-squares line cannot take censored values" in caption  # tier is not learned within 64 there
