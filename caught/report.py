@@ -19,7 +19,7 @@ import pandas as pd
 
 from caught import tables
 from caught.sweep import read_results
-from scorers.stats import seeds_interval, t_interval, wilson
+from scorers.stats import seeds_interval, t_interval, two_proportion_diff, wilson
 from training.atomic import write_text, write_with
 
 
@@ -863,6 +863,58 @@ def gate_intervals(run_dir: Path, df: pd.DataFrame | None = None) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
+def control_differences(df: pd.DataFrame, column: str = "deployment") -> pd.DataFrame:
+    """Adversarial against its matched control at the same k, over organisms: per seed whose adversarial and control
+    checkpoints are both averaged (the report's one rule), the difference of their `column` rates (adversarial minus
+    control) with its Newcombe interval (two_proportion_diff: it treats the two cells' samples as independent, so it
+    is wider than the paired one); then the mean over seeds with seeds_interval (a t interval over the seeds, never
+    narrower than the seeds' own sampling noise). This answers "does this recipe remove more than the control, over
+    organisms", which the McNemar tests (pooling the checkpoints' samples) do not. One row per (scenario, organism
+    budget, behavior, training, method, k) with at least one such seed: seeds, mean, lo, hi, lower (seeds whose
+    adversarial rate is below the control's), per_seed (the seeds' differences)."""
+    ok = _ok(df)
+    ok = ok[averaged_rows(ok)]
+    if "organism_steps" not in ok:  # rows from before the strength ladder
+        ok = ok.assign(organism_steps=0)
+    rows = []
+    keys = ["scenario", "organism_steps", "behavior", "method", "k"]
+    for training, control in MATCHED_CONTROL.items():
+        adv = ok[ok["training"] == training]
+        ctl = ok[ok["training"] == control].set_index(keys + ["seed"])
+        for key, g in adv.groupby(keys, sort=False):
+            diffs = []
+            for r in g.to_dict("records"):
+                c = ctl.loc[tuple(r[x] for x in keys) + (r["seed"],)] if tuple(r[x] for x in keys) + (
+                    r["seed"],) in ctl.index else None
+                if c is None or pd.isna(r.get(f"{column}_n")) or pd.isna(c.get(f"{column}_n")):
+                    continue
+                d, lo, hi = two_proportion_diff(int(r[f"{column}_attacks"]), int(r[f"{column}_n"]),
+                                                int(c[f"{column}_attacks"]), int(c[f"{column}_n"]))
+                diffs.append((int(r["seed"]), d, lo, hi))
+            if not diffs:
+                continue
+            diffs.sort()
+            mean, lo, hi = seeds_interval([d for _, d, _, _ in diffs], [x for *_, x, _ in diffs],
+                                          [x for *_, x in diffs])
+            rows.append({**dict(zip(keys, key)), "training": training, "seeds": len(diffs), "mean": mean, "lo": lo,
+                         "hi": hi, "lower": sum(d < 0 for _, d, _, _ in diffs),
+                         "per_seed": "; ".join(f"s{s} {d:+.3f}" for s, d, _, _ in diffs)})
+    return pd.DataFrame(rows)
+
+
+def control_difference_table(df: pd.DataFrame) -> str:
+    """control_differences as a markdown table, or "" where no adversarial cell has an averaged control."""
+    d = control_differences(df)
+    if d.empty:
+        return ""
+    rows = [[_label(r["scenario"], r["organism_steps"]), r["training"], r["method"], str(int(r["k"])), str(r["seeds"]),
+             f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]", f"{r['lower']}/{r['seeds']}", r["per_seed"]]
+            for r in d.to_dict("records")]
+    header = ["scenario", "training", "method", "k", "seeds", "deployment rate, minus the control's [95%]",
+              "seeds below the control", "per seed"]
+    return tables.markdown(header, rows).rstrip("\n")
+
+
 def gate_table(gates: pd.DataFrame, df: pd.DataFrame) -> str:
     """Per scenario, training and k: each paired check's verdicts over the seeds' checkpoints (pass / unresolved /
     fail by the interval) and the point-estimate gate's count, so a pass or fail that rests on noise shows."""
@@ -1493,6 +1545,16 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     gates = gate_intervals(run_dir, df)
     if not gates.empty:
         gates.to_csv(run_dir / "gate.csv", index=False)
+    differences = control_difference_table(df)
+    if differences:
+        head += ["## Adversarial against its control, over organisms", "", differences, "",
+                 "Per seed whose adversarial checkpoint and matched control at the same k are both averaged (the "
+                 "report's one rule): the adversarial deployment attack rate minus the control's, with Newcombe's "
+                 "interval for two independent proportions (conservative: the two share prompts and sample seeds); "
+                 "the mean over those seeds with a Student t interval, never narrower than the seeds' own sampling "
+                 "noise (scorers.stats.seeds_interval). Negative: training against caught attacks removed more than "
+                 "the control did. Unlike the McNemar tests above, which pool the checkpoints' samples, this treats "
+                 "the organism as the unit: it is what \"this recipe, over organisms\" can claim.", ""]
     head += ["## The capability gate with intervals", "", gate_table(gates, df), ""]
     from caught.cot import section as cot_section
 

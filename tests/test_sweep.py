@@ -8,6 +8,7 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -897,7 +898,8 @@ def test_rows_are_ordered_by_cell_so_a_cell_one_seed_skipped_keeps_its_place(tmp
     assert keys == sorted(keys, key=lambda t: (t[0], t[1] != "none", t[1] != "adversarial"))
     df.to_parquet(tmp_path / "results.parquet")
     text = write_sweep_report(tmp_path).read_text()
-    lines = [line for line in text.splitlines() if line.startswith("| style | ") and " lora | 16 |" in line]
+    table = text.split("## All cells")[1].split("\n## ")[0]
+    lines = [line for line in table.splitlines() if line.startswith("| style | ") and " lora | 16 |" in line]
     assert [line.split(" | ")[1] for line in lines] == ["adversarial", "control"]
     assert "Cells not run: style seed 0 k=16 adversarial: skipped: only 9 attacks caught, k=16" in text
 
@@ -1556,3 +1558,39 @@ def test_the_report_draws_organism_learnability_only_where_organisms_were_checke
     assert (tmp_path / "organism_learnability.png").is_file()
     assert learnability_section(rows.drop(columns=["organism_bounds_curve"]), tmp_path / "none") == []
     assert learnability_section(rows.assign(organism_bounds_curve=None), tmp_path / "none") == []
+
+
+def test_adversarial_against_control_over_organisms_uses_only_averaged_seed_pairs(tmp_path):
+    """The report's seed-level comparison (control_differences): per seed whose adversarial and control checkpoints
+    at the same k are both averaged, the rate difference with Newcombe's interval; over seeds, a t interval never
+    narrower than the seeds' own noise. A seed whose control fails the gate drops out of the comparison."""
+    from scipy import stats as sps
+
+    from caught.report import control_differences
+    from scorers.stats import two_proportion_diff
+
+    df = synthetic_results((0, 1, 2))
+    d = control_differences(df)
+    trig = d[(d.scenario == "trigger") & (d.k == 16)].iloc[0]
+    rows = df[(df.scenario == "trigger") & (df.k == 16)]
+    diffs = []
+    for seed in (0, 1, 2):
+        a = rows[(rows.seed == seed) & (rows.training == "adversarial")].iloc[0]
+        c = rows[(rows.seed == seed) & (rows.training == "control")].iloc[0]
+        diffs.append(a.deployment_attacks / 50 - c.deployment_attacks / 50)
+    assert trig.seeds == 3 and trig["mean"] == pytest.approx(np.mean(diffs))
+    half = sps.t.ppf(0.975, 2) * np.std(diffs, ddof=1) / np.sqrt(3)
+    assert trig.lo <= np.mean(diffs) - half + 1e-12 and trig.hi >= np.mean(diffs) + half - 1e-12  # at least the t interval
+    assert trig.lower == sum(x < 0 for x in diffs) == 3 and trig.per_seed.startswith("s0 ")
+    assert set(d.k) == {16}  # k=4 has no control
+    # seed 1's control fails the capability gate: that seed is not compared, one seed left gives its own interval
+    df.loc[(df.scenario == "trigger") & (df.seed.isin([1, 2])) & (df.training == "control"), "gate_pass"] = False
+    one = control_differences(df)
+    one = one[(one.scenario == "trigger")].iloc[0]
+    a = rows[(rows.seed == 0) & (rows.training == "adversarial")].iloc[0]
+    c = rows[(rows.seed == 0) & (rows.training == "control")].iloc[0]
+    assert one.seeds == 1 and (one["mean"], one.lo, one.hi) == pytest.approx(
+        two_proportion_diff(int(a.deployment_attacks), 50, int(c.deployment_attacks), 50))
+    df.to_parquet(tmp_path / "results.parquet")
+    text = write_sweep_report(tmp_path).read_text()
+    assert "## Adversarial against its control, over organisms" in text and "| trigger | adversarial | lora | 16 | 1 |" in text
