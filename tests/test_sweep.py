@@ -46,6 +46,13 @@ def test_shipped_configs_validate():
     assert ladder.organism == headline.organism and ladder.train == headline.train and ladder.control_ks == [16]
     cells = headline.cells()
     assert sum(c["training"] == "control" for c in cells) == len(headline.scenarios) * len(headline.seeds) * 4
+    # the self-response control run: the headline's settings but its name, both controls beside each adversarial cell
+    self_run = load_config("experiments/headline-self-gpu.toml")
+    assert {k: v for k, v in self_run.settings().items() if k != "name"} == \
+        {k: v for k, v in headline.settings().items() if k != "name"} and self_run.name != headline.name
+    kinds = [(c["training"], c["k"]) for c in self_run.cells()]
+    for k in self_run.control_ks:
+        assert kinds.count(("adversarial", k)) == kinds.count(("control", k)) == kinds.count(("control-self", k)) > 0
 
 
 def test_grid_cells_include_k0_once_per_group_and_controls():
