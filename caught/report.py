@@ -52,6 +52,23 @@ def value_range(column: str) -> tuple[float, float]:
     return -inf, inf
 
 
+COUNT_SUFFIXES = ("_attacks", "_n", "_steps", "steps", "_epochs")  # columns that hold counts
+
+
+def counts_as_integers(df: pd.DataFrame) -> pd.DataFrame:
+    """The count columns (attacks, n, steps, epochs, k, seed) as integers, for results.csv: a row with no counts (a
+    cell skipped by rule) makes pandas store its columns as floats, and the CSV would print "200.0" samples. Only
+    columns whose every value is a whole number or missing change (to the nullable Int64); the parquet is untouched."""
+    out = df.copy()
+    for col in out.columns:
+        if not (col in ("k", "seed") or col.endswith(COUNT_SUFFIXES)) or not pd.api.types.is_float_dtype(out[col]):
+            continue
+        values = out[col].dropna()
+        if len(values) and (values == values.round()).all():
+            out[col] = out[col].astype("Int64")
+    return out
+
+
 def ordered(df: pd.DataFrame) -> pd.DataFrame:
     """Rows by scenario (its rung on the ladder, then name), behavior and organism budget, then by cell: k, the
     training kind (the organism, adversarial, then the others in the order they first ran), method, then seed. Shards
@@ -1487,7 +1504,7 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     if distinguishability:  # read and checked before anything is written
         dist = join_distinguishability(df, read_distinguishability(distinguishability))
         figure_a = lambda shown, path: plot_retained_measured(shown, path, dist)  # noqa: E731
-    df.to_csv(run_dir / "results.csv", index=False)
+    counts_as_integers(df).to_csv(run_dir / "results.csv", index=False)
     figures = [("retained_vs_distinguishability.png", figure_a),
                ("attack_vs_k.png", plot_vs_k), ("usefulness.png", plot_usefulness),
                ("adversarial_vs_control.png", plot_control), ("heldout_vs_k.png", plot_heldout)]

@@ -1601,3 +1601,18 @@ def test_adversarial_against_control_over_organisms_uses_only_averaged_seed_pair
     df.to_parquet(tmp_path / "results.parquet")
     text = write_sweep_report(tmp_path).read_text()
     assert "## Adversarial against its control, over organisms" in text and "| trigger | adversarial | lora | 16 | 1 |" in text
+
+
+def test_results_csv_keeps_counts_whole_when_a_cell_was_skipped(tmp_path):
+    """A skipped cell has no counts, so pandas stores the count columns as floats; results.csv printed "200.0"."""
+    df = synthetic_results((0,))
+    skip = (df.scenario == "style") & (df.training == "adversarial") & (df.k == 16)
+    df.loc[skip, ["status", "deployment_attacks", "deployment_n"]] = ["skipped: only 9 attacks caught, k=16", None, None]
+    assert df["deployment_n"].dtype == float
+    df.to_parquet(tmp_path / "results.parquet")
+    write_sweep_report(tmp_path)
+    csv = pd.read_csv(tmp_path / "results.csv", dtype=str)
+    ok = csv[csv.status == "ok"]
+    assert not ok["deployment_n"].str.contains(r"\.").any() and not ok["deployment_attacks"].str.contains(r"\.").any()
+    assert csv.loc[csv.status != "ok", "deployment_n"].isna().all()
+    assert ok["deployment_rate"].str.contains(r"\.").any()  # rates stay rates
