@@ -69,7 +69,10 @@ cols = ["scenario", "seed", "k", "training", "status", "deployment_rate", "deplo
         "train_loss", "cell_seconds"]
 print(df[[c for c in cols if c in df]].to_string())
 for label, rows in (("this command", this), ("whole run", df)):
-    groups = rows.drop_duplicates(["scenario", "behavior", "seed"])
+    # a group's phases (organism, judges and probes, catch) once, where its first cell (k = 0) was written: every row
+    # of a group repeats them, and a group resumed by a later command must not count them again there
+    groups = rows[rows["training"] == "none"].drop_duplicates(["scenario", "behavior", "seed", "organism_steps"]
+                                                            if "organism_steps" in rows else ["scenario", "behavior", "seed"])
     print(f"{label}: {len(rows)} cells, {len(groups)} groups; group phases (s):",
           {c: round(float(groups[c].sum()), 1) for c in ("organism_seconds", "judge_seconds", "catch_seconds")},
           "cell phases (s):", {c: round(float(rows[c].sum()), 1) for c in ("train_seconds", "eval_pack_seconds", "eval_seconds", "eval_inspect_seconds", "eval_records_seconds",
