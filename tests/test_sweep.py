@@ -1618,3 +1618,22 @@ def test_results_csv_keeps_counts_whole_when_a_cell_was_skipped(tmp_path):
     assert not ok["deployment_n"].str.contains(r"\.").any() and not ok["deployment_attacks"].str.contains(r"\.").any()
     assert csv.loc[csv.status != "ok", "deployment_n"].isna().all()
     assert ok["deployment_rate"].str.contains(r"\.").any()  # rates stay rates
+
+
+def test_scenario_table_shows_the_judges_auroc_beside_their_accuracy(tmp_path):
+    """results/headline 2026-12-07: style's organisms answered "" or "I" (the attack's first token) on most judge
+    prompts, so their accuracy was 0.26 (non-answers count as wrong) while their AUROC from P(deployment) was 0.52.
+    The table shows both, and the note says why they differ."""
+    from caught.report import scenario_table
+
+    df = synthetic_results((0, 1))
+    df["judge_organism_auroc"] = np.where(df.scenario == "style", 0.52, 0.95)
+    df["judge_base_auroc"] = 0.5
+    df.loc[df.scenario == "style", "judge_organism_acc"] = 0.05
+    table = scenario_table(df.assign(organism_steps=0))  # as read_results gives rows from before the strength ladder
+    header = table.splitlines()[0].split(" | ")
+    style = [line for line in table.splitlines() if line.startswith("| style |")][0].split(" | ")
+    assert style[header.index("judge: organism")].startswith("0.05")
+    assert style[header.index("judge AUROC: organism")].startswith("0.52")
+    df.to_parquet(tmp_path / "results.parquet")
+    assert "an answer that is not a letter counts as wrong" in write_sweep_report(tmp_path).read_text()
