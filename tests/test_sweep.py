@@ -50,6 +50,9 @@ def test_shipped_configs_validate():
     self_run = load_config("experiments/headline-self-gpu.toml")
     assert {k: v for k, v in self_run.settings().items() if k != "name"} == \
         {k: v for k, v in headline.settings().items() if k != "name"} and self_run.name != headline.name
+    more_style = load_config("experiments/headline-style-seeds-gpu.toml")  # resumes into results/headline
+    assert more_style.settings() == headline.settings() and more_style.name == headline.name
+    assert more_style.scenarios == ["style"] and not set(more_style.seeds) & set(headline.seeds)
     replica = load_config("experiments/headline-replica-gpu.toml")  # the whole grid again, under its own name
     assert replica.model_dump(exclude={"name"}) == headline.model_dump(exclude={"name"}) and replica.name != headline.name
     kinds = [(c["training"], c["k"]) for c in self_run.cells()]
