@@ -901,8 +901,8 @@ def control_differences(df: pd.DataFrame, column: str = "deployment") -> pd.Data
         for key, g in adv.groupby(keys, sort=False):
             diffs = []
             for r in g.to_dict("records"):
-                c = ctl.loc[tuple(r[x] for x in keys) + (r["seed"],)] if tuple(r[x] for x in keys) + (
-                    r["seed"],) in ctl.index else None
+                at = tuple(r[x] for x in keys) + (r["seed"],)
+                c = ctl.loc[at] if at in ctl.index else None
                 if c is None or pd.isna(r.get(f"{column}_n")) or pd.isna(c.get(f"{column}_n")):
                     continue
                 d, lo, hi = two_proportion_diff(int(r[f"{column}_attacks"]), int(r[f"{column}_n"]),
