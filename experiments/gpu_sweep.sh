@@ -49,8 +49,14 @@ for ((i = 0; i < workers; i++)); do
     >> "runs/$name/shard-$i.log" 2>&1 &  # appended: a resumed command keeps the earlier commands' lines
 done
 wait
-echo "sweep: $workers shard(s) done after $(( $(date +%s) - start )) s"
+sweep_end=$(date +%s)
+echo "sweep: $workers shard(s) done after $(( sweep_end - start )) s"
 for ((i = 0; i < workers; i++)); do grep -E "^(sweep|\[|skipping|stopping)" "runs/$name/shard-$i.log" | tail -n 40; done
+# what this command measured: its cells, their phases and its wall time, printed and appended to
+# runs/<name>/timing.jsonl (one line per command, tarred with the run: a grid's timing, committed with its results)
+python3 -m caught.timing "runs/$name" --start "$start" --end "$sweep_end" --workers "$workers" --budget "$budget" \
+  --config "$config" --threads "$OMP_NUM_THREADS" \
+  --device "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
 "${caught[@]}" report "runs/$name" --command "caught sweep $config --device cuda" \
   --device-note "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
 # one tar of the run directory but its Inspect logs (results, report, plots, config, shard logs, caught files and the
@@ -59,22 +65,3 @@ tar -cf "$OUT/$name.tar" -C runs --exclude="$name/logs" --exclude="$name/.lock" 
 # the Inspect logs behind every figure, compressed, apart: over the size that comes back it is left out alone (the
 # per-sample records hold every completion and verdict either way)
 tar -czf "$OUT/$name-logs.tar.gz" -C "runs/$name" logs 2>/dev/null
-python3 - "$name" "$start" <<'PY'
-import sys, pandas as pd
-df = pd.read_parquet(f"runs/{sys.argv[1]}/results.parquet")
-# the phases of the cells this command finished (a resumed run's file also holds earlier commands' rows)
-this = df[pd.to_datetime(df["finished_at"]) >= pd.Timestamp(int(sys.argv[2]), unit="s", tz="UTC")]
-cols = ["scenario", "seed", "k", "training", "status", "deployment_rate", "deployment_nm_rate", "testing_rate",
-        "trained_before_rate", "trained_rate", "tf_deployment", "useful_all", "capability_all", "gate_pass",
-        "train_loss", "cell_seconds"]
-print(df[[c for c in cols if c in df]].to_string())
-for label, rows in (("this command", this), ("whole run", df)):
-    # a group's phases (organism, judges and probes, catch) once, where its first cell (k = 0) was written: every row
-    # of a group repeats them, and a group resumed by a later command must not count them again there
-    groups = rows[rows["training"] == "none"].drop_duplicates(["scenario", "behavior", "seed", "organism_steps"]
-                                                            if "organism_steps" in rows else ["scenario", "behavior", "seed"])
-    print(f"{label}: {len(rows)} cells, {len(groups)} groups; group phases (s):",
-          {c: round(float(groups[c].sum()), 1) for c in ("organism_seconds", "judge_seconds", "catch_seconds")},
-          "cell phases (s):", {c: round(float(rows[c].sum()), 1) for c in ("train_seconds", "eval_pack_seconds", "eval_seconds", "eval_inspect_seconds", "eval_records_seconds",
-                                                          "eval_tf_seconds", "cell_seconds") if c in rows})
-PY
