@@ -52,7 +52,7 @@ def value_range(column: str) -> tuple[float, float]:
     return -inf, inf
 
 
-COUNT_SUFFIXES = ("_attacks", "_n", "_steps", "steps", "_epochs")  # columns that hold counts
+COUNT_SUFFIXES = ("_attacks", "_n", "steps", "_epochs")  # columns that hold counts
 
 
 def counts_as_integers(df: pd.DataFrame) -> pd.DataFrame:

@@ -47,10 +47,10 @@ def since(df: pd.DataFrame, start: int) -> pd.DataFrame:
     return df[pd.to_datetime(df["finished_at"], utc=True) >= pd.Timestamp(int(start), unit="s", tz="UTC")]
 
 
-def command_line(run_dir: Path, start: int, end: int, workers: int, budget: int, config: str, threads: int,
+def command_line(df: pd.DataFrame, start: int, end: int, workers: int, budget: int, config: str, threads: int,
                  device: str | None) -> dict:
-    """The timing.jsonl line of one command: its settings, its sweep wall time and its cells' phases."""
-    df = pd.read_parquet(Path(run_dir) / "results.parquet")
+    """The timing.jsonl line of one command (`df`: the run's results): its settings, its sweep wall time and its
+    cells' phases."""
     return {"config": config, "device": device or None, "workers": workers, "threads_per_shard": threads,
             "budget_s": budget, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start)),
             "sweep_wall_s": end - start, "this_command": phases(since(df, start))}
@@ -74,12 +74,10 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(f"{path} does not exist: no cell of this run has finished")
     df = pd.read_parquet(path)
     print(df[[c for c in SHOWN if c in df]].to_string())
-    for label, rows in (("this command", since(df, args.start)), ("whole run", df)):
-        p = phases(rows)
+    line = command_line(df, args.start, args.end, args.workers, args.budget, args.config, args.threads, args.device)
+    for label, p in (("this command", line["this_command"]), ("whole run", phases(df))):
         print(f"{label}: {p['cells']} cells, {p['groups_started']} groups; group phases (s): {p['group_phases_s']} "
               f"cell phases (s): {p['cell_phases_s']}")
-    line = command_line(args.run, args.start, args.end, args.workers, args.budget, args.config, args.threads,
-                        args.device)
     with open(args.run / "timing.jsonl", "a") as f:
         f.write(json.dumps(line) + "\n")
     print(f"sweep wall {line['sweep_wall_s']} s; appended to {args.run / 'timing.jsonl'}")

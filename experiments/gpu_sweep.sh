@@ -54,11 +54,10 @@ echo "sweep: $workers shard(s) done after $(( sweep_end - start )) s"
 for ((i = 0; i < workers; i++)); do grep -E "^(sweep|\[|skipping|stopping)" "runs/$name/shard-$i.log" | tail -n 40; done
 # what this command measured: its cells, their phases and its wall time, printed and appended to
 # runs/<name>/timing.jsonl (one line per command, tarred with the run: a grid's timing, committed with its results)
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)
 python3 -m caught.timing "runs/$name" --start "$start" --end "$sweep_end" --workers "$workers" --budget "$budget" \
-  --config "$config" --threads "$OMP_NUM_THREADS" \
-  --device "$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"
-"${caught[@]}" report "runs/$name" --command "caught sweep $config --device cuda" \
-  --device-note "$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)"
+  --config "$config" --threads "$OMP_NUM_THREADS" --device "$gpu"
+"${caught[@]}" report "runs/$name" --command "caught sweep $config --device cuda" --device-note "$gpu"
 # one tar of the run directory but its Inspect logs (results, report, plots, config, shard logs, caught files and the
 # per-sample parts: `caught pack` packs those into one samples.parquet); a command returns only a few files
 tar -cf "$OUT/$name.tar" -C runs --exclude="$name/logs" --exclude="$name/.lock" "$name"
