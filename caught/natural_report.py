@@ -9,7 +9,8 @@ the different-format set, the trained items, capability), rate against k, sycoph
 where the run has them, against its matched control (`training` = control: the same k items' plain questions with
 the same answers). `adversarial vs control` compares the two per k: each one's mean over seeds with its interval,
 and the difference adversarial - control paired by seed (same seed: the same k items), with a t interval over the
-seeds' differences (one seed: Newcombe's interval of that run's two proportions), over the seeds where both runs
+seeds' differences never narrower than their own Newcombe intervals allow (scorers.stats.seeds_interval, the sweep
+report's rule; one seed: Newcombe's interval of that run's two proportions), over the seeds where both runs
 pass the capability gate; `control.csv` keeps each seed's difference and an exact McNemar test of the two runs on
 the same held-out items.
 """
@@ -25,7 +26,7 @@ import pandas as pd
 from caught.natural import ATTITUDE, MEASURES, read_results, with_training
 from caught.report import summarize
 from caught.tables import markdown
-from scorers.stats import mcnemar_exact, t_interval, two_proportion_diff
+from scorers.stats import mcnemar_exact, seeds_interval, two_proportion_diff
 from training.atomic import write_text, write_with
 
 LABELS = {"heldout": "held-out items (same formats)", "format": "different-format set (consensus)",
@@ -161,16 +162,12 @@ def control_summary(s: pd.DataFrame, pairs: pd.DataFrame) -> pd.DataFrame:
     syc = s[s.target == "sycophancy"].set_index(["training", "measure", "k"])
     for (m, k), g in pairs.groupby(["measure", "k"]):
         ok = g[g.both_pass_gate]
-        if len(ok) >= 2:
-            diff, lo, hi = t_interval(ok["difference"].tolist())
-            how = f"t over {len(ok)} seeds"
-        elif len(ok) == 1:
-            r = ok.iloc[0]
-            diff, lo, hi = two_proportion_diff(r.adversarial_count, r.n, r.control_count, r.n)
-            how = "Newcombe (1 seed)"
-        else:
-            diff = lo = hi = math.nan
-            how = "no seed passes"
+        # each seed's difference with its Newcombe interval, then the sweep report's rule over seeds
+        # (caught.report.control_differences): seeds_interval, a t interval never narrower than the seeds' own noise
+        per_seed = [two_proportion_diff(r.adversarial_count, r.n, r.control_count, r.n) for r in ok.itertuples()]
+        diff, lo, hi = seeds_interval(*zip(*per_seed)) if per_seed else (math.nan,) * 3
+        how = (f"t over {len(ok)} seeds, floored by their Newcombe intervals" if len(ok) >= 2
+               else "Newcombe (1 seed)" if len(ok) == 1 else "no seed passes")
         lo, hi = (max(lo, -1.0) if lo == lo else lo), (min(hi, 1.0) if hi == hi else hi)
 
         a, c = (syc.loc[(t, m, k)] if (t, m, k) in syc.index else None for t in ("adversarial", "control"))

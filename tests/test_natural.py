@@ -2,6 +2,7 @@
 config, and one ladder cell end to end on a tiny Llama (CPU)."""
 
 import json
+import math
 
 import pytest
 
@@ -207,7 +208,7 @@ def test_control_comparison_pairs_seeds_and_leaves_out_failing_runs():
     import pandas as pd
 
     from caught.natural_report import control_pairs, control_summary, summary
-    from scorers.stats import t_interval
+    from scorers.stats import t_interval, two_proportion_diff
 
     def row(training, seed, k, held, cap=0.4, n=50):
         return {"target": "sycophancy", "training": training, "seed": seed, "k": k, "heldout_n": n,
@@ -223,8 +224,18 @@ def test_control_comparison_pairs_seeds_and_leaves_out_failing_runs():
     c = control_summary(summary(df), pairs).iloc[0]
     mean, lo, hi = t_interval([-0.2, -0.1])
     assert (c.difference, c.difference_lo, c.difference_hi) == pytest.approx((mean, max(lo, -1), hi))
-    assert c.interval == "t over 2 seeds" and (c.seeds, c.pairs) == (2, 3) and c.per_seed == "-0.20, -0.10"
+    assert c.interval == "t over 2 seeds, floored by their Newcombe intervals"
+    assert (c.seeds, c.pairs) == (2, 3) and c.per_seed == "-0.20, -0.10"
     assert c.adversarial == pytest.approx(0.2) and c.control == pytest.approx(0.4)  # control seed 2 failed the gate
+
+    # seeds that agree by chance keep their sampling noise (the sweep report's rule), never a zero-width interval
+    same = pd.DataFrame([row("none", -1, 0, 0.5), row("adversarial", 0, 4, 0.2), row("control", 0, 4, 0.4),
+                         row("adversarial", 1, 4, 0.2), row("control", 1, 4, 0.4)])
+    c = control_summary(summary(same), control_pairs(same, pd.DataFrame())).iloc[0]
+    d, nlo, nhi = two_proportion_diff(10, 50, 20, 50)
+    assert c.difference == pytest.approx(-0.2) and c.difference_lo < -0.2 < c.difference_hi
+    half = 1.959963984540054 * math.sqrt(2 * ((nhi - nlo) / (2 * 1.959963984540054)) ** 2) / 2
+    assert (c.difference_lo, c.difference_hi) == pytest.approx((-0.2 - half, -0.2 + half))
 
 
 def test_augment_refuses_more_paraphrases_than_there_are():
