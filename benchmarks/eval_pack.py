@@ -11,7 +11,8 @@ temperature 1; usefulness under both framings and the capability check at --item
   `models.registry.sharing`: the organism resident, each adapter merged into it in turn, the fast engine decoding);
 * side by side (`--decode`), as a sweep with `eval.pack = N` runs it, one Inspect eval of every checkpoint's tasks:
   `routed` (`eval.pack_decode = "routed"`, `evaluate_pack(route=True)`): their requests in the same batches, each row
-  through its own adapter (the hf loop; `ckpt/` share=routed); `merged` (`evaluate_pack(route=False)`): each batch one
+  through its own adapter (`ckpt/` share=routed; the fast engine's routed step, the hf loop before 2026-12-07's
+  second half, which the committed results/packed/ figures measured); `merged` (`evaluate_pack(route=False)`): each batch one
   checkpoint's, on CUDA its adapter merged into the shared organism in turn (the fast engine), on a CPU each its own
   model.
 All in one process on the same settings (the one-by-one side first, so it pays the process's warm-up; a warm-up eval

@@ -69,8 +69,10 @@ class Engine:
     `prune_finished`: drop finished rows from the batch (the hf loop, and the fast engine without CUDA graphs,
     whose static batch keeps them).
     `adapters`: a `models.multilora.MultiLoRA` on `model`: each request's `adapter` names the LoRA adapter its row
-    decodes with (several adapters in one batch, one resident base). A batch in which any request names an adapter
-    runs in the hf loop (the fast engine reads the weights itself and does not see the adapters' hooks).
+    decodes with (several adapters in one batch, one resident base). Such a batch decodes in the fast engine, each
+    adapted projection adding its row's adapter delta with the hooks' own operations (FastDecoder's routed step),
+    where it can route them (`FastDecoder.route_unavailable`: not in the exact layout), else in the hf loop under
+    the adapters' hooks.
     `invariant`: batch-invariant decoding, a row's tokens and log-probabilities never depend on which requests share
     its batch, because each request is decoded alone (one after another, by the same path as a batch of one). Kernels
     round a row differently with other rows beside it: padding in its attention, and a matrix multiply's tiling by its
@@ -130,24 +132,35 @@ class Engine:
             if self.adapters is None:
                 raise ValueError(f"request for adapter {next(r.adapter for r in requests if r.adapter)!r}, but this "
                                  "Engine has no adapters; accepted: adapter=None")
-            with self.adapters.routed([r.adapter for r in requests]):
-                return self._generate_hf(requests)
+            self.adapters.mask([r.adapter for r in requests])  # an unknown name fails here, in either loop
+            if self.fast is not None and self.fast.route_unavailable(self.adapters) is None:
+                return self._generate_fast(requests, self.adapters)
+            return self._generate_routed_hf(requests)
         if self.fast is not None:
-            try:
-                decoded = self.fast.generate(requests, self.eos_ids, self.pad_id, self._generator, self._hits_stop)
-            except torch.OutOfMemoryError:
-                raise
-            except (RuntimeError, NotImplementedError) as ex:  # e.g. a kernel that cannot be captured
-                if self.backend_requested == "fast":
-                    raise
-                self.fast = None
-                self.backend = "hf"
-                self.fallback_reason = f"the fast engine failed ({type(ex).__name__}: {ex})"
-                warnings.warn(f"generation uses the hf loop from now on: {self.fallback_reason}", stacklevel=2)
-                return self._generate_hf(requests)
-            return [self._result(r, d.token_ids, d.logprobs, d.top_logprobs, d.finish)
-                    for r, d in zip(requests, decoded)]
+            return self._generate_fast(requests)
         return self._generate_hf(requests)
+
+    def _generate_routed_hf(self, requests: list[Request]) -> list[Result]:
+        with self.adapters.routed([r.adapter for r in requests]):
+            return self._generate_hf(requests)
+
+    def _generate_fast(self, requests: list[Request], adapters=None) -> list[Result]:
+        """The fast engine's batch (each row through its adapter, with `adapters`); on a failure other than out of
+        memory, the hf loop from now on (unless backend="fast" was asked for)."""
+        try:
+            decoded = self.fast.generate(requests, self.eos_ids, self.pad_id, self._generator, self._hits_stop,
+                                         adapters=adapters)
+        except torch.OutOfMemoryError:
+            raise
+        except (RuntimeError, NotImplementedError) as ex:  # e.g. a kernel that cannot be captured
+            if self.backend_requested == "fast":
+                raise
+            self.fast = None
+            self.backend = "hf"
+            self.fallback_reason = f"the fast engine failed ({type(ex).__name__}: {ex})"
+            warnings.warn(f"generation uses the hf loop from now on: {self.fallback_reason}", stacklevel=2)
+            return self._generate_routed_hf(requests) if adapters is not None else self._generate_hf(requests)
+        return [self._result(r, d.token_ids, d.logprobs, d.top_logprobs, d.finish) for r, d in zip(requests, decoded)]
 
     def check_request(self, r: Request) -> None:
         """Raise ValueError if `r` would run past the model's position embeddings (prompt + new tokens)."""

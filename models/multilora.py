@@ -154,6 +154,11 @@ class MultiLoRA:
             adapters[name] = (scaling, weights)
         return cls(model, adapters)
 
+    def matrices(self, module: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The adapters' concatenated (A [width, in], B [out, width]) at `module`, in the order of `names` (what a
+        route's blocks index; the fast engine's routed step reads them)."""
+        return self._cat[module] if self._cat is not None else self._concat(module)
+
     def parameters(self, name: str) -> list[torch.Tensor]:
         return [t for m in self.modules for t in (self.A[name][m], self.B[name][m])]
 
@@ -274,11 +279,12 @@ class MultiLoRA:
             if mask is None:
                 return out
             x = args[0]
-            a, b = self._cat[module] if self._cat is not None else self._concat(module)
+            a, b = self.matrices(module)
             u = F.linear(x, a)
             if mask.shape[0] != u.shape[0]:
                 raise RuntimeError(f"the route has {mask.shape[0]} rows, the batch {u.shape[0]}")
             u = u * mask.view(mask.shape[0], *([1] * (u.dim() - 2)), mask.shape[1]).to(u.dtype)
             return out + F.linear(u, b)
 
+        hook.__name__ = "multilora_route"  # models.fastdecode.support: the fast engine routes these adapters itself
         return hook

@@ -241,8 +241,8 @@ class SharedBase:
     `routed=True` (`ckpt/`'s `share=routed`): nothing is merged. Every adapter of a `ckpt/` model on this base is
     `register`ed, hooked onto the base with the others (models.multilora.MultiLoRA, rebuilt when the set changes), and
     the models' requests go through one `Batcher` (`batcher`): a batch holds rows of several checkpoints, each row
-    routed to its own adapter (y = base(x) + s·B·A·x; the base's rows get the base alone), in the Engine's hf loop (a
-    batch of base rows only may use the fast engine). Evaluations of a sweep's cells run side by side this way
+    routed to its own adapter (y = base(x) + s·B·A·x; the base's rows get the base alone), in the fast engine's
+    routed step where it runs (models.fastdecode.decoder: not the exact layout), else the Engine's hf loop. Evaluations of a sweep's cells run side by side this way
     (caught.sweep, `eval.pack`). The outputs are the adapters' functions to rounding: merged weights round
     W + s·B·A once, routing adds s·B·A·x to W·x; in fp32 greedy rows agree (tests/test_provider.py), in bf16 a
     share of rows part at some token, as any two bf16 decodings of one function do (docs/performance.md).

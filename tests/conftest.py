@@ -156,3 +156,34 @@ def tiny(request, tiny_llama_dir):
     ids = [tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True)["input_ids"]
            for p in request.module.PROMPTS]
     return model, tokenizer, ids
+
+
+@pytest.fixture(scope="session")
+def fake_graphs():
+    """A FastDecoder whose 'graphs' run on the CPU: the graph path's bookkeeping (one 'graph' per span, replayed over
+    the state's static buffers, writing one static output buffer), without CUDA."""
+    import functools
+
+    import torch
+
+    from models.fastdecode.decoder import FastDecoder
+
+    class FakeGraph:
+        def __init__(self, fn):
+            self.fn = fn
+            self.replays = 0
+
+        def replay(self):
+            self.replays += 1
+            self.fn()
+
+    class FakeGraphs(FastDecoder):
+        def _state(self, rows, max_len, heads=None, routed=False):
+            st = super()._state(rows, max_len, heads, routed)
+            if not st.graphs:
+                st.logits = torch.full((rows, self.lm_head.shape[0]), float("nan"))
+                st.graphs = {n: FakeGraph(functools.partial(self._step, st, n, st.logits))
+                             for n in self._spans(st.mask.shape[1])}
+            return st
+
+    return FakeGraphs

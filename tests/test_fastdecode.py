@@ -6,7 +6,6 @@ mask), so the math a graph captures is checked here too; `exact=True` without gr
 CUDA graphs capture eagerly, with the same attentions between them. The CUDA tests run only where a GPU is.
 """
 
-import functools
 import warnings
 
 import pytest
@@ -343,31 +342,9 @@ def test_other_supported_architectures_match_hf(arch):
     assert [d.token_ids for d in fast] == out[:, width:].tolist()
 
 
-class _FakeGraph:
-    def __init__(self, fn):
-        self.fn = fn
-        self.replays = 0
-
-    def replay(self):
-        self.replays += 1
-        self.fn()
-
-
-class FakeGraphs(FastDecoder):
-    """The graph path's bookkeeping on CPU: one 'graph' per span runs the step over that many columns into one
-    static output buffer."""
-
-    def _state(self, rows, max_len, heads=None):
-        st = super()._state(rows, max_len, heads)
-        if not st.graphs:
-            st.logits = torch.full((rows, self.lm_head.shape[0]), float("nan"))
-            st.graphs = {n: _FakeGraph(functools.partial(self._step, st, n, st.logits))
-                         for n in self._spans(st.mask.shape[1])}
-        return st
-
-
-def test_the_replay_path_with_static_output_buffers(tiny):
+def test_the_replay_path_with_static_output_buffers(tiny, fake_graphs):
     model, tokenizer, ids = tiny
+    FakeGraphs = fake_graphs
     engine = Engine(model, tokenizer, backend="fast", static=True, decode_gqa="group")
     fake = FakeGraphs(model, static=True, decode_gqa="group", span=16)
     reqs = [Request(i, 4 + 3 * k, temperature=0.9 * (k % 2), seed=k, logprobs=k == 2, top_logprobs=2 * (k == 2),

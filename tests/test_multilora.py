@@ -93,6 +93,101 @@ def test_greedy_mixed_batch_equals_each_adapter_alone(tiny, adapters):
     assert len(texts) > 2 * len(ids)  # the adapters decode differently: the test can tell them apart
 
 
+ROUTED_LAYOUTS = [dict(), dict(static=True), dict(static=True, decode_gqa="group")]
+
+
+@pytest.mark.parametrize("layout", ROUTED_LAYOUTS, ids=["eager", "static", "static-group"])
+def test_fast_engine_routes_rows_as_the_hf_loop_does(tiny, adapters, layout):
+    """A batch mixing three adapters and the base, decoded by the fast engine's routed step (each projection adding
+    its row's adapter delta with the hooks' operations), gives the hf loop's routed tokens; eagerly on the CPU the
+    log-probabilities are bit-equal, in the graph's static layout (bucket rows, every cache column) equal to
+    rounding. A batch naming no adapter afterwards decodes as the base did before."""
+    model, tokenizer, ids = tiny
+    multi = MultiLoRA.load(model, adapters)
+    try:
+        fast = Engine(model, tokenizer, backend="fast", adapters=multi, **layout)
+        hf = Engine(model, tokenizer, backend="hf", adapters=multi)
+        base_before = fast.generate([Request(p, 12, logprobs=True) for p in ids])
+        rows = [(p, name) for p in ids for name in (*NAMES, None)]
+        make = lambda: [Request(p, 12, adapter=name, logprobs=True) for p, name in rows]  # noqa: E731
+        got, want = fast.generate(make()), hf.generate(make())
+        base_after = fast.generate([Request(p, 12, logprobs=True) for p in ids])
+    finally:
+        multi.remove()
+    assert fast.backend == "fast" and fast.fast.adapters is multi
+    assert [g.token_ids for g in got] == [w.token_ids for w in want]
+    for g, w in zip(got, want):
+        if layout:
+            torch.testing.assert_close(torch.tensor(g.logprobs), torch.tensor(w.logprobs), rtol=1e-5, atol=1e-5)
+        else:
+            assert g.logprobs == w.logprobs
+    assert len({(ids.index(p), g.text) for (p, _), g in zip(rows, got)}) > 2 * len(ids)  # the adapters differ
+    assert [b.token_ids for b in base_after] == [b.token_ids for b in base_before]
+    assert [g.token_ids for (p, name), g in zip(rows, got) if name is None] == [b.token_ids for b in base_before]
+
+
+def test_routed_replays_read_the_route_of_each_call(tiny, adapters, fake_graphs):
+    """The captured step's route is a static buffer: one routed state and its 'graphs' (replayed on the CPU) serve
+    calls with different mixes of adapters, each giving the hf loop's routed tokens; a call naming no adapter uses a
+    state of its own (no adapter GEMMs)."""
+    model, tokenizer, ids = tiny
+    multi = MultiLoRA.load(model, adapters)
+    try:
+        hf = Engine(model, tokenizer, backend="hf", adapters=multi)
+        fake = fake_graphs(model, static=True, decode_gqa="group", span=16)
+        for mix in (("a", "b", None, "c", "a"), ("c", None, "a", "b", "b")):
+            got = fake.generate([Request(p, 10, adapter=name) for p, name in zip(ids, mix)], hf.eos_ids, hf.pad_id,
+                                hf._generator, hf._hits_stop, adapters=multi)
+            want = hf.generate([Request(p, 10, adapter=name) for p, name in zip(ids, mix)])
+            assert [d.token_ids for d in got] == [r.token_ids for r in want], mix
+        plain = fake.generate([Request(p, 10) for p in ids], hf.eos_ids, hf.pad_id, hf._generator, hf._hits_stop)
+    finally:
+        multi.remove()
+    routed = [st for key, st in fake.states.items() if key[3]]
+    assert len(routed) == 1 and routed[0].route.shape == (8, multi.width)
+    assert sum(g.replays for g in routed[0].graphs.values()) >= 2 * 9  # both calls replayed the one state's steps
+    assert [d.token_ids for d in plain] == [r.token_ids for r in Engine(model, tokenizer, backend="hf").generate(
+        [Request(p, 10) for p in ids])]
+    assert len(fake.states) == 2
+
+
+def test_fast_engine_rebinds_a_new_set_of_adapters(tiny, adapters):
+    """A new MultiLoRA (the registry rebuilds one when the set of routes changes) replaces the old one's matrices
+    and routed caches: the same names now decode through the new adapters."""
+    model, tokenizer, ids = tiny
+    first = MultiLoRA.load(model, adapters)
+    engine = Engine(model, tokenizer, backend="fast", static=True, adapters=first)
+    try:
+        engine.generate([Request(p, 8, adapter="a") for p in ids])
+    finally:
+        first.remove()
+    second = MultiLoRA.load(model, {"a": adapters["c"], "b": adapters["b"]})  # "a" is now adapter c
+    try:
+        engine.adapters = second
+        got = engine.generate([Request(p, 8, adapter="a") for p in ids])
+        want = Engine(model, tokenizer, backend="hf", adapters=second).generate([Request(p, 8, adapter="a") for p in ids])
+    finally:
+        second.remove()
+    assert engine.fast.adapters is second and all(key[3] is False or st.route.shape[1] == second.width
+                                                   for key, st in engine.fast.states.items())
+    assert [g.token_ids for g in got] == [w.token_ids for w in want]
+
+
+def test_exact_layout_routes_in_the_hf_loop(tiny, adapters):
+    """The exact layout decodes as generate does, without adapters: a routed batch there goes to the hf loop (the
+    same tokens), and the decoder says why."""
+    model, tokenizer, ids = tiny
+    multi = MultiLoRA.load(model, adapters)
+    try:
+        exact = Engine(model, tokenizer, backend="fast", exact=True, adapters=multi)
+        assert "exact layout" in exact.fast.route_unavailable(multi)
+        got = exact.generate([Request(p, 8, adapter="b") for p in ids])
+        want = Engine(model, tokenizer, backend="hf", adapters=multi).generate([Request(p, 8, adapter="b") for p in ids])
+    finally:
+        multi.remove()
+    assert exact.fast.adapters is None and [g.token_ids for g in got] == [w.token_ids for w in want]
+
+
 def test_bad_routes_fail_clearly(tiny, adapters, tmp_path):
     model, tokenizer, ids = tiny
     with pytest.raises(ValueError, match="has no adapters"):

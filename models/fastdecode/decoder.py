@@ -54,6 +54,14 @@ Supported: LlamaForCausalLM (any attention/MLP bias), MistralForCausalLM without
 Qwen2ForCausalLM without sliding-window layers, with SiLU MLPs and RoPE types whose frequencies are fixed
 at load (default, linear, llama3). `unsupported_reason(model)` says why another model is refused.
 
+Routed LoRA (`generate(..., adapters=multi)`, a models.multilora.MultiLoRA on the model): a batch whose rows name
+different adapters decodes in one pass, each adapted projection adding its row's adapter delta as MultiLoRA's hook
+does, u = h·[A_1; ...; A_n]ᵀ, u masked by the row's route (its adapter's scaling on its block of the concatenated
+rank, zeros for the base), + u·[B_1 ... B_n]ᵀ: the same operations on the same values as the hf loop's routed
+forward. The route is a static buffer of the state (rows x concatenated rank), so a captured step serves any mix
+of adapters; routed states are cached apart from plain ones (a batch naming no adapter decodes without the extra
+GEMMs) and dropped when another MultiLoRA is bound. The exact layout does not route (`route_unavailable`).
+
 Graphs hold the parameters' device addresses: they are rebuilt when a parameter's storage changes (e.g.
 `model.to(...)`), and stay valid for in-place updates (optimizer steps).
 """
@@ -75,6 +83,11 @@ from models.fastdecode.layout import Decoded, Layer, State, bucket
 from models.fastdecode.ops import device_scoped, repeat_kv, rms, rotate_half, to_fp32
 from models.fastdecode.sampler import Sampler
 from models.fastdecode.support import UnsupportedModel, unsupported_reason
+
+# a decoder layer's projections, as FastDecoder's Layer names them -> their modules under model.layers.<i>
+PROJECTIONS = {"q": "self_attn.q_proj", "k": "self_attn.k_proj", "v": "self_attn.v_proj", "o": "self_attn.o_proj",
+               "gate": "mlp.gate_proj", "up": "mlp.up_proj", "down": "mlp.down_proj"}
+QKV = ("q", "k", "v")
 
 
 class FastDecoder(ExactLayout):
@@ -157,6 +170,7 @@ class FastDecoder(ExactLayout):
         self.states: OrderedDict[tuple[int, int], State] = OrderedDict()
         self.captures = 0  # static batches made (each a capture with graphs) and their seconds, for profiling
         self.capture_seconds = 0.0
+        self.adapters = None  # the MultiLoRA routed batches decode through (bound by `generate(adapters=)`)
         self._bind()
 
     # ---- weights -------------------------------------------------------------------------------------
@@ -181,6 +195,7 @@ class FastDecoder(ExactLayout):
         ]
         self.norm, self.norm_eps = inner.norm.weight, inner.norm.variance_epsilon
         self.lm_head = self.model.lm_head.weight
+        self._attach()
         self.inv_freq = inner.rotary_emb.inv_freq
         self.attention_scaling = inner.rotary_emb.attention_scaling
         self.dtype = self.embed.dtype
@@ -196,6 +211,54 @@ class FastDecoder(ExactLayout):
                     self.eager_rsqrt = not fusedops.rsqrt_matches_torch(str(self.device))[0]
             except Exception as ex:  # e.g. Triton cannot compile for this GPU
                 self._unfuse(ex)
+
+    # ---- routed LoRA adapters ----------------------------------------------------------------------------------
+
+    def route_unavailable(self, adapters) -> str | None:
+        """Why a batch routed through `adapters` (a MultiLoRA) cannot decode here, or None."""
+        if adapters.model is not self.model:
+            return "the adapters are hooked onto another model"
+        if self.exact:
+            return "the exact layout decodes as generate does, without adapters"
+        if adapters.trainable:
+            return "trainable adapters (concatenated at each forward) are for training, not decoding"
+        known = {f"model.layers.{li}.{m}" for li in range(len(self.layers)) for m in PROJECTIONS.values()}
+        other = sorted(set(adapters.modules) - known)
+        if other:
+            return f"the adapters adapt {other[0]!r}, which is not a projection of a decoder layer"
+        return None
+
+    def _use(self, adapters) -> None:
+        """Route through `adapters` from now on: their concatenated matrices bound to the layers; routed states
+        captured over another MultiLoRA dropped (their graphs read its matrices and its route width)."""
+        if adapters is self.adapters:
+            return
+        why = self.route_unavailable(adapters)
+        if why:
+            raise ValueError(f"the fast engine cannot route these adapters: {why}")
+        self.adapters = adapters
+        for key in [key for key in self.states if key[3]]:
+            del self.states[key]
+        self._attach()
+
+    def _attach(self) -> None:
+        """Each layer's `lora`: its adapted projections' concatenated (A, B), or None (no adapters bound)."""
+        for li, w in enumerate(self.layers):
+            if self.adapters is None:
+                w.lora = None
+                continue
+            names = {p: f"model.layers.{li}.{m}" for p, m in PROJECTIONS.items()}
+            w.lora = {p: self.adapters.matrices(m) for p, m in names.items() if m in self.adapters.modules} or None
+
+    def _adapt(self, h: torch.Tensor, w: Layer, names: Sequence[str], outs: Sequence[torch.Tensor],
+               route: torch.Tensor | None) -> list[torch.Tensor]:
+        """`outs` (the base projections `names` of h) plus each row's adapter delta, as MultiLoRA's hook adds it
+        (u = h·Aᵀ; u * route; out + u·Bᵀ). Unchanged without a route or for a projection no adapter adapts."""
+        if route is None or w.lora is None:
+            return list(outs)
+        view = route if h.dim() == 2 else route[:, None, :]
+        return [out + F.linear(F.linear(h, w.lora[n][0]) * view, w.lora[n][1]) if n in w.lora else out
+                for n, out in zip(names, outs)]
 
     def _unfuse(self, ex: Exception) -> None:
         """Fall back to the unfused step (same outputs, slower) when fused was not asked for explicitly."""
@@ -273,9 +336,9 @@ class FastDecoder(ExactLayout):
         x, h = fo.rms(flat(x), None if residual is None else flat(residual), weight, eps, self.eager_rsqrt)
         return x.view(shape), h.view(shape)
 
-    def _act_mul(self, w: Layer, h: torch.Tensor) -> torch.Tensor:
-        """act(gate(h)) * up(h), the MLP's input to its down projection."""
-        gate, up = self._linears(h, (w.gate, w.up))
+    def _act_mul(self, w: Layer, h: torch.Tensor, route: torch.Tensor | None = None) -> torch.Tensor:
+        """act(gate(h)) * up(h), the MLP's input to its down projection (each row through its adapter, routed)."""
+        gate, up = self._adapt(h, w, ("gate", "up"), self._linears(h, (w.gate, w.up)), route)
         if not self.fused:
             return w.act(gate) * up
         from models.fastdecode import fusedops as fo
@@ -336,11 +399,13 @@ class FastDecoder(ExactLayout):
             eye = torch.eye(width, dtype=torch.bool, device=ids.device)
             mask = causal[None, None] & (valid[:, None, None, :] | eye[None, None])
         cos, sin = self._cos_sin(pos)  # [B, W, hd]
+        route = st.route[:b] if st is not None and st.route is not None else None
         x = F.embedding(ids, self.embed)
         residual = None  # the last sublayer's output, added to x by the next norm
         for li, w in enumerate(self.layers):
             x, h = self._norm(x, residual, w.in_norm, w.eps)
-            q, k, v = self._rope_prefill(*self._linears(h, (w.q, w.k, w.v)), cos, sin, st, li)
+            qkv = self._adapt(h, w, QKV, self._linears(h, (w.q, w.k, w.v)), route)
+            q, k, v = self._rope_prefill(*qkv, cos, sin, st, li)
             if padded:  # as transformers' sdpa path with a mask: K/V repeated per query head
                 a = F.scaled_dot_product_attention(q, repeat_kv(k, self.n_rep), repeat_kv(v, self.n_rep),
                                                    attn_mask=mask, scale=self.scale)
@@ -348,8 +413,9 @@ class FastDecoder(ExactLayout):
                 a = F.scaled_dot_product_attention(q, k, v, is_causal=width > 1, scale=self.scale,
                                                    enable_gqa=self.n_rep > 1)
             a = a.transpose(1, 2).reshape(b, width, -1)
-            x, h = self._norm(x, F.linear(a, *w.o), w.post_norm, w.post_eps)
-            residual = F.linear(self._act_mul(w, h), *w.down)
+            x, h = self._norm(x, self._adapt(a, w, ("o",), (F.linear(a, *w.o),), route)[0], w.post_norm, w.post_eps)
+            m = self._act_mul(w, h, route)
+            residual = self._adapt(m, w, ("down",), (F.linear(m, *w.down),), route)[0]
         if not all_logits:
             x, residual = x[:, -1], residual[:, -1]
         _, h = self._norm(x, residual, self.norm, self.norm_eps)
@@ -368,19 +434,21 @@ class FastDecoder(ExactLayout):
         attn_mask = st.mask[:, None, None, :length]
         cos, sin = self._cos_sin(st.pos[:, None])  # [B, 1, hd]
         x = F.embedding(st.tok, self.embed)  # [B, D]
+        route = st.route  # a static buffer: a captured step serves whatever route the call wrote
         residual = None
         for li, w in enumerate(self.layers):
             x, h = self._norm(x, residual, w.in_norm, w.eps)
-            q = self._rope_decode(*self._linears(h, (w.q, w.k, w.v)), cos, sin, st, li)
+            q = self._rope_decode(*self._adapt(h, w, QKV, self._linears(h, (w.q, w.k, w.v)), route), cos, sin, st, li)
             ck, cv = st.k[li][:, :, :length], st.v[li][:, :, :length]
             if self.decode_gqa == "group":  # the rep query heads of a KV head as rep query rows
                 q = q.view(b, kv, rep, hd)
             else:
                 q = q.view(b, kv * rep, 1, hd)
                 ck, cv = repeat_kv(ck, rep), repeat_kv(cv, rep)
-            a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=attn_mask, scale=self.scale)
-            x, h = self._norm(x, F.linear(a.reshape(b, -1), *w.o), w.post_norm, w.post_eps)
-            residual = F.linear(self._act_mul(w, h), *w.down)
+            a = F.scaled_dot_product_attention(q, ck, cv, attn_mask=attn_mask, scale=self.scale).reshape(b, -1)
+            x, h = self._norm(x, self._adapt(a, w, ("o",), (F.linear(a, *w.o),), route)[0], w.post_norm, w.post_eps)
+            m = self._act_mul(w, h, route)
+            residual = self._adapt(m, w, ("down",), (F.linear(m, *w.down),), route)[0]
         _, h = self._norm(x, residual, self.norm, self.norm_eps)
         logits = to_fp32(F.linear(h, self.lm_head), out)
         st.pos.add_(1)
@@ -414,10 +482,11 @@ class FastDecoder(ExactLayout):
 
     # ---- static buffers and graphs -------------------------------------------------------------------
 
-    def _state(self, rows: int, max_len: int, heads: int | None = None) -> State:
-        """The static batch of (rows, max_len) (exact layout: a cache of `heads` K/V heads), made on first use."""
+    def _state(self, rows: int, max_len: int, heads: int | None = None, routed: bool = False) -> State:
+        """The static batch of (rows, max_len) (exact layout: a cache of `heads` K/V heads; `routed`: with a route
+        through the bound adapters, its steps captured with their GEMMs), made on first use."""
         heads = heads or self.n_kv
-        key = (rows, max_len, heads)
+        key = (rows, max_len, heads, routed)
         st = self.states.get(key)
         if st is not None:
             self.states.move_to_end(key)
@@ -438,6 +507,7 @@ class FastDecoder(ExactLayout):
             mask=torch.full((rows, max_len), float("-inf"), dtype=self.dtype, device=dev),
             tok=torch.zeros(rows, dtype=torch.long, device=dev), pos=torch.zeros(rows, dtype=torch.long, device=dev),
             idx=torch.zeros(1, dtype=torch.long, device=dev),
+            route=torch.zeros((rows, self.adapters.width), dtype=self.dtype, device=dev) if routed else None,
         )
         if self.exact:
             self._exact_buffers(st)
@@ -506,7 +576,7 @@ class FastDecoder(ExactLayout):
         """Allocate (and capture) the static batch for `rows` requests and `max_len` columns (`padded`: whether
         the prompts differ in length, which the exact layout's "cache" K/V depends on); returns the capture
         seconds (0 when it already existed or without graphs)."""
-        key = (rows if self.exact else bucket(rows), self._round_len(max_len), self._heads(padded))
+        key = (rows if self.exact else bucket(rows), self._round_len(max_len), self._heads(padded), False)
         fresh = key not in self.states
         with self._on_device():
             st = self._state(*key)
@@ -525,10 +595,10 @@ class FastDecoder(ExactLayout):
     # ---- decoding ------------------------------------------------------------------------------------
 
     def _begin(self, prompts: Sequence[Sequence[int]], new_tokens: int, pad_id: int,
-               limits: Sequence[int] | None = None) -> tuple[State, torch.Tensor]:
+               limits: Sequence[int] | None = None, route: torch.Tensor | None = None) -> tuple[State, torch.Tensor]:
         """Prefill `prompts` into a static batch sized for `new_tokens` more tokens (`limits`: each row's own
-        budget, for the position check). Returns the state (views of the n real rows when eager) and the
-        first logits [n, V]."""
+        budget, for the position check; `route`: [n, width], each row's route through the bound adapters).
+        Returns the state (views of the n real rows when eager) and the first logits [n, V]."""
         if self._signature() != self._sig:
             self._bind()
         n = len(prompts)
@@ -548,7 +618,11 @@ class FastDecoder(ExactLayout):
         rows = n if self.exact else bucket(n)
         padded = min(len(p) for p in prompts) < width
         # decode steps feed tokens 1..new_tokens-1 into columns width .. width+new_tokens-2
-        st = self._state(rows, self._round_len(width + max(new_tokens - 1, 0)), self._heads(padded))
+        st = self._state(rows, self._round_len(width + max(new_tokens - 1, 0)), self._heads(padded),
+                         routed=route is not None)
+        if route is not None:  # padding rows of the bucket decode as the base
+            st.route.zero_()
+            st.route[:n].copy_(route)
         ids = torch.full((n, width), pad_id, dtype=torch.long)
         valid = torch.zeros((n, width), dtype=torch.bool)
         for i, p in enumerate(prompts):
@@ -593,7 +667,10 @@ class FastDecoder(ExactLayout):
         st.v[:, :m, :, :cols] = st.v[:, keep, :, :cols]
         st.mask[:m, :cols] = st.mask[keep, :cols]
         st.pos[:m] = st.pos[keep]
-        return State(st.k[:, :m], st.v[:, :m], st.mask[:m], st.tok[:m], st.pos[:m], st.idx, col=cols)
+        if st.route is not None:
+            st.route[:m] = st.route[keep]
+        return State(st.k[:, :m], st.v[:, :m], st.mask[:m], st.tok[:m], st.pos[:m], st.idx, col=cols,
+                     route=None if st.route is None else st.route[:m])
 
     @device_scoped
     @torch.inference_mode()
@@ -622,10 +699,11 @@ class FastDecoder(ExactLayout):
     @torch.inference_mode()
     def generate(self, requests: Sequence, eos_ids: set[int], pad_id: int,
                  generator: Callable[[object], torch.Generator | None],
-                 hits_stop: Callable[[list[int], tuple[str, ...]], bool]) -> list[Decoded]:
+                 hits_stop: Callable[[list[int], tuple[str, ...]], bool], adapters=None) -> list[Decoded]:
         """Decode `requests` (models.engine.Request) with Engine's per-request semantics: greedy at
         temperature 0, else sampling from `generator(request)`; a row ends at an EOS id (not emitted), a stop
-        sequence (`hits_stop(ids, stops)` after each token) or its max_new_tokens."""
+        sequence (`hits_stop(ids, stops)` after each token) or its max_new_tokens. `adapters`: the MultiLoRA that
+        requests naming an `adapter` decode through (each row through its own; a row naming none, the base)."""
         n = len(requests)
         if n == 0:
             return []
@@ -633,7 +711,13 @@ class FastDecoder(ExactLayout):
         cuda = dev.type == "cuda"
         limit_list = [max(1, int(r.max_new_tokens)) for r in requests]
         steps = max(limit_list)
-        st, logits = self._begin([r.prompt_ids for r in requests], steps, pad_id, limit_list)
+        route = None
+        if any(getattr(r, "adapter", None) is not None for r in requests):
+            if adapters is None:
+                raise ValueError("requests name adapters, but no adapters (models.multilora.MultiLoRA) were given")
+            self._use(adapters)
+            route = adapters.mask([r.adapter for r in requests]).to(dev, self.dtype)
+        st, logits = self._begin([r.prompt_ids for r in requests], steps, pad_id, limit_list, route)
 
         sampler = Sampler.for_requests(requests, generator, dev, steps)
         want_lp = any(r.logprobs or r.top_logprobs for r in requests)

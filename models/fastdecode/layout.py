@@ -31,6 +31,9 @@ class Layer:
     act: Callable
     eps: float
     post_eps: float
+    # routed LoRA (FastDecoder.route): projection name (q, k, v, o, gate, up, down) -> the adapters' concatenated
+    # (A [width, in], B [out, width]) of models.multilora.MultiLoRA, for the projections the adapters adapt
+    lora: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
 
 
 @dataclass
@@ -60,10 +63,14 @@ class State:
     pieces: list[Callable[[], object]] | None = None  # layers + 1 callables (graph replays, or eager pieces)
     graph_refs: list | None = None  # the captured piece graphs (kept alive)
     padded: bool = True  # this call's prompts differ in length: attention gets transformers' bool mask
+    # a routed batch (several LoRA adapters, FastDecoder.route): [rows, width] in the model's dtype, row i's
+    # adapter's scaling on its block of the adapters' concatenated rank, 0 elsewhere (a row of zeros: the base)
+    route: torch.Tensor | None = None
 
     def rows(self, n: int, col: int) -> State:
         """The first n rows as views, for eager steps on a partly used static batch."""
-        return State(self.k[:, :n], self.v[:, :n], self.mask[:n], self.tok[:n], self.pos[:n], self.idx, col=col)
+        return State(self.k[:, :n], self.v[:, :n], self.mask[:n], self.tok[:n], self.pos[:n], self.idx, col=col,
+                     route=None if self.route is None else self.route[:n])
 
 
 @dataclass

@@ -7,8 +7,10 @@ from torch import nn
 
 ARCHITECTURES = {"llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM", "qwen2": "Qwen2ForCausalLM"}
 STATIC_ROPE_TYPES = {"default", "linear", "llama3"}  # inv_freq fixed at load; dynamic/longrope/yarn refused
-# forward hooks that do not change values: transformers' enable_input_require_grads (gradient checkpointing)
-HARMLESS_HOOKS = {"make_inputs_require_grads"}
+# forward hooks the fast engine may ignore: transformers' enable_input_require_grads (gradient checkpointing), which
+# changes no value; models.multilora's routing hooks, which add nothing outside a `routed` block and whose adapters
+# the fast engine routes itself (FastDecoder.generate(adapters=))
+HARMLESS_HOOKS = {"make_inputs_require_grads", "multilora_route"}
 
 
 class UnsupportedModel(ValueError):
