@@ -693,27 +693,39 @@ def test_a_corrupt_part_is_named_and_a_packed_file_still_reads(tmp_path):
     assert len(read_samples(tmp_path / "old" / PACKED)) == 1
 
 
-def test_records_over_the_size_bound_are_packed_per_scenario(tmp_path):
+def test_records_over_the_size_bound_are_packed_per_scenario_then_seed(tmp_path):
     from training.records import PACKED, SAMPLES, pack_samples, read_samples, write_packed, write_part
 
     run = tmp_path / "run"
     for scenario in ("tier", "trigger"):
-        for k in (1, 4):
-            cell = {"scenario": scenario, "k": k}
-            write_part(run / SAMPLES, cell, [{**_record(i, cell), "completion": f"{scenario} {k} {i} {i * 7919 % 1000}"}
-                                             for i in range(60)])
+        for seed in (0, 1):
+            for k in (1, 4):
+                cell = {"scenario": scenario, "seed": seed, "k": k}
+                write_part(run / SAMPLES, cell, [{**_record(i, cell),
+                                                  "completion": f"{scenario} {seed} {k} {i} {i * 7919 % 1000}"}
+                                                 for i in range(120 if scenario == "tier" else 60)])
     before = read_samples(run / SAMPLES)
-    with pytest.raises(ValueError, match=r"the records of scenario = '(tier|trigger)' alone pack into \d+ bytes, "
-                                         r"over 100; nothing was removed"):
+    with pytest.raises(ValueError, match=r"the records of scenario = '(tier|trigger)', seed = '[01]' alone pack into "
+                                         r"\d+ bytes, over 100; nothing was removed"):
         pack_samples(run, max_bytes=100)
     assert len(read_samples(run / SAMPLES)) == len(before)  # nothing lost
     size = {name: write_packed(tmp_path / f"{name}.parquet", rows.reset_index(drop=True)).stat().st_size
-            for name, rows in [("whole", before), *before.groupby("scenario")]}
+            for name, rows in [("whole", before), *before.groupby("scenario"),
+                               *((f"{a}-{b}", rows) for (a, b), rows in before.groupby(["scenario", "seed"]))]}
     assert max(size["tier"], size["trigger"]) < size["whole"]
     packed = pack_samples(run, max_bytes=size["whole"] - 1)  # the whole is over the bound, each scenario under it
     assert packed == run / SAMPLES and not (run / PACKED).exists()
     names = sorted(p.name for p in packed.iterdir())
     assert [n.split("-")[2] for n in names] == ["tier", "trigger"] and len(names) == 2
+    after = read_samples(packed)
+    assert len(after) == len(before) and set(after.completion) == set(before.completion)
+
+    # a scenario over the bound alone: per seed (tier's two seeds), the other scenario whole
+    bound = max(size["trigger"], *(size[f"tier-{s}"] for s in (0, 1)))
+    assert size["tier"] > bound
+    packed = pack_samples(run, max_bytes=bound)
+    names = sorted(p.name for p in packed.iterdir())
+    assert ["-".join(n.split("-")[2:-1]) for n in names] == ["tier-0", "tier-1", "trigger"]
     after = read_samples(packed)
     assert len(after) == len(before) and set(after.completion) == set(before.completion)
     assert pack_samples(run).name == PACKED  # under the default bound: one file again
@@ -1606,6 +1618,32 @@ def test_adversarial_against_control_over_organisms_uses_only_averaged_seed_pair
     df.to_parquet(tmp_path / "results.parquet")
     text = write_sweep_report(tmp_path).read_text()
     assert "## Adversarial against its control, over organisms" in text and "| trigger | adversarial | lora | 16 | 1 |" in text
+
+
+def test_interval_gate_admits_unresolved_checks_and_keeps_failing_ones_out():
+    """The sensitivity reading (interval_gate_rows): a checkpoint the point-estimate gate excludes is averaged when
+    its capability checks' intervals straddle the line ("unresolved"), not when one lies wholly below it ("fail");
+    an organism that misses the attack bounds stays out either way; control_differences follows the mask given."""
+    from caught.report import GATE_KEYS, averaged_rows, control_differences, interval_gate_rows
+
+    df = synthetic_results((0, 1, 2))
+    trig = df.scenario == "trigger"
+    df.loc[trig & (df.seed == 1) & (df.training == "none"), "gate_pass"] = False  # the organism: unresolved below
+    df.loc[trig & (df.seed == 2) & (df.training == "control"), "gate_pass"] = False  # its check: a fail below
+    df.loc[(df.scenario == "style") & (df.seed == 0) & (df.training == "none"), "deployment_rate"] = 0.5  # bounds
+    gates = df[GATE_KEYS[:-1]].assign(organism_steps=0, check="capability", ratio=0.88, lo=0.7, hi=1.05, n=96,
+                                      verdict="unresolved")
+    gates.loc[trig & (df.seed == 2) & (df.training == "control"), ["hi", "verdict"]] = [0.89, "fail"]
+    point, lenient = averaged_rows(df), interval_gate_rows(df, gates)
+    seed1 = trig & (df.seed == 1)
+    assert not point[seed1].any() and lenient[seed1].all()  # the whole group, its organism unresolved
+    failing = trig & (df.seed == 2) & (df.training == "control")
+    assert not point[failing].any() and not lenient[failing].any()
+    assert not lenient[(df.scenario == "style") & (df.seed == 0)].any()  # misses the attack bounds
+    assert (lenient | ~point).all()  # never stricter than the rule
+    both = control_differences(df, averaged=lenient)
+    assert both[(both.scenario == "trigger") & (both.k == 16)].iloc[0].seeds == 2  # seeds 0 and 1; 2's control fails
+    assert control_differences(df)[lambda d: (d.scenario == "trigger") & (d.k == 16)].iloc[0].seeds == 1
 
 
 def test_results_csv_keeps_counts_whole_when_a_cell_was_skipped(tmp_path):

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import shutil
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -187,14 +189,18 @@ def _dedupe(df: pd.DataFrame) -> pd.DataFrame:
 MAX_PACKED_BYTES = 2 << 20  # the repository's bound on a committed file
 
 
-def pack_samples(run_dir: Path, max_bytes: int = MAX_PACKED_BYTES, by: str = "scenario") -> Path:
+def pack_samples(run_dir: Path, max_bytes: int = MAX_PACKED_BYTES,
+                 by: str | Sequence[str] = ("scenario", "seed")) -> Path:
     """Pack `run_dir`'s parts into one `samples.parquet` (for committing under results/: one file, compressed as a
     whole), then remove the parts. Returns the packed file.
 
-    Records that pack into more than `max_bytes` are packed per value of column `by` instead (one packed part per
-    scenario, `samples/part-packed-<value>-<hash>.parquet`, the other parts removed), and `samples/` is returned;
-    a value whose records alone pack over `max_bytes` is refused, naming it, before anything is removed."""
+    Records that pack into more than `max_bytes` are packed per value of the first column of `by` instead (one packed
+    part per scenario, `samples/part-packed-<value>-<hash>.parquet`, the other parts removed), and `samples/` is
+    returned; a value whose records alone pack over `max_bytes` is packed per value of the next column (one part per
+    scenario and seed, `part-packed-<scenario>-<seed>-<hash>.parquet`), and so on. Records that still pack over it
+    with no column left to split by are refused, naming their values, before anything is removed."""
     run_dir = Path(run_dir)
+    columns = [by] if isinstance(by, str) else list(by)
     parts = run_dir / SAMPLES
     if not parts.is_dir():
         raise ValueError(f"{str(parts)!r} is not a directory of per-sample parts; nothing to pack")
@@ -205,17 +211,11 @@ def pack_samples(run_dir: Path, max_bytes: int = MAX_PACKED_BYTES, by: str = "sc
         if whole.stat().st_size <= max_bytes:
             shutil.rmtree(parts)
             return whole.replace(run_dir / PACKED)
-        if by not in records:
+        if not columns or columns[0] not in records:
             raise ValueError(f"the records pack into {whole.stat().st_size} bytes, over {max_bytes}, and have no "
-                             f"column {by!r} to pack them by; accepted: one of {sorted(records.columns)}")
-        split = []
-        for value, rows in records.groupby(records[by].fillna("none").astype(str), sort=True):
-            part = write_packed(tmp / f"part-packed-{value}.parquet", rows.reset_index(drop=True))
-            if part.stat().st_size > max_bytes:
-                raise ValueError(f"the records of {by} = {value!r} alone pack into {part.stat().st_size} bytes, over "
-                                 f"{max_bytes}; nothing was removed")
-            digest = hashlib.sha256(part.read_bytes()).hexdigest()[:12]
-            split.append((part, f"part-packed-{re.sub(r'[^A-Za-z0-9._]+', '-', value)}-{digest}.parquet"))
+                             f"column {columns[0] if columns else None!r} to pack them by; accepted: one of "
+                             f"{sorted(records.columns)}")
+        split = _packed_split(records, columns, max_bytes, tmp, [])
         shutil.rmtree(parts)
         parts.mkdir()
         for part, name in split:
@@ -223,6 +223,41 @@ def pack_samples(run_dir: Path, max_bytes: int = MAX_PACKED_BYTES, by: str = "sc
         return parts
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _value_name(value) -> str:
+    """A column value as it names a packed part: a whole number without its ".0" (a seed read as a float), a missing
+    value as "none"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "none"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _packed_split(records: pd.DataFrame, columns: list[str], max_bytes: int, tmp: Path,
+                  path: list[tuple[str, str]]) -> list[tuple[Path, str]]:
+    """(packed file in tmp, its part name) for `records` split per value of columns[0], each value over `max_bytes`
+    split again by the next column; `path`: the (column, value) pairs that selected `records`."""
+    column, rest = columns[0], columns[1:]
+    names = records[column].map(_value_name)
+    out = []
+    for value, rows in records.groupby(names, sort=True):
+        here = path + [(column, value)]
+        label = "-".join(v for _, v in here)
+        part = write_packed(tmp / f"part-packed-{len(list(tmp.iterdir()))}.parquet", rows.reset_index(drop=True))
+        if part.stat().st_size <= max_bytes:
+            digest = hashlib.sha256(part.read_bytes()).hexdigest()[:12]
+            out.append((part, f"part-packed-{re.sub(r'[^A-Za-z0-9._]+', '-', label)}-{digest}.parquet"))
+            continue
+        size = part.stat().st_size
+        part.unlink()
+        if not rest or rest[0] not in rows:
+            which = ", ".join(f"{c} = {v!r}" for c, v in here)
+            raise ValueError(f"the records of {which} alone pack into {size} bytes, over {max_bytes}; nothing was "
+                             "removed")
+        out += _packed_split(rows, rest, max_bytes, tmp, here)
+    return out
 
 
 def adopt_packed(run_dir: Path) -> Path | None:
