@@ -164,8 +164,8 @@ def test_a_packed_sweep_gives_the_rows_of_one_by_one(tmp_path, monkeypatch, tiny
                                  pack_decode=decode)
     assert [p["cells"] for p in sweep.packs] == [3] and any("3 runs of" in m for m in said), said
     assert any("evaluating 4 checkpoints" in m for m in said), said
-    # the routed decoding's measured cost is said (slower than one at a time); merged is not slower, so nothing is
-    assert any(m.startswith("note: eval.pack = 4") and "0.39x" in m for m in said) == (decode == "routed"), said
+    # the routed decoding's measured cost against one at a time is said (about even); merged's is not
+    assert any(m.startswith("note: eval.pack = 4") and "0.86x" in m for m in said) == (decode == "routed"), said
     assert packed["eval_pack"].tolist() == [4] * 4 and (packed["eval_pack_seconds"] > 0).sum() == 1
     logs = [read_eval_log(info, header_only=True) for info in list_eval_logs(str(tmp_path / "packed" / "logs"))]
     by_model = {}
