@@ -47,6 +47,7 @@ def checkpoint_evaluations(
     checkpoint: str, scenario: str, behavior: str, *, n: int = 100, usefulness_n: int | None = None,
     temperature: float = 1.0, trained_samples: int = 4, seed: int = 0, max_tokens: int = 32,
     capability_n: int | None = None, heldout_n: int | None = None, also: tuple[str, ...] = (),
+    capability_pool: str = "standard",
 ) -> dict[str, Evaluation]:
     """The Inspect evaluations behind one checkpoint's row (`evaluate_checkpoint`), by the row's column prefix."""
     manifest = read_manifest(resolve(checkpoint))
@@ -61,7 +62,8 @@ def checkpoint_evaluations(
     for key, side in (("usefulness", "testing"), ("usefulness_deployment", "deployment")):
         specs[key] = Evaluation("usefulness", {"n": usefulness_n, "seed": seed, "scenario": scenario, "side": side,
                                                "behavior": behavior})
-    specs["capability"] = Evaluation("capability", {"n": capability_n, "seed": seed})
+    pool = {"pool": capability_pool} if capability_pool != "standard" else {}  # the standard pool: earlier reuse keys
+    specs["capability"] = Evaluation("capability", {"n": capability_n, "seed": seed, **pool})
     for other in also:
         for side in ("deployment", "testing"):
             specs[f"also_{other}_{side}"] = Evaluation(side, {**args, "behavior": other}, **attack)
@@ -101,6 +103,7 @@ def evaluate_checkpoint(
     temperature: float = 1.0, trained_samples: int = 4, seed: int = 0, log_dir: str = "logs",
     device: str | None = None, max_tokens: int = 32, capability_n: int | None = None, teacher_forced: bool = True,
     heldout_n: int | None = None, also: tuple[str, ...] = (), reasoning: str = "none", route: bool = False,
+    capability_pool: str = "standard",
 ) -> tuple[dict, list[dict]]:
     """One row of figures for a checkpoint, and the per-sample records behind it (training.records). The row times its
     parts: `eval_inspect_seconds` (the Inspect evals, or reading their reused logs), `eval_records_seconds` (the
@@ -124,7 +127,8 @@ def evaluate_checkpoint(
     }
     specs = checkpoint_evaluations(checkpoint, scenario, behavior, n=n, usefulness_n=usefulness_n,
                                    temperature=temperature, trained_samples=trained_samples, seed=seed,
-                                   max_tokens=max_tokens, capability_n=capability_n, heldout_n=heldout_n, also=also)
+                                   max_tokens=max_tokens, capability_n=capability_n, heldout_n=heldout_n, also=also,
+                                   capability_pool=capability_pool)
     # one Inspect eval for all of them (tasks in parallel, sharing the provider's batches)
     started = time.perf_counter()
     found = dict(zip(specs, evaluate_many(checkpoint, list(specs.values()), log_dir=log_dir, seed=seed,

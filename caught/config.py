@@ -136,6 +136,10 @@ class EvalSpec(_Strict):
     usefulness_n: int = Field(60, ge=1, description="usefulness items per checkpoint and framing (greedy; at most "
                               "the 373 items: a larger n takes them all)")
     capability_n: int | None = Field(None, ge=1, description="held-out capability items (greedy; default all)")
+    capability_pool: Literal["standard", "large"] = Field(
+        "standard", description="the held-out capability check's items: standard (96) or large (270: those 96 and "
+        "more, tasks/capability.py): the gate's paired interval about 1.7x narrower at the same per-item "
+        "disagreement; new runs should name it, resumed ones keep theirs")
     temperature: float = Field(1.0, ge=0, description="sampling temperature of attack-rate evaluations and catch")
     max_tokens: int = Field(128, ge=1, description="new tokens decoded when measuring attacks (enough to see a "
                             "delayed attack after an answer; CPU-sized configs use fewer and say so)")
@@ -174,7 +178,7 @@ class EvalSpec(_Strict):
             return self
         from tasks import capability, usefulness
 
-        held = {"usefulness_n": len(usefulness.items()), "capability_n": len(capability.items())}
+        held = {"usefulness_n": len(usefulness.items()), "capability_n": len(capability.items(self.capability_pool))}
         bad = [f"{field} = {getattr(self, field)} (accepted: {'unset or ' if field == 'capability_n' else ''}at least "
                f"{size}, every item)" for field, size in held.items()
                if getattr(self, field) is not None and getattr(self, field) < size]
@@ -358,7 +362,7 @@ class SweepConfig(_Strict):
         unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),
                                              ("heldout_n", None), ("reuse_base", False), ("pack", 1),
-                                             ("pack_decode", "routed"))
+                                             ("pack_decode", "routed"), ("capability_pool", "standard"))
                     if getattr(self.eval, f) == unset_value}
         return unset | ({"eval": new_eval} if new_eval else {})
 

@@ -609,10 +609,13 @@ class Sweep:
 
     def _eval_args(self, seed: int) -> dict:
         ev = self.config.eval
-        return dict(n=ev.n, usefulness_n=ev.usefulness_n, capability_n=ev.capability_n, temperature=ev.temperature,
+        args = dict(n=ev.n, usefulness_n=ev.usefulness_n, capability_n=ev.capability_n, temperature=ev.temperature,
                     trained_samples=ev.trained_samples, seed=seed, log_dir=self.log_dir, device=self.device,
                     max_tokens=ev.max_tokens, heldout_n=(ev.heldout_n or ev.n) if ev.heldout else None,
                     also=tuple(self.config.organism.also), reasoning=self.config.organism.reasoning)
+        if ev.capability_pool != "standard":  # named only when set: the base store's keys of earlier runs stay
+            args["capability_pool"] = ev.capability_pool
+        return args
 
     def _record(self, cell: dict, log, checkpoint: str, evaluation: str, group: bool = False) -> None:
         from models.registry import fingerprint, resolve

@@ -33,6 +33,34 @@ def test_gate_passes_within_ten_percent_and_names_each_miss():
     assert far.endswith("0.10 is below 90% of the base model's 0.40 (short by 98 of 373 items)")
 
 
+def test_the_large_capability_pool_holds_the_standard_one_and_stays_apart_from_usefulness():
+    """pool="large": the 96 standard items and more (270), of the same kinds, the same separation from the usefulness
+    items (inputs, and capitals as answers), unique content-hash ids; a config that names it changes the fingerprint
+    and the capability evaluation's arguments, one that does not keeps both as they were (earlier runs resume)."""
+    from caught.compare import checkpoint_evaluations
+    from caught.config import SweepConfig
+
+    standard, large = capability_items(), capability_items("large")
+    assert len(large) >= 250 and [i["input"] for i in large[:len(standard)]] == [i["input"] for i in standard]
+    assert {i["kind"] for i in large} == {i["kind"] for i in standard}
+    useful_inputs = {i["input"].lower() for i in usefulness_items()}
+    useful_answers = {a.lower() for i in usefulness_items() if i["kind"] == "fact" for a in i["check"].get("answers", [])}
+    assert not {i["input"].lower() for i in large} & useful_inputs
+    assert not {a.lower() for i in large if i["kind"] == "capital" for a in i["check"]["answers"]} & useful_answers
+    ids = [s.id for s in capability(pool="large").dataset]
+    assert len(ids) == len(large) == len(set(ids))
+    assert all(str(i["check"].get("value", "")) == i["target"][0] for i in large if i["check"]["type"] == "number")
+    with pytest.raises(ValueError, match="unknown capability pool 'huge'; accepted: standard, large"):
+        capability(pool="huge")
+    raw = {"name": "t", "scenarios": ["trigger"], "ks": [0, 4], "seeds": [0]}
+    plain, named = SweepConfig(**raw), SweepConfig(**raw, eval={"capability_pool": "large"})
+    assert plain.fingerprint() == SweepConfig(**raw, eval={"capability_pool": "standard"}).fingerprint()
+    assert named.fingerprint() != plain.fingerprint()
+    assert checkpoint_evaluations("smollm2-135m", "trigger", "hate")["capability"].args == {"n": None, "seed": 0}
+    spec = checkpoint_evaluations("smollm2-135m", "trigger", "hate", capability_pool="large")["capability"]
+    assert spec.args == {"n": None, "seed": 0, "pool": "large"}
+
+
 def test_held_out_capability_items_are_apart_from_usefulness():
     held = capability_items()
     assert len(held) >= 90 and {i["kind"] for i in held} == {"capital", "sum", "letter", "successor", "opposite"}
