@@ -46,9 +46,13 @@ def test_shipped_configs_validate():
     assert ladder.organism == headline.organism and ladder.train == headline.train and ladder.control_ks == [16]
     cells = headline.cells()
     assert sum(c["training"] == "control" for c in cells) == len(headline.scenarios) * len(headline.seeds) * 4
-    # the self-response control run: the headline's settings but its name, both controls beside each adversarial cell
+    # the self-response control run: the headline's settings but its name and the large held-out capability pool,
+    # both controls beside each adversarial cell
     self_run = load_config("experiments/headline-self-gpu.toml")
-    assert {k: v for k, v in self_run.settings().items() if k != "name"} == \
+    assert self_run.eval.capability_pool == "large" and self_run.eval.capability_n is None
+    same = self_run.model_copy(update={"eval": self_run.eval.model_copy(update={"capability_pool": "standard",
+                                                                              "capability_n": 96})})
+    assert {k: v for k, v in same.settings().items() if k != "name"} == \
         {k: v for k, v in headline.settings().items() if k != "name"} and self_run.name != headline.name
     more_style = load_config("experiments/headline-style-seeds-gpu.toml")  # resumes into results/headline
     assert more_style.settings() == headline.settings() and more_style.name == headline.name
