@@ -1445,7 +1445,7 @@ def test_reuse_base_measures_the_base_model_once_for_every_seed(tmp_path, monkey
     monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
     # the tiny config's 4 usefulness and capability items are every item (a CPU-sized pool)
     for module in (tasks.usefulness, tasks.capability):
-        monkeypatch.setattr(module, "items", lambda pool=module.items()[:4]: pool)
+        monkeypatch.setattr(module, "items", lambda *_, chosen=module.items()[:4]: chosen)
     base = str(tiny_llama_dir)
     raw = _tiny_config(base).model_dump()
     raw.update(seeds=[0, 1], ks=[0], control_ks=[])
