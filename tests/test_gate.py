@@ -56,6 +56,8 @@ def test_the_large_capability_pool_holds_the_standard_one_and_stays_apart_from_u
     plain, named = SweepConfig(**raw), SweepConfig(**raw, eval={"capability_pool": "large"})
     assert plain.fingerprint() == SweepConfig(**raw, eval={"capability_pool": "standard"}).fingerprint()
     assert named.fingerprint() != plain.fingerprint()
+    with pytest.raises(ValueError, match=r"capability_n = 96 \(accepted: unset or at least 270, every item\)"):
+        SweepConfig(**raw, eval={"capability_pool": "large", "capability_n": 96, "usefulness_n": 373, "reuse_base": True})
     assert checkpoint_evaluations("smollm2-135m", "trigger", "hate")["capability"].args == {"n": None, "seed": 0}
     spec = checkpoint_evaluations("smollm2-135m", "trigger", "hate", capability_pool="large")["capability"]
     assert spec.args == {"n": None, "seed": 0, "pool": "large"}
