@@ -166,9 +166,9 @@ class EvalSpec(_Strict):
         "routed", description="how a pack's checkpoints decode: routed, batches holding rows of all of them, each "
         "through its own adapter on the one resident organism (`ckpt/` share=routed: unmerged, in the fast engine's "
         "routed step, so in bf16 rows round differently from merged weights; in every reuse key; measured 0.86x one "
-        "at a time at 4 checkpoints and 1.18x at 8 on an H100); merged, each batch one checkpoint's, its adapter merged into the resident organism in turn (on "
-        "CUDA `ckpt/` share=true, the fast engine; the same reuse keys as one at a time; measured 0.91x one at a time on "
-        "an H100)")
+        "at a time at 4 checkpoints and 1.18x at 8 on an H100); merged, each batch one checkpoint's, its adapter "
+        "merged into the resident organism in turn (on CUDA `ckpt/` share=true, the fast engine; the same reuse keys "
+        "as one at a time; measured 0.72-0.91x one at a time on an H100, two runs)")
 
     @model_validator(mode="after")
     def _reuse_needs_every_item(self) -> EvalSpec:

@@ -622,13 +622,9 @@ def interval_gate_rows(df: pd.DataFrame, gates: pd.DataFrame) -> pd.Series:
     from training.organism import bounds_verdict
 
     steps = df["organism_steps"] if "organism_steps" in df else pd.Series(0, index=df.index)
-    failed = set()
-    if not gates.empty:
-        fails = gates[gates["verdict"] == "fail"]
-        failed = {tuple(r) for r in fails[GATE_KEYS].itertuples(index=False, name=None)}
-        measured = {tuple(r) for r in gates[GATE_KEYS].itertuples(index=False, name=None)}
-    else:
-        measured = set()
+    fails = gates[gates["verdict"] == "fail"] if not gates.empty else gates
+    measured, failed = (set(g[GATE_KEYS].itertuples(index=False, name=None)) if not g.empty else set()
+                        for g in (gates, fails))
     bounds = {}
     for r in _ok(df[df["training"] == "none"]).assign(organism_steps=steps).to_dict("records"):
         bounds[(r["scenario"], r["behavior"], r["seed"], r["organism_steps"])] = (

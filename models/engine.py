@@ -132,7 +132,6 @@ class Engine:
             if self.adapters is None:
                 raise ValueError(f"request for adapter {next(r.adapter for r in requests if r.adapter)!r}, but this "
                                  "Engine has no adapters; accepted: adapter=None")
-            self.adapters.mask([r.adapter for r in requests])  # an unknown name fails here, in either loop
             if self.fast is not None and self.fast.route_unavailable(self.adapters) is None:
                 return self._generate_fast(requests, self.adapters)
             return self._generate_routed_hf(requests)

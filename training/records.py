@@ -244,11 +244,11 @@ def _packed_split(records: pd.DataFrame, columns: list[str], max_bytes: int, tmp
     out = []
     for value, rows in records.groupby(names, sort=True):
         here = path + [(column, value)]
-        label = "-".join(v for _, v in here)
-        part = write_packed(tmp / f"part-packed-{len(list(tmp.iterdir()))}.parquet", rows.reset_index(drop=True))
+        label = re.sub(r"[^A-Za-z0-9._]+", "-", "-".join(v for _, v in here))
+        part = write_packed(tmp / f"part-packed-{label}.parquet", rows.reset_index(drop=True))
         if part.stat().st_size <= max_bytes:
             digest = hashlib.sha256(part.read_bytes()).hexdigest()[:12]
-            out.append((part, f"part-packed-{re.sub(r'[^A-Za-z0-9._]+', '-', label)}-{digest}.parquet"))
+            out.append((part, f"part-packed-{label}-{digest}.parquet"))
             continue
         size = part.stat().st_size
         part.unlink()

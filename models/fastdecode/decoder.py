@@ -216,6 +216,8 @@ class FastDecoder(ExactLayout):
 
     def route_unavailable(self, adapters) -> str | None:
         """Why a batch routed through `adapters` (a MultiLoRA) cannot decode here, or None."""
+        if adapters is self.adapters:  # bound already, so checked already
+            return None
         if adapters.model is not self.model:
             return "the adapters are hooked onto another model"
         if self.exact:
