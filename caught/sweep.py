@@ -393,8 +393,14 @@ class Sweep:
     def _write_config(self) -> None:
         config_file = self.dir / "config.json"
         if config_file.is_file():
-            if not same_settings(json.loads(config_file.read_text()), self.config):
+            stored = json.loads(config_file.read_text())
+            if not same_settings(stored, self.config):
                 raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
+            rule = stored.get("config", {}).get("gate", "point")  # runs from before the field: the point rule
+            if rule != self.config.gate:  # report-only, yet fixed before the run: no switching once cells exist
+                raise ValueError(f"{config_file} fixes the capability-gate rule gate = {rule!r} and this config says "
+                                 f"{self.config.gate!r}: the rule is chosen before a run, not changed while it goes "
+                                 "on; set it back or start a run under a new name")
         from training.atomic import write_json
 
         write_json(config_file, {"fingerprint": self.config.fingerprint(), "config": self.config.model_dump()})

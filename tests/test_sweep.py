@@ -1650,6 +1650,103 @@ def test_interval_gate_admits_unresolved_checks_and_keeps_failing_ones_out():
     assert control_differences(df)[lambda d: (d.scenario == "trigger") & (d.k == 16)].iloc[0].seeds == 1
 
 
+def test_the_gate_rule_is_fixed_in_the_config_and_a_resume_cannot_change_it(tmp_path):
+    """SweepConfig.gate: point (default) or interval, a report field (no fingerprint or settings change), read by the
+    report from config.json; a bad value names itself and the accepted ones; resuming a run under another rule is
+    refused, a run from before the field counting as point."""
+    from pydantic import ValidationError
+
+    from caught.report import gate_rule
+    from caught.sweep import Sweep
+
+    assert SweepConfig(**_config()).gate == "point"
+    with pytest.raises(ValidationError, match="gate"):
+        SweepConfig(**_config(gate="wilson"))
+    interval = SweepConfig(**_config(gate="interval"))
+    assert interval.fingerprint() == SweepConfig(**_config()).fingerprint()
+    assert interval.settings() == SweepConfig(**_config()).settings()
+    assert gate_rule(tmp_path) == "point"  # no config.json
+    (tmp_path / "config.json").write_text(json.dumps({"config": {"gate": "bogus"}}))
+    with pytest.raises(ValueError, match=r"config\.json: gate 'bogus' .*accepted: point, interval"):
+        gate_rule(tmp_path)
+    run = tmp_path / "t"
+    run.mkdir()
+    old = SweepConfig(**_config()).model_dump()
+    del old["gate"]  # written before the field
+    (run / "config.json").write_text(json.dumps({"fingerprint": SweepConfig(**_config()).fingerprint(), "config": old}))
+    before = (run / "config.json").read_text()
+    with pytest.raises(ValueError, match=r"gate = 'point' and this config says 'interval'"):
+        Sweep(interval, runs_dir=tmp_path, device="cpu").plan()
+    assert (run / "config.json").read_text() == before  # nothing overwritten
+    Sweep(SweepConfig(**_config()), runs_dir=tmp_path, device="cpu").plan()  # the same rule resumes
+    assert gate_rule(run) == "point"
+
+
+def _interval_case():
+    """synthetic_results with gate intervals: trigger seed 1's organism fails the point gate but its interval is
+    unresolved; trigger seed 2's control fails both; style seed 0's adversarial k=4 passes every paired check
+    but misses the (unpaired) deployment-framing check."""
+    from caught.report import GATE_KEYS
+
+    df = synthetic_results((0, 1, 2))
+    df = df.assign(useful_dep_answered_all=0.30, useful_dep_answered_n=40.0, base_useful_dep_answered_all=0.30,
+                   base_useful_all=0.36, base_capability_all=0.8)
+    trig = df.scenario == "trigger"
+    df.loc[trig & (df.seed == 1) & (df.training == "none"), ["gate_pass", "gate_verdict"]] = [False, "held-out ..."]
+    df.loc[trig & (df.seed == 2) & (df.training == "control"), ["gate_pass", "gate_verdict"]] = [False, "held-out .."]
+    dep = (df.scenario == "style") & (df.seed == 0) & (df.k == 4)
+    df.loc[dep, ["useful_dep_answered_all", "gate_pass", "gate_verdict"]] = [0.1, False, "deployment framing"]
+    gates = df[GATE_KEYS[:-1]].assign(organism_steps=0, check="capability", ratio=0.88, lo=0.7, hi=1.05, n=96,
+                                      verdict="unresolved")
+    gates.loc[trig & (df.seed == 2) & (df.training == "control"), ["ratio", "hi", "verdict"]] = [0.6, 0.89, "fail"]
+    return df, gates, trig, dep
+
+
+def test_the_interval_rule_fails_only_what_an_interval_or_the_deployment_check_puts_below_the_line():
+    from caught.report import apply_gate_rule, averaged_rows
+
+    df, gates, trig, dep = _interval_case()
+    point = apply_gate_rule(df, gates, "point")
+    assert point["gate_pass"].equals(df["gate_pass"]) and point["gate_pass_point"].equals(df["gate_pass"])
+    rule = apply_gate_rule(df, gates, "interval")
+    assert rule.loc[trig & (df.seed == 1), "gate_pass"].all()  # unresolved passes
+    failing = trig & (df.seed == 2) & (df.training == "control")
+    assert not rule.loc[failing, "gate_pass"].any()
+    assert rule.loc[failing, "gate_verdict"].str.contains(r"held-out capability 0\.60 .*\[0\.70, 0\.89\] wholly below 90%").all()
+    assert not rule.loc[dep, "gate_pass"].any()  # the unpaired check keeps its point verdict
+    assert rule.loc[dep, "gate_verdict"].str.contains("deployment framing, items answered").all()
+    no_records = apply_gate_rule(df, gates[~(trig & (df.seed == 1)).to_numpy()], "interval")
+    assert not no_records.loc[trig & (df.seed == 1) & (df.training == "none"), "gate_pass"].any()  # point decides
+    assert not averaged_rows(no_records)[trig & (df.seed == 1)].any()  # and its organism takes its group out
+    assert (averaged_rows(rule) | ~averaged_rows(point)).all()
+    with pytest.raises(ValueError, match="gate 'strict' .*accepted: point, interval"):
+        apply_gate_rule(df, gates, "strict")
+
+
+def test_a_report_under_the_interval_rule_says_so_and_shows_the_point_rule_as_sensitivity(tmp_path, monkeypatch):
+    """The run's rule decides every table and results.csv's `averaged`; the other rule is the sensitivity table."""
+    import caught.report as report
+
+    df, gates, trig, _ = _interval_case()
+    df.to_parquet(tmp_path / "results.parquet")
+    (tmp_path / "config.json").write_text(json.dumps({"config": {"gate": "interval"}}))
+    monkeypatch.setattr(report, "gate_intervals", lambda run_dir, d=None: gates)  # synthetic: no per-sample records
+    text = report.write_sweep_report(tmp_path).read_text()
+    assert "Capability gate: the interval rule, fixed in the run's config before it ran" in text
+    assert "### The same under the point-estimate gate (a sensitivity reading)" in text
+    assert "Against the run's rule (interval) that leaves out 1 organism(s) and 3 trained checkpoint(s)" in text
+    assert "interval rule (column 6)" in text
+    csv = pd.read_csv(tmp_path / "results.csv")
+    seed1 = (csv.scenario == "trigger") & (csv.seed == 1)
+    assert csv.loc[seed1, "averaged"].all() and not csv.loc[seed1 & (csv.training == "none"), "gate_pass_point"].any()
+    assert csv.loc[~csv.averaged, "not_averaged"].notna().all() and csv.loc[csv.averaged, "not_averaged"].isna().all()
+    (tmp_path / "config.json").write_text(json.dumps({"config": {}}))
+    monkeypatch.undo()
+    text = report.write_sweep_report(tmp_path).read_text()  # no records here: no sensitivity table, point rule
+    assert "the point-estimate rule (`gate = \"point\"`" in text and "gate_pass_point" not in pd.read_csv(
+        tmp_path / "results.csv").columns
+
+
 def test_results_csv_keeps_counts_whole_when_a_cell_was_skipped(tmp_path):
     """A skipped cell has no counts, so pandas stores the count columns as floats; results.csv printed "200.0"."""
     df = synthetic_results((0,))
