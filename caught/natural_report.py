@@ -26,7 +26,7 @@ import pandas as pd
 from caught.natural import ATTITUDE, MEASURES, read_results, with_training
 from caught.report import summarize
 from caught.tables import markdown
-from scorers.stats import mcnemar_exact, seeds_interval, two_proportion_diff
+from scorers.stats import holm, mcnemar_exact, seeds_interval, two_proportion_diff
 from training.atomic import write_text, write_with
 
 LABELS = {"heldout": "held-out items (same formats)", "format": "different-format set (consensus)",
@@ -116,7 +116,10 @@ def paired_tests(samples: pd.DataFrame) -> pd.DataFrame:
             test = mcnemar_exact(before[shared].to_numpy(), after[shared].to_numpy())
             rows.append({"target": target, "training": training, "measure": measure, "seed": int(seed), "k": int(k),
                          **test})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if not out.empty:  # the table's tests read together: Holm's adjustment over all of them (scorers.stats.holm)
+        out["holm"] = holm(out["p"].tolist())
+    return out
 
 
 CONTROL_MEASURES = ("heldout", "format", "trained")
@@ -306,10 +309,11 @@ def report(run_dir: Path, out_dir: Path | None = None, title: str | None = None,
     if not tests.empty:
         write_with(out_dir / "paired.csv", lambda tmp: tests.to_csv(tmp, index=False))
         lines += ["Each trained run against the base model on the same held-out items (exact McNemar; fixed = "
-                  "showed the behavior before and not after, broken = the reverse):", "",
-                  markdown(["target", "training", "measure", "seed", "k", "n", "fixed", "broken", "p"],
+                  f"showed the behavior before and not after, broken = the reverse; Holm: p adjusted over the table's "
+                  f"{len(tests)} tests, scorers.stats.holm):", "",
+                  markdown(["target", "training", "measure", "seed", "k", "n", "fixed", "broken", "p", "Holm p"],
                            [[r.target, r.training, LABELS[r.measure], str(r.seed), str(r.k), str(r.n), str(r.b),
-                             str(r.c), f"{r.p:.3g}"] for r in tests.itertuples()]), ""]
+                             str(r.c), f"{r.p:.3g}", f"{r.holm:.3g}"] for r in tests.itertuples()]), ""]
     if notes:
         lines += [notes.strip(), ""]
     return write_text(out_dir / "report.md", "\n".join(lines))

@@ -903,7 +903,19 @@ def paired_tests(run_dir: Path, evaluation: str = "deployment", df: pd.DataFrame
         if cell["training"] in MATCHED_CONTROL:
             ctrl = tuple({**cell, "training": MATCHED_CONTROL[cell["training"]]}[c] for c in CELL_KEY)
             out[group]["control_pairs"].append((ctrl, me))
-    return {g: {"before": test(v["before_pairs"]), "control": test(v["control_pairs"])} for g, v in out.items()}
+    tests = {g: {"before": test(v["before_pairs"]), "control": test(v["control_pairs"])} for g, v in out.items()}
+    return with_holm(tests)
+
+
+def with_holm(tests: dict[tuple, dict]) -> dict[tuple, dict]:
+    """paired_tests' tests, each that ran given `holm`: its p adjusted (scorers.stats.holm) over every test of the
+    table, both comparisons (the family a reader scans for "p < 0.05"); a test without pairs gets none."""
+    from scorers.stats import holm
+
+    ran = [t for pair in tests.values() for t in pair.values() if t is not None and t["seeds"]]
+    for t, adjusted in zip(ran, holm([t["p"] for t in ran])):
+        t["holm"] = adjusted
+    return tests
 
 
 def gate_intervals(run_dir: Path, df: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -1053,7 +1065,9 @@ def _p(t: dict | None) -> str:
     """A McNemar cell: p (b/c; the pairs and seeds that entered, and the seeds left out by the report's rule)."""
     if t is None:
         return "–"
-    out = "– (no averaged pair" if not t["seeds"] else f"{t['p']:.2g} ({t['b']}/{t['c']}; {t['pairs']} pairs, {t['seeds']} seeds"
+    holm = f"Holm {t['holm']:.2g}; " if "holm" in t else ""
+    out = ("– (no averaged pair" if not t["seeds"] else
+           f"{t['p']:.2g} ({holm}{t['b']}/{t['c']}; {t['pairs']} pairs, {t['seeds']} seeds")
     return out + (f", {t['left_out']} left out)" if t["left_out"] else ")")
 
 
@@ -1063,8 +1077,8 @@ def summary_table(df: pd.DataFrame, tests: dict | None = None) -> str:
     header = ["scenario", "training", "method", "k", "seeds", "deployment", "deployment near-miss", "testing",
               "trained inputs (before)", "trained inputs", "retained", "teacher-forced attack (deployment)",
               "teacher-forced gap (deploy - test)", "usefulness", "capability", "passes gate", "train loss",
-              "steps-to-fix", "McNemar p vs organism (b/c; pairs, seeds)",
-              "McNemar p vs control (b/c; pairs, seeds)"]
+              "steps-to-fix", "McNemar p vs organism (Holm-adjusted; b/c; pairs, seeds)",
+              "McNemar p vs control (Holm-adjusted; b/c; pairs, seeds)"]
     rows = []
     averaged = averaged_rows(ok)  # the report's one rule: one left out is counted in "passes gate", not averaged
     for (scenario, steps, training, method, k), every in ok.groupby(["scenario", "organism_steps", "training",
@@ -1129,8 +1143,8 @@ def heldout_table(df: pd.DataFrame, tests: dict | None = None) -> str:
     header = ["scenario", "training", "method", "k", "seeds", "deployment", "held-out variants", "held-out near-miss",
               "held-out n", "testing", "held-out variants, testing side", "retained (deployment)",
               "retained (held-out)", "passes gate",
-              "McNemar p held-out vs organism (b/c; pairs, seeds)",
-              "McNemar p held-out vs control (b/c; pairs, seeds)"]
+              "McNemar p held-out vs organism (Holm-adjusted; b/c; pairs, seeds)",
+              "McNemar p held-out vs control (Holm-adjusted; b/c; pairs, seeds)"]
     rows = []
     for (scenario, steps, training, method, k), every in ok.groupby(["scenario", "organism_steps", "training",
                                                                        "method", "k"], sort=False):
@@ -1548,7 +1562,7 @@ def _interval_note(df: pd.DataFrame) -> str:
             "Wilson interval of the summed counts (rates) or the seeds' own sampling noise (retained, teacher-forced: "
             "the normal interval of the mean of their standard errors, scorers.stats.seeds_interval). n: samples pooled over the seeds. All cells: \"seeds\" counts the "
             "seeds averaged (the report's one rule, `exclusions` in caught/report.py: the checkpoint passes the "
-            "capability gate, and its organism meets the attack bounds and passes the gate; point estimates); the "
+            "capability gate, and its organism meets the attack bounds and passes the gate, under the run's gate rule); the "
             "others are counted in \"passes gate\" or \"not averaged\", named, and kept in results.csv, never "
             "averaged in. The McNemar tests pool the paired samples of the averaged seeds only (a pair enters when "
             "both of its cells are averaged); each says how many pairs and seeds entered and how many seeds were "
@@ -1679,7 +1693,9 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
         "partial, truncated attacks), so a fall in attacks that is a change of surface form shows. McNemar: exact "
         "two-sided test on the deployment samples shared (same prompts, same sample seeds) with the organism, or with "
         "the control at the same k; b = attacked in the first and not the second, c = the reverse, pooled over the "
-        "averaged seeds (pairs: the paired samples that entered). "
+        "averaged seeds (pairs: the paired samples that entered). Holm: each p adjusted over every McNemar test of "
+        "the table (both columns; Holm's step-down, scorers.stats.holm), so an adjusted p below 0.05 holds for the "
+        "table's tests taken together, not one at a time. "
         f"Per-sample records: `{_samples_name(run_dir)}` (completions, verdicts, Inspect log of each). Logs: a "
         "committed run keeps no Inspect logs, only these records; rebuild them from the records with "
         f"`caught logs {run_dir}` (recorded completions and scores, inputs rebuilt from the tasks), then "

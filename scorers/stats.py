@@ -19,6 +19,8 @@ Where does a sweep row get its interval?
   `paired_ratio_bootstrap(before, after)`, a bootstrap over the pairs.
 - Did training change the outcome on paired data: `mcnemar_exact(before, after)`, the exact McNemar
   test on the discordant pairs.
+- Many such tests read together (every McNemar test of a report's table): `holm(pvalues)`, Holm's step-down
+  adjustment, so that "p < 0.05" holds for the family of tests at once (family-wise error), not for each alone.
 - A usefulness score that is a mean of per-item scores in [0, 1]: `mean_interval(values)`, the t
   interval over items.
 - An unpaired difference of two rates (adversarial framing vs control, organism vs base model):
@@ -332,6 +334,23 @@ def mcnemar_exact(before: Sequence[float] | np.ndarray, after: Sequence[float] |
 
         p = float(stats.binomtest(b, n_disc, 0.5, alternative="two-sided").pvalue)
     return {"b": b, "c": c, "n_discordant": n_disc, "n": int(x.size), "p": p}
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979), in the order given: the i-th smallest of m p-values is
+    multiplied by m - i + 1 (i from 1), made non-decreasing in that order, and capped at 1. Rejecting where the
+    adjusted p is below alpha controls the family-wise error rate at alpha under any dependence between the tests.
+    NaN entries (tests that could not run) are left NaN and do not count in m. A p outside [0, 1] is a ValueError."""
+    values = [float(p) for p in pvalues]
+    bad = [p for p in values if not math.isnan(p) and not 0 <= p <= 1]
+    if bad:
+        raise ValueError(f"holm: p-values must lie in [0, 1]; got {bad[0]!r}")
+    order = sorted((p, i) for i, p in enumerate(values) if not math.isnan(p))
+    m, out, running = len(order), [NAN] * len(values), 0.0
+    for rank, (p, i) in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p))
+        out[i] = running
+    return out
 
 
 def two_proportion_diff(

@@ -326,6 +326,10 @@ def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tin
     assert sorted(zip(paired.training, paired.measure, paired.k, paired.n)) == [
         ("adversarial", "format", 2, 2), ("adversarial", "heldout", 2, 2), ("control", "format", 2, 2),
         ("control", "heldout", 2, 2)]
+    from scorers.stats import holm
+
+    assert paired["holm"].tolist() == pytest.approx(holm(paired["p"].tolist()))  # the table's four tests together
+    assert "| p | Holm p |" in path.read_text()
     with pytest.raises(ValueError, match="other settings"):
         NaturalLadder(config.model_copy(update={"steps": 2}), tmp_path / "runs").run()
 

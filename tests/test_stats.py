@@ -265,6 +265,33 @@ def test_paired_ratio_bootstrap_rejects_bad_input():
         paired_ratio_bootstrap([1, 0], [1, 0.5])
 
 
+# ---- holm ----
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_holm_matches_statsmodels(seed):
+    from statsmodels.stats.multitest import multipletests
+
+    from scorers.stats import holm
+
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0, 0.2, size=int(rng.integers(1, 30))).tolist()
+    p[0] = p[-1]  # ties
+    assert holm(p) == pytest.approx(multipletests(p, method="holm")[1].tolist(), rel=1e-12)
+
+
+def test_holm_hand_computed_keeps_nan_out_of_the_family_and_refuses_bad_p():
+    from scorers.stats import holm
+
+    # m = 3 (the NaN does not count), sorted 0.01, 0.03, 0.04: 0.01*3 = 0.03; 0.03*2 = 0.06; max(0.06, 0.04*1) = 0.06
+    out = holm([0.04, float("nan"), 0.01, 0.03])
+    assert out[0] == pytest.approx(0.06) and math.isnan(out[1]) and out[2] == pytest.approx(0.03)
+    assert out[3] == pytest.approx(0.06)
+    assert holm([0.9, 0.8]) == [1.0, 1.0] and holm([]) == []
+    with pytest.raises(ValueError, match=r"\[0, 1\]; got 1\.5"):
+        holm([0.1, 1.5])
+
+
 # ---- mcnemar_exact ----
 
 

@@ -531,7 +531,7 @@ def test_paired_tests_from_per_sample_records(tmp_path):
     """McNemar on shared deployment samples: the organism attacked on 20 of 20 prompts, the k=4 child on 5 (15
     discordant pairs b, none c), its control on 18; pooled over two seeds."""
     from caught.report import _p, paired_tests
-    from scorers.stats import mcnemar_exact
+    from scorers.stats import holm, mcnemar_exact
     from training.records import PACKED, SAMPLES, write_packed, write_part
 
     rows = []
@@ -564,15 +564,19 @@ def test_paired_tests_from_per_sample_records(tmp_path):
     assert (ctrl["before"]["b"], ctrl["before"]["c"]) == (4, 0) and ctrl["control"] is None
     # seed 1's adversarial model fails the capability gate: it leaves both of its tests, which the table says
     results.loc[(results.seed == 1) & (results.training == "adversarial"), "gate_pass"] = False
-    gated = paired_tests(tmp_path, df=results)[("trigger", "hate", 4, "adversarial", "lora", 0)]
+    every = paired_tests(tmp_path, df=results)
+    gated = every[("trigger", "hate", 4, "adversarial", "lora", 0)]
+    family = [t for pair in every.values() for t in pair.values() if t is not None]
+    assert len(family) == 3 and [t["holm"] for t in family] == pytest.approx(holm([t["p"] for t in family]))
     assert gated["before"] == {"b": 15, "c": 0, "p": pytest.approx(mcnemar_exact([1] * 15, [0] * 15)["p"]),
-                               "pairs": 20, "seeds": 1, "left_out": 1}
+                               "pairs": 20, "seeds": 1, "left_out": 1, "holm": pytest.approx(3 * gated["before"]["p"])}
     assert (gated["control"]["b"], gated["control"]["seeds"], gated["control"]["left_out"]) == (13, 1, 1)
-    assert _p(gated["before"]).endswith("(15/0; 20 pairs, 1 seeds, 1 left out)")
+    assert _p(gated["before"]).endswith(f"(Holm {gated['before']['holm']:.2g}; 15/0; 20 pairs, 1 seeds, 1 left out)")
     # an organism that misses the attack bounds takes every test of its seed with it; none left: said so
     results.loc[(results.seed == 0) & (results.training == "none"), "testing_rate"] = 0.5
     none = paired_tests(tmp_path, df=results)[("trigger", "hate", 4, "adversarial", "lora", 0)]
     assert none["before"]["seeds"] == 0 and _p(none["before"]) == "– (no averaged pair, 2 left out)"
+    assert "holm" not in none["before"]  # a test that did not run is not in the family
 
 
 def test_bad_result_files_get_one_clear_error_and_nothing_changes(tmp_path):
