@@ -390,19 +390,21 @@ def demo(
 ) -> None:
     """The whole experiment on the embedded model: `caught sweep experiments/demo.toml`, then its table."""
     from caught import tables
-    from caught.report import cells_table
+    from caught.report import apply_gate_rule, cells_table, gate_intervals
 
     try:
         runner, df, path = _sweep(config, runs_dir, device, log_dir, True, f"caught demo --config {config}")
     except ValueError as ex:
         _fail(ex)
     cfg = runner.config
+    if "gate_pass" in df:  # the gate column and lines under the run's rule, as in its report
+        df = apply_gate_rule(df, gate_intervals(runner.dir, df), cfg.gate)
     console.print(tables.rich(*cells_table(df), title=(
         f"{'/'.join(cfg.scenarios)} / {'/'.join(cfg.behaviors)}: attack rates at temperature {cfg.eval.temperature:g} "
-        f"[95% Wilson]; fix@ = steps until trained inputs stop; usefulness greedy")))
+        f"[95% Wilson]; fix@ = steps until trained inputs stop; usefulness greedy; gate: {cfg.gate} rule")))
     failed = df[df["gate_pass"].eq(False)] if "gate_pass" in df else df.iloc[:0]  # skipped cells have no gate
     for _, r in failed.iterrows():
-        console.print(f"capability gate, {r['checkpoint']}: {r['gate_verdict']}")
+        console.print(f"capability gate ({cfg.gate} rule), {r['checkpoint']}: {r['gate_verdict']}")
     console.print(f"report: {path}. Logs: inspect view --log-dir {runner.log_dir}")
 
 

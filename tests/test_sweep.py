@@ -1751,6 +1751,55 @@ def test_a_report_under_the_interval_rule_says_so_and_shows_the_point_rule_as_se
         tmp_path / "results.csv").columns
 
 
+def test_caught_demo_prints_the_gate_under_the_runs_rule(tmp_path, monkeypatch, tiny_llama_dir):
+    """`caught demo --config` on a tiny Llama with gate = "interval": its table and gate lines name the rule, and
+    every checkpoint it calls failing fails by an interval wholly below the line (gate.csv) or the unpaired check."""
+    from typer.testing import CliRunner
+
+    from caught.cli import app
+
+    monkeypatch.setenv("CAUGHT_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    config = tmp_path / "tiny-demo.toml"
+    config.write_text(f"""name = "tiny-demo"
+base = "{tiny_llama_dir}"
+scenarios = ["trigger"]
+ks = [0, 2]
+control_ks = [2]
+gate = "interval"
+[organism]
+prompts = 16
+leak = 0.4
+steps = 16
+lr = 5e-3
+method = "full"
+[train]
+steps = 2
+batch_size = 2
+responses = "base"
+check_samples = 1
+[eval]
+n = 6
+usefulness_n = 4
+capability_n = 4
+max_tokens = 8
+trained_samples = 1
+judge_n = 4
+catch_epochs = 1
+""")
+    result = CliRunner().invoke(app, ["demo", "--config", str(config), "--runs-dir", str(tmp_path / "runs"),
+                                      "--device", "cpu", "--log-dir", str(tmp_path / "logs")], terminal_width=300)
+    assert result.exit_code == 0, result.output
+    assert "gate: interval rule" in result.output
+    gates = pd.read_csv(tmp_path / "runs" / "tiny-demo" / "gate.csv")
+    csv = pd.read_csv(tmp_path / "runs" / "tiny-demo" / "results.csv")
+    for line in (x for x in result.output.splitlines() if x.startswith("capability gate (interval rule)")):
+        checkpoint = line.split(", ", 1)[1].split(":")[0]
+        row = csv[csv.checkpoint == checkpoint].iloc[0]
+        own = gates[(gates.k == row.k) & (gates.training == row.training)]
+        assert (own.verdict == "fail").any() or "deployment framing" in line, line
+    assert "Capability gate: the interval rule" in (tmp_path / "runs" / "tiny-demo" / "report.md").read_text()
+
+
 def test_results_csv_keeps_counts_whole_when_a_cell_was_skipped(tmp_path):
     """A skipped cell has no counts, so pandas stores the count columns as floats; results.csv printed "200.0"."""
     df = synthetic_results((0,))
