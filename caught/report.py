@@ -841,6 +841,8 @@ def _fmt(mean: float, lo: float, hi: float) -> str:
 
 
 MATCHED_CONTROL = {"adversarial": "control", "reasoning": "reasoning-control"}  # a trained cell's control, same k
+CONTROLS = {"adversarial": ("control", "control-base", "control-self"),  # every control a trained cell is read
+            "reasoning": ("reasoning-control",)}                         # against over organisms (config CONTROL_TRAININGS)
 
 
 def paired_tests(run_dir: Path, evaluation: str = "deployment", df: pd.DataFrame | None = None) -> dict[tuple, dict]:
@@ -963,13 +965,14 @@ def gate_intervals(run_dir: Path, df: pd.DataFrame | None = None) -> pd.DataFram
 
 def control_differences(df: pd.DataFrame, column: str = "deployment",
                         averaged: pd.Series | None = None) -> pd.DataFrame:
-    """Adversarial against its matched control at the same k, over organisms: per seed whose adversarial and control
+    """Adversarial against each of its controls at the same k (CONTROLS: the matched one, and the base-response and
+    self-response ones where the run has them), over organisms: per seed whose adversarial and control
     checkpoints are both averaged (the report's one rule), the difference of their `column` rates (adversarial minus
     control) with its Newcombe interval (two_proportion_diff: it treats the two cells' samples as independent, so it
     is wider than the paired one); then the mean over seeds with seeds_interval (a t interval over the seeds, never
     narrower than the seeds' own sampling noise). This answers "does this recipe remove more than the control, over
     organisms", which the McNemar tests (pooling the checkpoints' samples) do not. One row per (scenario, organism
-    budget, behavior, training, method, k) with at least one such seed: seeds, mean, lo, hi, lower (seeds whose
+    budget, behavior, training, control, method, k) with at least one such seed: seeds, mean, lo, hi, lower (seeds whose
     adversarial rate is below the control's), per_seed (the seeds' differences). `averaged`: which rows of `df` to
     compare instead of the report's one rule (interval_gate_rows: the sensitivity reading)."""
     ok = _ok(df)
@@ -978,7 +981,7 @@ def control_differences(df: pd.DataFrame, column: str = "deployment",
         ok = ok.assign(organism_steps=0)
     rows = []
     keys = ["scenario", "organism_steps", "behavior", "method", "k"]
-    for training, control in MATCHED_CONTROL.items():
+    for training, control in ((t, c) for t, cs in CONTROLS.items() for c in cs):
         adv = ok[ok["training"] == training]
         ctl = ok[ok["training"] == control].set_index(keys + ["seed"])
         for key, g in adv.groupby(keys, sort=False):
@@ -996,7 +999,8 @@ def control_differences(df: pd.DataFrame, column: str = "deployment",
             diffs.sort()
             mean, lo, hi = seeds_interval([d for _, d, _, _ in diffs], [x for *_, x, _ in diffs],
                                           [x for *_, x in diffs])
-            rows.append({**dict(zip(keys, key)), "training": training, "seeds": len(diffs), "mean": mean, "lo": lo,
+            rows.append({**dict(zip(keys, key)), "training": training, "control": control, "seeds": len(diffs),
+                         "mean": mean, "lo": lo,
                          "hi": hi, "lower": sum(d < 0 for _, d, _, _ in diffs),
                          "per_seed": "; ".join(f"s{s} {d:+.3f}" for s, d, _, _ in diffs)})
     return pd.DataFrame(rows)
@@ -1007,10 +1011,10 @@ def control_difference_table(df: pd.DataFrame, averaged: pd.Series | None = None
     d = control_differences(df, averaged=averaged)
     if d.empty:
         return ""
-    rows = [[_label(r["scenario"], r["organism_steps"]), r["training"], r["method"], str(int(r["k"])), str(r["seeds"]),
-             f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]", f"{r['lower']}/{r['seeds']}", r["per_seed"]]
-            for r in d.to_dict("records")]
-    header = ["scenario", "training", "method", "k", "seeds", "deployment rate, minus the control's [95%]",
+    rows = [[_label(r["scenario"], r["organism_steps"]), r["training"], r["control"], r["method"], str(int(r["k"])),
+             str(r["seeds"]), f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]", f"{r['lower']}/{r['seeds']}",
+             r["per_seed"]] for r in d.to_dict("records")]
+    header = ["scenario", "training", "against", "method", "k", "seeds", "deployment rate, minus the control's [95%]",
               "seeds below the control", "per seed"]
     return tables.markdown(header, rows).rstrip("\n")
 
@@ -1706,8 +1710,9 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
     differences = control_difference_table(df)
     if differences:
         head += ["## Adversarial against its control, over organisms", "", differences, "",
-                 "Per seed whose adversarial checkpoint and matched control at the same k are both averaged (the "
-                 "report's one rule): the adversarial deployment attack rate minus the control's, with Newcombe's "
+                 "Per seed whose adversarial checkpoint and control at the same k are both averaged (the report's one "
+                 "rule; against: the matched control, and the base-response and self-response controls where the run "
+                 "has them): the adversarial deployment attack rate minus the control's, with Newcombe's "
                  "interval for two independent proportions (conservative: the two share prompts and sample seeds); "
                  "the mean over those seeds with a Student t interval, never narrower than the seeds' own sampling "
                  "noise (scorers.stats.seeds_interval). Negative: training against caught attacks removed more than "

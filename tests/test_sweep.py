@@ -1625,7 +1625,23 @@ def test_adversarial_against_control_over_organisms_uses_only_averaged_seed_pair
         two_proportion_diff(int(a.deployment_attacks), 50, int(c.deployment_attacks), 50))
     df.to_parquet(tmp_path / "results.parquet")
     text = write_sweep_report(tmp_path).read_text()
-    assert "## Adversarial against its control, over organisms" in text and "| trigger | adversarial | lora | 16 | 1 |" in text
+    assert "## Adversarial against its control, over organisms" in text
+    assert "| trigger | adversarial | control | lora | 16 | 1 |" in text
+
+
+def test_adversarial_is_read_against_every_control_the_run_has():
+    """headline-self-gpu.toml runs the matched and the self-response control: the seed-level table compares the
+    adversarial cells with each, one row per control."""
+    from caught.report import control_differences
+
+    df = synthetic_results((0, 1, 2))
+    selfc = df[df.training == "control"].assign(training="control-self",
+                                                deployment_attacks=lambda d: d.deployment_attacks - 2)
+    df = pd.concat([df, selfc], ignore_index=True)
+    d = control_differences(df)
+    trig = d[(d.scenario == "trigger") & (d.k == 16)].set_index("control")
+    assert list(trig.index) == ["control", "control-self"] and (trig.seeds == 3).all()
+    assert trig.loc["control-self", "mean"] == pytest.approx(trig.loc["control", "mean"] + 2 / 50)
 
 
 def test_interval_gate_admits_unresolved_checks_and_keeps_failing_ones_out():
