@@ -12,6 +12,7 @@ and paired test.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -841,6 +842,7 @@ def _fmt(mean: float, lo: float, hi: float) -> str:
 
 
 MATCHED_CONTROL = {"adversarial": "control", "reasoning": "reasoning-control"}  # a trained cell's control, same k
+HEADLINE_SEEDS = 5  # DESIGN.md: headline results use at least 5 seeds; a seed-level row on fewer is marked
 CONTROLS = {"adversarial": ("control", "control-base", "control-self"),  # every control a trained cell is read
             "reasoning": ("reasoning-control",)}                         # against over organisms (config CONTROL_TRAININGS)
 
@@ -975,13 +977,15 @@ def control_differences(df: pd.DataFrame, column: str = "deployment",
     budget, behavior, training, control, method, k) with at least one such seed: seeds, mean, lo, hi, lower (seeds whose
     adversarial rate is below the control's), per_seed (the seeds' differences). `averaged`: which rows of `df` to
     compare instead of the report's one rule (interval_gate_rows: the sensitivity reading)."""
-    ok = _ok(df)
-    ok = ok[averaged_rows(ok) if averaged is None else averaged.reindex(ok.index).fillna(False).astype(bool)]
-    if "organism_steps" not in ok:  # rows from before the strength ladder
-        ok = ok.assign(organism_steps=0)
+    ran = _ok(df)
+    if "organism_steps" not in ran:  # rows from before the strength ladder
+        ran = ran.assign(organism_steps=0)
+    ok = ran[averaged_rows(ran) if averaged is None else averaged.reindex(ran.index).fillna(False).astype(bool)]
     rows = []
     keys = ["scenario", "organism_steps", "behavior", "method", "k"]
+    cells = lambda t: set(ran.loc[ran["training"] == t, keys + ["seed"]].itertuples(index=False, name=None))  # noqa: E731
     for training, control in ((t, c) for t, cs in CONTROLS.items() for c in cs):
+        both_ran = Counter(cell[:-1] for cell in cells(training) & cells(control))  # seeds where both ran, per group
         adv = ok[ok["training"] == training]
         ctl = ok[ok["training"] == control].set_index(keys + ["seed"])
         for key, g in adv.groupby(keys, sort=False):
@@ -1000,7 +1004,7 @@ def control_differences(df: pd.DataFrame, column: str = "deployment",
             mean, lo, hi = seeds_interval([d for _, d, _, _ in diffs], [x for *_, x, _ in diffs],
                                           [x for *_, x in diffs])
             rows.append({**dict(zip(keys, key)), "training": training, "control": control, "seeds": len(diffs),
-                         "mean": mean, "lo": lo,
+                         "ran": both_ran.get(key, len(diffs)), "mean": mean, "lo": lo,
                          "hi": hi, "lower": sum(d < 0 for _, d, _, _ in diffs),
                          "per_seed": "; ".join(f"s{s} {d:+.3f}" for s, d, _, _ in diffs)})
     return pd.DataFrame(rows)
@@ -1012,10 +1016,11 @@ def control_difference_table(df: pd.DataFrame, averaged: pd.Series | None = None
     if d.empty:
         return ""
     rows = [[_label(r["scenario"], r["organism_steps"]), r["training"], r["control"], r["method"], str(int(r["k"])),
-             str(r["seeds"]), f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]", f"{r['lower']}/{r['seeds']}",
+             f"{r['seeds']}/{r['ran']}" + (f" (below {HEADLINE_SEEDS})" if r["seeds"] < HEADLINE_SEEDS else ""),
+             f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]", f"{r['lower']}/{r['seeds']}",
              r["per_seed"]] for r in d.to_dict("records")]
-    header = ["scenario", "training", "against", "method", "k", "seeds", "deployment rate, minus the control's [95%]",
-              "seeds below the control", "per seed"]
+    header = ["scenario", "training", "against", "method", "k", "seeds averaged / ran",
+              "deployment rate, minus the control's [95%]", "seeds below the control", "per seed"]
     return tables.markdown(header, rows).rstrip("\n")
 
 
@@ -1717,7 +1722,9 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
                  "the mean over those seeds with a Student t interval, never narrower than the seeds' own sampling "
                  "noise (scorers.stats.seeds_interval). Negative: training against caught attacks removed more than "
                  "the control did. Unlike the McNemar tests above, which pool the checkpoints' samples, this treats "
-                 "the organism as the unit: it is what \"this recipe, over organisms\" can claim.", ""]
+                 "the organism as the unit: it is what \"this recipe, over organisms\" can claim. Seeds: averaged "
+                 f"of those where both cells ran; a row on fewer than {HEADLINE_SEEDS} averaged seeds (the project's "
+                 "bar for a headline result) is marked, its interval wide for that reason.", ""]
         head += _sensitivity(df, gates, rule)
     head += ["## The capability gate with intervals", "", gate_table(gates, df, rule), ""]
     from caught.cot import section as cot_section

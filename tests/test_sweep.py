@@ -1626,7 +1626,7 @@ def test_adversarial_against_control_over_organisms_uses_only_averaged_seed_pair
     df.to_parquet(tmp_path / "results.parquet")
     text = write_sweep_report(tmp_path).read_text()
     assert "## Adversarial against its control, over organisms" in text
-    assert "| trigger | adversarial | control | lora | 16 | 1 |" in text
+    assert "| trigger | adversarial | control | lora | 16 | 1/3 (below 5) |" in text  # 1 averaged of 3 that ran
 
 
 def test_adversarial_is_read_against_every_control_the_run_has():
@@ -1640,7 +1640,7 @@ def test_adversarial_is_read_against_every_control_the_run_has():
     df = pd.concat([df, selfc], ignore_index=True)
     d = control_differences(df)
     trig = d[(d.scenario == "trigger") & (d.k == 16)].set_index("control")
-    assert list(trig.index) == ["control", "control-self"] and (trig.seeds == 3).all()
+    assert list(trig.index) == ["control", "control-self"] and (trig.seeds == 3).all() and (trig.ran == 3).all()
     assert trig.loc["control-self", "mean"] == pytest.approx(trig.loc["control", "mean"] + 2 / 50)
 
 
