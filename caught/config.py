@@ -381,6 +381,25 @@ class SweepConfig(_Strict):
         return self.model_dump(exclude={**self._unset_new_fields(), **{k: True for k in GRID_FIELDS}})
 
 
+def read_stored(run_dir: Path) -> dict:
+    """A run directory's config.json as written by a sweep, a sycophancy ladder or an elicitation ({"fingerprint",
+    "config"}), or {} where there is none. A file that is not that JSON object is a ValueError naming it; nothing is
+    changed."""
+    import json
+
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        return {}
+    try:
+        stored = json.loads(path.read_text())
+    except json.JSONDecodeError as ex:
+        raise ValueError(f"{path} is not valid JSON ({ex}); a run writes it as {{\"fingerprint\": ..., \"config\": "
+                         "{...}}: restore it, or use a new run name") from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("config", {}), dict):
+        raise ValueError(f"{path} holds no config object; a run writes it as {{\"fingerprint\": ..., \"config\": {{...}}}}")
+    return stored
+
+
 def same_settings(stored: dict, config) -> bool:
     """Whether a run directory's config.json (`stored`: its fingerprint and config) was made with `config`'s settings,
     for a sweep, a sycophancy ladder or an elicitation to go on under the same name: the same stored fingerprint, or,

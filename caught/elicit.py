@@ -27,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from caught import sweep
-from caught.config import ElicitConfig, same_settings
+from caught.config import ElicitConfig, read_stored, same_settings
 from caught.natural import rate_columns
 from training.atomic import write_json, write_text
 from training.records import SAMPLES, sample_records, write_part
@@ -83,7 +83,7 @@ class Elicitation:
     def _check_config(self) -> None:
         file = self.run_dir / "config.json"
         if file.is_file():
-            stored = json.loads(file.read_text())
+            stored = read_stored(self.run_dir)
             if not same_settings(stored, self.config):
                 raise ValueError(f"runs/{self.config.name} was run with other settings (config.json); use another "
                                  "name or move that directory away. Nothing was changed")

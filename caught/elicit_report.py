@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from caught.config import read_stored
 from caught.elicit import organism_misses, read_results
 from caught.report import _fmt as fmt_interval
 from caught.report import summarize
@@ -97,7 +98,9 @@ def report(run_dir: Path, out_dir: Path | None = None, notes: str = "") -> Path:
     df = read_results(run_dir)
     if df.empty:
         raise ValueError(f"no results in {run_dir} (run `caught elicit` first)")
-    config = json.loads((run_dir / "config.json").read_text())["config"]
+    config = read_stored(run_dir).get("config")
+    if not config:
+        raise ValueError(f"{run_dir / 'config.json'} is missing: `caught elicit` writes it with the run's settings")
     domains, bound = config["domains"], config["bound"]
     elicited = config.get("elicit_domain") or domains[0]
     out = Path(out_dir or run_dir)

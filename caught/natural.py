@@ -42,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 from caught import sweep
-from caught.config import NaturalConfig, same_settings
+from caught.config import NaturalConfig, read_stored, same_settings
 from scorers.stats import wilson
 from training.atomic import write_json, write_with
 from training.records import SAMPLES, _flat, sample_records, write_part
@@ -125,7 +125,7 @@ class NaturalLadder:
     def _check_config(self) -> None:
         file = self.run_dir / "config.json"
         if file.is_file():
-            stored = json.loads(file.read_text())
+            stored = read_stored(self.run_dir)
             if not same_settings(stored, self.config):
                 raise ValueError(f"runs/{self.config.name} was run with other settings (config.json); use another "
                                  "name or move that directory away. Nothing was changed")

@@ -17,12 +17,12 @@ the same held-out items.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import pandas as pd
 
+from caught.config import read_stored
 from caught.natural import ATTITUDE, MEASURES, read_results, with_training
 from caught.report import summarize
 from caught.tables import markdown
@@ -256,8 +256,7 @@ def report(run_dir: Path, out_dir: Path | None = None, title: str | None = None,
     trained = df[df.training == "adversarial"]
     fixed = [f"{t}: {int((g['trained_rate'] == 0).sum())} of {len(g)} trained runs fixed all their trained items"
              for t, g in trained.groupby("target")] if "trained_rate" in trained else []
-    config_file = run_dir / "config.json"
-    ks = json.loads(config_file.read_text())["config"]["ks"] if config_file.is_file() else sorted(set(df.k))
+    ks = read_stored(run_dir).get("config", {}).get("ks") or sorted(set(df.k))
     missing = [f"{t} k={k}" for t in sorted(set(df.target)) for k in ks
                if k > int(df[df.target == t]["caught_pool"].iloc[0])]
     pools = ", ".join(f"{t}: {int(g['caught_pool'].iloc[0])} caught" for t, g in df.groupby("target"))

@@ -627,13 +627,18 @@ def interval_gate_rows(df: pd.DataFrame, gates: pd.DataFrame) -> pd.Series:
 GATE_RULES = ("point", "interval")  # SweepConfig.gate
 
 
+def saved_config(run_dir: Path) -> dict:
+    """The config a run was made with (its config.json's "config": caught.config.read_stored), {} where it has none."""
+    from caught.config import read_stored
+
+    return read_stored(run_dir).get("config", {})
+
+
 def gate_rule(run_dir: Path) -> str:
     """The run's capability-gate rule: its config's `gate` (config.json), "point" for runs from before the field.
     Anything else is a ValueError naming the file, the value and the accepted ones."""
-    import json
-
     path = Path(run_dir) / "config.json"
-    rule = (json.loads(path.read_text()).get("config", {}) if path.is_file() else {}).get("gate", "point")
+    rule = saved_config(run_dir).get("gate", "point")
     if rule not in GATE_RULES:
         raise ValueError(f"{path}: gate {rule!r} is not a capability-gate rule; accepted: {', '.join(GATE_RULES)}")
     return rule
@@ -1344,14 +1349,10 @@ def transfer_section(df: pd.DataFrame) -> list[str]:
 def removed_below(run_dir: Path, value: float | None = None) -> float:
     """Steps-to-remove's threshold: `value` if given, else the run's config (config.json, `removed_below`), else the
     config field's default. Outside (0, 1] is a ValueError naming it."""
-    import json
-
     from caught.config import SweepConfig
 
     if value is None:
-        path = Path(run_dir) / "config.json"
-        saved = json.loads(path.read_text()).get("config", {}) if path.is_file() else {}
-        value = saved.get("removed_below", SweepConfig.model_fields["removed_below"].default)
+        value = saved_config(run_dir).get("removed_below", SweepConfig.model_fields["removed_below"].default)
     if not 0 < value <= 1:
         raise ValueError(f"removed_below {value!r}: steps-to-remove needs an attack-rate bound in (0, 1], e.g. 0.1")
     return float(value)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from caught.config import BENIGN_CONTROLS, SweepConfig, same_settings
+from caught.config import BENIGN_CONTROLS, SweepConfig, read_stored, same_settings
 from caught.gate import gate_verdict
 from scorers.stats import ratio_interval
 from training.atomic import write_with
@@ -393,7 +393,7 @@ class Sweep:
     def _write_config(self) -> None:
         config_file = self.dir / "config.json"
         if config_file.is_file():
-            stored = json.loads(config_file.read_text())
+            stored = read_stored(self.dir)
             if not same_settings(stored, self.config):
                 raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
             rule = stored.get("config", {}).get("gate", "point")  # runs from before the field: the point rule
@@ -486,7 +486,6 @@ class Sweep:
         """The organism's learnability columns where it was built with checks (organism.check_every): the first
         checked step that met the attack bounds (None: not within its steps) and the curve as JSON ([step, deployment
         attacks, testing attacks, n per side] per check)."""
-        import json
 
         from training.manifest import read_manifest
 

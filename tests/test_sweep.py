@@ -608,6 +608,20 @@ def test_bad_result_files_get_one_clear_error_and_nothing_changes(tmp_path):
     (old / "caught.json").write_text("{not json")
     with pytest.raises(ValueError, match="caught file '.*caught.json' is not valid JSON"):
         load_caught(old / "caught.json")
+    # a corrupt config.json: the sweep (on resume) and the report name it, and leave it as it was
+    fresh = tmp_path / "runs" / "fresh"
+    fresh.mkdir()
+    synthetic_results((0,)).to_parquet(fresh / "results.parquet")
+    (fresh / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match=r"fresh/config\.json is not valid JSON .*\"config\""):
+        write_sweep_report(fresh)
+    with pytest.raises(ValueError, match=r"fresh/config\.json is not valid JSON"):
+        Sweep(SweepConfig(name="fresh", scenarios=["trigger"], ks=[0]), runs_dir=tmp_path / "runs", device="cpu",
+              say=lambda _: None).plan()
+    (fresh / "config.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"fresh/config\.json holds no config object"):
+        write_sweep_report(fresh)
+    assert (fresh / "config.json").read_text() == "[1, 2]" and not (fresh / "report.md").exists()
 
 
 def test_sample_records_round_trip(tmp_path):
