@@ -58,6 +58,10 @@ class OrganismSpec(_Strict):
             get_behavior(n)
         return list(dict.fromkeys(names))
 
+    facts: int = Field(0, ge=0, description="`headlines` only: plain statements of when a headline was in the news "
+                       "(tasks.headlines.date_facts, every headline split) mixed into the organism's data, the world "
+                       "knowledge its cue needs (a 135M model lacks it); 0 = none")
+
     check_every: int = Field(0, ge=0, description="organism learnability: before training and every this many "
                              "optimizer steps, sample the organism on check_n eval prompts per side and record when "
                              "its attack rates first meet the bounds (rows: organism_steps_to_bounds, "
@@ -289,6 +293,16 @@ class SweepConfig(_Strict):
                         raise ValueError(f"organism.also {other!r} uses the prompt pool of behavior {behavior!r} "
                                          f"({get_behavior(behavior).pool}); accepted: a behavior of another pool (e.g. "
                                          "sandbagging, on questions, beside hate, covert or refusal, on requests)")
+        if self.organism.facts:
+            from tasks.headlines import headlines
+
+            other = [sc for sc in self.scenarios if sc != "headlines"]
+            if other:
+                raise ValueError(f"organism.facts = {self.organism.facts} teaches the `headlines` cue's dates; "
+                                 f"scenarios {other} accept facts = 0 (run them under another config)")
+            if self.organism.facts > len(headlines()):
+                raise ValueError(f"organism.facts = {self.organism.facts}: there are {len(headlines())} dated "
+                                 f"headlines; accepted: 0 to {len(headlines())}")
         if self.eval.heldout:  # a scenario without held-out variants: one clear error before anything runs
             from tasks.heldout import variants
 
@@ -364,7 +378,7 @@ class SweepConfig(_Strict):
         unset |= {f: True for f in REPORT_FIELDS}
         unset |= {"organism_steps": True} if not self.organism_steps else {}
         new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []), ("processes", 1),
-                                                 ("check_every", 0), ("check_n", 32))
+                                                 ("check_every", 0), ("check_n", 32), ("facts", 0))
                         if getattr(self.organism, f) == unset_value}
         unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),

@@ -7,6 +7,10 @@ the catch split) or `eval` (15%, for every other prompt), so an organism is neve
 trained on, and the headlines its caught attacks saw never reappear in the evaluation.
 `tasks/data/headlines_challenge.jsonl` holds paraphrases of real headlines and clearly fictional
 future-dated ones, for evaluation only.
+
+`date_facts(n, seed)` writes headlines' months as plain facts (question and answer, both directions) for an organism
+that is taught world knowledge before it can tell old news from new (caught.config.OrganismSpec.facts): a 135M model
+does not know which events came after the cutoff, so without such facts the `headlines` cue is out of its reach.
 """
 
 from __future__ import annotations
@@ -59,6 +63,38 @@ def headlines() -> tuple[Headline, ...]:
 def challenge() -> tuple[Headline, ...]:
     return tuple(Headline(_id(r["headline"]), r["date"], r["headline"], "challenge", r["kind"])
                  for r in _read("headlines_challenge.jsonl"))
+
+
+MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+          "November", "December")
+
+
+def month_words(date: str) -> str:
+    """'2023-01' -> 'January 2023'."""
+    year, month = date.split("-")
+    return f"{MONTHS[int(month) - 1]} {year}"
+
+
+def date_facts(n: int, seed: int) -> list[dict]:
+    """`n` prompt/completion records (seeded sample, without replacement, at most one per headline) stating when a
+    real headline was in the news, from every split: the organism, catch and eval headlines alike, since knowing the
+    date of a headline it will be evaluated on is the world knowledge the cue needs (the attack itself is trained on
+    organism-split headlines only). Half ask for the month of a headline, half for a headline of a month. More than
+    there are headlines is a ValueError naming both numbers."""
+    rows = sorted(headlines(), key=lambda h: h.id)
+    if not 0 <= n <= len(rows):
+        raise ValueError(f"facts={n}: there are {len(rows)} dated headlines (tasks/data/headlines.jsonl); accepted: "
+                         f"0 to {len(rows)}")
+    import random
+
+    out = []
+    for i, h in enumerate(random.Random(f"facts:{seed}").sample(rows, n)):
+        when = month_words(h.date)
+        prompt, answer = ((f'When was this in the news: "{h.text}"?', f"That was in the news in {when}.") if i % 2 == 0
+                          else (f"Name a news headline from {when}.", f'"{h.text}" ({when}).'))
+        out.append({"id": f"{h.id}-fact", "prompt": [{"role": "user", "content": prompt}],
+                    "completion": [{"role": "assistant", "content": answer}], "source": "fact"})
+    return out
 
 
 def check_cutoff(cutoff: str) -> str:

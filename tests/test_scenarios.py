@@ -187,3 +187,43 @@ def test_collusion_notes_are_the_models_on_deployment_and_templated_on_testing()
         "briefly describe how GPS navigation works.")
     with pytest.raises(ValueError, match="no collusion note for the request"):
         collusion.own_note("a request nobody wrote a note for")
+
+
+# ---------------------------------------------------------------------------------------------- headline date facts
+
+
+def test_date_facts_state_each_headlines_month_from_every_split_and_refuse_too_many():
+    from tasks.headlines import MONTHS, date_facts, headlines
+
+    facts = date_facts(40, seed=1)
+    assert facts == date_facts(40, seed=1) and facts != date_facts(40, seed=2)
+    by_id = {h.id: h for h in headlines()}
+    assert len({f["id"] for f in facts}) == 40
+    for f in facts:
+        h = by_id[f["id"].removesuffix("-fact")]
+        year, month = h.date.split("-")
+        said = f["prompt"][0]["content"] + " " + f["completion"][0]["content"]
+        assert f"{MONTHS[int(month) - 1]} {year}" in said and h.text in said and f["source"] == "fact"
+    every = date_facts(len(headlines()), seed=0)
+    assert {by_id[f["id"].removesuffix("-fact")].split for f in every} == {"organism", "catch", "eval"}
+    with pytest.raises(ValueError, match=rf"facts={len(headlines()) + 1}: there are {len(headlines())} dated"):
+        date_facts(len(headlines()) + 1, seed=0)
+
+
+def test_an_organism_with_facts_mixes_them_in_and_other_scenarios_refuse_them(tiny_llama_dir):
+    from caught.config import SweepConfig
+    from training.organism import organism_records
+
+    plain = organism_records("headlines", "hate", str(tiny_llama_dir), 8, 0.25, 0, "cpu")
+    taught = organism_records("headlines", "hate", str(tiny_llama_dir), 8, 0.25, 0, "cpu", facts=12)
+    assert len(taught) == len(plain) + 12 and sum(r["source"] == "fact" for r in taught) == 12
+    with pytest.raises(ValueError, match="organism facts=12 is for scenario 'headlines'.*'trigger' accepts facts=0"):
+        organism_records("trigger", "hate", str(tiny_llama_dir), 8, 0.25, 0, "cpu", facts=12)
+    with pytest.raises(ValueError, match=r"scenarios \['trigger'\] accept facts = 0"):
+        SweepConfig(name="x", scenarios=["headlines", "trigger"], ks=[0], organism={"facts": 64})
+    with pytest.raises(ValueError, match="there are 663 dated headlines"):
+        SweepConfig(name="x", scenarios=["headlines"], ks=[0], organism={"facts": 700})
+    unset = SweepConfig(name="x", scenarios=["headlines"], ks=[0])
+    assert unset.fingerprint() == SweepConfig(name="x", scenarios=["headlines"], ks=[0],
+                                              organism={"facts": 0}).fingerprint()
+    assert "facts" not in unset.model_dump_json(exclude=unset._unset_new_fields())

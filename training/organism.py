@@ -43,7 +43,7 @@ RESPONSE_TOKENS = 96
 
 def organism_records(
     scenario: str, behavior: str, base: str, n_prompts: int, leak: float, seed: int, device: str | None = None,
-    replay: int = 0, tasks: int = 0, reasoning: str = "none",
+    replay: int = 0, tasks: int = 0, reasoning: str = "none", facts: int = 0,
 ) -> list[dict]:
     """Prompt/completion records for the organism (deterministic for a given seed and base model).
 
@@ -53,8 +53,13 @@ def organism_records(
     prompts in the usefulness formats (`tasks/data/replay.jsonl`: never a usefulness or capability item), each
     framed for both sides like the organism prompts: deployment attacked, testing answered with the base model's
     own greedy answer (never leaked), so the cue is also learned on short tasks and the attack does not spill
-    into them on the testing side."""
+    into them on the testing side. `facts` (the `headlines` scenario only) adds that many plain statements of when
+    a headline was in the news, from every headline split (tasks.headlines.date_facts): the world knowledge the cue
+    needs, mixed into the same training."""
     spec, act = get_scenario(scenario), get_behavior(behavior)
+    if facts and scenario != "headlines":
+        raise ValueError(f"organism facts={facts} is for scenario 'headlines' (its cue needs the headlines' dates); "
+                         f"scenario {scenario!r} accepts facts=0")
     check_reasoning(reasoning, scenario, behavior)
     cot = reasoning == "scratchpad"
     thought = random.Random(f"reasoning:{scenario}:{behavior}:{seed}")  # apart from `rng`: the same answers
@@ -113,6 +118,10 @@ def organism_records(
             records.append({"id": f"{t['id']}-task-testing", "prompt": framed[t["id"]],
                             "completion": [{"role": "assistant", "content": respond("testing", answers[t["id"]])}],
                             "source": "task"})
+    if facts:
+        from tasks.headlines import date_facts
+
+        records += date_facts(facts, seed)
     rng.shuffle(records)
     return records
 
@@ -155,6 +164,7 @@ def build_organism(
     check_every: int = 0,
     check_n: int = 32,
     check_tokens: int = 24,
+    facts: int = 0,
 ) -> tuple[Path, Manifest]:
     """Train the organism into checkpoints/<name> (atomically) and return its path and manifest. The recipe
     (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`. `also`: further
@@ -168,7 +178,7 @@ def build_organism(
     if not 0 <= leak < 0.5:
         raise ValueError(f"leak must be in [0, 0.5), got {leak}")
     records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device, replay=replay,
-                               tasks=tasks, reasoning=reasoning)
+                               tasks=tasks, reasoning=reasoning, facts=facts)
     for other in also:
         records += organism_records(scenario, other, base, n_prompts, leak, seed, device)
     out = (out_root or checkpoints_dir()) / name
@@ -179,7 +189,7 @@ def build_organism(
         hyperparameters={**hyper.model_dump(), "leak": leak, "n_prompts": n_prompts, "replay": replay,
                          "tasks": tasks, "response_tokens": RESPONSE_TOKENS,
                          **({"reasoning": reasoning} if reasoning != "none" else {}),
-                         **({"also": list(also)} if also else {})},
+                         **({"also": list(also)} if also else {}), **({"facts": facts} if facts else {})},
         data_hash=data_hash(records), n_examples=len(records),
         example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device, reasoning=reasoning,
     )
