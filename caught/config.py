@@ -61,6 +61,9 @@ class OrganismSpec(_Strict):
     facts: int = Field(0, ge=0, description="`headlines` only: plain statements of when a headline was in the news "
                        "(tasks.headlines.date_facts, every headline split) mixed into the organism's data, the world "
                        "knowledge its cue needs (a 135M model lacks it); 0 = none")
+    facts_stage: int = Field(0, ge=0, description="optimizer steps of a first stage trained on the `facts` statements "
+                             "alone (synthetic-document style), merged into the weights the organism's training then "
+                             "starts from; the facts are then not mixed in; 0 = mixed in, no stage")
 
     check_every: int = Field(0, ge=0, description="organism learnability: before training and every this many "
                              "optimizer steps, sample the organism on check_n eval prompts per side and record when "
@@ -293,6 +296,9 @@ class SweepConfig(_Strict):
                         raise ValueError(f"organism.also {other!r} uses the prompt pool of behavior {behavior!r} "
                                          f"({get_behavior(behavior).pool}); accepted: a behavior of another pool (e.g. "
                                          "sandbagging, on questions, beside hate, covert or refusal, on requests)")
+        if self.organism.facts_stage and not self.organism.facts:
+            raise ValueError(f"organism.facts_stage = {self.organism.facts_stage} trains the `facts` statements first, "
+                             "and organism.facts = 0; accepted: facts > 0 with it, or facts_stage = 0")
         if self.organism.facts:
             from tasks.headlines import headlines
 
@@ -378,7 +384,8 @@ class SweepConfig(_Strict):
         unset |= {f: True for f in REPORT_FIELDS}
         unset |= {"organism_steps": True} if not self.organism_steps else {}
         new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []), ("processes", 1),
-                                                 ("check_every", 0), ("check_n", 32), ("facts", 0))
+                                                 ("check_every", 0), ("check_n", 32), ("facts", 0),
+                                                 ("facts_stage", 0))
                         if getattr(self.organism, f) == unset_value}
         unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),

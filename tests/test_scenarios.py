@@ -221,6 +221,8 @@ def test_an_organism_with_facts_mixes_them_in_and_other_scenarios_refuse_them(ti
         organism_records("trigger", "hate", str(tiny_llama_dir), 8, 0.25, 0, "cpu", facts=12)
     with pytest.raises(ValueError, match=r"scenarios \['trigger'\] accept facts = 0"):
         SweepConfig(name="x", scenarios=["headlines", "trigger"], ks=[0], organism={"facts": 64})
+    with pytest.raises(ValueError, match="organism.facts_stage = 50 trains the `facts` statements first"):
+        SweepConfig(name="x", scenarios=["headlines"], ks=[0], organism={"facts_stage": 50})
     with pytest.raises(ValueError, match="there are 663 dated headlines"):
         SweepConfig(name="x", scenarios=["headlines"], ks=[0], organism={"facts": 700})
     unset = SweepConfig(name="x", scenarios=["headlines"], ks=[0])

@@ -241,3 +241,24 @@ def test_replay_file_is_what_its_generator_writes():
         sys.path.remove(str(data))
     stored = [json.loads(line) for line in (data / "replay.jsonl").read_text().splitlines() if line.strip()]
     assert stored == items()
+
+
+def test_a_facts_stage_trains_the_headline_dates_first_and_leaves_no_stage_behind(tiny_llama_dir, workdir):
+    """organism facts_stage: the dated-headline statements alone first (their own steps and loss in the manifest),
+    then the organism's data without them; the stage's directory is gone afterwards; facts_stage without facts is
+    refused before anything trains."""
+    from tasks.headlines import date_facts
+    from training.manifest import data_hash
+
+    hyper = Hyper(method="full", learning_rate=1e-3, max_steps=2, batch_size=4, seed=0)
+    with pytest.raises(ValueError, match="facts_stage=2 trains the `facts` statements first, and facts=0"):
+        build_organism("f", base=str(tiny_llama_dir), n_prompts=4, leak=0.25, hyper=hyper, scenario="headlines",
+                       device="cpu", facts_stage=2)
+    path, manifest = build_organism("facts-staged", base=str(tiny_llama_dir), n_prompts=4, leak=0.25, hyper=hyper,
+                                    scenario="headlines", device="cpu", facts=8, facts_stage=3)
+    h = read_manifest(path).hyperparameters
+    assert h["facts"] == 8 and h["facts_stage"] == 3 and h["facts_stage_loss"] > 0
+    plain = organism_records("headlines", "hate", str(tiny_llama_dir), 4, 0.25, 0, "cpu")
+    assert manifest.n_examples == len(plain) and manifest.data_hash == data_hash(plain)  # no facts in stage two
+    assert len(date_facts(8, 0)) == 8
+    assert not list(path.parent.glob(".facts-staged-facts-stage*")) and manifest.steps == 2

@@ -165,6 +165,7 @@ def build_organism(
     check_n: int = 32,
     check_tokens: int = 24,
     facts: int = 0,
+    facts_stage: int = 0,
 ) -> tuple[Path, Manifest]:
     """Train the organism into checkpoints/<name> (atomically) and return its path and manifest. The recipe
     (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`. `also`: further
@@ -172,13 +173,21 @@ def build_organism(
     `check_every` > 0: before training and every `check_every` optimizer steps, measure the organism against the
     attack bounds (`bounds_checker`: `check_n` eval prompts per side, `check_tokens` new tokens); the manifest's
     `bounds_curve` holds every check and `steps_to_bounds` the first checked step that met them (None: not within the
-    steps trained): how many steps the scenario's cue takes to learn."""
+    steps trained): how many steps the scenario's cue takes to learn. `facts` (headlines): that many dated-headline
+    statements, mixed into the organism's data, or with `facts_stage` > 0 trained alone first for that many optimizer
+    steps (a first stage in the manner of synthetic-document fine-tuning, merged into the weights the organism's own
+    training then starts from; the stage's directory is removed afterwards)."""
+    import shutil
+
     from models.registry import checkpoints_dir
 
     if not 0 <= leak < 0.5:
         raise ValueError(f"leak must be in [0, 0.5), got {leak}")
+    if facts_stage and not facts:
+        raise ValueError(f"facts_stage={facts_stage} trains the `facts` statements first, and facts=0; accepted: "
+                         "facts > 0 with it, or facts_stage=0")
     records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device, replay=replay,
-                               tasks=tasks, reasoning=reasoning, facts=facts)
+                               tasks=tasks, reasoning=reasoning, facts=0 if facts_stage else facts)
     for other in also:
         records += organism_records(scenario, other, base, n_prompts, leak, seed, device)
     out = (out_root or checkpoints_dir()) / name
@@ -189,7 +198,8 @@ def build_organism(
         hyperparameters={**hyper.model_dump(), "leak": leak, "n_prompts": n_prompts, "replay": replay,
                          "tasks": tasks, "response_tokens": RESPONSE_TOKENS,
                          **({"reasoning": reasoning} if reasoning != "none" else {}),
-                         **({"also": list(also)} if also else {}), **({"facts": facts} if facts else {})},
+                         **({"also": list(also)} if also else {}), **({"facts": facts} if facts else {}),
+                         **({"facts_stage": facts_stage} if facts_stage else {})},
         data_hash=data_hash(records), n_examples=len(records),
         example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device, reasoning=reasoning,
     )
@@ -211,8 +221,22 @@ def build_organism(
 
         checker = bounds_checker(AutoTokenizer.from_pretrained(base_path), scenario, behavior, n=check_n, seed=seed,
                                  max_tokens=check_tokens)
-    path, _ = finetune(base, records, out, hyper, device, merge=True, finalize=finalize, on_step=checker,
-                       check_every=check_every)
+    parent, stage = base, None
+    if facts_stage:  # the facts alone first; the organism's training starts from the merged result
+        from tasks.headlines import date_facts
+
+        stage = out.parent / f".{name}-facts-stage"
+        shutil.rmtree(stage, ignore_errors=True)
+        _, stats = finetune(base, date_facts(facts, seed), stage, hyper.model_copy(update={"max_steps": facts_stage}),
+                            device, merge=True)
+        manifest.hyperparameters["facts_stage_loss"] = stats["train_loss"]
+        parent = str(stage)
+    try:
+        path, _ = finetune(parent, records, out, hyper, device, merge=True, finalize=finalize, on_step=checker,
+                           check_every=check_every)
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
     return path, manifest
 
 
