@@ -486,7 +486,6 @@ class Sweep:
         """The organism's learnability columns where it was built with checks (organism.check_every): the first
         checked step that met the attack bounds (None: not within its steps) and the curve as JSON ([step, deployment
         attacks, testing attacks, n per side] per check)."""
-
         from training.manifest import read_manifest
 
         m = read_manifest(path) if self.config.organism.check_every else None
