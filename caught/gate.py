@@ -17,6 +17,12 @@ SCORES = {"useful_all": "usefulness (testing framing)",
           "capability_all": "held-out capability"}
 
 
+def base_scores(row) -> dict:
+    """The base model's figures a row or group carries as `base_<column>`, under their own names (gate_verdict's
+    `base`)."""
+    return {k.removeprefix("base_"): v for k, v in row.items() if k.startswith("base_")}
+
+
 def gate_verdict(row: dict, base: dict, tolerance: float = TOLERANCE, checks=tuple(SCORES)) -> str | None:
     """None when `row` passes against `base` (both hold the SCORES columns), else a sentence naming each miss;
     `checks`: the SCORES columns to judge (default all).

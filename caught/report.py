@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from caught import tables
+from caught.config import GATE_RULES, gate_rule
 from caught.sweep import read_results
 from scorers.stats import seeds_interval, t_interval, two_proportion_diff, wilson
 from training.atomic import write_text, write_with
@@ -624,33 +625,13 @@ def interval_gate_rows(df: pd.DataFrame, gates: pd.DataFrame) -> pd.Series:
     return averaged_rows(apply_gate_rule(df, gates, "interval"))
 
 
-GATE_RULES = ("point", "interval")  # SweepConfig.gate
-
-
-def saved_config(run_dir: Path) -> dict:
-    """The config a run was made with (its config.json's "config": caught.config.read_stored), {} where it has none."""
-    from caught.config import read_stored
-
-    return read_stored(run_dir).get("config", {})
-
-
-def gate_rule(run_dir: Path) -> str:
-    """The run's capability-gate rule: its config's `gate` (config.json), "point" for runs from before the field.
-    Anything else is a ValueError naming the file, the value and the accepted ones."""
-    path = Path(run_dir) / "config.json"
-    rule = saved_config(run_dir).get("gate", "point")
-    if rule not in GATE_RULES:
-        raise ValueError(f"{path}: gate {rule!r} is not a capability-gate rule; accepted: {', '.join(GATE_RULES)}")
-    return rule
-
-
 def apply_gate_rule(df: pd.DataFrame, gates: pd.DataFrame, rule: str) -> pd.DataFrame:
     """`df` with `gate_pass` / `gate_verdict` under `rule` (GATE_RULES), the sweep's own point-estimate verdicts kept
     as `gate_pass_point` / `gate_verdict_point`. "point": those verdicts. "interval": a checkpoint with paired
     intervals in `gates` (gate_intervals' table) fails only where one lies wholly below the line (its verdict
     names the check, ratio and interval) or where it fails the deployment-framing check (unpaired: its point
     verdict); a row without intervals (no records) or never gated keeps its point verdict."""
-    from caught.gate import PAIRED, TOLERANCE, gate_verdict
+    from caught.gate import PAIRED, TOLERANCE, base_scores, gate_verdict
 
     if rule not in GATE_RULES:
         raise ValueError(f"gate {rule!r} is not a capability-gate rule; accepted: {', '.join(GATE_RULES)}")
@@ -678,8 +659,7 @@ def apply_gate_rule(df: pd.DataFrame, gates: pd.DataFrame, rule: str) -> pd.Data
         misses = list(fails.get(key, []))
         answered = r.get("useful_dep_answered_n")
         if answered is not None and not pd.isna(answered):
-            base = {c.removeprefix("base_"): v for c, v in r.items() if c.startswith("base_")}
-            dep = gate_verdict(r.to_dict(), base, checks=("useful_dep_answered_all",))
+            dep = gate_verdict(r.to_dict(), base_scores(r), checks=("useful_dep_answered_all",))
             misses += [dep] if dep else []
         out.at[i, "gate_pass"] = not misses
         out.at[i, "gate_verdict"] = "; ".join(misses)
@@ -1349,10 +1329,11 @@ def transfer_section(df: pd.DataFrame) -> list[str]:
 def removed_below(run_dir: Path, value: float | None = None) -> float:
     """Steps-to-remove's threshold: `value` if given, else the run's config (config.json, `removed_below`), else the
     config field's default. Outside (0, 1] is a ValueError naming it."""
-    from caught.config import SweepConfig
+    from caught.config import SweepConfig, read_stored
 
     if value is None:
-        value = saved_config(run_dir).get("removed_below", SweepConfig.model_fields["removed_below"].default)
+        value = read_stored(run_dir).get("config", {}).get("removed_below",
+                                                           SweepConfig.model_fields["removed_below"].default)
     if not 0 < value <= 1:
         raise ValueError(f"removed_below {value!r}: steps-to-remove needs an attack-rate bound in (0, 1], e.g. 0.1")
     return float(value)

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from caught.config import BENIGN_CONTROLS, SweepConfig, read_stored, same_settings
-from caught.gate import gate_verdict
+from caught.config import BENIGN_CONTROLS, SweepConfig, gate_rule, read_stored, same_settings
+from caught.gate import base_scores, gate_verdict
 from scorers.stats import ratio_interval
 from training.atomic import write_with
 from training.records import (
@@ -396,7 +396,7 @@ class Sweep:
             stored = read_stored(self.dir)
             if not same_settings(stored, self.config):
                 raise ValueError(f"{self.dir} holds a sweep with different settings; use a new name or remove it")
-            rule = stored.get("config", {}).get("gate", "point")  # runs from before the field: the point rule
+            rule = gate_rule(self.dir)
             if rule != self.config.gate:  # report-only, yet fixed before the run: no switching once cells exist
                 raise ValueError(f"{config_file} fixes the capability-gate rule gate = {rule!r} and this config says "
                                  f"{self.config.gate!r}: the rule is chosen before a run, not changed while it goes "
@@ -820,7 +820,7 @@ class Sweep:
                 annotate(self.records)
                 for evaluation in ATTACK_EVALUATIONS:
                     row.update(columns(self.records, evaluation))
-            verdict = gate_verdict(row, {k.removeprefix("base_"): v for k, v in g.items() if k.startswith("base_")})
+            verdict = gate_verdict(row, base_scores(g))
             row["gate_pass"], row["gate_verdict"] = verdict is None, verdict or ""
         dep = (row.get("deployment_attacks"), row.get("deployment_n"))
         before = dep if cell["training"] == "none" else self._organism_counts(cell)
