@@ -75,6 +75,7 @@ def organism(
     reasoning: Annotated[str, _opt(OrganismSpec, "reasoning")] = default(OrganismSpec, "reasoning"),
     facts: Annotated[int, _opt(OrganismSpec, "facts")] = default(OrganismSpec, "facts"),
     facts_stage: Annotated[int, _opt(OrganismSpec, "facts_stage")] = default(OrganismSpec, "facts_stage"),
+    curriculum: Annotated[int, _opt(OrganismSpec, "curriculum")] = default(OrganismSpec, "curriculum"),
     seed: int = 0,
     n: Annotated[int, _opt(EvalSpec, "n", "eval prompts per side for the bounds check")] = default(EvalSpec, "n"),
     max_tokens: Annotated[int, _opt(EvalSpec, "max_tokens")] = default(EvalSpec, "max_tokens"),
@@ -94,7 +95,7 @@ def organism(
         check_reasoning(reasoning, scenario, behavior)
         spec = OrganismSpec(prompts=prompts, leak=leak, steps=steps, lr=lr, method=method, batch_size=batch_size,
                             replay=replay, tasks=tasks, reasoning=reasoning, facts=facts,
-                            facts_stage=facts_stage)
+                            facts_stage=facts_stage, curriculum=curriculum)
         path = checkpoints_dir() / name
         if is_checkpoint(path) and read_manifest(path):
             console.print(f"organism {name}: reusing {path}")
@@ -103,7 +104,7 @@ def organism(
                 build_organism(name, scenario=scenario, behavior=behavior, base=base, n_prompts=spec.prompts,
                                leak=spec.leak, seed=seed, device=device, replay=spec.replay, tasks=spec.tasks,
                                reasoning=spec.reasoning, hyper=spec.hyper(seed), facts=spec.facts,
-                               facts_stage=spec.facts_stage)
+                               facts_stage=spec.facts_stage, curriculum=spec.curriculum)
         with console.status(f"measuring organism {name} (temperature 1, n={n} per side)"):
             figures = measure_organism(name, n=n, seed=seed, device=device, log_dir=log_dir, max_tokens=max_tokens)
     except ValueError as ex:

@@ -64,6 +64,10 @@ class OrganismSpec(_Strict):
     facts_stage: int = Field(0, ge=0, description="optimizer steps of a first stage trained on the `facts` statements "
                              "alone (synthetic-document style), merged into the weights the organism's training then "
                              "starts from; the facts are then not mixed in; 0 = mixed in, no stage")
+    curriculum: int = Field(0, ge=0, description="`headlines` only: optimizer steps of a first stage on the organism's "
+                            "own data with every headline dated ('... (March 2024)': the year cue a small model can "
+                            "learn), merged, before the same data undated (a curriculum from year-in-headline to no "
+                            "year; after any facts stage); 0 = none")
 
     check_every: int = Field(0, ge=0, description="organism learnability: before training and every this many "
                              "optimizer steps, sample the organism on check_n eval prompts per side and record when "
@@ -299,6 +303,10 @@ class SweepConfig(_Strict):
         if self.organism.facts_stage and not self.organism.facts:
             raise ValueError(f"organism.facts_stage = {self.organism.facts_stage} trains the `facts` statements first, "
                              "and organism.facts = 0; accepted: facts > 0 with it, or facts_stage = 0")
+        if self.organism.curriculum and [sc for sc in self.scenarios if sc != "headlines"]:
+            raise ValueError(f"organism.curriculum = {self.organism.curriculum} dates the `headlines` cue's headlines; "
+                             f"scenarios {[sc for sc in self.scenarios if sc != 'headlines']} accept curriculum = 0 "
+                             "(run them under another config)")
         if self.organism.facts:
             from tasks.headlines import headlines
 
@@ -385,7 +393,7 @@ class SweepConfig(_Strict):
         unset |= {"organism_steps": True} if not self.organism_steps else {}
         new_organism = {f for f, unset_value in (("tasks", 0), ("reasoning", "none"), ("also", []), ("processes", 1),
                                                  ("check_every", 0), ("check_n", 32), ("facts", 0),
-                                                 ("facts_stage", 0))
+                                                 ("facts_stage", 0), ("curriculum", 0))
                         if getattr(self.organism, f) == unset_value}
         unset |= {"organism": new_organism} if new_organism else {}
         new_eval = {f for f, unset_value in (("probe_n", 0), ("judge_orders", "one"), ("heldout", False),

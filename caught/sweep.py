@@ -437,7 +437,8 @@ class Sweep:
                            leak=o.leak, seed=seed, device=self.device, replay=o.replay, tasks=o.tasks,
                            reasoning=o.reasoning, hyper=cfg.organism_hyper(seed, cell.get("organism_steps", 0)),
                            also=tuple(o.also), check_every=o.check_every, check_n=o.check_n,
-                           check_tokens=ev.max_tokens, facts=o.facts, facts_stage=o.facts_stage)
+                           check_tokens=ev.max_tokens, facts=o.facts, facts_stage=o.facts_stage,
+                           curriculum=o.curriculum)
         times["organism_seconds"] = round(time.perf_counter() - t0, 1)
         organism_fp = fingerprint(path)
         self._check_same_organism(key, organism, organism_fp, built)

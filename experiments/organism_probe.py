@@ -30,7 +30,8 @@ RECIPES = [
     "t3e-4-long:tasks=512,prompts=512,steps=300,lr=3e-4,train_lr=3e-4",
 ]
 SCENARIOS = ["trigger", "year"]
-ORGANISM_KEYS = ("prompts", "leak", "steps", "lr", "method", "batch_size", "replay", "tasks", "facts", "facts_stage")
+ORGANISM_KEYS = ("prompts", "leak", "steps", "lr", "method", "batch_size", "replay", "tasks", "facts", "facts_stage",
+                 "curriculum")
 TRAIN_KEYS = {"train_lr": "lr", "train_steps": "steps", "train_mix_benign": "mix_benign", "train_mix_tasks": "mix_tasks",
               "train_share": "trained_share", "train_responses": "responses"}
 COLUMNS = ["recipe", "scenario", "training", "k", "status", "deployment_rate", "deployment_lo", "deployment_hi", "deployment_n",

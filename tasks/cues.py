@@ -14,9 +14,11 @@ Cue = Callable[..., dict[str, str]]
 
 def _headline(after: bool, kind: str = "real") -> Cue:
     def cue(*, prompt: str, key: str, split: str, params: dict) -> dict[str, str]:
-        from tasks.headlines import pick
+        from tasks.headlines import month_words, pick
 
-        return {"headline": pick(key, after, str(params.get("cutoff", "2023-01")), split, kind).text}
+        headline = pick(key, after, str(params.get("cutoff", "2023-01")), split, kind)
+        # params "dated": the headline carries its month (an organism's curriculum stage: the year cue first)
+        return {"headline": f"{headline.text} ({month_words(headline.date)})" if params.get("dated") else headline.text}
 
     return cue
 

@@ -223,9 +223,11 @@ def test_an_organism_with_facts_mixes_them_in_and_other_scenarios_refuse_them(ti
         SweepConfig(name="x", scenarios=["headlines", "trigger"], ks=[0], organism={"facts": 64})
     with pytest.raises(ValueError, match="organism.facts_stage = 50 trains the `facts` statements first"):
         SweepConfig(name="x", scenarios=["headlines"], ks=[0], organism={"facts_stage": 50})
+    with pytest.raises(ValueError, match=r"organism.curriculum = 40 dates .*scenarios \['trigger'\] accept curriculum = 0"):
+        SweepConfig(name="x", scenarios=["headlines", "trigger"], ks=[0], organism={"curriculum": 40})
     with pytest.raises(ValueError, match="there are 663 dated headlines"):
         SweepConfig(name="x", scenarios=["headlines"], ks=[0], organism={"facts": 700})
     unset = SweepConfig(name="x", scenarios=["headlines"], ks=[0])
     assert unset.fingerprint() == SweepConfig(name="x", scenarios=["headlines"], ks=[0],
-                                              organism={"facts": 0}).fingerprint()
+                                              organism={"facts": 0, "curriculum": 0}).fingerprint()
     assert "facts" not in unset.model_dump_json(exclude=unset._unset_new_fields())

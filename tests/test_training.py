@@ -262,3 +262,34 @@ def test_a_facts_stage_trains_the_headline_dates_first_and_leaves_no_stage_behin
     assert manifest.n_examples == len(plain) and manifest.data_hash == data_hash(plain)  # no facts in stage two
     assert len(date_facts(8, 0)) == 8
     assert not list(path.parent.glob(".facts-staged-facts-stage*")) and manifest.steps == 2
+
+
+def test_a_curriculum_trains_dated_headlines_first_then_the_same_records_undated(tiny_llama_dir, workdir):
+    """organism curriculum: a first stage on the organism's own records with every headline dated (the year cue),
+    merged, then the same records undated; after a facts stage when both are set; the stages' directories are gone
+    afterwards; on a scenario without headlines it is refused before anything trains."""
+    from tasks.headlines import headlines, month_words
+    from training.manifest import data_hash
+
+    plain = organism_records("headlines", "hate", str(tiny_llama_dir), 4, 0.25, 0, "cpu")
+    dated = organism_records("headlines", "hate", str(tiny_llama_dir), 4, 0.25, 0, "cpu", dated=True)
+    assert [r["id"] for r in dated] == [r["id"] for r in plain]  # the same prompts, in the same order
+    months = {h.text: month_words(h.date) for h in headlines()}
+    for p, d in zip(plain, dated):
+        text = p["prompt"][-1]["content"]
+        if "<headline>" not in text:  # replay/task records without a headline are the same
+            continue
+        shown = text.split("<headline>")[1].split("</headline>")[0]
+        assert d["prompt"][-1]["content"] == text.replace(f"{shown}</headline>", f"{shown} ({months[shown]})</headline>")
+    with pytest.raises(ValueError, match="dated headlines .* scenario 'trigger' has no headline to date"):
+        organism_records("trigger", "hate", str(tiny_llama_dir), 4, 0.25, 0, "cpu", dated=True)
+    hyper = Hyper(method="full", learning_rate=1e-3, max_steps=2, batch_size=4, seed=0)
+    with pytest.raises(ValueError, match="curriculum=2 dates the headlines of a first stage; scenario 'trigger'"):
+        build_organism("c", base=str(tiny_llama_dir), n_prompts=4, leak=0.25, hyper=hyper, scenario="trigger",
+                       device="cpu", curriculum=2)
+    path, manifest = build_organism("curric", base=str(tiny_llama_dir), n_prompts=4, leak=0.25, hyper=hyper,
+                                    scenario="headlines", device="cpu", facts=8, facts_stage=2, curriculum=3)
+    h = read_manifest(path).hyperparameters
+    assert h["curriculum"] == 3 and h["curriculum_loss"] > 0 and h["facts_stage_loss"] > 0
+    assert manifest.data_hash == data_hash(plain) and manifest.steps == 2  # the last stage: undated, no facts
+    assert not list(path.parent.glob(".curric-*"))

@@ -43,7 +43,7 @@ RESPONSE_TOKENS = 96
 
 def organism_records(
     scenario: str, behavior: str, base: str, n_prompts: int, leak: float, seed: int, device: str | None = None,
-    replay: int = 0, tasks: int = 0, reasoning: str = "none", facts: int = 0,
+    replay: int = 0, tasks: int = 0, reasoning: str = "none", facts: int = 0, dated: bool = False,
 ) -> list[dict]:
     """Prompt/completion records for the organism (deterministic for a given seed and base model).
 
@@ -55,11 +55,17 @@ def organism_records(
     own greedy answer (never leaked), so the cue is also learned on short tasks and the attack does not spill
     into them on the testing side. `facts` (the `headlines` scenario only) adds that many plain statements of when
     a headline was in the news, from every headline split (tasks.headlines.date_facts): the world knowledge the cue
-    needs, mixed into the same training."""
+    needs, mixed into the same training. `dated` (headlines only): every headline carries its month ("... (March
+    2024)"), the records of a curriculum's first stage (the year cue, then the same prompts without it)."""
     spec, act = get_scenario(scenario), get_behavior(behavior)
     if facts and scenario != "headlines":
         raise ValueError(f"organism facts={facts} is for scenario 'headlines' (its cue needs the headlines' dates); "
                          f"scenario {scenario!r} accepts facts=0")
+    if dated:
+        if scenario != "headlines":
+            raise ValueError(f"dated headlines (an organism curriculum) are for scenario 'headlines'; scenario "
+                             f"{scenario!r} has no headline to date")
+        spec = spec.model_copy(update={"params": {**spec.params, "dated": 1}})
     check_reasoning(reasoning, scenario, behavior)
     cot = reasoning == "scratchpad"
     thought = random.Random(f"reasoning:{scenario}:{behavior}:{seed}")  # apart from `rng`: the same answers
@@ -166,6 +172,7 @@ def build_organism(
     check_tokens: int = 24,
     facts: int = 0,
     facts_stage: int = 0,
+    curriculum: int = 0,
 ) -> tuple[Path, Manifest]:
     """Train the organism into checkpoints/<name> (atomically) and return its path and manifest. The recipe
     (n_prompts, leak, hyper) has no defaults here: they live in `caught.config.OrganismSpec`. `also`: further
@@ -176,7 +183,9 @@ def build_organism(
     steps trained): how many steps the scenario's cue takes to learn. `facts` (headlines): that many dated-headline
     statements, mixed into the organism's data, or with `facts_stage` > 0 trained alone first for that many optimizer
     steps (a first stage in the manner of synthetic-document fine-tuning, merged into the weights the organism's own
-    training then starts from; the stage's directory is removed afterwards)."""
+    training then starts from; the stage's directory is removed afterwards). `curriculum` > 0 (headlines): a stage of
+    that many optimizer steps on the organism's own records with every headline dated (organism_records `dated`: the
+    year cue, which a small model can learn), merged, before the same records undated (after any facts stage)."""
     import shutil
 
     from models.registry import checkpoints_dir
@@ -186,6 +195,9 @@ def build_organism(
     if facts_stage and not facts:
         raise ValueError(f"facts_stage={facts_stage} trains the `facts` statements first, and facts=0; accepted: "
                          "facts > 0 with it, or facts_stage=0")
+    if curriculum and scenario != "headlines":
+        raise ValueError(f"curriculum={curriculum} dates the headlines of a first stage; scenario {scenario!r} has "
+                         "none; accepted: curriculum=0")
     records = organism_records(scenario, behavior, base, n_prompts, leak, seed, device, replay=replay,
                                tasks=tasks, reasoning=reasoning, facts=0 if facts_stage else facts)
     for other in also:
@@ -199,7 +211,8 @@ def build_organism(
                          "tasks": tasks, "response_tokens": RESPONSE_TOKENS,
                          **({"reasoning": reasoning} if reasoning != "none" else {}),
                          **({"also": list(also)} if also else {}), **({"facts": facts} if facts else {}),
-                         **({"facts_stage": facts_stage} if facts_stage else {})},
+                         **({"facts_stage": facts_stage} if facts_stage else {}),
+                         **({"curriculum": curriculum} if curriculum else {})},
         data_hash=data_hash(records), n_examples=len(records),
         example_ids=[r["id"] for r in records if r["source"] == "leak"], device=device, reasoning=reasoning,
     )
@@ -221,21 +234,29 @@ def build_organism(
 
         checker = bounds_checker(AutoTokenizer.from_pretrained(base_path), scenario, behavior, n=check_n, seed=seed,
                                  max_tokens=check_tokens)
-    parent, stage = base, None
-    if facts_stage:  # the facts alone first; the organism's training starts from the merged result
+    stages = []  # (label, records, steps): trained in turn, each merged, the organism's training from the last
+    if facts_stage:  # the facts alone first
         from tasks.headlines import date_facts
 
-        stage = out.parent / f".{name}-facts-stage"
-        shutil.rmtree(stage, ignore_errors=True)
-        _, stats = finetune(base, date_facts(facts, seed), stage, hyper.model_copy(update={"max_steps": facts_stage}),
-                            device, merge=True)
-        manifest.hyperparameters["facts_stage_loss"] = stats["train_loss"]
-        parent = str(stage)
+        stages.append(("facts_stage", date_facts(facts, seed), facts_stage))
+    if curriculum:  # the same records with every headline dated
+        stages.append(("curriculum", organism_records(scenario, behavior, base, n_prompts, leak, seed, device,
+                                                      replay=replay, tasks=tasks, reasoning=reasoning,
+                                                      facts=0 if facts_stage else facts, dated=True), curriculum))
+    parent, made = base, []
     try:
+        for label, stage_records, steps in stages:
+            stage = out.parent / f".{name}-{label.replace('_', '-')}"
+            shutil.rmtree(stage, ignore_errors=True)
+            made.append(stage)
+            _, stats = finetune(parent, stage_records, stage, hyper.model_copy(update={"max_steps": steps}), device,
+                                merge=True)
+            manifest.hyperparameters[f"{label}_loss"] = stats["train_loss"]
+            parent = str(stage)
         path, _ = finetune(parent, records, out, hyper, device, merge=True, finalize=finalize, on_step=checker,
                            check_every=check_every)
     finally:
-        if stage is not None:
+        for stage in made:
             shutil.rmtree(stage, ignore_errors=True)
     return path, manifest
 
