@@ -827,6 +827,7 @@ def _fmt(mean: float, lo: float, hi: float) -> str:
 
 
 MATCHED_CONTROL = {"adversarial": "control", "reasoning": "reasoning-control"}  # a trained cell's control, same k
+READ_SEEDS = 3  # a seed-level row on fewer averaged seeds is printed as unresolved, not read (headline-self-gpu.toml)
 HEADLINE_SEEDS = 5  # DESIGN.md: headline results use at least 5 seeds; a seed-level row on fewer is marked
 CONTROLS = {"adversarial": ("control", "control-base", "control-self"),  # every control a trained cell is read
             "reasoning": ("reasoning-control",)}                         # against over organisms (config CONTROL_TRAININGS)
@@ -1002,7 +1003,8 @@ def control_difference_table(df: pd.DataFrame, averaged: pd.Series | None = None
         return ""
     rows = [[_label(r["scenario"], r["organism_steps"]), r["training"], r["control"], r["method"], str(int(r["k"])),
              f"{r['seeds']}/{r['ran']}" + (f" (below {HEADLINE_SEEDS})" if r["seeds"] < HEADLINE_SEEDS else ""),
-             f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]", f"{r['lower']}/{r['seeds']}",
+             f"{r['mean']:+.3f} [{r['lo']:+.3f}, {r['hi']:+.3f}]"
+             + (f" unresolved (below {READ_SEEDS} seeds)" if r["seeds"] < READ_SEEDS else ""), f"{r['lower']}/{r['seeds']}",
              r["per_seed"]] for r in d.to_dict("records")]
     header = ["scenario", "training", "against", "method", "k", "seeds averaged / ran",
               "deployment rate, minus the control's [95%]", "seeds below the control", "per seed"]
@@ -1706,7 +1708,8 @@ def write_sweep_report(run_dir: Path, command: str | None = None, device_note: s
                  "the control did. Unlike the McNemar tests above, which pool the checkpoints' samples, this treats "
                  "the organism as the unit: it is what \"this recipe, over organisms\" can claim. Seeds: averaged "
                  f"of those where both cells ran; a row on fewer than {HEADLINE_SEEDS} averaged seeds (the project's "
-                 "bar for a headline result) is marked, its interval wide for that reason.", ""]
+                 f"bar for a headline result) is marked, its interval wide for that reason; one on fewer than "
+                 f"{READ_SEEDS} is unresolved, its figures printed but not read.", ""]
         head += _sensitivity(df, gates, rule)
     head += ["## The capability gate with intervals", "", gate_table(gates, df, rule), ""]
     from caught.cot import section as cot_section

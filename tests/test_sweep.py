@@ -1641,6 +1641,10 @@ def test_adversarial_against_control_over_organisms_uses_only_averaged_seed_pair
     text = write_sweep_report(tmp_path).read_text()
     assert "## Adversarial against its control, over organisms" in text
     assert "| trigger | adversarial | control | lora | 16 | 1/3 (below 5) |" in text  # 1 averaged of 3 that ran
+    row = next(line for line in text.splitlines() if line.startswith("| trigger | adversarial | control | lora | 16 | 1/3"))
+    assert "unresolved (below 3 seeds)" in row  # fewer than 3: printed, not read
+    assert "unresolved (below 3 seeds)" not in next(line for line in text.splitlines()
+                                                    if line.startswith("| style | adversarial | control | lora | 16 | 3/3"))
 
 
 def test_adversarial_is_read_against_every_control_the_run_has():
