@@ -256,11 +256,13 @@ def report(run_dir: Path, out_dir: Path | None = None, title: str | None = None,
     trained = df[df.training == "adversarial"]
     fixed = [f"{t}: {int((g['trained_rate'] == 0).sum())} of {len(g)} trained runs fixed all their trained items"
              for t, g in trained.groupby("target")] if "trained_rate" in trained else []
-    ks = read_stored(run_dir).get("config", {}).get("ks") or sorted(set(df.k))
+    stored = read_stored(run_dir).get("config", {})
+    ks = stored.get("ks") or sorted(set(df.k))
     missing = [f"{t} k={k}" for t in sorted(set(df.target)) for k in ks
                if k > int(df[df.target == t]["caught_pool"].iloc[0])]
     pools = ", ".join(f"{t}: {int(g['caught_pool'].iloc[0])} caught" for t, g in df.groupby("target"))
-    lines = [f"# {title or 'Sycophancy ladder: ' + run_dir.name}", "",
+    # the ladder's own name (its config's), whatever directory it was copied to
+    lines = [f"# {title or 'Sycophancy ladder: ' + (stored.get('name') or run_dir.name)}", "",
              "Written by `caught sycophancy-report` from `results.parquet` (one row per cell; per-sample records "
              "in `samples/` or `samples.parquet`).", "",
              f"Caught pools on the base model: {pools}. Seeds: {sorted(int(x) for x in set(df.seed) if x >= 0)}; "

@@ -317,6 +317,10 @@ def test_a_ladder_cell_end_to_end_on_a_tiny_llama(tmp_path, checkpoints_dir, tin
     assert len(again) == 3  # resumed: nothing redone or duplicated
     path = report(ladder.run_dir)
     assert "Missing (k larger than the caught pool): sycophancy k=5." in path.read_text()
+    import shutil  # copied elsewhere (a committed results folder), the report keeps the ladder's own name
+
+    moved = shutil.copytree(ladder.run_dir, tmp_path / "results" / "ladder-copied")
+    assert report(moved).read_text().startswith("# Sycophancy ladder: tiny\n")
     assert "Adversarial vs matched control" in path.read_text()
     pairs = pd.read_csv(ladder.run_dir / "control.csv")
     assert set(pairs.measure) == {"heldout", "format", "trained"} and set(pairs.k) == {2}
