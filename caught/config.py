@@ -303,17 +303,15 @@ class SweepConfig(_Strict):
         if self.organism.facts_stage and not self.organism.facts:
             raise ValueError(f"organism.facts_stage = {self.organism.facts_stage} trains the `facts` statements first, "
                              "and organism.facts = 0; accepted: facts > 0 with it, or facts_stage = 0")
-        if self.organism.curriculum and [sc for sc in self.scenarios if sc != "headlines"]:
-            raise ValueError(f"organism.curriculum = {self.organism.curriculum} dates the `headlines` cue's headlines; "
-                             f"scenarios {[sc for sc in self.scenarios if sc != 'headlines']} accept curriculum = 0 "
-                             "(run them under another config)")
+        elsewhere = [sc for sc in self.scenarios if sc != "headlines"]  # the headline recipes' fields refuse these
+        for field, does in (("facts", "teaches the `headlines` cue's dates"),
+                            ("curriculum", "dates the `headlines` cue's headlines")):
+            if getattr(self.organism, field) and elsewhere:
+                raise ValueError(f"organism.{field} = {getattr(self.organism, field)} {does}; scenarios {elsewhere} accept "
+                                 f"{field} = 0 (run them under another config)")
         if self.organism.facts:
             from tasks.headlines import headlines
 
-            other = [sc for sc in self.scenarios if sc != "headlines"]
-            if other:
-                raise ValueError(f"organism.facts = {self.organism.facts} teaches the `headlines` cue's dates; "
-                                 f"scenarios {other} accept facts = 0 (run them under another config)")
             if self.organism.facts > len(headlines()):
                 raise ValueError(f"organism.facts = {self.organism.facts}: there are {len(headlines())} dated "
                                  f"headlines; accepted: 0 to {len(headlines())}")
